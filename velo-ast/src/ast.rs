@@ -1,0 +1,205 @@
+//! The typed AST of a Velo app.
+//!
+//! Expressions are `sqlparser`'s own [`Expr`] (they carry source spans through
+//! [`sqlparser::ast::Spanned`]); everything streaming-specific, and the statement
+//! and clause structure, is Velo's own types below.
+//!
+//! Row windows: both `OVER (ROWS WINDOW BUFFER n ROWS PARTITION BY .. ORDER BY ..)`
+//! and the standard `OVER (PARTITION BY .. ORDER BY .. ROWS BETWEEN k PRECEDING AND
+//! CURRENT ROW)` are parsed into sqlparser's standard window spec with a frame of
+//! `ROWS BETWEEN n-1 PRECEDING AND CURRENT ROW`, so every later phase sees one form.
+
+pub use sqlparser::ast::{Expr, Ident, ObjectName};
+pub use sqlparser::tokenizer::{Location, Span};
+
+/// A whole app file: statements separated by `;`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    pub statements: Vec<Statement>,
+}
+
+/// One job-defining statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub kind: StatementKind,
+    /// From the first token of the statement to its last.
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatementKind {
+    /// `CREATE STREAM name AS SELECT ...`: output goes to the sink `name`.
+    CreateStream { name: Ident, query: SelectQuery },
+    /// `CREATE TABLE name AS SELECT ...`: output goes to the sink `name`.
+    CreateTable { name: Ident, query: SelectQuery },
+    /// `INSERT INTO name SELECT ...`.
+    InsertInto { target: Ident, query: SelectQuery },
+    /// A bare `SELECT ...`: output goes to stdout as JSON lines.
+    Select(SelectQuery),
+}
+
+impl StatementKind {
+    pub fn query(&self) -> &SelectQuery {
+        match self {
+            StatementKind::CreateStream { query, .. }
+            | StatementKind::CreateTable { query, .. }
+            | StatementKind::InsertInto { query, .. }
+            | StatementKind::Select(query) => query,
+        }
+    }
+
+    /// The sink name, if the statement names one.
+    pub fn sink_name(&self) -> Option<&Ident> {
+        match self {
+            StatementKind::CreateStream { name, .. } | StatementKind::CreateTable { name, .. } => {
+                Some(name)
+            }
+            StatementKind::InsertInto { target, .. } => Some(target),
+            StatementKind::Select(_) => None,
+        }
+    }
+}
+
+/// `SELECT ... FROM src [alias] [JOIN ...] [WHERE ...] [GROUP BY ...] [WINDOW ...]
+/// [HAVING ...] [ORDER BY ...] [LIMIT n] [EMIT CHANGES|EMIT FINAL] [WITH (...)]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectQuery {
+    pub projection: Vec<SelectItem>,
+    pub from: TableRef,
+    pub joins: Vec<Join>,
+    pub selection: Option<Expr>,
+    pub group_by: Vec<Expr>,
+    pub window: Option<WindowSpec>,
+    pub having: Option<Expr>,
+    pub order_by: Vec<OrderByExpr>,
+    pub limit: Option<u64>,
+    pub emit: Option<Emit>,
+    pub properties: Vec<Property>,
+    /// From `SELECT` to the end of the query (the WITH clause included).
+    pub span: Span,
+}
+
+/// One item of the select list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectItem {
+    /// `*`
+    Wildcard { span: Span },
+    /// `alias.*`
+    QualifiedWildcard { qualifier: Ident, span: Span },
+    /// `expr [AS alias] [PRIMARY KEY]`; `PRIMARY KEY` marks a column of the Kafka
+    /// sink's message key (the seed dialect's marker).
+    Expr {
+        expr: Expr,
+        alias: Option<Ident>,
+        primary_key: bool,
+        span: Span,
+    },
+}
+
+/// A source (or a join's right side) in FROM: `name [AS] [alias]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRef {
+    pub name: Ident,
+    pub alias: Option<Ident>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    Left,
+    Right,
+    FullOuter,
+}
+
+/// `[INNER|LEFT [OUTER]|RIGHT [OUTER]|FULL [OUTER]] JOIN table ON condition`.
+/// Parsed now; executed in a later issue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    pub kind: JoinKind,
+    pub table: TableRef,
+    pub on: Expr,
+    pub span: Span,
+}
+
+/// A duration as written: `INTERVAL '5' MINUTE` or a shorthand such as `5m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationLit {
+    /// The duration in milliseconds (may be zero or negative as written; the
+    /// planner rejects what does not make sense for its use).
+    pub millis: i64,
+    pub span: Span,
+}
+
+/// The WINDOW clause of SPEC §2.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WindowSpec {
+    /// `TUMBLING([time_col,] size)`
+    Tumbling {
+        time_column: Option<Ident>,
+        size: DurationLit,
+        span: Span,
+    },
+    /// `SLIDING([time_col,] size, advance)`: hopping windows.
+    Sliding {
+        time_column: Option<Ident>,
+        size: DurationLit,
+        advance: DurationLit,
+        span: Span,
+    },
+    /// `SESSION([time_col,] gap)`
+    Session {
+        time_column: Option<Ident>,
+        gap: DurationLit,
+        span: Span,
+    },
+}
+
+impl WindowSpec {
+    pub fn span(&self) -> Span {
+        match self {
+            WindowSpec::Tumbling { span, .. }
+            | WindowSpec::Sliding { span, .. }
+            | WindowSpec::Session { span, .. } => *span,
+        }
+    }
+
+    pub fn time_column(&self) -> Option<&Ident> {
+        match self {
+            WindowSpec::Tumbling { time_column, .. }
+            | WindowSpec::Sliding { time_column, .. }
+            | WindowSpec::Session { time_column, .. } => time_column.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitMode {
+    Changes,
+    Final,
+}
+
+/// `EMIT CHANGES` or `EMIT FINAL`, with where it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Emit {
+    pub mode: EmitMode,
+    pub span: Span,
+}
+
+/// `ORDER BY expr [ASC|DESC]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderByExpr {
+    pub expr: Expr,
+    pub descending: bool,
+    pub span: Span,
+}
+
+/// One `'key' = 'value'` of a WITH clause. Keys and values are kept as written
+/// (quotes removed); the planner interprets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Property {
+    pub key: String,
+    pub value: String,
+    pub key_span: Span,
+    pub value_span: Span,
+}

@@ -1,0 +1,1 @@
+//! velo-bench: placeholder, filled in below.

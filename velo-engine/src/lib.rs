@@ -1,0 +1,1 @@
+//! velo-engine: placeholder, filled in below.

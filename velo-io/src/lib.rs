@@ -1,0 +1,1 @@
+//! velo-io: placeholder, filled in below.

@@ -1,0 +1,1 @@
+//! velo-partition: placeholder, filled in below.

@@ -1,0 +1,1 @@
+//! velo-planner: placeholder, filled in below.

@@ -1,0 +1,29 @@
+//! Velo's shared data model: the types every other crate speaks.
+//!
+//! A [`Value`] is one compact, cheaply clonable SQL value (strings are `Arc<str>`, so
+//! cloning a row never copies string bytes). A [`Schema`] names and types the columns
+//! once; a [`Batch`] is many rows that share one schema, stored row-major in a single
+//! flat `Vec<Value>` so that filtering and projecting a batch allocate once per batch,
+//! never once per record. [`StreamMessage`] is what flows between a source, the
+//! processors and a sink: batches, in-band watermarks and the end-of-stream marker.
+//!
+//! This crate is deliberately small and has no knowledge of SQL text, planning, IO or
+//! the runtime; everything above depends on it, it depends on nothing of Velo.
+
+mod batch;
+pub mod connector;
+mod data_type;
+mod error;
+mod schema;
+mod stream;
+mod value;
+
+pub use batch::{Batch, BatchBuilder};
+pub use data_type::DataType;
+pub use error::{Error, Result};
+pub use schema::{parse_schema_decl, Field, Schema, SchemaRef};
+pub use stream::{StreamMessage, Watermark};
+pub use value::{format_timestamp_millis, Value};
+
+/// Re-exported so that every crate agrees on one exact decimal type.
+pub use rust_decimal::Decimal;

@@ -1,0 +1,17 @@
+use crate::batch::Batch;
+
+/// An event-time watermark in milliseconds since the epoch: no record with an
+/// event time below it is expected any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Watermark(pub i64);
+
+/// What flows from a source through the processors to a sink. Watermarks travel
+/// in-band, between batches, so every consumer sees them at the same point of the
+/// input whatever the partition count (SPEC §4).
+#[derive(Debug, Clone)]
+pub enum StreamMessage {
+    Batch(Batch),
+    Watermark(Watermark),
+    /// The source is exhausted: close every window and flush.
+    EndOfStream,
+}

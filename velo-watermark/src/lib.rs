@@ -1,0 +1,1 @@
+//! velo-watermark: placeholder, filled in below.
