@@ -80,6 +80,8 @@ pub struct SelectQuery {
 }
 
 /// One item of the select list.
+// `Expr` is large; select lists are short, so boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum SelectItem {
     /// `*`

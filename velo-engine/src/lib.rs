@@ -1,1 +1,5 @@
-//! velo-engine: placeholder, filled in below.
+pub mod aggregate;
+mod error;
+pub mod expr;
+pub use error::{Error, Result};
+pub mod query;

@@ -1,1 +1,34 @@
-//! velo-planner: placeholder, filled in below.
+//! Velo's planner: from a parsed app ([`velo_ast::App`]) to one validated
+//! [`JobPlan`] per statement.
+//!
+//! For each job it resolves the source and sink from the WITH properties into typed
+//! configurations, reads the job-level settings (event time, watermarks, late data,
+//! failure handling), analyses the query (group keys, aggregates, the time or row
+//! window, the emit mode with SPEC's defaults, whether it keeps state) and chooses
+//! the partitioning strategy with a one-line reason. Every semantic error carries
+//! the position of the offending text.
+//!
+//! The planner needs no schema and does no IO: column names are checked against
+//! the real schema when the engine compiles the plan, once per job. It depends on
+//! `velo-ast` and `velo-types` only.
+//!
+//! ```
+//! let sql = "SELECT a, COUNT(*) AS n FROM src GROUP BY a WITH ('src.type' = 'file_source', 'src.path' = 'in.csv')";
+//! let plan = velo_planner::plan_sql(sql, &Default::default()).unwrap();
+//! assert_eq!(plan.jobs[0].strategy.kind, velo_planner::StrategyKind::AlwaysHash);
+//! ```
+
+mod analysis;
+pub mod catalog;
+mod config;
+mod duration;
+mod error;
+mod plan;
+mod strategy;
+
+pub use analysis::{QueryAnalysis, RowsWindow, TimeWindow, TimeWindowKind};
+pub use config::{FailureStrategy, JobConfig, LateDataStrategy, TimeFormat, WatermarkStrategy};
+pub use duration::parse_duration_text;
+pub use error::{Error, Result};
+pub use plan::{plan_app, plan_sql, AppPlan, JobPlan, PlanOptions, SinkPlan, SourcePlan};
+pub use strategy::{StrategyChoice, StrategyKind};

@@ -1,1 +1,136 @@
-fn main() {}
+//! `velo-server`: runs, checks and explains Velo SQL apps (SPEC §1).
+//!
+//! Exit codes: 0 success, 1 a user error (bad SQL, a missing file, bad input),
+//! 2 an internal error. No panic reaches the user: a panic is caught, reported
+//! as an internal error and exits 2.
+
+mod app;
+mod explain;
+mod processor;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::app::{Failure, LoadedApp};
+use crate::processor::{RunOptions, V1Processor};
+
+#[derive(Debug, Parser)]
+#[command(name = "velo-server", version, about = "Velo streaming SQL engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Processor {
+    /// One thread per job: the reference.
+    V1,
+    /// Hash-partitioned across workers (not built yet).
+    V2,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExplainFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every job of the app until its sources are exhausted.
+    Run {
+        app: PathBuf,
+        #[arg(long, value_enum, default_value = "v1")]
+        processor: Processor,
+        /// Partition workers for V2 (default: number of CPU cores).
+        #[arg(long)]
+        partitions: Option<usize>,
+        /// Partitioning strategy for V2 (default: auto).
+        #[arg(long, default_value = "auto")]
+        strategy: String,
+        /// Rows per input batch.
+        #[arg(long, default_value_t = 1024)]
+        batch_size: usize,
+    },
+    /// Parse and plan the app; print nothing but errors.
+    Check { app: PathBuf },
+    /// Show each job's plan.
+    Explain {
+        app: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ExplainFormat,
+    },
+    /// Long-running HTTP server (not built yet).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        #[arg(long)]
+        app: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("internal error: {info}");
+    }));
+    let cli = Cli::parse();
+    match std::panic::catch_unwind(|| execute(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(Failure::User(msg))) => {
+            eprintln!("{msg}");
+            ExitCode::from(1)
+        }
+        Ok(Err(Failure::Internal(msg))) => {
+            eprintln!("internal error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+fn execute(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run {
+            app,
+            processor,
+            partitions,
+            strategy,
+            batch_size,
+        } => {
+            if matches!(processor, Processor::V2) || partitions.is_some() || strategy != "auto" {
+                return Err(Failure::User(
+                    "the V2 processor (--processor v2, --partitions, --strategy) is not built yet; run with the V1 processor"
+                        .to_string(),
+                ));
+            }
+            let loaded = LoadedApp::load(&app)?;
+            let options = RunOptions {
+                batch_size: batch_size.max(1),
+                progress: progress::stderr_is_terminal(),
+            };
+            processor::run_app(&V1Processor, &loaded, &options)
+        }
+        Command::Check { app } => {
+            let loaded = LoadedApp::load(&app)?;
+            loaded.check_schemas()
+        }
+        Command::Explain { app, format } => {
+            let loaded = LoadedApp::load(&app)?;
+            let text = match format {
+                ExplainFormat::Text => explain::text(&loaded.plan),
+                ExplainFormat::Json => explain::json(&loaded.plan),
+            };
+            println!("{text}");
+            Ok(())
+        }
+        Command::Serve { bind, app } => {
+            let _ = (bind, app);
+            Err(Failure::User(
+                "'serve' (the HTTP API) is not built yet".to_string(),
+            ))
+        }
+    }
+}

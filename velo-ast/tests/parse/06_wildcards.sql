@@ -1,0 +1,1 @@
+SELECT *, t.*, t.a FROM trades t

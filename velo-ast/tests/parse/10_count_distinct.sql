@@ -1,0 +1,1 @@
+SELECT symbol, COUNT(DISTINCT trader_id) AS traders, COUNT(*), COUNT(price) FROM trades GROUP BY symbol

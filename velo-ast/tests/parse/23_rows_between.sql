@@ -1,0 +1,4 @@
+SELECT
+  symbol,
+  AVG(price) OVER (PARTITION BY symbol ORDER BY ts ROWS BETWEEN 19 PRECEDING AND CURRENT ROW) AS moving_avg
+FROM trades

@@ -1,0 +1,9 @@
+SELECT
+  device,
+  SUM(bytes) OVER (
+    ROWS WINDOW BUFFER 100 ROWS
+    PARTITION BY device
+    ORDER BY ts
+    EXPIRE AFTER INTERVAL '5' MINUTE INACTIVITY
+  ) AS recent_bytes
+FROM flows

@@ -1,0 +1,11 @@
+SELECT
+  symbol,
+  LAG(price) OVER (PARTITION BY symbol ORDER BY ts) AS prev_price,
+  LEAD(price, 1) OVER (PARTITION BY symbol ORDER BY ts) AS next_price,
+  ROW_NUMBER() OVER (PARTITION BY symbol ORDER BY ts) AS rn,
+  RANK() OVER (PARTITION BY symbol ORDER BY price DESC) AS rk,
+  DENSE_RANK() OVER (PARTITION BY symbol ORDER BY price DESC) AS drk,
+  FIRST_VALUE(price) OVER (ROWS WINDOW BUFFER 10 ROWS PARTITION BY symbol ORDER BY ts) AS first10,
+  LAST_VALUE(price) OVER (ROWS WINDOW BUFFER 10 ROWS PARTITION BY symbol ORDER BY ts) AS last10
+FROM trades
+EMIT FINAL

@@ -1,0 +1,1 @@
+SELECT symbol, COUNT(*) FROM trades GROUP BY symbol WINDOW TUMBLING(ts, 1m) EMIT CHANGES

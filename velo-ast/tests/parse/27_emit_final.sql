@@ -1,0 +1,1 @@
+SELECT symbol, COUNT(*) FROM trades GROUP BY symbol EMIT FINAL

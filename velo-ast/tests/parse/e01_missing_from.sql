@@ -1,0 +1,3 @@
+-- error
+SELECT a, b
+WHERE a > 1

@@ -1,0 +1,2 @@
+-- error
+SELECT a, COUNT(*) FROM t GROUP BY a WINDOW TUMBLING(5x)

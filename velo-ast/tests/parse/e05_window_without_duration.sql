@@ -1,0 +1,3 @@
+-- error
+SELECT a FROM t
+GROUP BY a WINDOW TUMBLING(x)

@@ -1,0 +1,2 @@
+-- error
+SELECT a FROM t WHERE (a > 1 GROUP BY a

@@ -1,0 +1,2 @@
+-- error
+SELECT a FROM t WITH ('t.type' 'file_source')

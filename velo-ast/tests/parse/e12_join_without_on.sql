@@ -1,0 +1,2 @@
+-- error
+SELECT * FROM a JOIN b WHERE a.k = b.k

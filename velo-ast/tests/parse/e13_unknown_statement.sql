@@ -1,0 +1,2 @@
+-- error
+DELETE FROM t

@@ -1,0 +1,2 @@
+-- error
+SELECT a FROM t LIMIT ten

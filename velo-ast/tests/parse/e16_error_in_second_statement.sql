@@ -1,0 +1,5 @@
+-- error
+SELECT a FROM t;
+
+SELECT a,
+FROM t;

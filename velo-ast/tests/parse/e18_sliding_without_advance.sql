@@ -1,0 +1,2 @@
+-- error
+SELECT COUNT(*) FROM t GROUP BY a WINDOW SLIDING(ts, 10m)

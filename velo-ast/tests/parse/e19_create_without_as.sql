@@ -1,0 +1,2 @@
+-- error
+CREATE STREAM out SELECT a FROM t

@@ -1,0 +1,2 @@
+-- error
+SELECT COUNT(*) FROM t GROUP BY a WINDOW TUMBLING(ts, 60)

@@ -1,0 +1,2 @@
+-- error
+SELECT DISTINCT a FROM t

@@ -1,0 +1,287 @@
+//! Per-group aggregate state.
+
+use std::cmp::Ordering;
+
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::Decimal;
+use velo_types::{DataType, Value};
+
+use super::AggregateKind;
+use crate::error::{Error, Result};
+
+type ValueSet = hashbrown::HashSet<Value, ahash::RandomState>;
+
+/// The running sum of SUM; the variant follows the values seen (BIGINT, promoted to
+/// DECIMAL or DOUBLE when such a value arrives).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SumState {
+    Empty,
+    Int(i64),
+    Float(f64),
+    Decimal(Decimal),
+}
+
+/// The running sum of AVG: BIGINTs are summed in 128 bits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AvgSum {
+    Empty,
+    Int(i128),
+    Float(f64),
+    Decimal(Decimal),
+}
+
+/// One group's state for one aggregate. See the module docs for the semantics.
+#[derive(Debug, Clone)]
+pub enum Accumulator {
+    Count(i64),
+    CountStar(i64),
+    Sum(SumState),
+    Avg { sum: AvgSum, count: i64 },
+    /// The smallest value so far (NULL before the first).
+    Min(Value),
+    Max(Value),
+    /// Welford's running count, mean and sum of squared deviations.
+    Variance {
+        kind: AggregateKind,
+        count: i64,
+        mean: f64,
+        m2: f64,
+    },
+    FirstValue(Value),
+    LastValue(Value),
+    /// DISTINCT: the values seen, and the accumulator fed with each new one.
+    Distinct {
+        seen: ValueSet,
+        inner: Box<Accumulator>,
+    },
+}
+
+fn not_numeric(kind: &'static str, v: &Value) -> Error {
+    Error::Type(format!("{kind} needs numbers, got {} value {v}", v.data_type()))
+}
+
+impl Accumulator {
+    /// A fresh accumulator (without DISTINCT).
+    pub fn new(kind: AggregateKind, _input_type: DataType) -> Accumulator {
+        use AggregateKind::*;
+        match kind {
+            Count => Accumulator::Count(0),
+            CountStar => Accumulator::CountStar(0),
+            Sum => Accumulator::Sum(SumState::Empty),
+            Avg => Accumulator::Avg {
+                sum: AvgSum::Empty,
+                count: 0,
+            },
+            Min => Accumulator::Min(Value::Null),
+            Max => Accumulator::Max(Value::Null),
+            StddevSamp | StddevPop | VarSamp | VarPop => Accumulator::Variance {
+                kind,
+                count: 0,
+                mean: 0.0,
+                m2: 0.0,
+            },
+            FirstValue => Accumulator::FirstValue(Value::Null),
+            LastValue => Accumulator::LastValue(Value::Null),
+        }
+    }
+
+    /// Wraps `inner` so that it only sees each distinct non-NULL value once.
+    pub fn distinct(inner: Accumulator) -> Accumulator {
+        Accumulator::Distinct {
+            seen: ValueSet::with_hasher(ahash::RandomState::new()),
+            inner: Box::new(inner),
+        }
+    }
+
+    /// Adds one input value. NULL is ignored except by COUNT(*), which counts every
+    /// call. Errors: BIGINT SUM overflow, DECIMAL overflow, non-numeric input to a
+    /// numeric aggregate.
+    #[inline]
+    pub fn update(&mut self, v: &Value) -> Result<()> {
+        if let Accumulator::CountStar(n) = self {
+            *n += 1;
+            return Ok(());
+        }
+        if v.is_null() {
+            return Ok(());
+        }
+        match self {
+            Accumulator::Count(n) => *n += 1,
+            Accumulator::CountStar(_) => {}
+            Accumulator::Sum(state) => *state = sum_add(*state, v)?,
+            Accumulator::Avg { sum, count } => {
+                *sum = avg_add(*sum, v)?;
+                *count += 1;
+            }
+            Accumulator::Min(cur) => {
+                if cur.is_null() || v.sql_cmp(cur) == Some(Ordering::Less) {
+                    *cur = v.clone();
+                }
+            }
+            Accumulator::Max(cur) => {
+                if cur.is_null() || v.sql_cmp(cur) == Some(Ordering::Greater) {
+                    *cur = v.clone();
+                }
+            }
+            Accumulator::Variance {
+                kind,
+                count,
+                mean,
+                m2,
+            } => {
+                let x = match v {
+                    Value::Int(_) | Value::Float(_) | Value::Decimal(_) => {
+                        v.as_f64().unwrap_or(f64::NAN)
+                    }
+                    other => return Err(not_numeric(kind.name(), other)),
+                };
+                *count += 1;
+                let delta = x - *mean;
+                *mean += delta / *count as f64;
+                *m2 += delta * (x - *mean);
+            }
+            Accumulator::FirstValue(cur) => {
+                if cur.is_null() {
+                    *cur = v.clone();
+                }
+            }
+            Accumulator::LastValue(cur) => *cur = v.clone(),
+            Accumulator::Distinct { seen, inner } => {
+                if !seen.contains(v) {
+                    inner.update(v)?;
+                    seen.insert(v.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The aggregate's current result.
+    pub fn evaluate(&self) -> Value {
+        match self {
+            Accumulator::Count(n) | Accumulator::CountStar(n) => Value::Int(*n),
+            Accumulator::Sum(s) => match s {
+                SumState::Empty => Value::Null,
+                SumState::Int(i) => Value::Int(*i),
+                SumState::Float(f) => Value::Float(*f),
+                SumState::Decimal(d) => Value::Decimal(*d),
+            },
+            Accumulator::Avg { sum, count } => {
+                let n = *count;
+                match sum {
+                    AvgSum::Empty => Value::Null,
+                    _ if n == 0 => Value::Null,
+                    AvgSum::Int(i) => Value::Float(*i as f64 / n as f64),
+                    AvgSum::Float(f) => Value::Float(*f / n as f64),
+                    AvgSum::Decimal(d) => {
+                        let scale = d.scale().max(6);
+                        match d.checked_div(Decimal::from(n)) {
+                            Some(q) => Value::Decimal(q.round_dp(scale)),
+                            None => Value::Float(d.to_f64().unwrap_or(f64::NAN) / n as f64),
+                        }
+                    }
+                }
+            }
+            Accumulator::Min(v)
+            | Accumulator::Max(v)
+            | Accumulator::FirstValue(v)
+            | Accumulator::LastValue(v) => v.clone(),
+            Accumulator::Variance {
+                kind, count, m2, ..
+            } => {
+                let n = *count;
+                let (sample, root) = match kind {
+                    AggregateKind::StddevSamp => (true, true),
+                    AggregateKind::StddevPop => (false, true),
+                    AggregateKind::VarSamp => (true, false),
+                    _ => (false, false),
+                };
+                let denom = if sample { n - 1 } else { n };
+                if denom < 1 {
+                    return Value::Null;
+                }
+                let var = (m2 / denom as f64).max(0.0);
+                Value::Float(if root { var.sqrt() } else { var })
+            }
+            Accumulator::Distinct { inner, .. } => inner.evaluate(),
+        }
+    }
+
+    /// A rough count of the heap and inline bytes this state holds (for memory
+    /// limits).
+    pub fn estimated_size(&self) -> usize {
+        let base = std::mem::size_of::<Accumulator>();
+        let value_heap = |v: &Value| match v {
+            Value::Str(s) => s.len() + 16,
+            _ => 0,
+        };
+        match self {
+            Accumulator::Min(v)
+            | Accumulator::Max(v)
+            | Accumulator::FirstValue(v)
+            | Accumulator::LastValue(v) => base + value_heap(v),
+            Accumulator::Distinct { seen, inner } => {
+                base + inner.estimated_size()
+                    + seen.capacity() * (std::mem::size_of::<Value>() + 1)
+                    + seen.iter().map(value_heap).sum::<usize>()
+            }
+            _ => base,
+        }
+    }
+}
+
+fn sum_add(state: SumState, v: &Value) -> Result<SumState> {
+    let overflow = Error::Overflow { context: "SUM" };
+    Ok(match (state, v) {
+        (SumState::Empty, Value::Int(i)) => SumState::Int(*i),
+        (SumState::Empty, Value::Float(f)) => SumState::Float(*f),
+        (SumState::Empty, Value::Decimal(d)) => SumState::Decimal(*d),
+        (SumState::Int(a), Value::Int(b)) => SumState::Int(a.checked_add(*b).ok_or(overflow)?),
+        (SumState::Int(a), Value::Float(b)) => SumState::Float(a as f64 + b),
+        (SumState::Int(a), Value::Decimal(b)) => {
+            SumState::Decimal(Decimal::from(a).checked_add(*b).ok_or(overflow)?)
+        }
+        (SumState::Float(a), Value::Int(b)) => SumState::Float(a + *b as f64),
+        (SumState::Float(a), Value::Float(b)) => SumState::Float(a + b),
+        (SumState::Float(a), Value::Decimal(b)) => {
+            SumState::Float(a + b.to_f64().unwrap_or(f64::NAN))
+        }
+        (SumState::Decimal(a), Value::Int(b)) => {
+            SumState::Decimal(a.checked_add(Decimal::from(*b)).ok_or(overflow)?)
+        }
+        (SumState::Decimal(a), Value::Decimal(b)) => {
+            SumState::Decimal(a.checked_add(*b).ok_or(overflow)?)
+        }
+        (SumState::Decimal(a), Value::Float(b)) => {
+            SumState::Float(a.to_f64().unwrap_or(f64::NAN) + b)
+        }
+        (_, other) => return Err(not_numeric("SUM", other)),
+    })
+}
+
+fn avg_add(state: AvgSum, v: &Value) -> Result<AvgSum> {
+    let overflow = Error::Overflow { context: "AVG" };
+    Ok(match (state, v) {
+        (AvgSum::Empty, Value::Int(i)) => AvgSum::Int(*i as i128),
+        (AvgSum::Empty, Value::Float(f)) => AvgSum::Float(*f),
+        (AvgSum::Empty, Value::Decimal(d)) => AvgSum::Decimal(*d),
+        (AvgSum::Int(a), Value::Int(b)) => AvgSum::Int(a.checked_add(*b as i128).ok_or(overflow)?),
+        (AvgSum::Int(a), Value::Float(b)) => AvgSum::Float(a as f64 + b),
+        (AvgSum::Int(a), Value::Decimal(b)) => AvgSum::Decimal(
+            Decimal::from_i128(a)
+                .and_then(|a| a.checked_add(*b))
+                .ok_or(overflow)?,
+        ),
+        (AvgSum::Float(a), Value::Int(b)) => AvgSum::Float(a + *b as f64),
+        (AvgSum::Float(a), Value::Float(b)) => AvgSum::Float(a + b),
+        (AvgSum::Float(a), Value::Decimal(b)) => AvgSum::Float(a + b.to_f64().unwrap_or(f64::NAN)),
+        (AvgSum::Decimal(a), Value::Int(b)) => {
+            AvgSum::Decimal(a.checked_add(Decimal::from(*b)).ok_or(overflow)?)
+        }
+        (AvgSum::Decimal(a), Value::Decimal(b)) => {
+            AvgSum::Decimal(a.checked_add(*b).ok_or(overflow)?)
+        }
+        (AvgSum::Decimal(a), Value::Float(b)) => AvgSum::Float(a.to_f64().unwrap_or(f64::NAN) + b),
+        (_, other) => return Err(not_numeric("AVG", other)),
+    })
+}

@@ -1,0 +1,96 @@
+//! The engine's error type: compile errors (with the source span of the offending
+//! expression) and per-record evaluation errors.
+
+use std::fmt;
+
+use velo_ast::Span;
+use velo_types::{DataType, Value};
+
+/// Errors of compiling or evaluating expressions and aggregates.
+///
+/// [`Error::Compile`] is a user error found once, when a query is compiled; it
+/// carries the span (1-based line and column) of the expression at fault. Every
+/// other variant is an evaluation error raised for one record (the record fails,
+/// the job goes on according to its failure strategy).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// A semantic error in an expression: unknown column or function, wrong
+    /// argument count, type mismatch, aggregate in the wrong place...
+    #[error("{message} at line {}, column {}", .span.start.line, .span.start.column)]
+    Compile { message: String, span: Span },
+    /// Integer (or decimal) division or modulo by zero; also floating-point
+    /// division by zero (Velo does not produce infinities from `/`).
+    #[error("division by zero")]
+    DivisionByZero,
+    /// Checked integer or decimal arithmetic overflowed (never wraps).
+    #[error("numeric overflow in {context}")]
+    Overflow { context: &'static str },
+    /// A CAST (or an implicit conversion) that cannot convert this value.
+    #[error("cannot cast {} to {to}", QuotedValue(.value))]
+    Cast { value: Value, to: DataType },
+    /// A scalar function called with an argument outside its domain.
+    #[error("invalid argument to {function}: {message}")]
+    InvalidArgument {
+        function: &'static str,
+        message: String,
+    },
+    /// An operator met values of types it cannot combine (only possible when the
+    /// static types were unknown at compile time).
+    #[error("type error: {0}")]
+    Type(String),
+}
+
+impl Error {
+    /// A compile error at `span`.
+    pub fn compile(message: impl Into<String>, span: Span) -> Error {
+        Error::Compile {
+            message: message.into(),
+            span,
+        }
+    }
+
+    /// The source span, for compile errors.
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            Error::Compile { span, .. } => Some(*span),
+            _ => None,
+        }
+    }
+
+    /// The message without the location suffix (for compile errors) .
+    pub fn message(&self) -> String {
+        match self {
+            Error::Compile { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    pub(crate) fn invalid(function: &'static str, message: impl Into<String>) -> Error {
+        Error::InvalidArgument {
+            function,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn cast(value: &Value, to: DataType) -> Error {
+        Error::Cast {
+            value: value.clone(),
+            to,
+        }
+    }
+}
+
+/// Renders strings quoted in messages (`'abc'`), other values as themselves.
+struct QuotedValue<'a>(&'a Value);
+
+impl fmt::Display for QuotedValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Value::Str(s) => write!(f, "'{s}'"),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,663 @@
+//! Scalar functions of SPEC §2: lookup by name, static typing and evaluation.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use velo_types::{DataType, Value};
+
+use super::ops;
+use super::{cast, PhysicalExpr};
+use crate::error::{Error, Result};
+
+/// Which side(s) TRIM removes characters from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrimMode {
+    Both,
+    Leading,
+    Trailing,
+}
+
+/// A field of `EXTRACT(field FROM ts)`; every field is a BIGINT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExtractField {
+    Year,
+    Quarter,
+    Month,
+    /// ISO 8601 week of the year (1-53).
+    Week,
+    Day,
+    Hour,
+    Minute,
+    /// 0-59, without the fraction.
+    Second,
+    /// The milliseconds within the second (0-999).
+    Millisecond,
+    /// Seconds since the Unix epoch.
+    Epoch,
+    /// Day of the week as in Flink (Calcite): 1 = Sunday ... 7 = Saturday.
+    Dow,
+    /// ISO day of the week: 1 = Monday ... 7 = Sunday.
+    IsoDow,
+    /// Day of the year, 1-366.
+    Doy,
+}
+
+/// A scalar function. MOD compiles to the `%` operator and CAST, CASE, IN, BETWEEN,
+/// LIKE and IS NULL to their own [`PhysicalExpr`] variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScalarFunction {
+    Abs,
+    /// `ROUND(x [, digits])`: half away from zero; negative digits round left of
+    /// the point. Keeps the argument's type.
+    Round,
+    Ceil,
+    Floor,
+    /// DOUBLE; a negative argument is an error.
+    Sqrt,
+    /// `POWER(x, y)` / `POW`: DOUBLE.
+    Power,
+    /// NULL if any argument is NULL (as in Flink).
+    Least,
+    Greatest,
+    Upper,
+    Lower,
+    /// `SUBSTRING(s, start [, len])`, 1-based on characters (PostgreSQL semantics:
+    /// a start before 1 shortens the result, a negative length is an error).
+    Substring,
+    Replace,
+    Trim(TrimMode),
+    /// LENGTH / CHAR_LENGTH / CHARACTER_LENGTH: characters, not bytes.
+    Length,
+    /// `CONCAT(a, b, ...)`: NULL if any argument is NULL (as `||`, and Flink).
+    Concat,
+    /// `SPLIT_PART(s, delimiter, n)`: the n-th field (1-based; negative counts from
+    /// the end); '' if there is no such field; n = 0 is an error.
+    SplitPart,
+    Coalesce,
+    NullIf,
+    Extract(ExtractField),
+    /// `FROM_UNIXTIME(seconds)`: TIMESTAMP.
+    FromUnixtime,
+    /// `UNIX_TIMESTAMP([ts])`: BIGINT seconds; without an argument, now.
+    UnixTimestamp,
+    /// `NOW()` / `CURRENT_TIMESTAMP`: the wall clock at evaluation (non-deterministic).
+    Now,
+    /// `TUMBLE_START(ts, INTERVAL ...)`: start of the tumbling window holding `ts`.
+    TumbleStart,
+    /// `TUMBLE_END(ts, INTERVAL ...)`: exclusive end of that window.
+    TumbleEnd,
+}
+
+impl ScalarFunction {
+    /// Looks a function up by (case-insensitive) name. MOD, CAST and friends are not
+    /// here (they are operators).
+    pub fn from_name(name: &str) -> Option<ScalarFunction> {
+        use ScalarFunction::*;
+        Some(match name.to_ascii_uppercase().as_str() {
+            "ABS" => Abs,
+            "ROUND" => Round,
+            "CEIL" | "CEILING" => Ceil,
+            "FLOOR" => Floor,
+            "SQRT" => Sqrt,
+            "POWER" | "POW" => Power,
+            "LEAST" => Least,
+            "GREATEST" => Greatest,
+            "UPPER" | "UCASE" => Upper,
+            "LOWER" | "LCASE" => Lower,
+            "SUBSTRING" | "SUBSTR" => Substring,
+            "REPLACE" => Replace,
+            "TRIM" | "BTRIM" => Trim(TrimMode::Both),
+            "LTRIM" => Trim(TrimMode::Leading),
+            "RTRIM" => Trim(TrimMode::Trailing),
+            "LENGTH" | "CHAR_LENGTH" | "CHARACTER_LENGTH" | "LEN" => Length,
+            "CONCAT" => Concat,
+            "SPLIT_PART" => SplitPart,
+            "COALESCE" | "IFNULL" => Coalesce,
+            "NULLIF" => NullIf,
+            "FROM_UNIXTIME" => FromUnixtime,
+            "UNIX_TIMESTAMP" => UnixTimestamp,
+            "NOW" | "CURRENT_TIMESTAMP" | "LOCALTIMESTAMP" => Now,
+            "TUMBLE_START" => TumbleStart,
+            "TUMBLE_END" => TumbleEnd,
+            _ => return None,
+        })
+    }
+
+    /// The name used in messages.
+    pub fn name(self) -> &'static str {
+        use ScalarFunction::*;
+        match self {
+            Abs => "ABS",
+            Round => "ROUND",
+            Ceil => "CEIL",
+            Floor => "FLOOR",
+            Sqrt => "SQRT",
+            Power => "POWER",
+            Least => "LEAST",
+            Greatest => "GREATEST",
+            Upper => "UPPER",
+            Lower => "LOWER",
+            Substring => "SUBSTRING",
+            Replace => "REPLACE",
+            Trim(_) => "TRIM",
+            Length => "LENGTH",
+            Concat => "CONCAT",
+            SplitPart => "SPLIT_PART",
+            Coalesce => "COALESCE",
+            NullIf => "NULLIF",
+            Extract(_) => "EXTRACT",
+            FromUnixtime => "FROM_UNIXTIME",
+            UnixTimestamp => "UNIX_TIMESTAMP",
+            Now => "NOW",
+            TumbleStart => "TUMBLE_START",
+            TumbleEnd => "TUMBLE_END",
+        }
+    }
+
+    /// Minimum and maximum argument counts (`None` = unbounded).
+    pub fn arity(self) -> (usize, Option<usize>) {
+        use ScalarFunction::*;
+        match self {
+            Abs | Ceil | Floor | Sqrt | Upper | Lower | Length | Extract(_) | FromUnixtime => {
+                (1, Some(1))
+            }
+            Round | Trim(_) => (1, Some(2)),
+            Substring => (2, Some(3)),
+            Power | NullIf | TumbleStart | TumbleEnd => (2, Some(2)),
+            Replace | SplitPart => (3, Some(3)),
+            Least | Greatest | Coalesce | Concat => (1, None),
+            UnixTimestamp => (0, Some(1)),
+            Now => (0, Some(0)),
+        }
+    }
+
+    /// Whether the result depends on the wall clock.
+    pub fn is_volatile(self, arg_count: usize) -> bool {
+        matches!(self, ScalarFunction::Now)
+            || (self == ScalarFunction::UnixTimestamp && arg_count == 0)
+    }
+
+    /// Checks the argument types and gives the result type.
+    pub(crate) fn return_type(self, args: &[DataType]) -> std::result::Result<DataType, String> {
+        use DataType as T;
+        use ScalarFunction::*;
+        let name = self.name();
+        let expect = |i: usize, ok: fn(T) -> bool, what: &str| -> std::result::Result<(), String> {
+            let t = args[i];
+            if t == T::Null || ok(t) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name} expects {what} as argument {}, got {t}",
+                    i + 1
+                ))
+            }
+        };
+        let numeric = |t: T| t.is_numeric();
+        let string = |t: T| t == T::String;
+        let int = |t: T| t == T::Int;
+        let ts = |t: T| t == T::Timestamp;
+        Ok(match self {
+            Abs | Round | Ceil | Floor => {
+                expect(0, numeric, "a number")?;
+                if args.len() > 1 {
+                    expect(1, int, "an integer")?;
+                }
+                match (self, args[0]) {
+                    (Ceil | Floor, T::Decimal { precision, .. }) => T::Decimal {
+                        precision,
+                        scale: 0,
+                    },
+                    (_, t) => t,
+                }
+            }
+            Sqrt | Power => {
+                for i in 0..args.len() {
+                    expect(i, numeric, "a number")?;
+                }
+                T::Float
+            }
+            Least | Greatest | Coalesce => {
+                let mut t = T::Null;
+                for (i, a) in args.iter().enumerate() {
+                    t = ops::common_type(t, *a).ok_or_else(|| {
+                        format!("{name} arguments have incompatible types {t} and {a} (argument {})", i + 1)
+                    })?;
+                }
+                t
+            }
+            Upper | Lower | Length => {
+                expect(0, string, "a string")?;
+                if self == Length {
+                    T::Int
+                } else {
+                    T::String
+                }
+            }
+            Substring => {
+                expect(0, string, "a string")?;
+                for i in 1..args.len() {
+                    expect(i, int, "an integer")?;
+                }
+                T::String
+            }
+            Replace | Trim(_) => {
+                for i in 0..args.len() {
+                    expect(i, string, "a string")?;
+                }
+                T::String
+            }
+            SplitPart => {
+                expect(0, string, "a string")?;
+                expect(1, string, "a string")?;
+                expect(2, int, "an integer")?;
+                T::String
+            }
+            Concat => T::String,
+            NullIf => {
+                if !ops::comparable(args[0], args[1]) {
+                    return Err(format!("NULLIF cannot compare {} with {}", args[0], args[1]));
+                }
+                args[0]
+            }
+            Extract(_) => {
+                expect(0, ts, "a TIMESTAMP")?;
+                T::Int
+            }
+            FromUnixtime => {
+                expect(0, numeric, "a number of seconds")?;
+                T::Timestamp
+            }
+            UnixTimestamp => {
+                if !args.is_empty() {
+                    expect(0, |t| t == T::Timestamp || t == T::String, "a TIMESTAMP")?;
+                }
+                T::Int
+            }
+            Now => T::Timestamp,
+            TumbleStart | TumbleEnd => {
+                expect(0, ts, "a TIMESTAMP")?;
+                expect(1, int, "an INTERVAL")?;
+                T::Timestamp
+            }
+        })
+    }
+
+    /// Evaluates the function on a row.
+    pub(crate) fn eval(self, args: &[PhysicalExpr], row: &[Value], ty: DataType) -> Result<Value> {
+        use ScalarFunction::*;
+        let name = self.name();
+        // Evaluates argument `i`, returning NULL from the function if it is NULL.
+        macro_rules! arg {
+            ($i:expr) => {{
+                let v = args[$i].eval_ref(row)?;
+                if v.is_null() {
+                    return Ok(Value::Null);
+                }
+                v
+            }};
+        }
+        macro_rules! str_arg {
+            ($i:expr) => {{
+                match arg!($i) {
+                    Cow::Borrowed(Value::Str(s)) => Cow::Borrowed(&**s),
+                    Cow::Owned(Value::Str(s)) => Cow::Owned(s.to_string()),
+                    other => return Err(ops::type_error(name, &other)),
+                }
+            }};
+        }
+        macro_rules! int_arg {
+            ($i:expr) => {{
+                match *arg!($i) {
+                    Value::Int(i) => i,
+                    ref other => return Err(ops::type_error(name, other)),
+                }
+            }};
+        }
+        Ok(match self {
+            Abs => match arg!(0).as_ref() {
+                Value::Int(i) => Value::Int(i.checked_abs().ok_or(Error::Overflow { context: "ABS" })?),
+                Value::Float(f) => Value::Float(f.abs()),
+                Value::Decimal(d) => Value::Decimal(d.abs()),
+                other => return Err(ops::type_error(name, other)),
+            },
+            Round => {
+                let v = arg!(0);
+                let digits = if args.len() > 1 { int_arg!(1) } else { 0 };
+                round(&v, digits)?
+            }
+            Ceil | Floor => {
+                let up = self == Ceil;
+                match arg!(0).as_ref() {
+                    Value::Int(i) => Value::Int(*i),
+                    Value::Float(f) => Value::Float(if up { f.ceil() } else { f.floor() }),
+                    Value::Decimal(d) => Value::Decimal(if up { d.ceil() } else { d.floor() }),
+                    other => return Err(ops::type_error(name, other)),
+                }
+            }
+            Sqrt => {
+                let x = to_f64(arg!(0).as_ref(), name)?;
+                if x < 0.0 {
+                    return Err(Error::invalid(name, format!("square root of negative number {x}")));
+                }
+                Value::Float(x.sqrt())
+            }
+            Power => {
+                let x = to_f64(arg!(0).as_ref(), name)?;
+                let y = to_f64(arg!(1).as_ref(), name)?;
+                let r = x.powf(y);
+                if r.is_nan() && !x.is_nan() && !y.is_nan() {
+                    return Err(Error::invalid(name, format!("{x} to the power {y} is not a real number")));
+                }
+                Value::Float(r)
+            }
+            Least | Greatest => {
+                let mut best = arg!(0);
+                for a in &args[1..] {
+                    let v = a.eval_ref(row)?;
+                    if v.is_null() {
+                        return Ok(Value::Null);
+                    }
+                    let ord = ops::order(&v, &best, name)?;
+                    let better = if self == Least { ord.is_lt() } else { ord.is_gt() };
+                    if better {
+                        best = v;
+                    }
+                }
+                ops::coerce(best.into_owned(), ty)
+            }
+            Upper => Value::Str(Arc::from(str_arg!(0).to_uppercase())),
+            Lower => Value::Str(Arc::from(str_arg!(0).to_lowercase())),
+            Substring => {
+                let s = str_arg!(0);
+                let start = int_arg!(1);
+                let len = if args.len() > 2 { Some(int_arg!(2)) } else { None };
+                Value::str(substring(&s, start, len)?)
+            }
+            Replace => {
+                let s = str_arg!(0);
+                let from = str_arg!(1);
+                let to = str_arg!(2);
+                if from.is_empty() {
+                    Value::str(&s)
+                } else {
+                    Value::Str(Arc::from(s.replace(&*from, &to)))
+                }
+            }
+            Trim(mode) => {
+                let s = str_arg!(0);
+                let trimmed = if args.len() > 1 {
+                    let set = str_arg!(1);
+                    trim(&s, mode, |c| set.contains(c))
+                } else {
+                    trim(&s, mode, |c| c == ' ')
+                };
+                Value::str(trimmed)
+            }
+            Length => Value::Int(str_arg!(0).chars().count() as i64),
+            Concat => {
+                let mut parts: Vec<Cow<'_, Value>> = Vec::with_capacity(args.len());
+                for a in args {
+                    let v = a.eval_ref(row)?;
+                    if v.is_null() {
+                        return Ok(Value::Null);
+                    }
+                    parts.push(v);
+                }
+                let refs: Vec<&Value> = parts.iter().map(|c| c.as_ref()).collect();
+                ops::concat(&refs)
+            }
+            SplitPart => {
+                let s = str_arg!(0);
+                let delim = str_arg!(1);
+                let n = int_arg!(2);
+                Value::str(split_part(&s, &delim, n)?)
+            }
+            Coalesce => {
+                for a in args {
+                    let v = a.eval(row)?;
+                    if !v.is_null() {
+                        return Ok(ops::coerce(v, ty));
+                    }
+                }
+                Value::Null
+            }
+            NullIf => {
+                let a = arg!(0);
+                let b = args[1].eval_ref(row)?;
+                if !b.is_null() && a.sql_cmp(&b) == Some(std::cmp::Ordering::Equal) {
+                    Value::Null
+                } else {
+                    a.into_owned()
+                }
+            }
+            Extract(field) => match *arg!(0) {
+                Value::Timestamp(ms) => Value::Int(extract(field, ms)?),
+                ref other => return Err(ops::type_error(name, other)),
+            },
+            FromUnixtime => {
+                let millis = match arg!(0).as_ref() {
+                    Value::Int(s) => s.checked_mul(1000),
+                    Value::Float(f) => f64_millis(*f * 1000.0),
+                    Value::Decimal(d) => d
+                        .checked_mul(Decimal::from(1000))
+                        .and_then(|m| m.round().to_i64()),
+                    other => return Err(ops::type_error(name, other)),
+                };
+                Value::Timestamp(millis.ok_or(Error::Overflow { context: "FROM_UNIXTIME" })?)
+            }
+            UnixTimestamp => {
+                if args.is_empty() {
+                    return Ok(Value::Int(now_millis().div_euclid(1000)));
+                }
+                let millis = match arg!(0).as_ref() {
+                    Value::Timestamp(t) => *t,
+                    Value::Str(s) => cast::parse_timestamp(s)
+                        .ok_or_else(|| Error::cast(&Value::Str(s.clone()), DataType::Timestamp))?,
+                    other => return Err(ops::type_error(name, other)),
+                };
+                Value::Int(millis.div_euclid(1000))
+            }
+            Now => Value::Timestamp(now_millis()),
+            TumbleStart | TumbleEnd => {
+                let ts = match *arg!(0) {
+                    Value::Timestamp(t) | Value::Int(t) => t,
+                    ref other => return Err(ops::type_error(name, other)),
+                };
+                let size = int_arg!(1);
+                if size <= 0 {
+                    return Err(Error::invalid(name, format!("window size must be positive, got {size} ms")));
+                }
+                let start = ts - ts.rem_euclid(size);
+                if self == TumbleStart {
+                    Value::Timestamp(start)
+                } else {
+                    Value::Timestamp(start.checked_add(size).ok_or(Error::Overflow { context: name })?)
+                }
+            }
+        })
+    }
+}
+
+fn to_f64(v: &Value, name: &'static str) -> Result<f64> {
+    match v {
+        Value::Int(_) | Value::Float(_) | Value::Decimal(_) => Ok(v.as_f64().unwrap_or(f64::NAN)),
+        other => Err(ops::type_error(name, other)),
+    }
+}
+
+fn f64_millis(f: f64) -> Option<i64> {
+    let r = f.round();
+    (r.is_finite() && r.abs() < 9.2e18).then_some(r as i64)
+}
+
+/// Milliseconds since the epoch, now.
+pub(crate) fn now_millis() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn round(v: &Value, digits: i64) -> Result<Value> {
+    Ok(match v {
+        Value::Int(i) => {
+            if digits >= 0 {
+                Value::Int(*i)
+            } else if digits < -18 {
+                Value::Int(0)
+            } else {
+                let p = 10i64.pow((-digits) as u32);
+                let half = p / 2;
+                let q = (i.unsigned_abs() + half as u64) / p as u64 * p as u64;
+                let q = i64::try_from(q).map_err(|_| Error::Overflow { context: "ROUND" })?;
+                Value::Int(if *i < 0 { -q } else { q })
+            }
+        }
+        Value::Float(f) => {
+            let d = digits.clamp(-400, 400) as i32;
+            let m = 10f64.powi(d);
+            let scaled = f * m;
+            if !m.is_finite() || m == 0.0 || !scaled.is_finite() {
+                if d > 0 {
+                    Value::Float(*f)
+                } else {
+                    Value::Float(0.0)
+                }
+            } else {
+                Value::Float(scaled.round() / m)
+            }
+        }
+        Value::Decimal(d) => {
+            if digits >= 0 {
+                Value::Decimal(d.round_dp_with_strategy(
+                    digits.min(28) as u32,
+                    RoundingStrategy::MidpointAwayFromZero,
+                ))
+            } else if digits < -28 {
+                Value::Decimal(Decimal::ZERO)
+            } else {
+                let p = Decimal::from_i128_with_scale(10i128.pow((-digits) as u32), 0);
+                let q = (d / p).round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+                Value::Decimal(q.checked_mul(p).ok_or(Error::Overflow { context: "ROUND" })?)
+            }
+        }
+        other => return Err(ops::type_error("ROUND", other)),
+    })
+}
+
+fn substring(s: &str, start: i64, len: Option<i64>) -> Result<&str> {
+    let end = match len {
+        Some(l) if l < 0 => {
+            return Err(Error::invalid("SUBSTRING", format!("negative length {l}")))
+        }
+        Some(l) => start.saturating_add(l),
+        None => i64::MAX,
+    };
+    let first = start.max(1);
+    if end <= first {
+        return Ok("");
+    }
+    let (skip, take) = ((first - 1) as usize, (end - first) as u64);
+    if s.is_ascii() {
+        let from = skip.min(s.len());
+        let to = (from as u64).saturating_add(take).min(s.len() as u64) as usize;
+        return Ok(&s[from..to]);
+    }
+    let byte_at = |n: usize| s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
+    let from = byte_at(skip);
+    let rest = &s[from..];
+    let to = usize::try_from(take)
+        .ok()
+        .and_then(|t| rest.char_indices().nth(t).map(|(i, _)| i))
+        .unwrap_or(rest.len());
+    Ok(&rest[..to])
+}
+
+fn trim(s: &str, mode: TrimMode, pred: impl Fn(char) -> bool) -> &str {
+    match mode {
+        TrimMode::Both => s.trim_matches(pred),
+        TrimMode::Leading => s.trim_start_matches(pred),
+        TrimMode::Trailing => s.trim_end_matches(pred),
+    }
+}
+
+fn split_part<'a>(s: &'a str, delim: &str, n: i64) -> Result<&'a str> {
+    if n == 0 {
+        return Err(Error::invalid("SPLIT_PART", "field position must not be zero"));
+    }
+    if delim.is_empty() {
+        return Ok(if n == 1 || n == -1 { s } else { "" });
+    }
+    let idx = (n.unsigned_abs() - 1) as usize;
+    let part = if n > 0 {
+        s.split(delim).nth(idx)
+    } else {
+        s.rsplit(delim).nth(idx)
+    };
+    Ok(part.unwrap_or(""))
+}
+
+fn extract(field: ExtractField, ms: i64) -> Result<i64> {
+    let dt: DateTime<Utc> = DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| Error::invalid("EXTRACT", format!("timestamp {ms} out of range")))?;
+    Ok(match field {
+        ExtractField::Year => dt.year() as i64,
+        ExtractField::Quarter => (dt.month0() / 3 + 1) as i64,
+        ExtractField::Month => dt.month() as i64,
+        ExtractField::Week => dt.iso_week().week() as i64,
+        ExtractField::Day => dt.day() as i64,
+        ExtractField::Hour => dt.hour() as i64,
+        ExtractField::Minute => dt.minute() as i64,
+        ExtractField::Second => dt.second() as i64,
+        ExtractField::Millisecond => ms.rem_euclid(1000),
+        ExtractField::Epoch => ms.div_euclid(1000),
+        ExtractField::Dow => dt.weekday().num_days_from_sunday() as i64 + 1,
+        ExtractField::IsoDow => dt.weekday().number_from_monday() as i64,
+        ExtractField::Doy => dt.ordinal() as i64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substring_follows_postgres() {
+        assert_eq!(substring("hello", 2, Some(3)).unwrap(), "ell");
+        assert_eq!(substring("hello", 0, Some(3)).unwrap(), "he");
+        assert_eq!(substring("hello", -5, Some(3)).unwrap(), "");
+        assert_eq!(substring("hello", 3, None).unwrap(), "llo");
+        assert_eq!(substring("hello", 9, None).unwrap(), "");
+        assert_eq!(substring("héllo", 2, Some(2)).unwrap(), "él");
+        assert_eq!(substring("héllo", 4, Some(99)).unwrap(), "lo");
+        assert_eq!(substring("hello", 1, Some(i64::MAX)).unwrap(), "hello");
+        assert!(substring("hello", 1, Some(-1)).is_err());
+    }
+
+    #[test]
+    fn split_part_counts_fields() {
+        assert_eq!(split_part("a,b,c", ",", 2).unwrap(), "b");
+        assert_eq!(split_part("a,b,c", ",", 4).unwrap(), "");
+        assert_eq!(split_part("a,b,c", ",", -1).unwrap(), "c");
+        assert_eq!(split_part("a::b", "::", 2).unwrap(), "b");
+        assert!(split_part("a", ",", 0).is_err());
+    }
+
+    #[test]
+    fn rounding() {
+        assert_eq!(round(&Value::Float(2.5), 0).unwrap(), Value::Float(3.0));
+        assert_eq!(round(&Value::Float(-2.5), 0).unwrap(), Value::Float(-3.0));
+        assert_eq!(round(&Value::Float(1.2345), 2).unwrap(), Value::Float(1.23));
+        assert_eq!(round(&Value::Int(1250), -2).unwrap(), Value::Int(1300));
+        assert_eq!(round(&Value::Int(-1249), -2).unwrap(), Value::Int(-1200));
+        assert_eq!(
+            round(&Value::Decimal(Decimal::new(12345, 3)), 2).unwrap(),
+            Value::Decimal(Decimal::new(1235, 2))
+        );
+        assert_eq!(
+            round(&Value::Decimal(Decimal::new(1250, 0)), -2).unwrap(),
+            Value::Decimal(Decimal::new(1300, 0))
+        );
+    }
+}

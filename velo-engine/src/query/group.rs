@@ -1,0 +1,227 @@
+//! Continuous GROUP BY: one entry per distinct key, its accumulators updated in
+//! place, rows emitted per SPEC's emit modes.
+
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+use velo_ast::{EmitMode, SelectItem};
+use velo_planner::JobPlan;
+use velo_types::{BatchBuilder, Field, Schema, SchemaRef, Value};
+
+use super::{check_unique_names, output_name};
+use crate::aggregate::{compile_aggregate, Accumulator, AggregateFunction};
+use crate::error::Result;
+use crate::expr::{compile, PhysicalExpr, Scope};
+
+/// One group: its key values and one accumulator per aggregate call.
+#[derive(Debug)]
+struct Group {
+    hash: u64,
+    key: Box<[Value]>,
+    accumulators: Box<[Accumulator]>,
+}
+
+/// Hash aggregation keyed by the GROUP BY values.
+///
+/// The "group row" that HAVING and the select list are evaluated against is
+/// `[key values..., aggregate results...]`; the select list was compiled with
+/// substitutions mapping each GROUP BY expression and each aggregate call to its
+/// position there.
+#[derive(Debug)]
+pub(crate) struct GroupAggregate {
+    keys: Vec<PhysicalExpr>,
+    aggregates: Vec<(AggregateFunction, Option<PhysicalExpr>)>,
+    having: Option<PhysicalExpr>,
+    select: Vec<PhysicalExpr>,
+    select_texts: Vec<String>,
+    output_schema: SchemaRef,
+    emit: EmitMode,
+    /// Groups in order of first appearance (EMIT FINAL emits in that order).
+    groups: Vec<Group>,
+    /// Indices into `groups`, found by key hash.
+    index: HashTable<u32>,
+    hasher: ahash::RandomState,
+    /// Reused per row: the key being looked up, and the group row being emitted.
+    key_scratch: Vec<Value>,
+    row_scratch: Vec<Value>,
+    out_scratch: Vec<Value>,
+}
+
+impl GroupAggregate {
+    pub(crate) fn new(
+        plan: &JobPlan,
+        input: &Schema,
+        qualifiers: &[String],
+    ) -> Result<GroupAggregate> {
+        let query = plan.query();
+        let analysis = &plan.analysis;
+        let scope = Scope {
+            schema: input,
+            qualifiers,
+            substitutions: &[],
+        };
+        let keys = analysis
+            .group_keys
+            .iter()
+            .map(|k| compile(k, &scope))
+            .collect::<Result<Vec<_>>>()?;
+        let aggregates = analysis
+            .aggregates
+            .iter()
+            .map(|a| compile_aggregate(a, &scope))
+            .collect::<Result<Vec<_>>>()?;
+
+        // The group row's schema and the substitutions that map onto it.
+        let mut group_fields = Vec::new();
+        let mut substitutions = Vec::new();
+        for (i, (k, ke)) in analysis.group_keys.iter().zip(&keys).enumerate() {
+            group_fields.push(Field::new(&format!("_key{i}"), ke.data_type()));
+            substitutions.push((k.to_string(), i));
+        }
+        for (j, (a, (f, _))) in analysis.aggregates.iter().zip(&aggregates).enumerate() {
+            group_fields.push(Field::new(&format!("_agg{j}"), f.result_type()));
+            substitutions.push((a.to_string(), keys.len() + j));
+        }
+        let group_schema = Schema::new(group_fields);
+        let group_scope = Scope {
+            schema: &group_schema,
+            qualifiers,
+            substitutions: &substitutions,
+        };
+        let mut select = Vec::new();
+        let mut fields = Vec::new();
+        let mut select_texts = Vec::new();
+        for item in &query.projection {
+            if let SelectItem::Expr { expr, alias, .. } = item {
+                let e = compile(expr, &group_scope)?;
+                fields.push(Field::new(&output_name(expr, alias.as_ref()), e.data_type()));
+                select.push(e);
+                select_texts.push(expr.to_string());
+            }
+        }
+        check_unique_names(&fields)?;
+        let having = query
+            .having
+            .as_ref()
+            .map(|h| compile(h, &group_scope))
+            .transpose()?;
+        let width = keys.len() + aggregates.len();
+        Ok(GroupAggregate {
+            key_scratch: Vec::with_capacity(keys.len()),
+            row_scratch: Vec::with_capacity(width),
+            out_scratch: Vec::with_capacity(select.len()),
+            keys,
+            aggregates,
+            having,
+            select,
+            select_texts,
+            output_schema: Arc::new(Schema::new(fields)),
+            emit: analysis.emit,
+            groups: Vec::new(),
+            index: HashTable::new(),
+            // Fixed seeds: the same input gives the same layout run after run.
+            hasher: ahash::RandomState::with_seeds(0x5ee1, 0xa11, 0xc0de, 0xfeed),
+        })
+    }
+
+    pub(crate) fn output_schema(&self) -> &SchemaRef {
+        &self.output_schema
+    }
+
+    /// The SQL text of each select item, in output order.
+    pub(crate) fn select_texts(&self) -> &[String] {
+        &self.select_texts
+    }
+
+    pub(crate) fn emit_mode(&self) -> EmitMode {
+        self.emit
+    }
+
+    /// Number of groups held.
+    pub(crate) fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Folds one input row into its group; with EMIT CHANGES, emits the group's
+    /// new row.
+    pub(crate) fn update(&mut self, row: &[Value], out: &mut BatchBuilder) -> Result<()> {
+        self.key_scratch.clear();
+        for k in &self.keys {
+            self.key_scratch.push(k.eval(row)?);
+        }
+        // Evaluate every aggregate argument before touching state, so that a
+        // failing row leaves its group unchanged.
+        self.row_scratch.clear();
+        for (_, arg) in &self.aggregates {
+            self.row_scratch.push(match arg {
+                Some(a) => a.eval(row)?,
+                None => Value::Null,
+            });
+        }
+        let hash = self.hasher.hash_one(self.key_scratch.as_slice());
+        let groups = &mut self.groups;
+        let key = &self.key_scratch;
+        let idx = match self
+            .index
+            .find(hash, |&i| *groups[i as usize].key == key[..])
+        {
+            Some(&i) => i as usize,
+            None => {
+                let i = groups.len();
+                groups.push(Group {
+                    hash,
+                    key: key.clone().into_boxed_slice(),
+                    accumulators: self.aggregates.iter().map(|(f, _)| f.new_accumulator()).collect(),
+                });
+                self.index
+                    .insert_unique(hash, i as u32, |&j| groups[j as usize].hash);
+                i
+            }
+        };
+        let group = &mut self.groups[idx];
+        for (acc, v) in group.accumulators.iter_mut().zip(&self.row_scratch) {
+            acc.update(v)?;
+        }
+        if self.emit == EmitMode::Changes {
+            self.emit_group(idx, out)?;
+        }
+        Ok(())
+    }
+
+    /// End of input: EMIT FINAL emits every group's final row.
+    pub(crate) fn finish(&mut self, out: &mut BatchBuilder) -> Result<()> {
+        if self.emit == EmitMode::Final {
+            // A global aggregate over no rows still has its one row (COUNT(*) = 0).
+            if self.keys.is_empty() && self.groups.is_empty() {
+                self.groups.push(Group {
+                    hash: 0,
+                    key: Box::new([]),
+                    accumulators: self.aggregates.iter().map(|(f, _)| f.new_accumulator()).collect(),
+                });
+            }
+            for i in 0..self.groups.len() {
+                self.emit_group(i, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn emit_group(&mut self, idx: usize, out: &mut BatchBuilder) -> Result<()> {
+        let group = &self.groups[idx];
+        self.row_scratch.clear();
+        self.row_scratch.extend(group.key.iter().cloned());
+        self.row_scratch
+            .extend(group.accumulators.iter().map(Accumulator::evaluate));
+        if let Some(h) = &self.having {
+            if !matches!(h.eval(&self.row_scratch)?, Value::Bool(true)) {
+                return Ok(());
+            }
+        }
+        self.out_scratch.clear();
+        for e in &self.select {
+            self.out_scratch.push(e.eval(&self.row_scratch)?);
+        }
+        out.push_row(self.out_scratch.drain(..));
+        Ok(())
+    }
+}

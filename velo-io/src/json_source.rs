@@ -1,0 +1,779 @@
+//! JSON-lines sources: one JSON object per line (blank lines are skipped).
+//!
+//! Columns come from the declared schema, else from the union of the keys of the
+//! first [`crate::INFERENCE_SAMPLE_RECORDS`] objects in first-seen order, each typed
+//! from its sample values (integers, then floats; strings holding ISO-8601 timestamps
+//! become TIMESTAMP; booleans; anything mixed, and nested objects or arrays, VARCHAR).
+//! A key missing from an object is NULL; keys that are not columns are skipped.
+//!
+//! Each line is parsed once, straight into the row's values, with serde's visitor
+//! API: no `serde_json::Value` and no `String` per key. A key is matched to its
+//! column by first trying the column after the previous key's (objects usually
+//! repeat one key order), then by a scan of the column names.
+//!
+//! Conversions to a declared type: JSON numbers to BIGINT (integral values only),
+//! DOUBLE, DECIMAL (from the number's shortest decimal text; give exact decimals as
+//! strings for more than 15 significant digits) and TIMESTAMP (epoch milliseconds);
+//! strings are parsed as for CSV; numbers and booleans become their text in a
+//! VARCHAR column, and nested objects or arrays their JSON text.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::BufRead;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use velo_types::connector::Encoding;
+use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
+
+use crate::error::{show_found, Error, Result};
+use crate::parse::{convert_text, expected_text, fit_decimal, parse_decimal, ConvError, TypeGuess};
+use crate::render::write_float;
+use crate::{DataReader, ReaderOptions, INFERENCE_SAMPLE_RECORDS};
+
+/// A JSON-lines reader over any buffered byte stream, read with blocking `std::io`.
+#[derive(Debug)]
+pub struct JsonLinesReader<R> {
+    input: R,
+    label: Arc<str>,
+    schema: SchemaRef,
+    names: Vec<Arc<str>>,
+    types: Vec<DataType>,
+    /// Physical lines consumed so far.
+    line: u64,
+    buf: Vec<u8>,
+    /// Sampled lines not yet returned: (line number, bytes).
+    pending: VecDeque<(u64, Vec<u8>)>,
+    pending_error: Option<Error>,
+    /// A record error to return on the next call, after the rows decoded before it.
+    deferred: Option<Error>,
+    slots: Vec<Value>,
+    hint: usize,
+    builder: BatchBuilder,
+    batch_size: usize,
+    done: bool,
+}
+
+impl<R: BufRead> JsonLinesReader<R> {
+    /// Opens a JSON-lines reader; without `encoding.schema` it reads a sample to find
+    /// the columns and their types. `label` names the input in error messages.
+    pub fn new(
+        input: R,
+        label: &str,
+        encoding: &Encoding,
+        options: &ReaderOptions,
+    ) -> Result<JsonLinesReader<R>> {
+        let batch_size = options.effective_batch_size();
+        let mut reader = JsonLinesReader {
+            input,
+            label: Arc::from(label),
+            schema: Arc::new(Schema::default()),
+            names: Vec::new(),
+            types: Vec::new(),
+            line: 0,
+            buf: Vec::with_capacity(4096),
+            pending: VecDeque::new(),
+            pending_error: None,
+            deferred: None,
+            slots: Vec::new(),
+            hint: 0,
+            builder: BatchBuilder::with_capacity(Arc::new(Schema::default()), 0),
+            batch_size,
+            done: false,
+        };
+        let schema = match &encoding.schema {
+            Some(declared) => declared.clone(),
+            None => reader.infer()?,
+        };
+        reader.schema = Arc::new(schema);
+        reader.names = reader
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        reader.types = reader.schema.fields().iter().map(|f| f.data_type).collect();
+        reader.slots = vec![Value::Null; reader.schema.len()];
+        reader.builder = BatchBuilder::with_capacity(reader.schema.clone(), batch_size);
+        Ok(reader)
+    }
+
+    /// The columns of every batch.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Reads the next non-blank line into `self.buf` (without its line terminator);
+    /// false at end of input.
+    fn next_line(&mut self) -> Result<bool> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .input
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|source| Error::Io {
+                    path: self.label.to_string(),
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(false);
+            }
+            self.line += 1;
+            if self.buf.last() == Some(&b'\n') {
+                self.buf.pop();
+                if self.buf.last() == Some(&b'\r') {
+                    self.buf.pop();
+                }
+            }
+            if self.line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+                self.buf.drain(..3);
+            }
+            if !self.buf.trim_ascii().is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Samples the first lines and infers the columns; the sampled lines are kept to
+    /// be returned first.
+    fn infer(&mut self) -> Result<Schema> {
+        let mut columns: Vec<(String, TypeGuess)> = Vec::new();
+        let mut hint = 0;
+        while self.pending.len() < INFERENCE_SAMPLE_RECORDS {
+            match self.next_line() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    self.pending_error = Some(e);
+                    break;
+                }
+            }
+            if let Ok(text) = std::str::from_utf8(&self.buf) {
+                let mut de = serde_json::Deserializer::from_str(text);
+                // A line that fails here fails again, with its error, when returned.
+                let _ = SampleRow {
+                    columns: &mut columns,
+                    hint: &mut hint,
+                }
+                .deserialize(&mut de);
+            }
+            self.pending.push_back((self.line, self.buf.clone()));
+        }
+        if columns.is_empty() {
+            if self.pending.is_empty() {
+                if let Some(e) = self.pending_error.take() {
+                    return Err(e);
+                }
+            }
+            return Err(Error::Schema {
+                path: self.label.to_string(),
+                message: "no JSON object with any key in the first records: cannot infer the columns; declare the source's schema".into(),
+            });
+        }
+        Ok(Schema::new(
+            columns
+                .iter()
+                .map(|(name, g)| Field::new(name, g.result()))
+                .collect(),
+        ))
+    }
+
+    /// The next batch, read synchronously (see [`DataReader::next_batch`]).
+    pub fn read_batch(&mut self) -> Result<Option<Batch>> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
+        while self.builder.num_rows() < self.batch_size {
+            let result = if let Some((line, bytes)) = self.pending.pop_front() {
+                self.decode(line, &bytes)
+            } else if let Some(e) = self.pending_error.take() {
+                self.done = true;
+                Err(e)
+            } else if self.done {
+                break;
+            } else {
+                match self.next_line() {
+                    Ok(true) => {
+                        let buf = std::mem::take(&mut self.buf);
+                        let r = self.decode(self.line, &buf);
+                        self.buf = buf;
+                        r
+                    }
+                    Ok(false) => {
+                        self.done = true;
+                        break;
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        Err(e)
+                    }
+                }
+            };
+            if let Err(e) = result {
+                if self.builder.is_empty() {
+                    return Err(e);
+                }
+                self.deferred = Some(e);
+                break;
+            }
+        }
+        Ok((!self.builder.is_empty()).then(|| self.builder.take()))
+    }
+
+    /// Parses one line into the slots and appends them as a row.
+    fn decode(&mut self, line: u64, bytes: &[u8]) -> Result<()> {
+        let text = std::str::from_utf8(bytes).map_err(|_| Error::InvalidUtf8 {
+            path: self.label.to_string(),
+            line,
+            column: None,
+        })?;
+        for v in &mut self.slots {
+            *v = Value::Null;
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = RowSeed {
+            names: &self.names,
+            types: &self.types,
+            slots: &mut self.slots,
+            hint: &mut self.hint,
+        }
+        .deserialize(&mut de)
+        .and_then(|r| de.end().map(|()| r));
+        match parsed {
+            Err(e) => Err(json_error(&self.label, line, &e)),
+            Ok(Err((c, found))) => Err(Error::BadValue {
+                path: self.label.to_string(),
+                line,
+                column: self.names[c].to_string(),
+                expected: expected_text(self.types[c]),
+                found,
+            }),
+            Ok(Ok(())) => {
+                self.builder
+                    .push_row(self.slots.iter_mut().map(std::mem::take));
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cold]
+fn json_error(label: &str, line: u64, e: &serde_json::Error) -> Error {
+    let full = e.to_string();
+    let message = match full.rfind(" at line ") {
+        Some(i) => &full[..i],
+        None => &full,
+    };
+    match e.classify() {
+        serde_json::error::Category::Data => Error::Malformed {
+            path: label.to_string(),
+            line,
+            message: message.to_string(),
+        },
+        _ => Error::Json {
+            path: label.to_string(),
+            line,
+            message: format!("{message} at character {}", e.column()),
+        },
+    }
+}
+
+#[async_trait]
+impl<R: BufRead + Send> DataReader for JsonLinesReader<R> {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    async fn next_batch(&mut self) -> Result<Option<Batch>> {
+        self.read_batch()
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Finds a key's column: the hinted one, then an exact scan, then a
+/// case-insensitive scan.
+#[inline]
+fn find_key(names: &[Arc<str>], hint: usize, key: &str) -> Option<usize> {
+    if let Some(n) = names.get(hint) {
+        if &**n == key {
+            return Some(hint);
+        }
+    }
+    names
+        .iter()
+        .position(|n| &**n == key)
+        .or_else(|| names.iter().position(|n| n.eq_ignore_ascii_case(key)))
+}
+
+/// Parses one object into `slots`; the value is `Err((column, found))` for the
+/// first value that does not fit its column (the rest of the line is still parsed,
+/// so syntax errors take precedence).
+struct RowSeed<'a> {
+    names: &'a [Arc<str>],
+    types: &'a [DataType],
+    slots: &'a mut [Value],
+    hint: &'a mut usize,
+}
+
+type RowResult = std::result::Result<(), (usize, String)>;
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = RowResult;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<RowResult, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = RowResult;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<RowResult, A::Error> {
+        let mut bad = None;
+        while let Some(column) = map.next_key_seed(KeySeed {
+            names: self.names,
+            hint: *self.hint,
+        })? {
+            match column {
+                Some(c) => {
+                    *self.hint = c + 1;
+                    match map.next_value_seed(TypedValue(self.types[c]))? {
+                        Ok(v) => self.slots[c] = v,
+                        Err(found) => {
+                            if bad.is_none() {
+                                bad = Some((c, found));
+                            }
+                        }
+                    }
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(match bad {
+            Some(b) => Err(b),
+            None => Ok(()),
+        })
+    }
+}
+
+/// Resolves an object key to a column index without allocating.
+struct KeySeed<'a> {
+    names: &'a [Arc<str>],
+    hint: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> std::result::Result<Option<usize>, E> {
+        Ok(find_key(self.names, self.hint, key))
+    }
+}
+
+/// Converts one JSON value to a column's type; `Err(found)` when it does not fit.
+struct TypedValue(DataType);
+
+type Typed = std::result::Result<Value, String>;
+
+impl TypedValue {
+    fn integer(&self, i: i128) -> Typed {
+        let found = || i.to_string();
+        match self.0 {
+            DataType::Int => i64::try_from(i).map(Value::Int).map_err(|_| found()),
+            DataType::Timestamp => i64::try_from(i).map(Value::Timestamp).map_err(|_| found()),
+            DataType::Float => Ok(Value::Float(i as f64)),
+            DataType::Decimal { precision, scale } => Decimal::try_from_i128_with_scale(i, 0)
+                .ok()
+                .and_then(|d| fit_decimal(d, precision, scale))
+                .map(Value::Decimal)
+                .ok_or_else(found),
+            DataType::String => Ok(Value::str(&i.to_string())),
+            DataType::Null => Ok(Value::Null),
+            DataType::Boolean => Err(found()),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for TypedValue {
+    type Value = Typed;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Typed, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TypedValue {
+    type Value = Typed;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Typed, E> {
+        Ok(Ok(Value::Null))
+    }
+
+    fn visit_none<E>(self) -> std::result::Result<Typed, E> {
+        Ok(Ok(Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Typed, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Typed, E> {
+        Ok(match self.0 {
+            DataType::Boolean => Ok(Value::Bool(b)),
+            DataType::String => Ok(Value::str(if b { "true" } else { "false" })),
+            DataType::Null => Ok(Value::Null),
+            _ => Err(b.to_string()),
+        })
+    }
+
+    fn visit_i64<E>(self, i: i64) -> std::result::Result<Typed, E> {
+        Ok(match self.0 {
+            DataType::Int => Ok(Value::Int(i)),
+            DataType::Timestamp => Ok(Value::Timestamp(i)),
+            _ => self.integer(i as i128),
+        })
+    }
+
+    fn visit_u64<E>(self, u: u64) -> std::result::Result<Typed, E> {
+        Ok(match (self.0, i64::try_from(u)) {
+            (DataType::Int, Ok(i)) => Ok(Value::Int(i)),
+            (DataType::Timestamp, Ok(i)) => Ok(Value::Timestamp(i)),
+            _ => self.integer(u as i128),
+        })
+    }
+
+    fn visit_f64<E>(self, f: f64) -> std::result::Result<Typed, E> {
+        let integral =
+            f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f);
+        let mut text = Vec::with_capacity(24);
+        write_float(&mut text, f);
+        let found = || String::from_utf8_lossy(&text).into_owned();
+        Ok(match self.0 {
+            DataType::Float => Ok(Value::Float(f)),
+            DataType::Int if integral => Ok(Value::Int(f as i64)),
+            DataType::Timestamp if integral => Ok(Value::Timestamp(f as i64)),
+            DataType::Decimal { precision, scale } => parse_decimal(&text, precision, scale)
+                .map(Value::Decimal)
+                .ok_or_else(found),
+            DataType::String => Ok(Value::str(&found())),
+            DataType::Null => Ok(Value::Null),
+            _ => Err(found()),
+        })
+    }
+
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Typed, E> {
+        if self.0 == DataType::String {
+            return Ok(Ok(Value::Str(Arc::from(s))));
+        }
+        Ok(match convert_text(s.as_bytes(), self.0) {
+            Ok(v) => Ok(v),
+            Err(ConvError::Invalid | ConvError::Utf8) => Err(show_found(s.as_bytes())),
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Typed, A::Error> {
+        let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(self.nested(v, "a JSON object"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Typed, A::Error> {
+        let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(self.nested(v, "a JSON array"))
+    }
+}
+
+impl TypedValue {
+    fn nested(&self, v: serde_json::Value, what: &str) -> Typed {
+        match self.0 {
+            DataType::String => Ok(Value::str(&v.to_string())),
+            DataType::Null => Ok(Value::Null),
+            _ => Err(what.to_string()),
+        }
+    }
+}
+
+/// Records the keys (first-seen order) and value kinds of one sample object.
+struct SampleRow<'a> {
+    columns: &'a mut Vec<(String, TypeGuess)>,
+    hint: &'a mut usize,
+}
+
+impl<'de> DeserializeSeed<'de> for SampleRow<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SampleRow<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while let Some(c) = map.next_key_seed(SampleKey {
+            columns: &mut *self.columns,
+            hint: *self.hint,
+        })? {
+            *self.hint = c + 1;
+            map.next_value_seed(Classify(&mut self.columns[c].1))?;
+        }
+        Ok(())
+    }
+}
+
+struct SampleKey<'a> {
+    columns: &'a mut Vec<(String, TypeGuess)>,
+    hint: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for SampleKey<'_> {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<usize, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SampleKey<'_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E>(self, key: &str) -> std::result::Result<usize, E> {
+        if self.columns.get(self.hint).is_some_and(|(n, _)| n == key) {
+            return Ok(self.hint);
+        }
+        if let Some(i) = self.columns.iter().position(|(n, _)| n == key) {
+            return Ok(i);
+        }
+        self.columns.push((key.to_string(), TypeGuess::default()));
+        Ok(self.columns.len() - 1)
+    }
+}
+
+/// Feeds one sample value's kind to its column's guess.
+struct Classify<'a>(&'a mut TypeGuess);
+
+impl<'de> DeserializeSeed<'de> for Classify<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Classify<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
+        self.0.observe_json_bool();
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
+        self.0.observe_json_number(true);
+        Ok(())
+    }
+    fn visit_u64<E>(self, u: u64) -> std::result::Result<(), E> {
+        self.0.observe_json_number(i64::try_from(u).is_ok());
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
+        self.0.observe_json_number(false);
+        Ok(())
+    }
+    fn visit_str<E>(self, s: &str) -> std::result::Result<(), E> {
+        self.0.observe_json_string(s);
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        self.0.observe_other();
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        self.0.observe_other();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use velo_types::connector::Format;
+    use velo_types::parse_schema_decl;
+
+    use super::*;
+
+    fn reader<'a>(text: &'a str, schema: Option<&str>) -> Result<JsonLinesReader<&'a [u8]>> {
+        let encoding = Encoding {
+            format: Format::JsonLines,
+            delimiter: b',',
+            schema: schema.map(|s| parse_schema_decl(s).unwrap()),
+        };
+        JsonLinesReader::new(
+            text.as_bytes(),
+            "t.jsonl",
+            &encoding,
+            &ReaderOptions { batch_size: 2 },
+        )
+    }
+
+    fn all_rows(r: &mut JsonLinesReader<&[u8]>) -> Result<Vec<Vec<Value>>> {
+        let mut rows = Vec::new();
+        while let Some(b) = r.read_batch()? {
+            rows.extend(b.rows().map(|r| r.to_vec()));
+        }
+        Ok(rows)
+    }
+
+    #[test]
+    fn infers_union_of_keys_in_first_seen_order() {
+        let text = "{\"b\":1,\"a\":\"x\"}\n\n{\"a\":\"y\",\"c\":2.5,\"b\":2}\r\n{\"d\":\"2024-01-15T10:00:00Z\",\"e\":true,\"f\":{\"g\":[1]}}\n";
+        let mut r = reader(text, None).unwrap();
+        let fields: Vec<_> = r
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name.to_string(), f.data_type))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("b".to_string(), DataType::Int),
+                ("a".to_string(), DataType::String),
+                ("c".to_string(), DataType::Float),
+                ("d".to_string(), DataType::Timestamp),
+                ("e".to_string(), DataType::Boolean),
+                ("f".to_string(), DataType::String),
+            ]
+        );
+        let rows = all_rows(&mut r).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[1][..3],
+            [Value::Int(2), Value::str("y"), Value::Float(2.5)]
+        );
+        assert_eq!(rows[0][2], Value::Null);
+        assert_eq!(rows[2][3], Value::Timestamp(1_705_312_800_000));
+        assert_eq!(rows[2][5], Value::str("{\"g\":[1]}"));
+    }
+
+    #[test]
+    fn declared_types_convert_numbers_and_strings() {
+        let text = r#"{"id":"7","amount":12.345,"ts":1705312800000,"flag":true,"name":5}
+{"id":8,"amount":"1.005","ts":"2024-01-15 10:00:00","extra":[1,2],"name":null}
+"#;
+        let mut r = reader(
+            text,
+            Some("id BIGINT, amount DECIMAL(10,2), ts TIMESTAMP, flag BOOLEAN, name VARCHAR"),
+        )
+        .unwrap();
+        let rows = all_rows(&mut r).unwrap();
+        assert_eq!(
+            rows[0],
+            [
+                Value::Int(7),
+                Value::Decimal(Decimal::new(1235, 2)),
+                Value::Timestamp(1_705_312_800_000),
+                Value::Bool(true),
+                Value::str("5"),
+            ]
+        );
+        assert_eq!(rows[1][1], Value::Decimal(Decimal::new(101, 2)));
+        assert_eq!(rows[1][3], Value::Null);
+        assert_eq!(rows[1][4], Value::Null);
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let text: &[u8] = b"{\"a\":1}\n{\"a\":\"x\"}\n{\"a\":\n[1]\n\xff\n{\"a\":2} 3\n{\"a\":3}\n";
+        let mut r = JsonLinesReader::new(
+            text,
+            "t.jsonl",
+            &Encoding {
+                format: Format::JsonLines,
+                delimiter: b',',
+                schema: Some(parse_schema_decl("a INT").unwrap()),
+            },
+            &ReaderOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(r.read_batch().unwrap().unwrap().num_rows(), 1);
+        let e = r.read_batch().unwrap_err().to_string();
+        assert_eq!(e, "t.jsonl:2: column 'a': expected BIGINT, found 'x'");
+        let e = r.read_batch().unwrap_err().to_string();
+        assert!(
+            e.starts_with("t.jsonl:3: invalid JSON: EOF while parsing"),
+            "{e}"
+        );
+        let e = r.read_batch().unwrap_err().to_string();
+        assert!(
+            e.starts_with("t.jsonl:4:") && e.contains("expected a JSON object"),
+            "{e}"
+        );
+        let e = r.read_batch().unwrap_err().to_string();
+        assert_eq!(e, "t.jsonl:5: invalid UTF-8");
+        let e = r.read_batch().unwrap_err().to_string();
+        assert!(
+            e.starts_with("t.jsonl:6: invalid JSON: trailing characters"),
+            "{e}"
+        );
+        assert_eq!(r.read_batch().unwrap().unwrap().row(0), [Value::Int(3)]);
+        assert!(r.read_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn empty_input_needs_a_schema() {
+        assert!(reader("", None).is_err());
+        assert!(reader("{}\n", None).is_err());
+        let mut r = reader("", Some("a INT")).unwrap();
+        assert!(r.read_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn keys_match_case_insensitively_and_in_any_order() {
+        let mut r = reader(
+            "{\"B\":2,\"A\":1}\n{\"a\":3,\"b\":4}\n",
+            Some("a INT, b INT"),
+        )
+        .unwrap();
+        let rows = all_rows(&mut r).unwrap();
+        assert_eq!(rows[0], [Value::Int(1), Value::Int(2)]);
+        assert_eq!(rows[1], [Value::Int(3), Value::Int(4)]);
+    }
+}

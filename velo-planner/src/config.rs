@@ -1,0 +1,449 @@
+//! Typed job-level settings and connectors, built from an app's WITH properties.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use velo_ast::{Property, Span};
+use velo_types::connector::{Encoding, Format, GeneratorProfile, SinkConfig, SourceConfig};
+use velo_types::parse_schema_decl;
+
+use crate::duration::parse_duration_text;
+use crate::error::{Error, Result};
+use crate::strategy::StrategyKind;
+
+/// How the event-time column is encoded (`event.time.format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    EpochMillis,
+    EpochSeconds,
+    Iso8601,
+}
+
+/// `watermark.strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatermarkStrategy {
+    BoundedOutOfOrderness,
+    Ascending,
+}
+
+/// `late.data.strategy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LateDataStrategy {
+    Drop,
+    ProcessWithWarning,
+    ProcessAll,
+    /// Late rows go to the named sink.
+    DeadLetter { sink: String },
+}
+
+/// `failure_strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureStrategy {
+    LogAndContinue,
+    SendToDlq,
+    FailBatch,
+    RetryWithBackoff,
+}
+
+/// The job-level keys of SPEC §3, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobConfig {
+    /// `event.time.field`, or the window's time column.
+    pub event_time_field: Option<String>,
+    /// `None`: decided by the column's type (integers epoch millis, strings ISO-8601).
+    pub event_time_format: Option<TimeFormat>,
+    pub watermark_strategy: WatermarkStrategy,
+    pub max_out_of_orderness_ms: i64,
+    pub late_data: LateDataStrategy,
+    /// An explicit `partitioning_strategy`; `None` is `auto`.
+    pub partitioning: Option<StrategyKind>,
+    pub failure_strategy: FailureStrategy,
+    pub dlq_sink: Option<String>,
+    pub max_memory_mb: Option<u64>,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            event_time_field: None,
+            event_time_format: None,
+            watermark_strategy: WatermarkStrategy::BoundedOutOfOrderness,
+            max_out_of_orderness_ms: 0,
+            late_data: LateDataStrategy::Drop,
+            partitioning: None,
+            failure_strategy: FailureStrategy::LogAndContinue,
+            dlq_sink: None,
+            max_memory_mb: None,
+        }
+    }
+}
+
+/// Every property of an app, by key (later statements override earlier ones for
+/// connector keys; a statement's own job keys apply to that statement only).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PropertyMap<'a> {
+    entries: BTreeMap<String, &'a Property>,
+}
+
+impl<'a> PropertyMap<'a> {
+    pub(crate) fn insert_all(&mut self, props: &'a [Property]) {
+        for p in props {
+            self.entries.insert(p.key.to_ascii_lowercase(), p);
+        }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Property> {
+        self.entries.get(&key.to_ascii_lowercase()).copied()
+    }
+
+    /// Connector names: every `NAME` of a `NAME.type` key.
+    pub(crate) fn connector_names(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .keys()
+            .filter_map(|k| k.strip_suffix(".type"))
+            .filter(|n| !n.is_empty())
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a Property> + '_ {
+        self.entries.values().copied()
+    }
+}
+
+fn invalid(p: &Property, reason: impl Into<String>) -> Error {
+    Error::InvalidProperty {
+        key: p.key.clone(),
+        reason: reason.into(),
+        span: p.value_span,
+    }
+}
+
+fn one_of<T: Copy>(p: &Property, options: &[(&str, T)]) -> Result<T> {
+    let v = p.value.trim().to_ascii_lowercase();
+    options
+        .iter()
+        .find(|(name, _)| *name == v)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            invalid(
+                p,
+                format!("expected one of {}, found '{}'", names.join(", "), p.value),
+            )
+        })
+}
+
+/// Keys a job may set (not prefixed by a connector name).
+pub(crate) const JOB_KEYS: &[&str] = &[
+    "event.time.field",
+    "event.time.format",
+    "watermark.strategy",
+    "watermark.max_out_of_orderness",
+    "late.data.strategy",
+    "late.data.dead_letter",
+    "partitioning_strategy",
+    "failure_strategy",
+    "dlq.sink",
+    "max.memory.mb",
+];
+
+/// Builds the job settings from the statement's properties.
+pub(crate) fn job_config(props: &PropertyMap<'_>) -> Result<JobConfig> {
+    let mut job = JobConfig::default();
+    if let Some(p) = props.get("event.time.field") {
+        if p.value.trim().is_empty() {
+            return Err(invalid(p, "expected a column name"));
+        }
+        job.event_time_field = Some(p.value.trim().to_string());
+    }
+    if let Some(p) = props.get("event.time.format") {
+        job.event_time_format = Some(one_of(
+            p,
+            &[
+                ("epoch_millis", TimeFormat::EpochMillis),
+                ("epoch_seconds", TimeFormat::EpochSeconds),
+                ("iso8601", TimeFormat::Iso8601),
+            ],
+        )?);
+    }
+    if let Some(p) = props.get("watermark.strategy") {
+        job.watermark_strategy = one_of(
+            p,
+            &[
+                (
+                    "bounded_out_of_orderness",
+                    WatermarkStrategy::BoundedOutOfOrderness,
+                ),
+                ("ascending", WatermarkStrategy::Ascending),
+            ],
+        )?;
+    }
+    if let Some(p) = props.get("watermark.max_out_of_orderness") {
+        job.max_out_of_orderness_ms = parse_duration_text(&p.value)
+            .ok_or_else(|| invalid(p, format!("expected a duration such as '5s', found '{}'", p.value)))?;
+    }
+    if let Some(p) = props.get("late.data.strategy") {
+        #[derive(Clone, Copy)]
+        enum L {
+            Drop,
+            Warn,
+            All,
+            Dead,
+        }
+        job.late_data = match one_of(
+            p,
+            &[
+                ("drop", L::Drop),
+                ("process_with_warning", L::Warn),
+                ("process_all", L::All),
+                ("dead_letter", L::Dead),
+            ],
+        )? {
+            L::Drop => LateDataStrategy::Drop,
+            L::Warn => LateDataStrategy::ProcessWithWarning,
+            L::All => LateDataStrategy::ProcessAll,
+            L::Dead => {
+                let sink = props.get("late.data.dead_letter").ok_or_else(|| {
+                    invalid(p, "'dead_letter' needs 'late.data.dead_letter' naming a sink")
+                })?;
+                LateDataStrategy::DeadLetter {
+                    sink: sink.value.trim().to_string(),
+                }
+            }
+        };
+    }
+    if let Some(p) = props.get("partitioning_strategy") {
+        if !p.value.trim().eq_ignore_ascii_case("auto") {
+            job.partitioning = Some(StrategyKind::parse(&p.value).ok_or_else(|| {
+                invalid(
+                    p,
+                    format!(
+                        "expected auto, always_hash, smart_repartition, sticky_partition, round_robin or fan_in, found '{}'",
+                        p.value
+                    ),
+                )
+            })?);
+        }
+    }
+    if let Some(p) = props.get("failure_strategy") {
+        job.failure_strategy = one_of(
+            p,
+            &[
+                ("log_and_continue", FailureStrategy::LogAndContinue),
+                ("send_to_dlq", FailureStrategy::SendToDlq),
+                ("fail_batch", FailureStrategy::FailBatch),
+                ("retry_with_backoff", FailureStrategy::RetryWithBackoff),
+            ],
+        )?;
+        if job.failure_strategy == FailureStrategy::SendToDlq && props.get("dlq.sink").is_none() {
+            return Err(invalid(p, "'send_to_dlq' needs 'dlq.sink' naming a sink"));
+        }
+    }
+    if let Some(p) = props.get("dlq.sink") {
+        job.dlq_sink = Some(p.value.trim().to_string());
+    }
+    if let Some(p) = props.get("max.memory.mb") {
+        let mb: u64 = p
+            .value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|mb| *mb > 0)
+            .ok_or_else(|| invalid(p, format!("expected a positive whole number, found '{}'", p.value)))?;
+        job.max_memory_mb = Some(mb);
+    }
+    Ok(job)
+}
+
+/// What a connector is declared as (`NAME.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectorType {
+    FileSource,
+    FileSink,
+    KafkaSource,
+    KafkaSink,
+    StdinSource,
+    StdoutSink,
+    GeneratorSource,
+}
+
+impl ConnectorType {
+    pub(crate) fn is_source(self) -> bool {
+        matches!(
+            self,
+            ConnectorType::FileSource
+                | ConnectorType::KafkaSource
+                | ConnectorType::StdinSource
+                | ConnectorType::GeneratorSource
+        )
+    }
+}
+
+pub(crate) fn connector_type(props: &PropertyMap<'_>, name: &str) -> Result<Option<(ConnectorType, Span)>> {
+    let Some(p) = props.get(&format!("{name}.type")) else {
+        return Ok(None);
+    };
+    let t = one_of(
+        p,
+        &[
+            ("file_source", ConnectorType::FileSource),
+            ("file_sink", ConnectorType::FileSink),
+            ("kafka_source", ConnectorType::KafkaSource),
+            ("kafka_sink", ConnectorType::KafkaSink),
+            ("stdin_source", ConnectorType::StdinSource),
+            ("stdout_sink", ConnectorType::StdoutSink),
+            ("generator_source", ConnectorType::GeneratorSource),
+        ],
+    )?;
+    Ok(Some((t, p.value_span)))
+}
+
+/// Connector option keys (after the `NAME.` prefix) that Velo understands.
+const CONNECTOR_KEYS: &[&str] = &[
+    "type",
+    "path",
+    "format",
+    "delimiter",
+    "schema",
+    "topic",
+    "bootstrap.servers",
+    "group.id",
+    "auto.offset.reset",
+    "partition.key",
+    "profile",
+    "records",
+];
+
+/// Checks every `NAME.key` of a declared connector is one Velo knows.
+pub(crate) fn check_connector_keys(props: &PropertyMap<'_>, name: &str) -> Result<()> {
+    let prefix = format!("{}.", name.to_ascii_lowercase());
+    for p in props.iter() {
+        let key = p.key.to_ascii_lowercase();
+        if let Some(rest) = key.strip_prefix(&prefix) {
+            if !CONNECTOR_KEYS.contains(&rest) && !rest.starts_with("kafka.") {
+                return Err(Error::InvalidProperty {
+                    key: p.key.clone(),
+                    reason: format!("unknown option '{rest}' for '{name}'"),
+                    span: p.key_span,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn encoding(props: &PropertyMap<'_>, name: &str, default_format: Format) -> Result<Encoding> {
+    let mut enc = Encoding {
+        format: default_format,
+        ..Encoding::default()
+    };
+    if let Some(p) = props.get(&format!("{name}.format")) {
+        enc.format = Format::parse(&p.value).ok_or_else(|| {
+            invalid(
+                p,
+                format!("expected csv, csv_no_header, json or jsonl, found '{}'", p.value),
+            )
+        })?;
+    }
+    if let Some(p) = props.get(&format!("{name}.delimiter")) {
+        let d = match p.value.as_str() {
+            "\\t" | "tab" => "\t",
+            other => other,
+        };
+        if d.len() != 1 || !d.is_ascii() {
+            return Err(invalid(p, "expected a single ASCII character"));
+        }
+        enc.delimiter = d.as_bytes()[0];
+    }
+    if let Some(p) = props.get(&format!("{name}.schema")) {
+        enc.schema = Some(parse_schema_decl(&p.value).map_err(|e| invalid(p, e.to_string()))?);
+    }
+    Ok(enc)
+}
+
+fn path(props: &PropertyMap<'_>, name: &str, span: Span, base_dir: Option<&Path>) -> Result<PathBuf> {
+    let key = format!("{name}.path");
+    let p = props.get(&key).ok_or_else(|| Error::InvalidProperty {
+        key: key.clone(),
+        reason: format!("'{name}' needs a path"),
+        span,
+    })?;
+    let raw = PathBuf::from(p.value.trim());
+    if p.value.trim().is_empty() {
+        return Err(invalid(p, "expected a file path"));
+    }
+    Ok(match base_dir {
+        Some(base) if raw.is_relative() => base.join(raw),
+        _ => raw,
+    })
+}
+
+/// Builds a source's configuration from its `NAME.*` properties.
+pub(crate) fn source_config(
+    props: &PropertyMap<'_>,
+    name: &str,
+    kind: ConnectorType,
+    span: Span,
+    base_dir: Option<&Path>,
+) -> Result<SourceConfig> {
+    check_connector_keys(props, name)?;
+    match kind {
+        ConnectorType::FileSource => Ok(SourceConfig::File {
+            path: path(props, name, span, base_dir)?,
+            encoding: encoding(props, name, Format::Csv)?,
+        }),
+        ConnectorType::StdinSource => Ok(SourceConfig::Stdin {
+            encoding: encoding(props, name, Format::JsonLines)?,
+        }),
+        ConnectorType::GeneratorSource => {
+            let profile = match props.get(&format!("{name}.profile")) {
+                None => GeneratorProfile::Orders,
+                Some(p) => GeneratorProfile::parse(&p.value).ok_or_else(|| {
+                    invalid(p, "expected orders, ticks, quotes or trades")
+                })?,
+            };
+            let records = match props.get(&format!("{name}.records")) {
+                None => 1_000_000,
+                Some(p) => p.value.trim().replace('_', "").parse().map_err(|_| {
+                    invalid(p, format!("expected a whole number, found '{}'", p.value))
+                })?,
+            };
+            Ok(SourceConfig::Generator { profile, records })
+        }
+        ConnectorType::KafkaSource => Err(Error::Unsupported {
+            what: "kafka_source".to_string(),
+            span,
+        }),
+        _ => Err(Error::Invalid {
+            message: format!("'{name}' is declared as a sink but used as a source"),
+            span,
+        }),
+    }
+}
+
+/// Builds a sink's configuration from its `NAME.*` properties.
+pub(crate) fn sink_config(
+    props: &PropertyMap<'_>,
+    name: &str,
+    kind: ConnectorType,
+    span: Span,
+    base_dir: Option<&Path>,
+) -> Result<SinkConfig> {
+    check_connector_keys(props, name)?;
+    match kind {
+        ConnectorType::FileSink => Ok(SinkConfig::File {
+            path: path(props, name, span, base_dir)?,
+            encoding: encoding(props, name, Format::JsonLines)?,
+        }),
+        ConnectorType::StdoutSink => Ok(SinkConfig::Stdout {
+            encoding: encoding(props, name, Format::JsonLines)?,
+        }),
+        ConnectorType::KafkaSink => Err(Error::Unsupported {
+            what: "kafka_sink".to_string(),
+            span,
+        }),
+        _ => Err(Error::Invalid {
+            message: format!("'{name}' is declared as a source but used as a sink"),
+            span,
+        }),
+    }
+}

@@ -1,0 +1,143 @@
+//! `velo-server explain`: each job's plan as text or JSON.
+
+use serde_json::{json, Value as Json};
+use velo_planner::{AppPlan, JobPlan, LateDataStrategy, TimeWindowKind};
+use velo_types::connector::{SinkConfig, SourceConfig};
+
+fn source_json(job: &JobPlan) -> Json {
+    let s = &job.source;
+    let mut v = match &s.config {
+        SourceConfig::File { path, encoding } => json!({
+            "type": "file_source", "path": path.display().to_string(),
+            "format": format!("{:?}", encoding.format),
+        }),
+        SourceConfig::Stdin { encoding } => {
+            json!({"type": "stdin_source", "format": format!("{:?}", encoding.format)})
+        }
+        SourceConfig::Generator { profile, records } => json!({
+            "type": "generator_source", "profile": format!("{profile:?}"), "records": records,
+        }),
+    };
+    v["name"] = json!(s.name);
+    if let Some(pk) = &s.partition_key {
+        v["partition_key"] = json!(pk);
+    }
+    v
+}
+
+fn sink_json(job: &JobPlan) -> Json {
+    let mut v = match &job.sink.config {
+        SinkConfig::File { path, encoding } => json!({
+            "type": "file_sink", "path": path.display().to_string(),
+            "format": format!("{:?}", encoding.format),
+        }),
+        SinkConfig::Stdout { encoding } => {
+            json!({"type": "stdout_sink", "format": format!("{:?}", encoding.format)})
+        }
+    };
+    v["name"] = json!(job.sink.name);
+    v
+}
+
+fn window_json(job: &JobPlan) -> Json {
+    let a = &job.analysis;
+    if let Some(w) = &a.window {
+        let mut v = match w.kind {
+            TimeWindowKind::Tumbling { size_ms } => json!({"type": "tumbling", "size_ms": size_ms}),
+            TimeWindowKind::Sliding { size_ms, advance_ms } => {
+                json!({"type": "sliding", "size_ms": size_ms, "advance_ms": advance_ms})
+            }
+            TimeWindowKind::Session { gap_ms } => json!({"type": "session", "gap_ms": gap_ms}),
+        };
+        v["time_column"] = json!(w.time_column);
+        v
+    } else if let Some(r) = &a.rows_window {
+        json!({
+            "type": "rows",
+            "buffer_rows": r.buffer_rows,
+            "partition_by": r.partition_by.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            "order_by": r.order_by.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        })
+    } else {
+        Json::Null
+    }
+}
+
+fn job_json(job: &JobPlan) -> Json {
+    let a = &job.analysis;
+    let c = &job.config;
+    json!({
+        "job": job.name,
+        "source": source_json(job),
+        "sink": sink_json(job),
+        "group_keys": a.group_keys.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        "aggregates": a.aggregates.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        "window": window_json(job),
+        "emit": format!("{:?}", a.emit).to_lowercase(),
+        "stateful": a.stateful,
+        "event_time_field": c.event_time_field,
+        "watermark": {
+            "strategy": format!("{:?}", c.watermark_strategy),
+            "max_out_of_orderness_ms": c.max_out_of_orderness_ms,
+        },
+        "late_data": match &c.late_data {
+            LateDataStrategy::DeadLetter { sink } => format!("dead_letter -> {sink}"),
+            other => format!("{other:?}"),
+        },
+        "partitioning": {
+            "strategy": job.strategy.kind.name(),
+            "keys": job.strategy.keys,
+            "reason": job.strategy.reason,
+        },
+        "warnings": job.warnings,
+    })
+}
+
+/// The plan as one JSON document: `{"jobs": [...]}`.
+pub fn json(plan: &AppPlan) -> String {
+    let jobs: Vec<Json> = plan.jobs.iter().map(job_json).collect();
+    serde_json::to_string_pretty(&json!({ "jobs": jobs })).expect("plain JSON values")
+}
+
+/// The plan as indented text, one block per job.
+pub fn text(plan: &AppPlan) -> String {
+    let mut out = String::new();
+    for job in &plan.jobs {
+        let v = job_json(job);
+        out.push_str(&format!("job {}\n", job.name));
+        for key in [
+            "source",
+            "sink",
+            "group_keys",
+            "aggregates",
+            "window",
+            "emit",
+            "stateful",
+            "event_time_field",
+            "watermark",
+            "late_data",
+            "partitioning",
+        ] {
+            out.push_str(&format!("  {key}: {}\n", compact(&v[key])));
+        }
+        for w in &job.warnings {
+            out.push_str(&format!("  warning: {w}\n"));
+        }
+    }
+    out.trim_end().to_string()
+}
+
+fn compact(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => "none".to_string(),
+        Json::Array(items) if items.is_empty() => "none".to_string(),
+        Json::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", compact(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Json::Array(items) => items.iter().map(compact).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}

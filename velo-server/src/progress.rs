@@ -1,0 +1,81 @@
+//! The live progress line (when stderr is a terminal) and the end-of-run summary.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::processor::{JobCounters, JobReport};
+
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// A running progress line; [`Progress::stop`] clears it.
+pub struct Progress<'scope> {
+    stop: Arc<AtomicBool>,
+    handle: ScopedJoinHandle<'scope, ()>,
+}
+
+impl Progress<'_> {
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.handle.join();
+    }
+}
+
+/// Starts a thread that redraws `records in / out / rate` a few times a second.
+pub fn spawn<'scope, 'env>(
+    scope: &'scope Scope<'scope, 'env>,
+    counters: &'env [Arc<JobCounters>],
+    start: Instant,
+) -> Progress<'scope> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = scope.spawn(move || {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("valid template"));
+        while !flag.load(Ordering::Relaxed) {
+            let (read, written) = counters.iter().fold((0, 0), |(r, w), c| {
+                let s = c.snapshot();
+                (r + s.read, w + s.written)
+            });
+            let secs = start.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "records in {read}, out {written}, {} rec/s",
+                human_rate(read as f64 / secs)
+            ));
+            bar.tick();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        bar.finish_and_clear();
+    });
+    Progress { stop, handle }
+}
+
+/// `job 'x' (v1): read 1000, written 10, filtered 990, failed 0 in 0.12s (8.3K rec/s)`
+pub fn summary_line(job: &str, processor: &str, r: &JobReport) -> String {
+    let secs = r.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { r.read as f64 / secs } else { 0.0 };
+    format!(
+        "job '{job}' ({processor}): read {}, written {}, filtered {}, failed {} in {secs:.3}s ({} rec/s)",
+        r.read,
+        r.written,
+        r.filtered,
+        r.failed,
+        human_rate(rate)
+    )
+}
+
+fn human_rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.2}M", r / 1e6)
+    } else if r >= 1e3 {
+        format!("{:.1}K", r / 1e3)
+    } else {
+        format!("{r:.0}")
+    }
+}

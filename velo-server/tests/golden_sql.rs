@@ -1,0 +1,113 @@
+//! Data-driven SQL cases run through the real `velo-server` binary.
+//!
+//! Each folder under `tests/sql/` is one case: an `app.sql`, its input files, and
+//! an `expected` file holding the exit code, then every file the run created (the
+//! sinks' output) and the stdout, then the error lines of stderr. The case runs in
+//! a temporary copy of its folder, as `velo-server run app.sql` (or the command
+//! named by a first line `-- command: check`), so paths in messages are stable.
+//! `VELO_BLESS=1 cargo test -p velo-server --test golden_sql` rewrites the
+//! `expected` files from what the binary does now.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn copy_dir(from: &Path, to: &Path) -> BTreeSet<PathBuf> {
+    let mut names = BTreeSet::new();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "expected" {
+            continue;
+        }
+        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        names.insert(PathBuf::from(entry.file_name()));
+    }
+    names
+}
+
+fn created_files(dir: &Path, before: &BTreeSet<PathBuf>, out: &mut Vec<(String, String)>) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !before.contains(&rel) {
+                let text = fs::read_to_string(&p).unwrap_or_else(|_| "<binary>".to_string());
+                out.push((rel.display().to_string(), text));
+            }
+        }
+    }
+    out.sort();
+}
+
+fn run_case(case: &Path) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let before = copy_dir(case, tmp.path());
+    let app = fs::read_to_string(case.join("app.sql")).unwrap();
+    let command = app
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("-- command:"))
+        .map(|c| c.trim().to_string())
+        .unwrap_or_else(|| "run".to_string());
+    let mut args: Vec<&str> = command.split_whitespace().collect();
+    args.insert(1, "app.sql");
+    let output = Command::new(env!("CARGO_BIN_EXE_velo-server"))
+        .args(&args)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let mut text = format!("exit: {}\n", output.status.code().unwrap_or(-1));
+    let mut files = Vec::new();
+    created_files(tmp.path(), &before, &mut files);
+    for (name, content) in files {
+        text.push_str(&format!("--- file {name}\n{content}"));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !stdout.is_empty() {
+        text.push_str(&format!("--- stdout\n{stdout}"));
+    }
+    // The summary lines carry timings; keep everything else.
+    let stderr: String = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|l| !l.starts_with("job '"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if !stderr.is_empty() {
+        text.push_str(&format!("--- stderr\n{stderr}"));
+    }
+    text
+}
+
+#[test]
+fn sql_cases() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
+    let bless = std::env::var_os("VELO_BLESS").is_some();
+    let mut cases: Vec<PathBuf> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "expected the case folders under {}", root.display());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let actual = run_case(case);
+        let expected_path = case.join("expected");
+        if bless {
+            fs::write(&expected_path, &actual).unwrap();
+            continue;
+        }
+        let expected = fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != actual {
+            failures.push(format!(
+                "case {}:\n--- expected\n{expected}\n--- actual\n{actual}",
+                case.display()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} case(s) differ:\n{}", failures.len(), failures.join("\n"));
+}

@@ -1,0 +1,3 @@
+-- command: check
+CREATE STREAM out AS SELECT nope FROM orders
+WITH ('orders.type' = 'file_source', 'orders.path' = 'orders.csv', 'out.type' = 'file_sink', 'out.path' = 'out.jsonl', 'out.format' = 'jsonl');

@@ -1,0 +1,4 @@
+CREATE STREAM out AS
+SELECT customer, COUNT(*) AS n, SUM(qty) AS total_qty
+FROM orders GROUP BY customer
+WITH ('orders.type' = 'file_source', 'orders.path' = 'orders.csv', 'out.type' = 'file_sink', 'out.path' = 'out.jsonl', 'out.format' = 'jsonl');

@@ -1,0 +1,1 @@
+CREATE STREAM out AS SELECT * FROM orders WHERE status = 'pending' WITH ('orders.type' = 'file_source', 'orders.path' = 'orders.csv', 'out.type' = 'file_sink', 'out.path' = 'out.jsonl', 'out.format' = 'jsonl');
