@@ -84,7 +84,7 @@ pub enum Error {
     Types(#[from] velo_types::Error),
 }
 
-/// `Result` with velo-io's [`Error`] as the default error type.
+/// `Result` with velo-io's [`enum@Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {

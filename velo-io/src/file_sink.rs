@@ -15,6 +15,13 @@ use crate::writer::TextWriter;
 /// `encoding.format`. The parent folder must exist.
 pub fn open(path: &Path, encoding: &Encoding, schema: SchemaRef) -> Result<TextWriter<File>> {
     let label = path.display().to_string();
+    // Like Flink's filesystem sink, a missing parent folder is created.
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
     let file = File::create(path).map_err(|source| Error::Io {
         path: label.clone(),
         source,

@@ -221,7 +221,7 @@ pub fn write_timestamp(out: &mut Vec<u8>, millis: i64) {
     let ms = millis.rem_euclid(1000) as u32;
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400) as u32;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = velo_types::civil_from_days(days);
     if !(0..=9999).contains(&y) {
         out.extend_from_slice(velo_types::format_timestamp_millis(millis).as_bytes());
         return;
@@ -247,20 +247,6 @@ pub fn write_timestamp(out: &mut Vec<u8>, millis: i64) {
     buf[21..23].copy_from_slice(&two(ms % 100));
     buf[23] = b'Z';
     out.extend_from_slice(&buf);
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

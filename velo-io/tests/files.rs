@@ -382,14 +382,23 @@ fn missing_file_error_names_the_path() {
     let err = read_all(&source(&path, encoding(Format::Csv, b',', None)), 10).unwrap_err();
     assert!(matches!(err, Error::Io { .. }));
     assert!(err.to_string().contains("nope.csv"), "{err}");
+    // A missing parent folder is created...
     let sink = SinkConfig::File {
-        path: dir.path().join("no/such/dir/out.csv"),
+        path: dir.path().join("new/dir/out.csv"),
+        encoding: Encoding::default(),
+    };
+    assert!(block_on(open_writer(&sink, Arc::new(Schema::default()))).is_ok());
+    assert!(dir.path().join("new/dir/out.csv").exists());
+    // ...but a path under a regular file cannot be written, and the error says where.
+    std::fs::write(dir.path().join("plain"), "x").unwrap();
+    let sink = SinkConfig::File {
+        path: dir.path().join("plain/out.csv"),
         encoding: Encoding::default(),
     };
     let err = block_on(open_writer(&sink, Arc::new(Schema::default())))
         .err()
         .unwrap();
-    assert!(err.to_string().contains("out.csv"), "{err}");
+    assert!(err.to_string().contains("plain"), "{err}");
 }
 
 #[test]

@@ -71,7 +71,13 @@ pub(crate) fn analyze(query: &SelectQuery) -> Result<QueryAnalysis> {
     let mut rows_windows = Vec::new();
     for item in &query.projection {
         if let SelectItem::Expr { expr, .. } = item {
-            scan_functions(expr, "the select list", true, &mut aggregates, &mut rows_windows)?;
+            scan_functions(
+                expr,
+                "the select list",
+                true,
+                &mut aggregates,
+                &mut rows_windows,
+            )?;
         }
     }
     if let Some(h) = &query.having {
@@ -121,7 +127,11 @@ pub(crate) fn analyze(query: &SelectQuery) -> Result<QueryAnalysis> {
 
     if analysis.is_aggregate() {
         if analysis.rows_window.is_some() {
-            let span = query.projection.first().map(item_span).unwrap_or(query.span);
+            let span = query
+                .projection
+                .first()
+                .map(item_span)
+                .unwrap_or(query.span);
             return Err(Error::Unsupported {
                 what: "combining GROUP BY or aggregates with OVER windows".to_string(),
                 span,
@@ -150,7 +160,11 @@ pub(crate) fn analyze(query: &SelectQuery) -> Result<QueryAnalysis> {
         });
     }
     if analysis.window.is_some() && !analysis.is_aggregate() {
-        let span = query.window.as_ref().map(|w| w.span()).unwrap_or(query.span);
+        let span = query
+            .window
+            .as_ref()
+            .map(|w| w.span())
+            .unwrap_or(query.span);
         return Err(Error::Invalid {
             message: "a WINDOW needs GROUP BY or an aggregate in the select list".to_string(),
             span,

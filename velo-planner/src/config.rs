@@ -33,7 +33,9 @@ pub enum LateDataStrategy {
     ProcessWithWarning,
     ProcessAll,
     /// Late rows go to the named sink.
-    DeadLetter { sink: String },
+    DeadLetter {
+        sink: String,
+    },
 }
 
 /// `failure_strategy`.
@@ -178,8 +180,12 @@ pub(crate) fn job_config(props: &PropertyMap<'_>) -> Result<JobConfig> {
         )?;
     }
     if let Some(p) = props.get("watermark.max_out_of_orderness") {
-        job.max_out_of_orderness_ms = parse_duration_text(&p.value)
-            .ok_or_else(|| invalid(p, format!("expected a duration such as '5s', found '{}'", p.value)))?;
+        job.max_out_of_orderness_ms = parse_duration_text(&p.value).ok_or_else(|| {
+            invalid(
+                p,
+                format!("expected a duration such as '5s', found '{}'", p.value),
+            )
+        })?;
     }
     if let Some(p) = props.get("late.data.strategy") {
         #[derive(Clone, Copy)]
@@ -203,7 +209,10 @@ pub(crate) fn job_config(props: &PropertyMap<'_>) -> Result<JobConfig> {
             L::All => LateDataStrategy::ProcessAll,
             L::Dead => {
                 let sink = props.get("late.data.dead_letter").ok_or_else(|| {
-                    invalid(p, "'dead_letter' needs 'late.data.dead_letter' naming a sink")
+                    invalid(
+                        p,
+                        "'dead_letter' needs 'late.data.dead_letter' naming a sink",
+                    )
                 })?;
                 LateDataStrategy::DeadLetter {
                     sink: sink.value.trim().to_string(),
@@ -248,7 +257,12 @@ pub(crate) fn job_config(props: &PropertyMap<'_>) -> Result<JobConfig> {
             .parse()
             .ok()
             .filter(|mb| *mb > 0)
-            .ok_or_else(|| invalid(p, format!("expected a positive whole number, found '{}'", p.value)))?;
+            .ok_or_else(|| {
+                invalid(
+                    p,
+                    format!("expected a positive whole number, found '{}'", p.value),
+                )
+            })?;
         job.max_memory_mb = Some(mb);
     }
     Ok(job)
@@ -278,7 +292,10 @@ impl ConnectorType {
     }
 }
 
-pub(crate) fn connector_type(props: &PropertyMap<'_>, name: &str) -> Result<Option<(ConnectorType, Span)>> {
+pub(crate) fn connector_type(
+    props: &PropertyMap<'_>,
+    name: &str,
+) -> Result<Option<(ConnectorType, Span)>> {
     let Some(p) = props.get(&format!("{name}.type")) else {
         return Ok(None);
     };
@@ -340,7 +357,10 @@ fn encoding(props: &PropertyMap<'_>, name: &str, default_format: Format) -> Resu
         enc.format = Format::parse(&p.value).ok_or_else(|| {
             invalid(
                 p,
-                format!("expected csv, csv_no_header, json or jsonl, found '{}'", p.value),
+                format!(
+                    "expected csv, csv_no_header, json or jsonl, found '{}'",
+                    p.value
+                ),
             )
         })?;
     }
@@ -360,7 +380,12 @@ fn encoding(props: &PropertyMap<'_>, name: &str, default_format: Format) -> Resu
     Ok(enc)
 }
 
-fn path(props: &PropertyMap<'_>, name: &str, span: Span, base_dir: Option<&Path>) -> Result<PathBuf> {
+fn path(
+    props: &PropertyMap<'_>,
+    name: &str,
+    span: Span,
+    base_dir: Option<&Path>,
+) -> Result<PathBuf> {
     let key = format!("{name}.path");
     let p = props.get(&key).ok_or_else(|| Error::InvalidProperty {
         key: key.clone(),
@@ -397,9 +422,8 @@ pub(crate) fn source_config(
         ConnectorType::GeneratorSource => {
             let profile = match props.get(&format!("{name}.profile")) {
                 None => GeneratorProfile::Orders,
-                Some(p) => GeneratorProfile::parse(&p.value).ok_or_else(|| {
-                    invalid(p, "expected orders, ticks, quotes or trades")
-                })?,
+                Some(p) => GeneratorProfile::parse(&p.value)
+                    .ok_or_else(|| invalid(p, "expected orders, ticks, quotes or trades"))?,
             };
             let records = match props.get(&format!("{name}.records")) {
                 None => 1_000_000,

@@ -20,7 +20,9 @@ pub enum Error {
         span: Span,
     },
     /// A source or sink used by a statement but declared nowhere in the app.
-    #[error("{role} '{name}' is used but not declared: add '{name}.type' = '...' to a WITH clause")]
+    #[error(
+        "{role} '{name}' is used but not declared: add '{name}.type' = '...' to a WITH clause"
+    )]
     Undeclared {
         role: &'static str,
         name: String,

@@ -158,7 +158,8 @@ fn plan_statement(
             span: from.name.span,
         });
     }
-    let source_config = source_config(&props, &source_name, kind, from.name.span, options.base_dir)?;
+    let source_config =
+        source_config(&props, &source_name, kind, from.name.span, options.base_dir)?;
     let partition_key = props
         .get(&format!("{source_name}.partition.key"))
         .map(|p| p.value.split(',').map(|s| s.trim().to_string()).collect());
@@ -179,11 +180,12 @@ fn plan_statement(
         ),
         Some(ident) => {
             let sink_name = ident.value.clone();
-            let (kind, _) = connector_type(&props, &sink_name)?.ok_or_else(|| Error::Undeclared {
-                role: "sink",
-                name: sink_name.clone(),
-                span: ident.span,
-            })?;
+            let (kind, _) =
+                connector_type(&props, &sink_name)?.ok_or_else(|| Error::Undeclared {
+                    role: "sink",
+                    name: sink_name.clone(),
+                    span: ident.span,
+                })?;
             if kind.is_source() {
                 return Err(Error::Invalid {
                     message: format!("'{sink_name}' is declared as a source but written to"),
@@ -191,7 +193,13 @@ fn plan_statement(
                 });
             }
             let config = sink_config(&props, &sink_name, kind, ident.span, options.base_dir)?;
-            (sink_name.clone(), SinkPlan { name: sink_name, config })
+            (
+                sink_name.clone(),
+                SinkPlan {
+                    name: sink_name,
+                    config,
+                },
+            )
         }
     };
     for (role, target) in [
@@ -268,14 +276,12 @@ fn choose_strategy(
         (texts(&analysis.group_keys), "the GROUP BY key")
     };
     let aligned = partition_key.is_some_and(|pk| {
-        let cols: Vec<String> = analysis
-            .group_keys
-            .iter()
-            .filter_map(column_name)
-            .collect();
+        let cols: Vec<String> = analysis.group_keys.iter().filter_map(column_name).collect();
         !cols.is_empty()
             && cols.len() == pk.len()
-            && cols.iter().all(|c| pk.iter().any(|p| p.eq_ignore_ascii_case(c)))
+            && cols
+                .iter()
+                .all(|c| pk.iter().any(|p| p.eq_ignore_ascii_case(c)))
     });
     let span = query.span;
     let auto = || -> StrategyChoice {
@@ -325,21 +331,26 @@ fn choose_strategy(
         })
     };
     match kind {
-        StrategyKind::RoundRobin if analysis.stateful => {
-            refuse("it keeps state per key, and round_robin would split a key's records across partitions")
-        }
+        StrategyKind::RoundRobin if analysis.stateful => refuse(
+            "it keeps state per key, and round_robin would split a key's records across partitions",
+        ),
         StrategyKind::RoundRobin if !query.order_by.is_empty() => {
             refuse("it has ORDER BY, and round_robin does not keep order")
         }
         StrategyKind::StickyPartition if analysis.stateful && !aligned => refuse(
             "it keeps state per key and the source does not declare a matching 'partition.key'",
         ),
-        StrategyKind::AlwaysHash | StrategyKind::SmartRepartition if analysis.stateful && keys.is_empty() => {
+        StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
+            if analysis.stateful && keys.is_empty() =>
+        {
             refuse("it keeps state without a key to hash on; use fan_in")
         }
         _ => Ok(StrategyChoice {
             kind,
-            keys: if matches!(kind, StrategyKind::AlwaysHash | StrategyKind::SmartRepartition) {
+            keys: if matches!(
+                kind,
+                StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
+            ) {
                 keys
             } else {
                 vec![]

@@ -73,11 +73,23 @@ mod tests {
 
     #[test]
     fn aliases_parse() {
-        assert_eq!(StrategyKind::parse("Always-Hash"), Some(StrategyKind::AlwaysHash));
-        assert_eq!(StrategyKind::parse("sticky"), Some(StrategyKind::StickyPartition));
-        assert_eq!(StrategyKind::parse("RoundRobin"), Some(StrategyKind::RoundRobin));
+        assert_eq!(
+            StrategyKind::parse("Always-Hash"),
+            Some(StrategyKind::AlwaysHash)
+        );
+        assert_eq!(
+            StrategyKind::parse("sticky"),
+            Some(StrategyKind::StickyPartition)
+        );
+        assert_eq!(
+            StrategyKind::parse("RoundRobin"),
+            Some(StrategyKind::RoundRobin)
+        );
         assert_eq!(StrategyKind::parse("fan_in"), Some(StrategyKind::FanIn));
-        assert_eq!(StrategyKind::parse("smart"), Some(StrategyKind::SmartRepartition));
+        assert_eq!(
+            StrategyKind::parse("smart"),
+            Some(StrategyKind::SmartRepartition)
+        );
         assert_eq!(StrategyKind::parse("bogus"), None);
     }
 }

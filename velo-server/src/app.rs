@@ -28,14 +28,14 @@ pub struct LoadedApp {
 impl LoadedApp {
     pub fn load(path: &Path) -> Result<LoadedApp, Failure> {
         let source = std::fs::read_to_string(path).map_err(|e| {
-            Failure::User(format!("error: cannot read app file {}: {e}", path.display()))
+            Failure::User(format!(
+                "error: cannot read app file {}: {e}",
+                path.display()
+            ))
         })?;
         let base_dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-        let plan = velo_planner::plan_sql(
-            &source,
-            &PlanOptions { base_dir },
-        )
-        .map_err(|e| Failure::User(e.render(&source, Some(&path.display().to_string()))))?;
+        let plan = velo_planner::plan_sql(&source, &PlanOptions { base_dir })
+            .map_err(|e| Failure::User(e.render(&source, Some(&path.display().to_string()))))?;
         Ok(LoadedApp {
             path: path.to_path_buf(),
             source,

@@ -44,7 +44,10 @@ fn window_json(job: &JobPlan) -> Json {
     if let Some(w) = &a.window {
         let mut v = match w.kind {
             TimeWindowKind::Tumbling { size_ms } => json!({"type": "tumbling", "size_ms": size_ms}),
-            TimeWindowKind::Sliding { size_ms, advance_ms } => {
+            TimeWindowKind::Sliding {
+                size_ms,
+                advance_ms,
+            } => {
                 json!({"type": "sliding", "size_ms": size_ms, "advance_ms": advance_ms})
             }
             TimeWindowKind::Session { gap_ms } => json!({"type": "session", "gap_ms": gap_ms}),

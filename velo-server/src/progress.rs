@@ -59,7 +59,11 @@ pub fn spawn<'scope, 'env>(
 /// `job 'x' (v1): read 1000, written 10, filtered 990, failed 0 in 0.12s (8.3K rec/s)`
 pub fn summary_line(job: &str, processor: &str, r: &JobReport) -> String {
     let secs = r.elapsed.as_secs_f64();
-    let rate = if secs > 0.0 { r.read as f64 / secs } else { 0.0 };
+    let rate = if secs > 0.0 {
+        r.read as f64 / secs
+    } else {
+        0.0
+    };
     format!(
         "job '{job}' ({processor}): read {}, written {}, filtered {}, failed {} in {secs:.3}s ({} rec/s)",
         r.read,

@@ -92,7 +92,11 @@ fn sql_cases() {
         .filter(|p| p.is_dir())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 20, "expected the case folders under {}", root.display());
+    assert!(
+        cases.len() >= 20,
+        "expected the case folders under {}",
+        root.display()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let actual = run_case(case);
@@ -109,5 +113,10 @@ fn sql_cases() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -11,7 +11,10 @@ pub enum DataType {
     /// DOUBLE / FLOAT: 64-bit IEEE.
     Float,
     /// DECIMAL(p, s): exact.
-    Decimal { precision: u8, scale: u8 },
+    Decimal {
+        precision: u8,
+        scale: u8,
+    },
     /// VARCHAR / STRING / TEXT.
     String,
     /// Milliseconds since the Unix epoch, UTC.
@@ -28,9 +31,10 @@ impl DataType {
         let t = text.trim();
         let upper = t.to_ascii_uppercase();
         let (base, args) = match upper.find('(') {
-            Some(open) if upper.ends_with(')') => {
-                (upper[..open].trim(), Some(&upper[open + 1..upper.len() - 1]))
-            }
+            Some(open) if upper.ends_with(')') => (
+                upper[..open].trim(),
+                Some(&upper[open + 1..upper.len() - 1]),
+            ),
             Some(_) => return Err(Error::UnknownType(t.to_string())),
             None => (upper.as_str(), None),
         };
@@ -53,7 +57,9 @@ impl DataType {
                             Some(r) => r.ok(),
                         };
                         match (p, s, parts.next()) {
-                            (Some(p), Some(s), None) if p >= 1 && p <= 38 && s <= p && s <= 28 => {
+                            (Some(p), Some(s), None)
+                                if (1..=38).contains(&p) && s <= p && s <= 28 =>
+                            {
                                 (p, s)
                             }
                             _ => return Err(Error::UnknownType(t.to_string())),
@@ -72,7 +78,10 @@ impl DataType {
 
     /// True for BIGINT, DOUBLE and DECIMAL.
     pub fn is_numeric(self) -> bool {
-        matches!(self, DataType::Int | DataType::Float | DataType::Decimal { .. })
+        matches!(
+            self,
+            DataType::Int | DataType::Float | DataType::Decimal { .. }
+        )
     }
 }
 
@@ -100,12 +109,21 @@ mod tests {
         assert_eq!(DataType::parse_sql("INTEGER").unwrap(), DataType::Int);
         assert_eq!(DataType::parse_sql("Double").unwrap(), DataType::Float);
         assert_eq!(DataType::parse_sql("FLOAT").unwrap(), DataType::Float);
-        assert_eq!(DataType::parse_sql("VARCHAR(20)").unwrap(), DataType::String);
+        assert_eq!(
+            DataType::parse_sql("VARCHAR(20)").unwrap(),
+            DataType::String
+        );
         assert_eq!(DataType::parse_sql("text").unwrap(), DataType::String);
-        assert_eq!(DataType::parse_sql("TIMESTAMP").unwrap(), DataType::Timestamp);
+        assert_eq!(
+            DataType::parse_sql("TIMESTAMP").unwrap(),
+            DataType::Timestamp
+        );
         assert_eq!(
             DataType::parse_sql("DECIMAL(10, 2)").unwrap(),
-            DataType::Decimal { precision: 10, scale: 2 }
+            DataType::Decimal {
+                precision: 10,
+                scale: 2
+            }
         );
         assert!(DataType::parse_sql("DECIMAL(2,5)").is_err());
         assert!(DataType::parse_sql("BLOB").is_err());

@@ -23,7 +23,7 @@ pub use data_type::DataType;
 pub use error::{Error, Result};
 pub use schema::{parse_schema_decl, Field, Schema, SchemaRef};
 pub use stream::{StreamMessage, Watermark};
-pub use value::{format_timestamp_millis, Value};
+pub use value::{civil_from_days, format_timestamp_millis, Value};
 
 /// Re-exported so that every crate agrees on one exact decimal type.
 pub use rust_decimal::Decimal;

@@ -99,12 +99,15 @@ pub fn parse_schema_decl(decl: &str) -> Result<Schema> {
                 "empty column declaration in '{decl}'"
             )));
         }
-        let (name, ty) = piece.split_once(char::is_whitespace).ok_or_else(|| {
-            Error::SchemaDecl(format!("'{piece}' needs a name and a type"))
-        })?;
+        let (name, ty) = piece
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| Error::SchemaDecl(format!("'{piece}' needs a name and a type")))?;
         let name = name.trim_matches('"').trim_matches('`');
         let data_type = DataType::parse_sql(ty)?;
-        if fields.iter().any(|f: &Field| f.name.eq_ignore_ascii_case(name)) {
+        if fields
+            .iter()
+            .any(|f: &Field| f.name.eq_ignore_ascii_case(name))
+        {
             return Err(Error::SchemaDecl(format!("column '{name}' declared twice")));
         }
         fields.push(Field::new(name, data_type));
@@ -120,7 +123,13 @@ mod tests {
     fn parses_declarations_with_decimal_commas() {
         let s = parse_schema_decl("id BIGINT, price DECIMAL(10, 2),  ts TIMESTAMP").unwrap();
         assert_eq!(s.len(), 3);
-        assert_eq!(s.field(1).data_type, DataType::Decimal { precision: 10, scale: 2 });
+        assert_eq!(
+            s.field(1).data_type,
+            DataType::Decimal {
+                precision: 10,
+                scale: 2
+            }
+        );
         assert_eq!(s.index_of("TS"), Some(2));
         assert!(parse_schema_decl("id").is_err());
         assert!(parse_schema_decl("id BIGINT,").is_err());
@@ -130,9 +139,15 @@ mod tests {
 
     #[test]
     fn lookup_prefers_exact_case_and_rejects_ambiguity() {
-        let s = Schema::new(vec![Field::new("a", DataType::Int), Field::new("A", DataType::Int)]);
+        let s = Schema::new(vec![
+            Field::new("a", DataType::Int),
+            Field::new("A", DataType::Int),
+        ]);
         assert_eq!(s.index_of("A"), Some(1));
-        let t = Schema::new(vec![Field::new("x", DataType::Int), Field::new("X", DataType::Int)]);
+        let t = Schema::new(vec![
+            Field::new("x", DataType::Int),
+            Field::new("X", DataType::Int),
+        ]);
         assert_eq!(t.index_of("x"), Some(0));
         assert_eq!(t.index_of("y"), None);
     }

@@ -225,8 +225,9 @@ fn write_timestamp(out: &mut impl fmt::Write, millis: i64) -> fmt::Result {
     )
 }
 
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// Days since the epoch to (year, month, day): Howard Hinnant's days-to-civil
+/// algorithm (proleptic Gregorian calendar).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -257,7 +258,6 @@ impl fmt::Display for Value {
 
 #[cfg(test)]
 mod tests {
-    use std::hash::BuildHasher;
 
     use super::*;
 
@@ -282,28 +282,46 @@ mod tests {
     fn group_equality_treats_nulls_and_zero_signs_as_same() {
         assert_eq!(Value::Null, Value::Null);
         assert_eq!(Value::Float(0.0), Value::Float(-0.0));
-        assert_eq!(hash_of(&[Value::Float(0.0)]), hash_of(&[Value::Float(-0.0)]));
+        assert_eq!(
+            hash_of(&[Value::Float(0.0)]),
+            hash_of(&[Value::Float(-0.0)])
+        );
         assert_ne!(Value::Int(1), Value::Float(1.0));
     }
 
     #[test]
     fn sql_cmp_compares_numbers_across_types_and_nulls_are_unknown() {
-        assert_eq!(Value::Int(2).sql_cmp(&Value::Float(1.5)), Some(Ordering::Greater));
+        assert_eq!(
+            Value::Int(2).sql_cmp(&Value::Float(1.5)),
+            Some(Ordering::Greater)
+        );
         assert_eq!(
             Value::Decimal(Decimal::new(150, 2)).sql_cmp(&Value::Int(1)),
             Some(Ordering::Greater)
         );
         assert_eq!(Value::Null.sql_cmp(&Value::Int(1)), None);
         assert_eq!(Value::str("a").sql_cmp(&Value::Int(1)), None);
-        assert_eq!(Value::Timestamp(5).sql_cmp(&Value::Int(4)), Some(Ordering::Greater));
-        assert_eq!(Value::Int(4).sql_cmp(&Value::Timestamp(5)), Some(Ordering::Less));
+        assert_eq!(
+            Value::Timestamp(5).sql_cmp(&Value::Int(4)),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(
+            Value::Int(4).sql_cmp(&Value::Timestamp(5)),
+            Some(Ordering::Less)
+        );
     }
 
     #[test]
     fn timestamps_render_as_rfc3339_millis() {
         assert_eq!(format_timestamp_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_timestamp_millis(1_705_312_800_000), "2024-01-15T10:00:00.000Z");
+        assert_eq!(
+            format_timestamp_millis(1_705_312_800_000),
+            "2024-01-15T10:00:00.000Z"
+        );
         assert_eq!(format_timestamp_millis(-1), "1969-12-31T23:59:59.999Z");
-        assert_eq!(format_timestamp_millis(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(
+            format_timestamp_millis(951_782_400_123),
+            "2000-02-29T00:00:00.123Z"
+        );
     }
 }

@@ -36,7 +36,10 @@ pub enum Accumulator {
     Count(i64),
     CountStar(i64),
     Sum(SumState),
-    Avg { sum: AvgSum, count: i64 },
+    Avg {
+        sum: AvgSum,
+        count: i64,
+    },
     /// The smallest value so far (NULL before the first).
     Min(Value),
     Max(Value),
@@ -49,15 +52,25 @@ pub enum Accumulator {
     },
     FirstValue(Value),
     LastValue(Value),
-    /// DISTINCT: the values seen, and the accumulator fed with each new one.
-    Distinct {
-        seen: ValueSet,
-        inner: Box<Accumulator>,
-    },
+    /// DISTINCT: the values seen, and the accumulator fed with each new one (boxed,
+    /// so that the common variants stay small).
+    Distinct(Box<DistinctState>),
+}
+
+/// The state of a DISTINCT aggregate.
+#[derive(Debug, Clone)]
+pub struct DistinctState {
+    /// The distinct non-NULL values seen so far.
+    pub seen: hashbrown::HashSet<Value, ahash::RandomState>,
+    /// The aggregate over those values.
+    pub inner: Accumulator,
 }
 
 fn not_numeric(kind: &'static str, v: &Value) -> Error {
-    Error::Type(format!("{kind} needs numbers, got {} value {v}", v.data_type()))
+    Error::Type(format!(
+        "{kind} needs numbers, got {} value {v}",
+        v.data_type()
+    ))
 }
 
 impl Accumulator {
@@ -87,10 +100,10 @@ impl Accumulator {
 
     /// Wraps `inner` so that it only sees each distinct non-NULL value once.
     pub fn distinct(inner: Accumulator) -> Accumulator {
-        Accumulator::Distinct {
+        Accumulator::Distinct(Box::new(DistinctState {
             seen: ValueSet::with_hasher(ahash::RandomState::new()),
-            inner: Box::new(inner),
-        }
+            inner,
+        }))
     }
 
     /// Adds one input value. NULL is ignored except by COUNT(*), which counts every
@@ -146,10 +159,10 @@ impl Accumulator {
                 }
             }
             Accumulator::LastValue(cur) => *cur = v.clone(),
-            Accumulator::Distinct { seen, inner } => {
-                if !seen.contains(v) {
-                    inner.update(v)?;
-                    seen.insert(v.clone());
+            Accumulator::Distinct(state) => {
+                if !state.seen.contains(v) {
+                    state.inner.update(v)?;
+                    state.seen.insert(v.clone());
                 }
             }
         }
@@ -203,7 +216,7 @@ impl Accumulator {
                 let var = (m2 / denom as f64).max(0.0);
                 Value::Float(if root { var.sqrt() } else { var })
             }
-            Accumulator::Distinct { inner, .. } => inner.evaluate(),
+            Accumulator::Distinct(state) => state.inner.evaluate(),
         }
     }
 
@@ -220,10 +233,10 @@ impl Accumulator {
             | Accumulator::Max(v)
             | Accumulator::FirstValue(v)
             | Accumulator::LastValue(v) => base + value_heap(v),
-            Accumulator::Distinct { seen, inner } => {
-                base + inner.estimated_size()
-                    + seen.capacity() * (std::mem::size_of::<Value>() + 1)
-                    + seen.iter().map(value_heap).sum::<usize>()
+            Accumulator::Distinct(state) => {
+                base + state.inner.estimated_size()
+                    + state.seen.capacity() * (std::mem::size_of::<Value>() + 1)
+                    + state.seen.iter().map(value_heap).sum::<usize>()
             }
             _ => base,
         }

@@ -36,7 +36,7 @@ use sqlparser::ast::{
 };
 use velo_types::DataType;
 
-pub use accumulator::{Accumulator, AvgSum, SumState};
+pub use accumulator::{Accumulator, AvgSum, DistinctState, SumState};
 
 use crate::error::{Error, Result};
 use crate::expr::{compile, PhysicalExpr, Scope};
@@ -165,7 +165,10 @@ pub fn compile_aggregate(
 ) -> Result<(AggregateFunction, Option<PhysicalExpr>)> {
     let span = call.span();
     let Expr::Function(f) = call else {
-        return Err(Error::compile(format!("expected an aggregate call, got {call}"), span));
+        return Err(Error::compile(
+            format!("expected an aggregate call, got {call}"),
+            span,
+        ));
     };
     let name = f
         .name
@@ -174,8 +177,9 @@ pub fn compile_aggregate(
         .and_then(|p| p.as_ident())
         .map(|i| i.value.to_ascii_uppercase())
         .unwrap_or_default();
-    let kind = AggregateKind::from_name(&name)
-        .ok_or_else(|| Error::compile(format!("'{}' is not an aggregate function", f.name), span))?;
+    let kind = AggregateKind::from_name(&name).ok_or_else(|| {
+        Error::compile(format!("'{}' is not an aggregate function", f.name), span)
+    })?;
     if f.over.is_some() {
         return Err(Error::compile(
             format!("{name}(...) OVER (...) is a window function call, not a group aggregate"),
@@ -192,13 +196,19 @@ pub fn compile_aggregate(
         return Err(Error::compile(format!("{name} needs one argument"), span));
     };
     if !list.clauses.is_empty() {
-        return Err(Error::compile(format!("unsupported clause in {name}(...)"), span));
+        return Err(Error::compile(
+            format!("unsupported clause in {name}(...)"),
+            span,
+        ));
     }
     let distinct = list.duplicate_treatment == Some(DuplicateTreatment::Distinct);
     match list.args.as_slice() {
         [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] => {
             if kind != AggregateKind::Count {
-                return Err(Error::compile(format!("{name}(*) is not allowed; only COUNT(*)"), span));
+                return Err(Error::compile(
+                    format!("{name}(*) is not allowed; only COUNT(*)"),
+                    span,
+                ));
             }
             if distinct {
                 return Err(Error::compile("COUNT(DISTINCT *) is not allowed", span));
@@ -217,10 +227,16 @@ pub fn compile_aggregate(
                     span,
                 ));
             }
-            Ok((AggregateFunction::new(kind, distinct, input_type), Some(arg)))
+            Ok((
+                AggregateFunction::new(kind, distinct, input_type),
+                Some(arg),
+            ))
         }
         args => Err(Error::compile(
-            format!("aggregate function {name} expects 1 argument, got {}", args.len()),
+            format!(
+                "aggregate function {name} expects 1 argument, got {}",
+                args.len()
+            ),
             span,
         )),
     }

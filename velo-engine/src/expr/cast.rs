@@ -98,7 +98,8 @@ fn fit_decimal(d: Decimal, precision: u8, scale: u8) -> Option<Decimal> {
 fn f64_to_i64(f: f64) -> Option<i64> {
     // Truncates toward zero, as CAST does in Flink; out of range is an error.
     let t = f.trunc();
-    (t.is_finite() && t >= -9.223_372_036_854_776e18 && t < 9.223_372_036_854_776e18)
+    (-9.223_372_036_854_776e18..9.223_372_036_854_776e18)
+        .contains(&t)
         .then_some(t as i64)
 }
 
@@ -154,11 +155,15 @@ pub fn cast_value(v: &Value, to: DataType) -> Result<Value> {
         (_, DataType::String) => Value::Str(Arc::from(v.to_string())),
 
         (Value::Int(i), DataType::Timestamp) => Value::Timestamp(*i),
-        (Value::Float(f), DataType::Timestamp) => Value::Timestamp(f64_to_i64(*f).ok_or_else(fail)?),
+        (Value::Float(f), DataType::Timestamp) => {
+            Value::Timestamp(f64_to_i64(*f).ok_or_else(fail)?)
+        }
         (Value::Decimal(d), DataType::Timestamp) => {
             Value::Timestamp(d.trunc().to_i64().ok_or_else(fail)?)
         }
-        (Value::Str(s), DataType::Timestamp) => Value::Timestamp(parse_timestamp(s).ok_or_else(fail)?),
+        (Value::Str(s), DataType::Timestamp) => {
+            Value::Timestamp(parse_timestamp(s).ok_or_else(fail)?)
+        }
 
         _ => return Err(fail()),
     })
@@ -212,8 +217,14 @@ mod tests {
     fn sql_types_map_to_velo_types() {
         use sqlparser::ast::{DataType as S, ExactNumberInfo};
         assert_eq!(sql_data_type(&S::BigInt(None)), Some(DataType::Int));
-        assert_eq!(sql_data_type(&S::Double(ExactNumberInfo::None)), Some(DataType::Float));
-        assert_eq!(sql_data_type(&S::Float(ExactNumberInfo::None)), Some(DataType::Float));
+        assert_eq!(
+            sql_data_type(&S::Double(ExactNumberInfo::None)),
+            Some(DataType::Float)
+        );
+        assert_eq!(
+            sql_data_type(&S::Float(ExactNumberInfo::None)),
+            Some(DataType::Float)
+        );
         assert_eq!(
             sql_data_type(&S::Decimal(ExactNumberInfo::PrecisionAndScale(10, 2))),
             Some(DataType::Decimal {

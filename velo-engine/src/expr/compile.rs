@@ -266,7 +266,10 @@ impl Compiler<'_, '_> {
         let e = self.compile(expr)?;
         match e.data_type() {
             DataType::Boolean | DataType::Null => Ok(e),
-            t => err(format!("expected a BOOLEAN expression, got {t}: {expr}"), expr.span()),
+            t => err(
+                format!("expected a BOOLEAN expression, got {t}: {expr}"),
+                expr.span(),
+            ),
         }
     }
 
@@ -303,7 +306,10 @@ impl Compiler<'_, '_> {
                         .iter()
                         .any(|s| s.eq_ignore_ascii_case(&q.value))
                     {
-                        message = format!("unknown column '{full}': no source or alias named '{}'", q.value);
+                        message = format!(
+                            "unknown column '{full}': no source or alias named '{}'",
+                            q.value
+                        );
                     }
                 }
                 let names: Vec<&str> = schema.names().filter(|n| !n.is_empty()).collect();
@@ -379,7 +385,10 @@ impl Compiler<'_, '_> {
                     let c = coerce_literal(self.compile(item)?, t, item.span())?;
                     if !ops::comparable(t, c.data_type()) {
                         return err(
-                            format!("IN list item {item} of type {} cannot be compared with {t}", c.data_type()),
+                            format!(
+                                "IN list item {item} of type {} cannot be compared with {t}",
+                                c.data_type()
+                            ),
                             item.span(),
                         );
                     }
@@ -403,7 +412,10 @@ impl Compiler<'_, '_> {
                     let c = coerce_literal(self.compile(b)?, t, b.span())?;
                     if !ops::comparable(t, c.data_type()) {
                         return err(
-                            format!("BETWEEN bound {b} of type {} cannot be compared with {t}", c.data_type()),
+                            format!(
+                                "BETWEEN bound {b} of type {} cannot be compared with {t}",
+                                c.data_type()
+                            ),
                             b.span(),
                         );
                     }
@@ -466,7 +478,10 @@ impl Compiler<'_, '_> {
                 self.function(ScalarFunction::Extract(f), vec![self.compile(e)?], span)?
             }
             Expr::Ceil { expr: e, field } | Expr::Floor { expr: e, field } => {
-                if !matches!(field, CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)) {
+                if !matches!(
+                    field,
+                    CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)
+                ) {
                     return err("CEIL/FLOOR only take a number", span);
                 }
                 let func = if matches!(expr, Expr::Ceil { .. }) {
@@ -523,9 +538,12 @@ impl Compiler<'_, '_> {
             Expr::Function(f) => self.call(f, span)?,
             Expr::Interval(i) => P::Literal(Value::Int(interval_millis(i, span)?)),
             Expr::TypedString(ts) => {
-                let text = ts.value.value.clone().into_string().ok_or_else(|| {
-                    Error::compile("a typed literal needs a string", span)
-                })?;
+                let text = ts
+                    .value
+                    .value
+                    .clone()
+                    .into_string()
+                    .ok_or_else(|| Error::compile("a typed literal needs a string", span))?;
                 let to = cast::sql_data_type(&ts.data_type).ok_or_else(|| {
                     Error::compile(format!("unsupported type '{}'", ts.data_type), span)
                 })?;
@@ -538,7 +556,13 @@ impl Compiler<'_, '_> {
         })
     }
 
-    fn binary(&self, left: &Expr, op: &BinaryOperator, right: &Expr, span: Span) -> Result<PhysicalExpr> {
+    fn binary(
+        &self,
+        left: &Expr,
+        op: &BinaryOperator,
+        right: &Expr,
+        span: Span,
+    ) -> Result<PhysicalExpr> {
         use PhysicalExpr as P;
         let cmp = match op {
             BinaryOperator::Eq => Some(CmpOp::Eq),
@@ -590,7 +614,13 @@ impl Compiler<'_, '_> {
         })
     }
 
-    fn arithmetic(&self, op: ArithOp, l: PhysicalExpr, r: PhysicalExpr, span: Span) -> Result<PhysicalExpr> {
+    fn arithmetic(
+        &self,
+        op: ArithOp,
+        l: PhysicalExpr,
+        r: PhysicalExpr,
+        span: Span,
+    ) -> Result<PhysicalExpr> {
         let data_type = ops::arithmetic_type(op, l.data_type(), r.data_type())
             .map_err(|m| Error::compile(m, span))?;
         Ok(PhysicalExpr::Arithmetic {
@@ -603,7 +633,12 @@ impl Compiler<'_, '_> {
 
     /// Compiles both sides of a comparison, converting a string literal to the
     /// other side's type (TIMESTAMP, numbers, BOOLEAN) once, here.
-    fn comparable_pair(&self, a: &Expr, b: &Expr, span: Span) -> Result<(PhysicalExpr, PhysicalExpr)> {
+    fn comparable_pair(
+        &self,
+        a: &Expr,
+        b: &Expr,
+        span: Span,
+    ) -> Result<(PhysicalExpr, PhysicalExpr)> {
         let l = self.compile(a)?;
         let r = self.compile(b)?;
         let r = coerce_literal(r, l.data_type(), b.span())?;
@@ -625,7 +660,10 @@ impl Compiler<'_, '_> {
     ) -> Result<PhysicalExpr> {
         let v = self.compile(e)?;
         if !matches!(v.data_type(), DataType::String | DataType::Null) {
-            return err(format!("LIKE needs a string, got {}", v.data_type()), e.span());
+            return err(
+                format!("LIKE needs a string, got {}", v.data_type()),
+                e.span(),
+            );
         }
         let escape = match escape {
             None => None,
@@ -652,7 +690,10 @@ impl Compiler<'_, '_> {
             ),
             _ => {
                 if !matches!(p.data_type(), DataType::String | DataType::Null) {
-                    return err(format!("LIKE pattern must be a string, got {}", p.data_type()), pattern.span());
+                    return err(
+                        format!("LIKE pattern must be a string, got {}", p.data_type()),
+                        pattern.span(),
+                    );
                 }
                 LikePattern::Dynamic {
                     pattern: boxed(p),
@@ -680,17 +721,28 @@ impl Compiler<'_, '_> {
         let mut data_type = DataType::Null;
         let mut unify = |t: DataType, at: &Expr| -> Result<()> {
             data_type = ops::common_type(data_type, t).ok_or_else(|| {
-                Error::compile(format!("CASE results have incompatible types {data_type} and {t}"), at.span())
+                Error::compile(
+                    format!("CASE results have incompatible types {data_type} and {t}"),
+                    at.span(),
+                )
             })?;
             Ok(())
         };
         for c in conditions {
             let when = match &operand {
                 Some(o) => {
-                    let w = coerce_literal(self.compile(&c.condition)?, o.data_type(), c.condition.span())?;
+                    let w = coerce_literal(
+                        self.compile(&c.condition)?,
+                        o.data_type(),
+                        c.condition.span(),
+                    )?;
                     if !ops::comparable(o.data_type(), w.data_type()) {
                         return err(
-                            format!("cannot compare CASE operand of type {} with {}", o.data_type(), w.data_type()),
+                            format!(
+                                "cannot compare CASE operand of type {} with {}",
+                                o.data_type(),
+                                w.data_type()
+                            ),
                             c.condition.span(),
                         );
                     }
@@ -723,13 +775,22 @@ impl Compiler<'_, '_> {
         let name = function_name(f);
         let upper = name.to_ascii_uppercase();
         if f.over.is_some() {
-            return err(format!("window function {upper}(...) OVER (...) is not allowed here"), span);
+            return err(
+                format!("window function {upper}(...) OVER (...) is not allowed here"),
+                span,
+            );
         }
         if is_aggregate_function(&upper) {
-            return err(format!("aggregate function {upper} is not allowed here"), span);
+            return err(
+                format!("aggregate function {upper} is not allowed here"),
+                span,
+            );
         }
         if f.filter.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
-            return err(format!("{upper}: FILTER / WITHIN GROUP / NULLS clauses are only for aggregates"), span);
+            return err(
+                format!("{upper}: FILTER / WITHIN GROUP / NULLS clauses are only for aggregates"),
+                span,
+            );
         }
         if !matches!(f.parameters, FunctionArguments::None) {
             return err(format!("unsupported parametric function call {f}"), span);
@@ -739,7 +800,10 @@ impl Compiler<'_, '_> {
             FunctionArguments::Subquery(_) => return err("subqueries are not supported", span),
             FunctionArguments::List(list) => {
                 if list.duplicate_treatment == Some(DuplicateTreatment::Distinct) {
-                    return err(format!("DISTINCT is only allowed in aggregates, not in {upper}"), span);
+                    return err(
+                        format!("DISTINCT is only allowed in aggregates, not in {upper}"),
+                        span,
+                    );
                 }
                 if !list.clauses.is_empty() {
                     return err(format!("unsupported clause in {upper}(...)"), span);
@@ -749,9 +813,17 @@ impl Compiler<'_, '_> {
                     match a {
                         FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => v.push(e),
                         FunctionArg::Unnamed(_) => {
-                            return err(format!("'*' is only allowed in COUNT(*), not in {upper}"), span)
+                            return err(
+                                format!("'*' is only allowed in COUNT(*), not in {upper}"),
+                                span,
+                            )
                         }
-                        _ => return err(format!("named arguments are not supported in {upper}"), span),
+                        _ => {
+                            return err(
+                                format!("named arguments are not supported in {upper}"),
+                                span,
+                            )
+                        }
                     }
                 }
                 v
@@ -759,30 +831,43 @@ impl Compiler<'_, '_> {
         };
         if upper == "MOD" {
             if arg_exprs.len() != 2 {
-                return err(format!("function MOD expects 2 arguments, got {}", arg_exprs.len()), span);
+                return err(
+                    format!("function MOD expects 2 arguments, got {}", arg_exprs.len()),
+                    span,
+                );
             }
             let l = self.compile(arg_exprs[0])?;
             let r = self.compile(arg_exprs[1])?;
             return self.arithmetic(ArithOp::Mod, l, r, span);
         }
-        let func = ScalarFunction::from_name(&upper).ok_or_else(|| {
-            Error::compile(format!("unknown function '{name}'"), f.name.span())
-        })?;
+        let func = ScalarFunction::from_name(&upper)
+            .ok_or_else(|| Error::compile(format!("unknown function '{name}'"), f.name.span()))?;
         let args = arg_exprs
             .iter()
             .map(|e| self.compile(e))
             .collect::<Result<Vec<_>>>()?;
-        if matches!(func, ScalarFunction::TumbleStart | ScalarFunction::TumbleEnd) {
+        if matches!(
+            func,
+            ScalarFunction::TumbleStart | ScalarFunction::TumbleEnd
+        ) {
             if let Some(Value::Int(size)) = args.get(1).and_then(|a| a.as_literal()) {
                 if *size <= 0 {
-                    return err(format!("{upper} needs a positive INTERVAL"), arg_exprs[1].span());
+                    return err(
+                        format!("{upper} needs a positive INTERVAL"),
+                        arg_exprs[1].span(),
+                    );
                 }
             }
         }
         self.function(func, args, span)
     }
 
-    fn function(&self, func: ScalarFunction, args: Vec<PhysicalExpr>, span: Span) -> Result<PhysicalExpr> {
+    fn function(
+        &self,
+        func: ScalarFunction,
+        args: Vec<PhysicalExpr>,
+        span: Span,
+    ) -> Result<PhysicalExpr> {
         let (min, max) = func.arity();
         let n = args.len();
         if n < min || max.is_some_and(|m| n > m) {
@@ -794,12 +879,17 @@ impl Compiler<'_, '_> {
             };
             let plural = if expected == "1" { "" } else { "s" };
             return err(
-                format!("function {} expects {expected} argument{plural}, got {n}", func.name()),
+                format!(
+                    "function {} expects {expected} argument{plural}, got {n}",
+                    func.name()
+                ),
                 span,
             );
         }
         let types: Vec<DataType> = args.iter().map(|a| a.data_type()).collect();
-        let data_type = func.return_type(&types).map_err(|m| Error::compile(m, span))?;
+        let data_type = func
+            .return_type(&types)
+            .map_err(|m| Error::compile(m, span))?;
         Ok(PhysicalExpr::Function {
             func,
             args,
@@ -813,7 +903,14 @@ impl Compiler<'_, '_> {
 fn coerce_literal(e: PhysicalExpr, target: DataType, span: Span) -> Result<PhysicalExpr> {
     match (&e, target) {
         (PhysicalExpr::Literal(v @ Value::Str(s)), t)
-            if matches!(t, DataType::Timestamp | DataType::Int | DataType::Float | DataType::Decimal { .. } | DataType::Boolean) =>
+            if matches!(
+                t,
+                DataType::Timestamp
+                    | DataType::Int
+                    | DataType::Float
+                    | DataType::Decimal { .. }
+                    | DataType::Boolean
+            ) =>
         {
             let to = match t {
                 // Keep the literal's own precision: comparison is by value.
@@ -829,7 +926,10 @@ fn coerce_literal(e: PhysicalExpr, target: DataType, span: Span) -> Result<Physi
             };
             match cast::cast_value(v, to) {
                 Ok(v) => Ok(PhysicalExpr::Literal(v)),
-                Err(_) => err(format!("cannot compare {t} with '{s}': not a valid {t}"), span),
+                Err(_) => err(
+                    format!("cannot compare {t} with '{s}': not a valid {t}"),
+                    span,
+                ),
             }
         }
         _ => Ok(e),
@@ -879,7 +979,9 @@ fn number_literal(text: &str) -> Option<Value> {
     if let Ok(i) = text.parse::<i64>() {
         return Some(Value::Int(i));
     }
-    text.parse::<rust_decimal::Decimal>().ok().map(Value::Decimal)
+    text.parse::<rust_decimal::Decimal>()
+        .ok()
+        .map(Value::Decimal)
 }
 
 fn unit_millis(field: &DateTimeField) -> Option<i64> {
@@ -938,7 +1040,11 @@ fn interval_millis(i: &Interval, span: Span) -> Result<i64> {
     let (number, unit_ms) = match &i.leading_field {
         Some(field) => (
             text,
-            unit_millis(field).ok_or_else(|| bad(&format!("unsupported unit {field} (use MILLISECOND, SECOND, MINUTE, HOUR or DAY)")))?,
+            unit_millis(field).ok_or_else(|| {
+                bad(&format!(
+                    "unsupported unit {field} (use MILLISECOND, SECOND, MINUTE, HOUR or DAY)"
+                ))
+            })?,
         ),
         None => {
             let split = text
@@ -949,14 +1055,19 @@ fn interval_millis(i: &Interval, span: Span) -> Result<i64> {
             if u.is_empty() {
                 return Err(bad("missing unit"));
             }
-            (n.trim(), unit_name_millis(u).ok_or_else(|| bad(&format!("unsupported unit '{u}'")))?)
+            (
+                n.trim(),
+                unit_name_millis(u).ok_or_else(|| bad(&format!("unsupported unit '{u}'")))?,
+            )
         }
     };
     if let Ok(n) = number.parse::<i64>() {
         return n.checked_mul(unit_ms).ok_or_else(|| bad("overflow"));
     }
     match number.parse::<f64>() {
-        Ok(f) if f.is_finite() && (f * unit_ms as f64).abs() < 9.2e18 => Ok((f * unit_ms as f64).round() as i64),
+        Ok(f) if f.is_finite() && (f * unit_ms as f64).abs() < 9.2e18 => {
+            Ok((f * unit_ms as f64).round() as i64)
+        }
         _ => Err(bad(&format!("invalid number '{number}'"))),
     }
 }

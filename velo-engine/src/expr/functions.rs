@@ -224,7 +224,10 @@ impl ScalarFunction {
                 let mut t = T::Null;
                 for (i, a) in args.iter().enumerate() {
                     t = ops::common_type(t, *a).ok_or_else(|| {
-                        format!("{name} arguments have incompatible types {t} and {a} (argument {})", i + 1)
+                        format!(
+                            "{name} arguments have incompatible types {t} and {a} (argument {})",
+                            i + 1
+                        )
                     })?;
                 }
                 t
@@ -259,7 +262,10 @@ impl ScalarFunction {
             Concat => T::String,
             NullIf => {
                 if !ops::comparable(args[0], args[1]) {
-                    return Err(format!("NULLIF cannot compare {} with {}", args[0], args[1]));
+                    return Err(format!(
+                        "NULLIF cannot compare {} with {}",
+                        args[0], args[1]
+                    ));
                 }
                 args[0]
             }
@@ -319,7 +325,9 @@ impl ScalarFunction {
         }
         Ok(match self {
             Abs => match arg!(0).as_ref() {
-                Value::Int(i) => Value::Int(i.checked_abs().ok_or(Error::Overflow { context: "ABS" })?),
+                Value::Int(i) => {
+                    Value::Int(i.checked_abs().ok_or(Error::Overflow { context: "ABS" })?)
+                }
                 Value::Float(f) => Value::Float(f.abs()),
                 Value::Decimal(d) => Value::Decimal(d.abs()),
                 other => return Err(ops::type_error(name, other)),
@@ -341,7 +349,10 @@ impl ScalarFunction {
             Sqrt => {
                 let x = to_f64(arg!(0).as_ref(), name)?;
                 if x < 0.0 {
-                    return Err(Error::invalid(name, format!("square root of negative number {x}")));
+                    return Err(Error::invalid(
+                        name,
+                        format!("square root of negative number {x}"),
+                    ));
                 }
                 Value::Float(x.sqrt())
             }
@@ -350,7 +361,10 @@ impl ScalarFunction {
                 let y = to_f64(arg!(1).as_ref(), name)?;
                 let r = x.powf(y);
                 if r.is_nan() && !x.is_nan() && !y.is_nan() {
-                    return Err(Error::invalid(name, format!("{x} to the power {y} is not a real number")));
+                    return Err(Error::invalid(
+                        name,
+                        format!("{x} to the power {y} is not a real number"),
+                    ));
                 }
                 Value::Float(r)
             }
@@ -362,7 +376,11 @@ impl ScalarFunction {
                         return Ok(Value::Null);
                     }
                     let ord = ops::order(&v, &best, name)?;
-                    let better = if self == Least { ord.is_lt() } else { ord.is_gt() };
+                    let better = if self == Least {
+                        ord.is_lt()
+                    } else {
+                        ord.is_gt()
+                    };
                     if better {
                         best = v;
                     }
@@ -374,7 +392,11 @@ impl ScalarFunction {
             Substring => {
                 let s = str_arg!(0);
                 let start = int_arg!(1);
-                let len = if args.len() > 2 { Some(int_arg!(2)) } else { None };
+                let len = if args.len() > 2 {
+                    Some(int_arg!(2))
+                } else {
+                    None
+                };
                 Value::str(substring(&s, start, len)?)
             }
             Replace => {
@@ -447,7 +469,9 @@ impl ScalarFunction {
                         .and_then(|m| m.round().to_i64()),
                     other => return Err(ops::type_error(name, other)),
                 };
-                Value::Timestamp(millis.ok_or(Error::Overflow { context: "FROM_UNIXTIME" })?)
+                Value::Timestamp(millis.ok_or(Error::Overflow {
+                    context: "FROM_UNIXTIME",
+                })?)
             }
             UnixTimestamp => {
                 if args.is_empty() {
@@ -469,13 +493,20 @@ impl ScalarFunction {
                 };
                 let size = int_arg!(1);
                 if size <= 0 {
-                    return Err(Error::invalid(name, format!("window size must be positive, got {size} ms")));
+                    return Err(Error::invalid(
+                        name,
+                        format!("window size must be positive, got {size} ms"),
+                    ));
                 }
                 let start = ts - ts.rem_euclid(size);
                 if self == TumbleStart {
                     Value::Timestamp(start)
                 } else {
-                    Value::Timestamp(start.checked_add(size).ok_or(Error::Overflow { context: name })?)
+                    Value::Timestamp(
+                        start
+                            .checked_add(size)
+                            .ok_or(Error::Overflow { context: name })?,
+                    )
                 }
             }
         })
@@ -539,7 +570,10 @@ fn round(v: &Value, digits: i64) -> Result<Value> {
             } else {
                 let p = Decimal::from_i128_with_scale(10i128.pow((-digits) as u32), 0);
                 let q = (d / p).round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-                Value::Decimal(q.checked_mul(p).ok_or(Error::Overflow { context: "ROUND" })?)
+                Value::Decimal(
+                    q.checked_mul(p)
+                        .ok_or(Error::Overflow { context: "ROUND" })?,
+                )
             }
         }
         other => return Err(ops::type_error("ROUND", other)),
@@ -584,7 +618,10 @@ fn trim(s: &str, mode: TrimMode, pred: impl Fn(char) -> bool) -> &str {
 
 fn split_part<'a>(s: &'a str, delim: &str, n: i64) -> Result<&'a str> {
     if n == 0 {
-        return Err(Error::invalid("SPLIT_PART", "field position must not be zero"));
+        return Err(Error::invalid(
+            "SPLIT_PART",
+            "field position must not be zero",
+        ));
     }
     if delim.is_empty() {
         return Ok(if n == 1 || n == -1 { s } else { "" });

@@ -154,7 +154,10 @@ pub enum LikePattern {
 #[derive(Debug, Clone)]
 pub enum PhysicalExpr {
     /// The value of column `index` of the input row.
-    Column { index: usize, data_type: DataType },
+    Column {
+        index: usize,
+        data_type: DataType,
+    },
     Literal(Value),
     /// `NOT e` (three-valued).
     Not(Box<PhysicalExpr>),
@@ -186,7 +189,10 @@ pub enum PhysicalExpr {
     /// `a || b`: NULL if either side is NULL; non-strings are rendered as text.
     Concat(Box<PhysicalExpr>, Box<PhysicalExpr>),
     /// `e IS [NOT] NULL`.
-    IsNull { expr: Box<PhysicalExpr>, negated: bool },
+    IsNull {
+        expr: Box<PhysicalExpr>,
+        negated: bool,
+    },
     /// `e IS [NOT] TRUE` / `e IS [NOT] FALSE`.
     IsBool {
         expr: Box<PhysicalExpr>,
@@ -382,9 +388,9 @@ impl PhysicalExpr {
     #[inline]
     pub fn eval_predicate(&self, row: &[Value]) -> Result<bool> {
         match self {
-            PhysicalExpr::CompareColumnLiteral { op, index, literal } => {
-                Ok(column(row, *index)?.sql_cmp(literal).is_some_and(|o| op.test(o)))
-            }
+            PhysicalExpr::CompareColumnLiteral { op, index, literal } => Ok(column(row, *index)?
+                .sql_cmp(literal)
+                .is_some_and(|o| op.test(o))),
             other => Ok(matches!(other.eval_ref(row)?.as_ref(), Value::Bool(true))),
         }
     }

@@ -11,7 +11,10 @@ use super::{ArithOp, CmpOp};
 use crate::error::{Error, Result};
 
 pub(crate) fn type_error(op: &str, v: &Value) -> Error {
-    Error::Type(format!("{op} cannot be applied to {} value {v}", v.data_type()))
+    Error::Type(format!(
+        "{op} cannot be applied to {} value {v}",
+        v.data_type()
+    ))
 }
 
 fn type_error2(op: &str, a: &Value, b: &Value) -> Error {

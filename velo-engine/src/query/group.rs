@@ -94,7 +94,10 @@ impl GroupAggregate {
         for item in &query.projection {
             if let SelectItem::Expr { expr, alias, .. } = item {
                 let e = compile(expr, &group_scope)?;
-                fields.push(Field::new(&output_name(expr, alias.as_ref()), e.data_type()));
+                fields.push(Field::new(
+                    &output_name(expr, alias.as_ref()),
+                    e.data_type(),
+                ));
                 select.push(e);
                 select_texts.push(expr.to_string());
             }
@@ -171,7 +174,11 @@ impl GroupAggregate {
                 groups.push(Group {
                     hash,
                     key: key.clone().into_boxed_slice(),
-                    accumulators: self.aggregates.iter().map(|(f, _)| f.new_accumulator()).collect(),
+                    accumulators: self
+                        .aggregates
+                        .iter()
+                        .map(|(f, _)| f.new_accumulator())
+                        .collect(),
                 });
                 self.index
                     .insert_unique(hash, i as u32, |&j| groups[j as usize].hash);
@@ -196,7 +203,11 @@ impl GroupAggregate {
                 self.groups.push(Group {
                     hash: 0,
                     key: Box::new([]),
-                    accumulators: self.aggregates.iter().map(|(f, _)| f.new_accumulator()).collect(),
+                    accumulators: self
+                        .aggregates
+                        .iter()
+                        .map(|(f, _)| f.new_accumulator())
+                        .collect(),
                 });
             }
             for i in 0..self.groups.len() {

@@ -277,7 +277,10 @@ pub(crate) fn output_name(expr: &velo_ast::Expr, alias: Option<&velo_ast::Ident>
 
 pub(crate) fn check_unique_names(fields: &[Field]) -> Result<()> {
     for (i, f) in fields.iter().enumerate() {
-        if fields[..i].iter().any(|g| g.name.eq_ignore_ascii_case(&f.name)) {
+        if fields[..i]
+            .iter()
+            .any(|g| g.name.eq_ignore_ascii_case(&f.name))
+        {
             return Err(Error::Compile {
                 message: format!(
                     "the output column '{}' appears twice; give one of them an alias with AS",

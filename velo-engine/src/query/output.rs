@@ -22,7 +22,11 @@ pub struct OrderLimit {
 impl OrderLimit {
     /// Compiles ORDER BY against the output rows: an item may name an output
     /// column (or alias) or repeat a select item's expression.
-    pub(crate) fn new(query: &SelectQuery, output: &SchemaRef, select_texts: &[String]) -> Result<OrderLimit> {
+    pub(crate) fn new(
+        query: &SelectQuery,
+        output: &SchemaRef,
+        select_texts: &[String],
+    ) -> Result<OrderLimit> {
         let substitutions: Vec<(String, usize)> = select_texts
             .iter()
             .enumerate()

@@ -79,7 +79,11 @@ pub trait JobProcessor: Sync {
 
 /// Runs every job of the app concurrently, one thread each; the first failure
 /// decides the exit code once every job has stopped.
-pub fn run_app(processor: &dyn JobProcessor, app: &LoadedApp, options: &RunOptions) -> Result<(), Failure> {
+pub fn run_app(
+    processor: &dyn JobProcessor,
+    app: &LoadedApp,
+    options: &RunOptions,
+) -> Result<(), Failure> {
     for job in &app.plan.jobs {
         for w in &job.warnings {
             eprintln!("warning: job '{}': {w}", job.name);
@@ -93,7 +97,9 @@ pub fn run_app(processor: &dyn JobProcessor, app: &LoadedApp, options: &RunOptio
         .collect();
     let start = Instant::now();
     let results: Vec<Result<Duration, Failure>> = std::thread::scope(|scope| {
-        let progress = options.progress.then(|| progress::spawn(scope, &counters, start));
+        let progress = options
+            .progress
+            .then(|| progress::spawn(scope, &counters, start));
         let handles: Vec<_> = app
             .plan
             .jobs

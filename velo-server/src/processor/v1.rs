@@ -41,13 +41,15 @@ impl JobProcessor for V1Processor {
                 .await
                 .map_err(|e| io_failure(job, &e))?;
             let mut last = query.counters();
-            let sync_counters = |query: &velo_engine::query::QueryExecutor, last: &mut velo_engine::query::QueryCounters| {
-                let now = query.counters();
-                counters.add(&counters.read, now.rows_in - last.rows_in);
-                counters.add(&counters.filtered, now.filtered - last.filtered);
-                counters.add(&counters.failed, now.failed - last.failed);
-                *last = now;
-            };
+            let sync_counters =
+                |query: &velo_engine::query::QueryExecutor,
+                 last: &mut velo_engine::query::QueryCounters| {
+                    let now = query.counters();
+                    counters.add(&counters.read, now.rows_in - last.rows_in);
+                    counters.add(&counters.filtered, now.filtered - last.filtered);
+                    counters.add(&counters.failed, now.failed - last.failed);
+                    *last = now;
+                };
             while let Some(batch) = reader.next_batch().await.map_err(|e| io_failure(job, &e))? {
                 let out = query
                     .process(&batch)
@@ -57,7 +59,10 @@ impl JobProcessor for V1Processor {
                 }
                 sync_counters(&query, &mut last);
                 if let Some(out) = out {
-                    writer.write_batch(&out).await.map_err(|e| io_failure(job, &e))?;
+                    writer
+                        .write_batch(&out)
+                        .await
+                        .map_err(|e| io_failure(job, &e))?;
                     counters.add(&counters.written, out.num_rows() as u64);
                 }
                 if query.is_done() {
@@ -68,7 +73,10 @@ impl JobProcessor for V1Processor {
                 .finish()
                 .map_err(|e| Failure::User(format!("error: job '{}': {e}", job.name)))?
             {
-                writer.write_batch(&out).await.map_err(|e| io_failure(job, &e))?;
+                writer
+                    .write_batch(&out)
+                    .await
+                    .map_err(|e| io_failure(job, &e))?;
                 counters.add(&counters.written, out.num_rows() as u64);
             }
             sync_counters(&query, &mut last);
