@@ -1,3 +1,31 @@
+//! Velo's query engine: expression evaluation, aggregation and (with the next
+//! issue) windows, over record batches.
+//!
+//! The engine is usable on its own (SPEC §6): plan a statement with
+//! `velo-planner`, build a [`query::QueryExecutor`] for the schema of your batches,
+//! and feed it [`velo_types::Batch`]es; no server, runtime or IO is involved. A key
+//! design decision is that everything name-based happens once, in
+//! [`query::QueryExecutor::new`]: columns become indices, functions become enum
+//! variants, literal LIKE patterns are compiled, constant sub-expressions are
+//! folded. The per-record path then evaluates [`expr::PhysicalExpr`] trees over row
+//! slices and updates [`aggregate::Accumulator`] enums in place, with no locks, no
+//! `async` and no allocation except when a new group appears.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use velo_engine::query::QueryExecutor;
+//! use velo_types::{Batch, DataType, Field, Schema, Value};
+//!
+//! let sql = "SELECT k, COUNT(*) AS n FROM t GROUP BY k EMIT FINAL WITH ('t.type' = 'stdin_source')";
+//! let plan = velo_planner::plan_sql(sql, &Default::default()).unwrap().jobs.remove(0);
+//! let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::String)]));
+//! let batch = Batch::new(schema.clone(), vec![Value::str("a"), Value::str("b"), Value::str("a")]).unwrap();
+//! let mut query = QueryExecutor::new(&plan, schema).unwrap();
+//! assert!(query.process(&batch).unwrap().is_none()); // EMIT FINAL holds rows back
+//! let out = query.finish().unwrap().unwrap();
+//! assert_eq!(out.row(0), &[Value::str("a"), Value::Int(2)]);
+//! ```
+
 pub mod aggregate;
 mod error;
 pub mod expr;

@@ -38,25 +38,11 @@ impl<'a> Scope<'a> {
     }
 }
 
-const AGGREGATES: &[&str] = &[
-    "COUNT",
-    "SUM",
-    "AVG",
-    "MIN",
-    "MAX",
-    "STDDEV",
-    "STDDEV_SAMP",
-    "STDDEV_POP",
-    "VARIANCE",
-    "VAR_SAMP",
-    "VAR_POP",
-    "FIRST_VALUE",
-    "LAST_VALUE",
-];
-
-/// Whether `name` (any case) is an aggregate function.
+/// Whether `name` (any case) is an aggregate function; the planner's catalogue is
+/// the one list of them.
 pub fn is_aggregate_function(name: &str) -> bool {
-    AGGREGATES.iter().any(|a| a.eq_ignore_ascii_case(name))
+    velo_planner::catalog::function_kind(name)
+        == Some(velo_planner::catalog::FunctionKind::Aggregate)
 }
 
 /// The function's name as written, without quotes (last part if qualified).
