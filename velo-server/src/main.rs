@@ -110,6 +110,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             let options = RunOptions {
                 batch_size: batch_size.max(1),
                 progress: progress::stderr_is_terminal(),
+                stop: processor::stop_on_signal(),
             };
             processor::run_app(&V1Processor, &loaded, &options)
         }

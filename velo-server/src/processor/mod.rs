@@ -7,7 +7,7 @@
 
 mod v1;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,49 @@ pub struct RunOptions {
     pub batch_size: usize,
     /// Show a live progress line on stderr.
     pub progress: bool,
+    /// Set on SIGINT / SIGTERM: jobs stop reading at the next batch boundary,
+    /// flush what they hold and close their sinks.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Starts a thread that sets the returned flag on SIGINT or SIGTERM.
+pub fn stop_on_signal() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let spawned = std::thread::Builder::new()
+        .name("velo-signals".to_string())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                #[cfg(unix)]
+                {
+                    use tokio::signal::unix::{signal, SignalKind};
+                    let (Ok(mut int), Ok(mut term)) = (
+                        signal(SignalKind::interrupt()),
+                        signal(SignalKind::terminate()),
+                    ) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
+                eprintln!("stopping: draining jobs (signal received)");
+                flag.store(true, Ordering::SeqCst);
+            });
+        });
+    if let Err(e) = spawned {
+        eprintln!("warning: cannot watch for signals: {e}");
+    }
+    stop
 }
 
 /// Live counters of one job, shared with the progress line. Updated once per

@@ -50,7 +50,11 @@ impl JobProcessor for V1Processor {
                     counters.add(&counters.failed, now.failed - last.failed);
                     *last = now;
                 };
-            while let Some(batch) = reader.next_batch().await.map_err(|e| io_failure(job, &e))? {
+            while !options.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let Some(batch) = reader.next_batch().await.map_err(|e| io_failure(job, &e))?
+                else {
+                    break;
+                };
                 let out = query
                     .process(&batch)
                     .map_err(|e| Failure::User(format!("error: job '{}': {e}", job.name)))?;
