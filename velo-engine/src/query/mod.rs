@@ -76,6 +76,20 @@ impl QueryExecutor {
     /// Compiles `plan`'s query against the schema its source produces.
     pub fn new(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
         let query = plan.query();
+        // Refuse what this engine cannot run yet rather than run it wrongly.
+        if let Some(w) = &query.window {
+            return Err(Error::Compile {
+                message: "time windows (WINDOW TUMBLING / SLIDING / SESSION) do not run yet"
+                    .to_string(),
+                span: w.span(),
+            });
+        }
+        if plan.analysis.rows_window.is_some() {
+            return Err(Error::Compile {
+                message: "OVER (row) windows do not run yet".to_string(),
+                span: query.span,
+            });
+        }
         let qualifiers = plan.qualifiers();
         let scope = Scope {
             schema: &input_schema,
