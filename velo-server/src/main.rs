@@ -4,18 +4,14 @@
 //! 2 an internal error. No panic reaches the user: a panic is caught, reported
 //! as an internal error and exits 2.
 
-mod app;
-mod explain;
-mod processor;
-mod progress;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::app::{Failure, LoadedApp};
-use crate::processor::{RunOptions, V1Processor};
+use velo_server::app::{Failure, LoadedApp};
+use velo_server::processor::{self, RunOptions, V1Processor};
+use velo_server::{explain, progress};
 
 #[derive(Debug, Parser)]
 #[command(name = "velo-server", version, about = "Velo streaming SQL engine")]

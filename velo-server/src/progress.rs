@@ -15,6 +15,7 @@ pub fn stderr_is_terminal() -> bool {
 }
 
 /// A running progress line; [`Progress::stop`] clears it.
+#[allow(missing_debug_implementations)] // holds a thread handle; nothing to show
 pub struct Progress<'scope> {
     stop: Arc<AtomicBool>,
     handle: ScopedJoinHandle<'scope, ()>,

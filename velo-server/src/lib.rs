@@ -1,0 +1,11 @@
+//! The `velo-server` crate: the binary's building blocks, usable from tests.
+//!
+//! [`app`] loads and plans an app file and renders errors against its text;
+//! [`processor`] holds the [`processor::JobProcessor`] boundary and its V1 and V2
+//! implementations; [`explain`] and [`progress`] are the `explain` output and the
+//! live progress line and summary of `run`. The binary (`main.rs`) is the CLI on top.
+
+pub mod app;
+pub mod explain;
+pub mod processor;
+pub mod progress;
