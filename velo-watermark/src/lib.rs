@@ -4,70 +4,35 @@
 //! the event times it has seen; the job's watermark is the minimum over the active
 //! source partitions, and it advances only at input batch boundaries, travelling
 //! in-band ([`velo_types::StreamMessage::Watermark`]) so every processing partition
-//! closes windows at the same point of the input. This crate decides; it does not
-//! move data.
+//! closes windows at the same point of the input (SPEC §4). This crate decides; it
+//! does not move data.
 //!
-//! This issue ships the per-partition generator boundary; combining partitions,
-//! idleness and the late-data strategies arrive with the event-time issue.
+//! - [`WatermarkStrategy`] (`watermark.strategy`, `watermark.max_out_of_orderness`)
+//!   and the per-partition generator [`BoundedOutOfOrderness`]
+//!   ([`WatermarkGenerator`]): max event time seen minus a fixed delay; ascending
+//!   is a delay of zero.
+//! - [`SourceWatermarks`]: one generator per source partition, added and removed
+//!   as partitions come and go (a Kafka rebalance), combined as the minimum over
+//!   the active partitions. A partition with no event time yet holds the watermark
+//!   back; with an idle timeout, a partition that has sent nothing for that long
+//!   (processing time, from the `now` the caller passes) is left out until it
+//!   sends again. The combined watermark never goes back, and
+//!   [`SourceWatermarks::end_of_input`] gives `Watermark(i64::MAX)` to flush
+//!   everything at the end of bounded input.
+//! - [`decide`] with [`LateDataPolicy`] (`late.data.strategy`): a record is late
+//!   when its event time is strictly below the watermark; [`LateCounters`] counts
+//!   every late record for metrics.
+//!
+//! The crate depends on `velo-types` only: its enums are its own, and the server
+//! maps the planner's job settings onto them. Configuration errors are
+//! [`Error`].
 
-use velo_types::Watermark;
+mod error;
+mod generator;
+mod late;
+mod source;
 
-/// Generates one source partition's watermark from the event times it sees.
-///
-/// ```
-/// use velo_watermark::{BoundedOutOfOrderness, WatermarkGenerator};
-///
-/// let mut g = BoundedOutOfOrderness::new(5_000);
-/// g.observe(10_000);
-/// g.observe(8_000);
-/// assert_eq!(g.current().map(|w| w.0), Some(5_000));
-/// ```
-pub trait WatermarkGenerator: Send {
-    /// Notes one record's event time (milliseconds since the epoch).
-    fn observe(&mut self, event_time: i64);
-
-    /// The watermark so far; `None` before any record.
-    fn current(&self) -> Option<Watermark>;
-}
-
-/// `bounded_out_of_orderness`: max event time seen minus a fixed delay.
-/// `ascending` is the same with a delay of zero.
-#[derive(Debug, Clone)]
-pub struct BoundedOutOfOrderness {
-    max_out_of_orderness_ms: i64,
-    max_seen: Option<i64>,
-}
-
-impl BoundedOutOfOrderness {
-    pub fn new(max_out_of_orderness_ms: i64) -> Self {
-        BoundedOutOfOrderness {
-            max_out_of_orderness_ms,
-            max_seen: None,
-        }
-    }
-}
-
-impl WatermarkGenerator for BoundedOutOfOrderness {
-    fn observe(&mut self, event_time: i64) {
-        self.max_seen = Some(self.max_seen.map_or(event_time, |m| m.max(event_time)));
-    }
-
-    fn current(&self) -> Option<Watermark> {
-        self.max_seen
-            .map(|m| Watermark(m.saturating_sub(self.max_out_of_orderness_ms)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn watermark_never_goes_back() {
-        let mut g = BoundedOutOfOrderness::new(0);
-        assert_eq!(g.current(), None);
-        g.observe(100);
-        g.observe(50);
-        assert_eq!(g.current(), Some(Watermark(100)));
-    }
-}
+pub use error::{Error, Result};
+pub use generator::{BoundedOutOfOrderness, WatermarkGenerator, WatermarkStrategy};
+pub use late::{decide, LateCounters, LateDataPolicy, LateDecision};
+pub use source::SourceWatermarks;
