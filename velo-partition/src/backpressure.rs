@@ -22,6 +22,17 @@ impl BackpressureState {
         Self::from_utilisation(depth as f64 / capacity as f64)
     }
 
+    /// The state as a number for a gauge: 0 healthy, 1 warning, 2 critical,
+    /// 3 saturated.
+    pub fn level(self) -> u8 {
+        match self {
+            BackpressureState::Healthy => 0,
+            BackpressureState::Warning => 1,
+            BackpressureState::Critical => 2,
+            BackpressureState::Saturated => 3,
+        }
+    }
+
     /// Classifies a utilisation in 0.0..=1.0.
     pub fn from_utilisation(u: f64) -> BackpressureState {
         if u < 0.70 {

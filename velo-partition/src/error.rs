@@ -2,11 +2,16 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// A strategy name that is not one of the five (or their aliases).
-    #[error("unknown partitioning strategy '{0}'")]
+    #[error(
+        "unknown partitioning strategy '{0}' (expected always_hash, smart_repartition, sticky_partition, round_robin or fan_in)"
+    )]
     UnknownStrategy(String),
     /// A strategy that would break the query's semantics.
-    #[error("strategy '{strategy}' cannot run this query: {reason}")]
+    #[error("partitioning_strategy '{strategy}' cannot run this query: {reason}")]
     Invalid { strategy: String, reason: String },
+    /// A partition's queue has no receiver any more (its worker stopped).
+    #[error("the queue of partition {partition} is closed: its worker has stopped")]
+    QueueClosed { partition: usize },
 }
 
 /// `Result` with this crate's [`Error`] as the default error type.
