@@ -48,6 +48,15 @@ impl StatementKind {
         }
     }
 
+    pub fn query_mut(&mut self) -> &mut SelectQuery {
+        match self {
+            StatementKind::CreateStream { query, .. }
+            | StatementKind::CreateTable { query, .. }
+            | StatementKind::InsertInto { query, .. }
+            | StatementKind::Select(query) => query,
+        }
+    }
+
     /// The sink name, if the statement names one.
     pub fn sink_name(&self) -> Option<&Ident> {
         match self {
@@ -75,6 +84,10 @@ pub struct SelectQuery {
     pub limit: Option<u64>,
     pub emit: Option<Emit>,
     pub properties: Vec<Property>,
+    /// `EXPIRE AFTER <duration> INACTIVITY` of the query's `OVER (ROWS WINDOW
+    /// BUFFER n ROWS ...)` row window: the idle time after which a row-window
+    /// partition's state is dropped. `None` when no OVER clause has one.
+    pub row_expire: Option<DurationLit>,
     /// From `SELECT` to the end of the query (the WITH clause included).
     pub span: Span,
 }

@@ -47,8 +47,10 @@ pub(crate) fn parse_app(sql: &str) -> Result<App> {
         if tokens::is_blank(&chunk) {
             continue;
         }
-        let chunk = rewrite::rewrite_row_windows(chunk)?;
-        statements.push(statement::parse_statement(chunk)?);
+        let (chunk, row_expire) = rewrite::rewrite_row_windows(chunk)?;
+        let mut statement = statement::parse_statement(chunk)?;
+        statement.kind.query_mut().row_expire = row_expire;
+        statements.push(statement);
     }
     Ok(App { statements })
 }

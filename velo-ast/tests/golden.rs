@@ -118,6 +118,9 @@ fn dump_query(out: &mut String, q: &SelectQuery) {
     if let Some(w) = &q.window {
         let _ = writeln!(out, "  window: {}", window(w));
     }
+    if let Some(d) = q.row_expire {
+        let _ = writeln!(out, "  row window expires after: {}ms", d.millis);
+    }
     if let Some(e) = &q.having {
         let _ = writeln!(out, "  having: {e}");
     }

@@ -1,6 +1,8 @@
 //! Criterion micro-benchmarks of the query operator over in-memory batches, one
-//! core: filter + projection (scenario 0's query) and a one-key GROUP BY with four
-//! aggregates. Batches are generated before the timed region.
+//! core: filter + projection (scenario 0's query), a one-key GROUP BY with four
+//! aggregates, and scenario 3a's tumbling window (two keys, four aggregates, a
+//! watermark after each batch) with EMIT FINAL and EMIT CHANGES. Batches are
+//! generated before the timed region.
 //!
 //! `cargo bench -p velo-engine --bench query` (or `cargo xtask bench`).
 
@@ -8,7 +10,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use velo_engine::query::QueryExecutor;
 use velo_planner::{plan_sql, JobPlan};
 use velo_types::connector::GeneratorProfile;
-use velo_types::Batch;
+use velo_types::{Batch, Watermark};
 
 const ROWS: usize = 100_000;
 const BATCH: usize = 1024;
@@ -38,6 +40,26 @@ fn run(plan: &JobPlan, input: &[Batch]) -> usize {
     }
     out + q.finish().unwrap().map_or(0, |b| b.num_rows())
 }
+
+/// Like [`run`], with a watermark (max event time so far) after every batch.
+fn run_windowed(plan: &JobPlan, input: &[Batch]) -> usize {
+    let mut q = QueryExecutor::new(plan, input[0].schema().clone()).expect("compiles");
+    let et = q.event_time().expect("windowed").clone();
+    let mut out = 0;
+    let mut max = i64::MIN;
+    for b in input {
+        out += q.process(b).unwrap().map_or(0, |b| b.num_rows());
+        max = max.max(et.max_event_time(b).unwrap_or(i64::MIN));
+        out += q
+            .on_watermark(Watermark(max))
+            .unwrap()
+            .map_or(0, |b| b.num_rows());
+    }
+    out + q.finish().unwrap().map_or(0, |b| b.num_rows())
+}
+
+/// Scenario 3a's query.
+const TUMBLING: &str = "SELECT trader_id, symbol, COUNT(*) AS trade_count, AVG(price) AS avg_price, SUM(quantity) AS total_quantity, SUM(price * quantity) AS total_value FROM market_data GROUP BY trader_id, symbol WINDOW TUMBLING(trade_time, INTERVAL '1' MINUTE)";
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("query");
@@ -77,6 +99,24 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || (),
             |()| run(&group_changes, &quotes),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let trades = batches(GeneratorProfile::Trades);
+    let tumbling_final = plan(TUMBLING, "trades", "market_data");
+    g.bench_function("tumbling_2_keys_4_aggs_emit_final", |b| {
+        b.iter_batched(
+            || (),
+            |()| run_windowed(&tumbling_final, &trades),
+            BatchSize::SmallInput,
+        )
+    });
+    let tumbling_changes = plan(&format!("{TUMBLING} EMIT CHANGES"), "trades", "market_data");
+    g.bench_function("tumbling_2_keys_4_aggs_emit_changes", |b| {
+        b.iter_batched(
+            || (),
+            |()| run_windowed(&tumbling_changes, &trades),
             BatchSize::SmallInput,
         )
     });

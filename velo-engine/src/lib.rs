@@ -1,5 +1,6 @@
-//! Velo's query engine: expression evaluation, aggregation and (with the next
-//! issue) windows, over record batches.
+//! Velo's query engine: expression evaluation, aggregation and event-time
+//! windows (TUMBLING, SLIDING, SESSION, closed by in-band watermarks), over
+//! record batches.
 //!
 //! The engine is usable on its own (SPEC §6): plan a statement with
 //! `velo-planner`, build a [`query::QueryExecutor`] for the schema of your batches,

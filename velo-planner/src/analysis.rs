@@ -35,6 +35,9 @@ pub struct RowsWindow {
     pub order_by: Vec<Expr>,
     /// The rows in the frame, the current one included (`k PRECEDING` gives k + 1).
     pub buffer_rows: u64,
+    /// `EXPIRE AFTER <duration> INACTIVITY`: a partition idle (in event time) for
+    /// longer than this is dropped and starts afresh. Positive when present.
+    pub expire_after_ms: Option<i64>,
 }
 
 /// The analysis of one SELECT.
@@ -105,6 +108,19 @@ pub(crate) fn analyze(query: &SelectQuery) -> Result<QueryAnalysis> {
             }
             Some(first.clone())
         }
+    };
+    let rows_window = match (rows_window, query.row_expire) {
+        (Some(_), Some(d)) if d.millis <= 0 => {
+            return Err(Error::Invalid {
+                message: "EXPIRE AFTER needs a positive duration".to_string(),
+                span: d.span,
+            });
+        }
+        (Some(w), expire) => Some(RowsWindow {
+            expire_after_ms: expire.map(|d| d.millis),
+            ..w
+        }),
+        (None, _) => None,
     };
 
     let analysis = QueryAnalysis {
@@ -377,6 +393,8 @@ fn rows_window(over: &WindowType, span: Span) -> Result<RowsWindow> {
         partition_by: spec.partition_by.clone(),
         order_by: spec.order_by.iter().map(|o| o.expr.clone()).collect(),
         buffer_rows,
+        // Set from the query's EXPIRE clause once the windows are compared.
+        expire_after_ms: None,
     })
 }
 
@@ -435,5 +453,33 @@ pub(crate) fn column_name(expr: &Expr) -> Option<String> {
         Expr::Identifier(id) => Some(id.value.clone()),
         Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn rows_window(sql: &str) -> crate::Result<Option<super::RowsWindow>> {
+        let sql = format!("{sql} WITH ('t.type' = 'stdin_source')");
+        crate::plan_sql(&sql, &Default::default())
+            .map(|mut p| p.jobs.remove(0).analysis.rows_window)
+    }
+
+    #[test]
+    fn expire_after_reaches_the_rows_window() {
+        let w = rows_window(
+            "SELECT SUM(a) OVER (ROWS WINDOW BUFFER 3 ROWS PARTITION BY k EXPIRE AFTER 5s INACTIVITY) AS s FROM t",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((w.buffer_rows, w.expire_after_ms), (3, Some(5000)));
+        let w = rows_window("SELECT SUM(a) OVER (ROWS WINDOW BUFFER 3 ROWS) AS s FROM t")
+            .unwrap()
+            .unwrap();
+        assert_eq!(w.expire_after_ms, None);
+        let e = rows_window(
+            "SELECT SUM(a) OVER (ROWS WINDOW BUFFER 3 ROWS EXPIRE AFTER 0s INACTIVITY) AS s FROM t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("positive"), "{e}");
     }
 }

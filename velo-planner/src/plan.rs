@@ -56,6 +56,10 @@ pub struct JobPlan {
     pub config: JobConfig,
     pub analysis: QueryAnalysis,
     pub strategy: StrategyChoice,
+    /// Where late rows go under `late.data.strategy = 'dead_letter'`.
+    pub dead_letter: Option<SinkPlan>,
+    /// Where failed rows go under `failure_strategy = 'send_to_dlq'`.
+    pub dlq: Option<SinkPlan>,
     /// Things worth telling the user that do not stop the job.
     pub warnings: Vec<String>,
 }
@@ -202,30 +206,34 @@ fn plan_statement(
             )
         }
     };
-    for (role, target) in [
-        ("dlq.sink", config.dlq_sink.clone()),
-        (
-            "late.data.dead_letter",
-            match &config.late_data {
-                crate::config::LateDataStrategy::DeadLetter { sink } => Some(sink.clone()),
-                _ => None,
-            },
-        ),
-    ] {
-        if let Some(target) = target {
-            match connector_type(&props, &target)? {
-                Some((k, _)) if !k.is_source() && k != ConnectorType::KafkaSink => {}
-                _ => {
-                    let p = props.get(role).expect("the key was read above");
-                    return Err(Error::InvalidProperty {
-                        key: p.key.clone(),
-                        reason: format!("'{target}' is not a declared sink"),
-                        span: p.value_span,
-                    });
-                }
-            }
+    let side_sink = |key: &str, target: Option<String>| -> Result<Option<SinkPlan>> {
+        let Some(target) = target else {
+            return Ok(None);
+        };
+        let p = props
+            .get(key)
+            .expect("the key was read when the job config was built");
+        let not_a_sink = || Error::InvalidProperty {
+            key: p.key.clone(),
+            reason: format!("'{target}' is not a declared sink"),
+            span: p.value_span,
+        };
+        match connector_type(&props, &target)? {
+            Some((k, _)) if !k.is_source() && k != ConnectorType::KafkaSink => Ok(Some(SinkPlan {
+                config: sink_config(&props, &target, k, p.value_span, options.base_dir)?,
+                name: target,
+            })),
+            _ => Err(not_a_sink()),
         }
-    }
+    };
+    let dead_letter = side_sink(
+        "late.data.dead_letter",
+        match &config.late_data {
+            crate::config::LateDataStrategy::DeadLetter { sink } => Some(sink.clone()),
+            _ => None,
+        },
+    )?;
+    let dlq = side_sink("dlq.sink", config.dlq_sink.clone())?;
 
     let analysis = analyze(query)?;
     if config.event_time_field.is_none() {
@@ -258,6 +266,8 @@ fn plan_statement(
         config,
         analysis,
         strategy,
+        dead_letter,
+        dlq,
         warnings,
     })
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use velo_server::app::{Failure, LoadedApp};
-use velo_server::processor::{self, RunOptions, V1Processor};
+use velo_server::processor::{self, RunOptions, V1Processor, V2Processor};
 use velo_server::{explain, progress};
 
 #[derive(Debug, Parser)]
@@ -24,7 +24,7 @@ struct Cli {
 enum Processor {
     /// One thread per job: the reference.
     V1,
-    /// Hash-partitioned across workers (not built yet).
+    /// Hash-partitioned across N partition workers (the default).
     V2,
 }
 
@@ -39,7 +39,7 @@ enum Command {
     /// Run every job of the app until its sources are exhausted.
     Run {
         app: PathBuf,
-        #[arg(long, value_enum, default_value = "v1")]
+        #[arg(long, value_enum, default_value = "v2")]
         processor: Processor,
         /// Partition workers for V2 (default: number of CPU cores).
         #[arg(long)]
@@ -96,10 +96,17 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             strategy,
             batch_size,
         } => {
-            if matches!(processor, Processor::V2) || partitions.is_some() || strategy != "auto" {
+            let strategy = match strategy.as_str() {
+                "auto" => None,
+                name => Some(velo_partition::StrategyKind::parse(name).ok_or_else(|| {
+                    Failure::User(format!(
+                        "error: unknown --strategy '{name}': expected auto, always_hash, smart_repartition, sticky_partition, round_robin or fan_in"
+                    ))
+                })?),
+            };
+            if partitions == Some(0) {
                 return Err(Failure::User(
-                    "the V2 processor (--processor v2, --partitions, --strategy) is not built yet; run with the V1 processor"
-                        .to_string(),
+                    "error: --partitions must be at least 1".to_string(),
                 ));
             }
             let loaded = LoadedApp::load(&app)?;
@@ -108,7 +115,17 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                 progress: progress::stderr_is_terminal(),
                 stop: processor::stop_on_signal(),
             };
-            processor::run_app(&V1Processor, &loaded, &options)
+            match processor {
+                Processor::V1 => processor::run_app(&V1Processor, &loaded, &options),
+                Processor::V2 => {
+                    let mut v2 = V2Processor::with_default_partitions();
+                    if let Some(n) = partitions {
+                        v2.partitions = n;
+                    }
+                    v2.strategy = strategy;
+                    processor::run_app(&v2, &loaded, &options)
+                }
+            }
         }
         Command::Check { app } => {
             let loaded = LoadedApp::load(&app)?;

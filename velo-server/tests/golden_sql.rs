@@ -6,7 +6,9 @@
 //! a temporary copy of its folder, as `velo-server run app.sql` (or the command
 //! named by a first line `-- command: check`), so paths in messages are stable.
 //! `VELO_BLESS=1 cargo test -p velo-server --test golden_sql` rewrites the
-//! `expected` files from what the binary does now.
+//! `expected` files from what the binary does now. Every `run` case runs on the
+//! V1 processor (whose output is the expectation) and on V2 with 3 partitions,
+//! whose rows must be the same multiset.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -43,7 +45,8 @@ fn created_files(dir: &Path, before: &BTreeSet<PathBuf>, out: &mut Vec<(String, 
     out.sort();
 }
 
-fn run_case(case: &Path) -> String {
+/// Runs a case with extra arguments; returns the text compared with `expected`.
+fn run_case(case: &Path, extra: &[&str]) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let before = copy_dir(case, tmp.path());
     let app = fs::read_to_string(case.join("app.sql")).unwrap();
@@ -55,6 +58,9 @@ fn run_case(case: &Path) -> String {
         .unwrap_or_else(|| "run".to_string());
     let mut args: Vec<&str> = command.split_whitespace().collect();
     args.insert(1, "app.sql");
+    if args[0] == "run" {
+        args.extend_from_slice(extra);
+    }
     let output = Command::new(env!("CARGO_BIN_EXE_velo-server"))
         .args(&args)
         .current_dir(tmp.path())
@@ -82,6 +88,19 @@ fn run_case(case: &Path) -> String {
     text
 }
 
+/// The exit code and every output line, sorted; stderr is left out (warnings
+/// may come from several partitions).
+fn rows_multiset(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text
+        .split("--- stderr")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .collect();
+    lines.sort_unstable();
+    lines
+}
+
 #[test]
 fn sql_cases() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
@@ -99,7 +118,17 @@ fn sql_cases() {
     );
     let mut failures = Vec::new();
     for case in &cases {
-        let actual = run_case(case);
+        // V1 is the reference: its output is the expectation, exactly.
+        let actual = run_case(case, &["--processor", "v1"]);
+        // V2 must give the same rows (SPEC §4); with several partitions the rows of
+        // different keys may interleave differently, so compare as multisets.
+        let v2 = run_case(case, &["--processor", "v2", "--partitions", "3"]);
+        if rows_multiset(&v2) != rows_multiset(&actual) {
+            failures.push(format!(
+                "case {}: V2 differs from V1:\n--- v1\n{actual}\n--- v2\n{v2}",
+                case.display()
+            ));
+        }
         let expected_path = case.join("expected");
         if bless {
             fs::write(&expected_path, &actual).unwrap();

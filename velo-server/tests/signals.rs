@@ -8,7 +8,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[test]
-fn sigterm_drains_and_exits_zero() {
+fn sigterm_drains_and_exits_zero_v1() {
+    sigterm_drains_and_exits_zero("v1");
+}
+
+#[test]
+fn sigterm_drains_and_exits_zero_v2() {
+    sigterm_drains_and_exits_zero("v2");
+}
+
+fn sigterm_drains_and_exits_zero(processor: &str) {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app.sql");
     std::fs::write(
@@ -23,6 +32,7 @@ fn sigterm_drains_and_exits_zero() {
     let child = Command::new(env!("CARGO_BIN_EXE_velo-server"))
         .arg("run")
         .arg(&app)
+        .args(["--processor", processor, "--partitions", "2"])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -37,6 +47,16 @@ fn sigterm_drains_and_exits_zero() {
         .status()
         .unwrap();
     assert!(status.success());
+    // Bounded: a job that ignores the signal fails the test instead of hanging it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut child = child;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the job did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
@@ -45,13 +65,19 @@ fn sigterm_drains_and_exits_zero() {
     let text = std::fs::read_to_string(&out_path).unwrap();
     assert!(text.ends_with('\n'), "the last row was cut");
     let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert_eq!(
-            v["order_id"],
-            (i as u64) * 100,
-            "rows are in order, none missing"
-        );
+    // Every batch read before the signal is processed, so the ids form a prefix of
+    // the input with nothing missing (V2's partitions may interleave their output).
+    let mut ids: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["order_id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(*id, (i as u64) * 100, "none missing");
     }
     let written: u64 = stderr
         .split("written ")

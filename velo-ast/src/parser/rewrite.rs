@@ -9,20 +9,29 @@
 //! `<rest>` (PARTITION BY, ORDER BY) keeps its tokens and spans; the new frame
 //! tokens get the span of the `ROWS WINDOW BUFFER n ROWS` they replace (the
 //! count gets the span of `n`), so positions in later errors stay meaningful.
-//! An `EXPIRE AFTER <duration> INACTIVITY` in `<rest>` is checked and dropped.
+//! An `EXPIRE AFTER <duration> INACTIVITY` in `<rest>` is removed from the
+//! tokens and returned, to be kept in [`SelectQuery::row_expire`]; the OVER
+//! clauses of one statement must not name different expiries.
+//!
+//! [`SelectQuery::row_expire`]: crate::ast::SelectQuery::row_expire
 
 use sqlparser::tokenizer::{Span, Token, TokenWithSpan};
 
 use super::cursor::Cursor;
 use super::duration::parse_duration;
 use super::tokens::{describe, eof_at, is_trivia, is_word};
+use crate::ast::DurationLit;
 use crate::error::{ParseError, Result};
 
-/// Rewrites every `OVER (ROWS WINDOW BUFFER n ROWS ...)` of one statement.
-pub(super) fn rewrite_row_windows(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>> {
+/// Rewrites every `OVER (ROWS WINDOW BUFFER n ROWS ...)` of one statement;
+/// also returns the statement's `EXPIRE AFTER` duration, if any.
+pub(super) fn rewrite_row_windows(
+    tokens: Vec<TokenWithSpan>,
+) -> Result<(Vec<TokenWithSpan>, Option<DurationLit>)> {
     if !tokens.iter().any(|t| is_word(&t.token, "OVER")) {
-        return Ok(tokens);
+        return Ok((tokens, None));
     }
+    let mut expire: Option<DurationLit> = None;
     // Positions of the non-whitespace tokens: the pattern ignores whitespace.
     let sig: Vec<usize> = (0..tokens.len())
         .filter(|&i| !is_trivia(&tokens[i].token))
@@ -36,6 +45,18 @@ pub(super) fn rewrite_row_windows(tokens: Vec<TokenWithSpan>) -> Result<Vec<Toke
             continue;
         }
         let clause = BufferClause::parse(&tokens, &sig, k)?;
+        if let Some(e) = clause.expire {
+            match expire {
+                Some(first) if first.millis != e.millis => {
+                    return Err(ParseError::new(
+                        "every OVER window of a query must have the same EXPIRE AFTER duration",
+                        e.span,
+                    ))
+                }
+                Some(_) => {}
+                None => expire = Some(e),
+            }
+        }
         // Everything up to and including `OVER (`.
         out.extend_from_slice(&tokens[copied..=sig[k + 1]]);
         clause.emit(&tokens, &mut out);
@@ -43,7 +64,7 @@ pub(super) fn rewrite_row_windows(tokens: Vec<TokenWithSpan>) -> Result<Vec<Toke
         k = sig.partition_point(|&i| i <= clause.close);
     }
     out.extend_from_slice(&tokens[copied..]);
-    Ok(out)
+    Ok((out, expire))
 }
 
 /// `OVER ( ROWS WINDOW` at `sig[k]`: from here on it must be a BUFFER clause.
@@ -65,6 +86,8 @@ struct BufferClause {
     clause_span: Span,
     /// Token indices of `<rest>`, with any EXPIRE clause left out.
     rest: Vec<usize>,
+    /// The EXPIRE clause's duration.
+    expire: Option<DurationLit>,
     /// Token index of the closing `)`.
     close: usize,
 }
@@ -79,12 +102,13 @@ impl BufferClause {
         let (rows, rows_span) = row_count(tok(5))?;
         expect_word(tok(6), "ROWS", "ROWS after the BUFFER row count")?;
         let clause_span = Span::new(tok(2).span.start, tok(6).span.end);
-        let (rest, close) = rest_of_over(tokens, sig, k + 7)?;
+        let (rest, close, expire) = rest_of_over(tokens, sig, k + 7)?;
         Ok(BufferClause {
             rows,
             rows_span,
             clause_span,
             rest,
+            expire,
             close,
         })
     }
@@ -144,14 +168,15 @@ fn row_count(token: &TokenWithSpan) -> Result<(u64, Span)> {
 }
 
 /// The tokens after `BUFFER n ROWS` up to the `)` closing the OVER clause
-/// (whitespace kept, any `EXPIRE AFTER .. INACTIVITY` removed), and the index
-/// of that `)`.
+/// (whitespace kept, any `EXPIRE AFTER .. INACTIVITY` removed), the index
+/// of that `)`, and the EXPIRE duration.
 fn rest_of_over(
     tokens: &[TokenWithSpan],
     sig: &[usize],
     from: usize,
-) -> Result<(Vec<usize>, usize)> {
+) -> Result<(Vec<usize>, usize, Option<DurationLit>)> {
     let mut depth = 0usize;
+    let mut expire = None;
     let mut rest = Vec::new();
     let mut k = from;
     let first = sig.get(from).copied().unwrap_or(tokens.len());
@@ -162,13 +187,21 @@ fn rest_of_over(
         let token = &tokens[s];
         match &token.token {
             Token::LParen => depth += 1,
-            Token::RParen if depth == 0 => return Ok((rest, s)),
+            Token::RParen if depth == 0 => return Ok((rest, s, expire)),
             Token::RParen => depth -= 1,
             Token::EOF | Token::SemiColon => {
                 return Err(unexpected(token, "')' to close the OVER clause"))
             }
             t if depth == 0 && is_word(t, "EXPIRE") => {
-                k = skip_expire(tokens, sig, k)?;
+                if expire.is_some() {
+                    return Err(ParseError::new(
+                        "EXPIRE AFTER appears twice in one OVER clause",
+                        token.span,
+                    ));
+                }
+                let (next, duration) = take_expire(tokens, sig, k)?;
+                expire = Some(duration);
+                k = next;
                 i = sig.get(k).copied().unwrap_or(tokens.len());
                 continue;
             }
@@ -182,11 +215,9 @@ fn rest_of_over(
     Err(unexpected(last, "')' to close the OVER clause"))
 }
 
-/// Checks `EXPIRE AFTER <duration> INACTIVITY` starting at `sig[k]` and
-/// returns the position after it.
-// TODO(issue 3): keep the expiry (state TTL per partition key) in the AST
-// instead of dropping it here.
-fn skip_expire(tokens: &[TokenWithSpan], sig: &[usize], k: usize) -> Result<usize> {
+/// Parses `EXPIRE AFTER <duration> INACTIVITY` starting at `sig[k]`; returns
+/// the position after it and the duration.
+fn take_expire(tokens: &[TokenWithSpan], sig: &[usize], k: usize) -> Result<(usize, DurationLit)> {
     let after = sig.get(k + 1).map_or(&EOF, |&i| &tokens[i]);
     expect_word(after, "AFTER", "AFTER after EXPIRE")?;
     let Some(end) = (k + 2..sig.len()).find(|&n| {
@@ -203,7 +234,7 @@ fn skip_expire(tokens: &[TokenWithSpan], sig: &[usize], k: usize) -> Result<usiz
         .collect();
     sub.push(eof_at(end_token.span.end));
     let mut c = Cursor::new(sub);
-    parse_duration(&mut c)?;
+    let duration = parse_duration(&mut c)?;
     c.expect_word("INACTIVITY")?;
-    Ok(end + 1)
+    Ok((end + 1, duration))
 }

@@ -95,6 +95,8 @@ fn select_query(c: &mut Cursor) -> Result<SelectQuery> {
         limit,
         emit,
         properties: properties.unwrap_or_default(),
+        // Set by the caller from the row-window rewrite.
+        row_expire: None,
         span: c.span_from(start),
     })
 }

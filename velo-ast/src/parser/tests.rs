@@ -52,6 +52,26 @@ fn buffer_without_partition_and_with_expire() {
 }
 
 #[test]
+fn expire_after_is_kept_in_the_query() {
+    let q = query(
+        "SELECT COUNT(*) OVER (ROWS WINDOW BUFFER 3 ROWS PARTITION BY k EXPIRE AFTER INTERVAL '5' MINUTE INACTIVITY) AS c, SUM(a) OVER (ROWS WINDOW BUFFER 3 ROWS PARTITION BY k EXPIRE AFTER 5m INACTIVITY) AS s FROM t",
+    );
+    assert_eq!(q.row_expire.map(|d| d.millis), Some(300_000));
+    assert_eq!(
+        query("SELECT SUM(a) OVER (ROWS WINDOW BUFFER 3 ROWS) FROM t").row_expire,
+        None
+    );
+    let e = error(
+        "SELECT COUNT(*) OVER (ROWS WINDOW BUFFER 3 ROWS EXPIRE AFTER 1m INACTIVITY), SUM(a) OVER (ROWS WINDOW BUFFER 3 ROWS EXPIRE AFTER 2m INACTIVITY) FROM t",
+    );
+    assert!(e.message.contains("same EXPIRE AFTER"), "{e}");
+    let e = error(
+        "SELECT COUNT(*) OVER (ROWS WINDOW BUFFER 3 ROWS EXPIRE AFTER 1m INACTIVITY EXPIRE AFTER 1m INACTIVITY) FROM t",
+    );
+    assert!(e.message.contains("twice"), "{e}");
+}
+
+#[test]
 fn two_buffer_windows_in_one_select() {
     let q = query(
         "SELECT SUM(a) OVER (ROWS WINDOW BUFFER 3 ROWS), MAX(b) OVER (ROWS WINDOW BUFFER 2 ROWS PARTITION BY k) FROM t",

@@ -220,6 +220,138 @@ impl Accumulator {
         }
     }
 
+    /// Folds `other` (the state of the same aggregate over other rows) into `self`,
+    /// as if `self` had also seen `other`'s values: used when two session windows
+    /// merge. `self` is taken to be the earlier part: FIRST_VALUE keeps `self`'s
+    /// value unless it has none, LAST_VALUE takes `other`'s unless it has none.
+    ///
+    /// Counts and sums add (BIGINT SUM with checked overflow), MIN/MAX compare,
+    /// the variance family combines Welford states with the parallel formula of
+    /// Chan et al., DISTINCT takes the union of the value sets and feeds the
+    /// values new to `self` to its inner aggregate (in value order, so that the
+    /// result does not depend on hash-set iteration order; MIN, MAX, FIRST_VALUE
+    /// and LAST_VALUE merge their inner states directly).
+    ///
+    /// Errors: overflow as for [`Accumulator::update`]; two different aggregates.
+    pub fn merge(&mut self, other: &Accumulator) -> Result<()> {
+        match (self, other) {
+            (Accumulator::Count(a), Accumulator::Count(b))
+            | (Accumulator::CountStar(a), Accumulator::CountStar(b)) => *a += *b,
+            (Accumulator::Sum(a), Accumulator::Sum(b)) => {
+                *a = match *b {
+                    SumState::Empty => *a,
+                    SumState::Int(i) => sum_add(*a, &Value::Int(i))?,
+                    SumState::Float(f) => sum_add(*a, &Value::Float(f))?,
+                    SumState::Decimal(d) => sum_add(*a, &Value::Decimal(d))?,
+                }
+            }
+            (
+                Accumulator::Avg { sum, count },
+                Accumulator::Avg {
+                    sum: other_sum,
+                    count: other_count,
+                },
+            ) => {
+                *sum = avg_merge(*sum, *other_sum)?;
+                *count += *other_count;
+            }
+            (Accumulator::Min(cur), Accumulator::Min(v)) => {
+                if !v.is_null() && (cur.is_null() || v.sql_cmp(cur) == Some(Ordering::Less)) {
+                    *cur = v.clone();
+                }
+            }
+            (Accumulator::Max(cur), Accumulator::Max(v)) => {
+                if !v.is_null() && (cur.is_null() || v.sql_cmp(cur) == Some(Ordering::Greater)) {
+                    *cur = v.clone();
+                }
+            }
+            (
+                Accumulator::Variance {
+                    count, mean, m2, ..
+                },
+                Accumulator::Variance {
+                    count: nb,
+                    mean: mb,
+                    m2: m2b,
+                    ..
+                },
+            ) => {
+                if *nb == 0 {
+                    return Ok(());
+                }
+                if *count == 0 {
+                    (*count, *mean, *m2) = (*nb, *mb, *m2b);
+                    return Ok(());
+                }
+                let (na, nb_f) = (*count as f64, *nb as f64);
+                let n = na + nb_f;
+                let delta = *mb - *mean;
+                *mean += delta * nb_f / n;
+                *m2 += *m2b + delta * delta * na * nb_f / n;
+                *count += *nb;
+            }
+            (Accumulator::FirstValue(cur), Accumulator::FirstValue(v)) => {
+                if cur.is_null() {
+                    *cur = v.clone();
+                }
+            }
+            (Accumulator::LastValue(cur), Accumulator::LastValue(v)) => {
+                if !v.is_null() {
+                    *cur = v.clone();
+                }
+            }
+            (Accumulator::Distinct(a), Accumulator::Distinct(b))
+                if matches!(
+                    a.inner,
+                    Accumulator::Min(_)
+                        | Accumulator::Max(_)
+                        | Accumulator::FirstValue(_)
+                        | Accumulator::LastValue(_)
+                ) =>
+            {
+                // Duplicates do not change these: merge the inner states (which
+                // keeps FIRST/LAST_VALUE's order) and unite the sets.
+                a.inner.merge(&b.inner)?;
+                for v in &b.seen {
+                    if !a.seen.contains(v) {
+                        a.seen.insert(v.clone());
+                    }
+                }
+            }
+            (Accumulator::Distinct(a), Accumulator::Distinct(b)) => {
+                let mut new: Vec<&Value> = b.seen.iter().filter(|v| !a.seen.contains(*v)).collect();
+                new.sort_by(|x, y| x.total_cmp(y));
+                for v in new {
+                    a.inner.update(v)?;
+                    a.seen.insert(v.clone());
+                }
+            }
+            (a, b) => {
+                return Err(Error::Type(format!(
+                    "internal error: cannot merge aggregate states {} and {}",
+                    a.variant_name(),
+                    b.variant_name()
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn variant_name(&self) -> &'static str {
+        match self {
+            Accumulator::Count(_) => "COUNT",
+            Accumulator::CountStar(_) => "COUNT(*)",
+            Accumulator::Sum(_) => "SUM",
+            Accumulator::Avg { .. } => "AVG",
+            Accumulator::Min(_) => "MIN",
+            Accumulator::Max(_) => "MAX",
+            Accumulator::Variance { kind, .. } => kind.name(),
+            Accumulator::FirstValue(_) => "FIRST_VALUE",
+            Accumulator::LastValue(_) => "LAST_VALUE",
+            Accumulator::Distinct(_) => "DISTINCT",
+        }
+    }
+
     /// A rough count of the heap and inline bytes this state holds (for memory
     /// limits).
     pub fn estimated_size(&self) -> usize {
@@ -297,4 +429,34 @@ fn avg_add(state: AvgSum, v: &Value) -> Result<AvgSum> {
         (AvgSum::Decimal(a), Value::Float(b)) => AvgSum::Float(a.to_f64().unwrap_or(f64::NAN) + b),
         (_, other) => return Err(not_numeric("AVG", other)),
     })
+}
+
+/// Adds two AVG running sums (see [`Accumulator::merge`]).
+fn avg_merge(a: AvgSum, b: AvgSum) -> Result<AvgSum> {
+    let overflow = Error::Overflow { context: "AVG" };
+    Ok(match (a, b) {
+        (x, AvgSum::Empty) => x,
+        (AvgSum::Empty, y) => y,
+        (AvgSum::Int(x), AvgSum::Int(y)) => AvgSum::Int(x.checked_add(y).ok_or(overflow)?),
+        (AvgSum::Decimal(x), AvgSum::Decimal(y)) => {
+            AvgSum::Decimal(x.checked_add(y).ok_or(overflow)?)
+        }
+        (AvgSum::Int(x), AvgSum::Decimal(d)) | (AvgSum::Decimal(d), AvgSum::Int(x)) => {
+            AvgSum::Decimal(
+                Decimal::from_i128(x)
+                    .and_then(|x| x.checked_add(d))
+                    .ok_or(overflow)?,
+            )
+        }
+        (x, y) => AvgSum::Float(avg_f64(x) + avg_f64(y)),
+    })
+}
+
+fn avg_f64(s: AvgSum) -> f64 {
+    match s {
+        AvgSum::Empty => 0.0,
+        AvgSum::Int(i) => i as f64,
+        AvgSum::Float(f) => f,
+        AvgSum::Decimal(d) => d.to_f64().unwrap_or(f64::NAN),
+    }
 }

@@ -1,12 +1,15 @@
-//! Continuous GROUP BY: one entry per distinct key, its accumulators updated in
-//! place, rows emitted per SPEC's emit modes.
+//! Continuous GROUP BY without a time window: one entry per distinct key, its
+//! accumulators updated in place, rows emitted per SPEC's emit modes. Also the
+//! parts every aggregation shares ([`compile_keys_and_aggregates`],
+//! [`GroupOutput`]: HAVING and the select list over a group row), which the time
+//! windows of [`super::window`] reuse.
 
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 use velo_ast::{EmitMode, SelectItem};
 use velo_planner::JobPlan;
-use velo_types::{BatchBuilder, Field, Schema, SchemaRef, Value};
+use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 
 use super::{check_unique_names, output_name};
 use crate::aggregate::{compile_aggregate, Accumulator, AggregateFunction};
@@ -26,15 +29,12 @@ struct Group {
 /// The "group row" that HAVING and the select list are evaluated against is
 /// `[key values..., aggregate results...]`; the select list was compiled with
 /// substitutions mapping each GROUP BY expression and each aggregate call to its
-/// position there.
+/// position there (see [`GroupOutput`]).
 #[derive(Debug)]
 pub(crate) struct GroupAggregate {
     keys: Vec<PhysicalExpr>,
     aggregates: Vec<(AggregateFunction, Option<PhysicalExpr>)>,
-    having: Option<PhysicalExpr>,
-    select: Vec<PhysicalExpr>,
-    select_texts: Vec<String>,
-    output_schema: SchemaRef,
+    output: GroupOutput,
     emit: EmitMode,
     /// Groups in order of first appearance (EMIT FINAL emits in that order).
     groups: Vec<Group>,
@@ -44,43 +44,83 @@ pub(crate) struct GroupAggregate {
     /// Reused per row: the key being looked up, and the group row being emitted.
     key_scratch: Vec<Value>,
     row_scratch: Vec<Value>,
-    out_scratch: Vec<Value>,
 }
 
-impl GroupAggregate {
+/// The GROUP BY keys and aggregate calls of a plan, compiled against the input.
+pub(crate) type KeysAndAggregates = (
+    Vec<PhysicalExpr>,
+    Vec<(AggregateFunction, Option<PhysicalExpr>)>,
+);
+
+/// Compiles the plan's GROUP BY expressions and aggregate calls over input rows.
+pub(crate) fn compile_keys_and_aggregates(
+    plan: &JobPlan,
+    input: &Schema,
+    qualifiers: &[String],
+) -> Result<KeysAndAggregates> {
+    let analysis = &plan.analysis;
+    let scope = Scope {
+        schema: input,
+        qualifiers,
+        substitutions: &[],
+    };
+    let keys = analysis
+        .group_keys
+        .iter()
+        .map(|k| compile(k, &scope))
+        .collect::<Result<Vec<_>>>()?;
+    let aggregates = analysis
+        .aggregates
+        .iter()
+        .map(|a| compile_aggregate(a, &scope))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((keys, aggregates))
+}
+
+/// The select list and HAVING of an aggregated query, compiled against its group
+/// row: `[key values..., aggregate results...]`, followed for a windowed query by
+/// `[_window_start, _window_end]` (both TIMESTAMP).
+#[derive(Debug)]
+pub(crate) struct GroupOutput {
+    having: Option<PhysicalExpr>,
+    select: Vec<PhysicalExpr>,
+    select_texts: Vec<String>,
+    output_schema: SchemaRef,
+    out_scratch: Vec<Value>,
+    /// When every select item is a plain column of the group row (the common
+    /// case): their positions, copied without evaluating expressions.
+    direct: Option<Vec<usize>>,
+}
+
+/// The names of the window columns in a windowed query's group row.
+pub(crate) const WINDOW_START: &str = "_window_start";
+pub(crate) const WINDOW_END: &str = "_window_end";
+
+impl GroupOutput {
     pub(crate) fn new(
         plan: &JobPlan,
-        input: &Schema,
         qualifiers: &[String],
-    ) -> Result<GroupAggregate> {
+        keys: &[PhysicalExpr],
+        aggregates: &[(AggregateFunction, Option<PhysicalExpr>)],
+        window_columns: bool,
+    ) -> Result<GroupOutput> {
         let query = plan.query();
         let analysis = &plan.analysis;
-        let scope = Scope {
-            schema: input,
-            qualifiers,
-            substitutions: &[],
-        };
-        let keys = analysis
-            .group_keys
-            .iter()
-            .map(|k| compile(k, &scope))
-            .collect::<Result<Vec<_>>>()?;
-        let aggregates = analysis
-            .aggregates
-            .iter()
-            .map(|a| compile_aggregate(a, &scope))
-            .collect::<Result<Vec<_>>>()?;
-
-        // The group row's schema and the substitutions that map onto it.
         let mut group_fields = Vec::new();
         let mut substitutions = Vec::new();
-        for (i, (k, ke)) in analysis.group_keys.iter().zip(&keys).enumerate() {
+        for (i, (k, ke)) in analysis.group_keys.iter().zip(keys).enumerate() {
             group_fields.push(Field::new(&format!("_key{i}"), ke.data_type()));
             substitutions.push((k.to_string(), i));
         }
-        for (j, (a, (f, _))) in analysis.aggregates.iter().zip(&aggregates).enumerate() {
+        for (j, (a, (f, _))) in analysis.aggregates.iter().zip(aggregates).enumerate() {
             group_fields.push(Field::new(&format!("_agg{j}"), f.result_type()));
             substitutions.push((a.to_string(), keys.len() + j));
+        }
+        if window_columns {
+            for name in [WINDOW_START, WINDOW_END] {
+                substitutions.push((name.to_string(), group_fields.len()));
+                group_fields.push(Field::new(name, DataType::Timestamp));
+            }
         }
         let group_schema = Schema::new(group_fields);
         let group_scope = Scope {
@@ -108,18 +148,70 @@ impl GroupAggregate {
             .as_ref()
             .map(|h| compile(h, &group_scope))
             .transpose()?;
-        let width = keys.len() + aggregates.len();
-        Ok(GroupAggregate {
-            key_scratch: Vec::with_capacity(keys.len()),
-            row_scratch: Vec::with_capacity(width),
+        let direct = select
+            .iter()
+            .map(|e| match e {
+                PhysicalExpr::Column { index, .. } => Some(*index),
+                _ => None,
+            })
+            .collect();
+        Ok(GroupOutput {
+            direct,
             out_scratch: Vec::with_capacity(select.len()),
-            keys,
-            aggregates,
             having,
             select,
             select_texts,
             output_schema: Arc::new(Schema::new(fields)),
-            emit: analysis.emit,
+        })
+    }
+
+    pub(crate) fn output_schema(&self) -> &SchemaRef {
+        &self.output_schema
+    }
+
+    pub(crate) fn select_texts(&self) -> &[String] {
+        &self.select_texts
+    }
+
+    /// Evaluates HAVING over one group row and, when it holds, appends the select
+    /// list's values to `out`. Allocates nothing: the row is built in a reused
+    /// scratch vector.
+    #[inline]
+    pub(crate) fn emit(&mut self, group_row: &[Value], out: &mut BatchBuilder) -> Result<()> {
+        if let Some(h) = &self.having {
+            if !matches!(h.eval(group_row)?, Value::Bool(true)) {
+                return Ok(());
+            }
+        }
+        if let Some(columns) = &self.direct {
+            out.push_row(columns.iter().map(|&i| group_row[i].clone()));
+            return Ok(());
+        }
+        self.out_scratch.clear();
+        for e in &self.select {
+            self.out_scratch.push(e.eval(group_row)?);
+        }
+        out.push_row(self.out_scratch.drain(..));
+        Ok(())
+    }
+}
+
+impl GroupAggregate {
+    pub(crate) fn new(
+        plan: &JobPlan,
+        input: &Schema,
+        qualifiers: &[String],
+    ) -> Result<GroupAggregate> {
+        let (keys, aggregates) = compile_keys_and_aggregates(plan, input, qualifiers)?;
+        let output = GroupOutput::new(plan, qualifiers, &keys, &aggregates, false)?;
+        let width = keys.len() + aggregates.len();
+        Ok(GroupAggregate {
+            key_scratch: Vec::with_capacity(keys.len()),
+            row_scratch: Vec::with_capacity(width),
+            keys,
+            aggregates,
+            output,
+            emit: plan.analysis.emit,
             groups: Vec::new(),
             index: HashTable::new(),
             // Fixed seeds: the same input gives the same layout run after run.
@@ -128,12 +220,12 @@ impl GroupAggregate {
     }
 
     pub(crate) fn output_schema(&self) -> &SchemaRef {
-        &self.output_schema
+        self.output.output_schema()
     }
 
     /// The SQL text of each select item, in output order.
     pub(crate) fn select_texts(&self) -> &[String] {
-        &self.select_texts
+        self.output.select_texts()
     }
 
     pub(crate) fn emit_mode(&self) -> EmitMode {
@@ -223,16 +315,6 @@ impl GroupAggregate {
         self.row_scratch.extend(group.key.iter().cloned());
         self.row_scratch
             .extend(group.accumulators.iter().map(Accumulator::evaluate));
-        if let Some(h) = &self.having {
-            if !matches!(h.eval(&self.row_scratch)?, Value::Bool(true)) {
-                return Ok(());
-            }
-        }
-        self.out_scratch.clear();
-        for e in &self.select {
-            self.out_scratch.push(e.eval(&self.row_scratch)?);
-        }
-        out.push_row(self.out_scratch.drain(..));
-        Ok(())
+        self.output.emit(&self.row_scratch, out)
     }
 }

@@ -2,28 +2,65 @@
 //! batch by batch.
 //!
 //! [`QueryExecutor::new`] resolves every name to a column index once; after that
-//! [`QueryExecutor::process`] runs the WHERE filter, then either a projection
-//! (stateless queries) or a hash aggregation keyed by the GROUP BY values
-//! ([`group::GroupAggregate`]), and returns the rows to emit. [`QueryExecutor::finish`]
-//! is called at the end of bounded input and emits what EMIT FINAL held back.
+//! [`QueryExecutor::process`] runs the WHERE filter, then one of:
+//!
+//! * a projection (stateless queries);
+//! * a hash aggregation keyed by the GROUP BY values (`group`);
+//! * a windowed aggregation (`window`): the row's event time is read by the
+//!   job's [`EventTime`] extractor, checked against the current watermark (late
+//!   data, SPEC §4), and the row is folded into its TUMBLING, SLIDING or SESSION
+//!   window(s).
+//!
+//! It returns the rows to emit. Watermarks arrive in-band through
+//! [`QueryExecutor::on_watermark`], which closes the windows they pass (emitting
+//! them with EMIT FINAL); [`QueryExecutor::finish`] is called at the end of
+//! bounded input, closes every open window and emits what EMIT FINAL held back.
+//!
+//! # Late data
+//!
+//! A row of a windowed query is late when its event time is strictly below the
+//! current watermark (nothing is late before the first watermark). Per the job's
+//! `late.data.strategy`: `drop` counts and skips it; `process_with_warning`
+//! counts it, processes it and records a [`LateWarning`]
+//! ([`QueryExecutor::take_late_warnings`]); `process_all` counts and processes
+//! it; `dead_letter` counts it and copies the raw input row, plus a trailing
+//! `_late_reason` column, to a side batch ([`QueryExecutor::take_dead_letters`])
+//! for the named sink. A processed late row whose window already closed
+//! re-opens it: a *late firing*, emitted at the next watermark (see the `window`
+//! module). Queries without a time window ignore watermarks and have no late
+//! rows.
+//!
+//! # Accounting
+//!
+//! Every input row is exactly one of: contributed (projected or folded into
+//! state), filtered by WHERE, late and dropped, late and dead-lettered, or failed
+//! (its evaluation or its event time failed; [`RowFailure`] says why):
+//! `rows_in = contributed + filtered + late_dropped + late_dead_lettered + failed`
+//! ([`QueryStats`]).
 //!
 //! The per-record path allocates nothing for fixed-size values: output rows are
 //! appended to one batch per input batch, group keys are compared in place and
-//! only copied when a new group is created.
+//! only copied when a new group (or window) is created.
 
+mod event_time;
 mod group;
 mod output;
+pub mod rows;
+mod window;
 
 use std::sync::Arc;
 
 use velo_ast::{EmitMode, SelectItem};
-use velo_planner::JobPlan;
-use velo_types::{Batch, BatchBuilder, Field, Schema, SchemaRef, Value};
+use velo_planner::{JobPlan, LateDataStrategy};
+use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value, Watermark};
 
 use crate::error::{Error, Result};
 use crate::expr::{compile, PhysicalExpr, Scope};
+pub use event_time::EventTime;
 use group::GroupAggregate;
 pub use output::OrderLimit;
+pub use rows::RowsWindowExec;
+use window::WindowAggregate;
 
 /// Counts of what a query did with its input (SPEC §4 accounting).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,10 +69,43 @@ pub struct QueryCounters {
     pub rows_in: u64,
     /// Rows removed by WHERE.
     pub filtered: u64,
-    /// Rows whose evaluation failed (division by zero, overflow, a failing cast).
+    /// Rows whose evaluation failed (division by zero, overflow, a failing cast,
+    /// a NULL or unparsable event time).
     pub failed: u64,
     /// Rows emitted.
     pub rows_out: u64,
+}
+
+/// Everything a query counts, for metrics and the end-of-run summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Rows given to [`QueryExecutor::process`].
+    pub rows_in: u64,
+    /// Rows projected or folded into state (late rows that were processed
+    /// included).
+    pub contributed: u64,
+    /// Rows removed by WHERE.
+    pub filtered: u64,
+    /// Rows whose evaluation or event time failed.
+    pub failed: u64,
+    /// Rows emitted.
+    pub rows_out: u64,
+    /// Rows whose event time was below the watermark, whatever happened to them.
+    pub late: u64,
+    /// Late rows skipped (`drop`).
+    pub late_dropped: u64,
+    /// Late rows sent to the dead-letter batch (`dead_letter`).
+    pub late_dead_lettered: u64,
+    /// Open windows: distinct window intervals for TUMBLING and SLIDING, sessions
+    /// for SESSION.
+    pub windows_open: u64,
+    /// Windows closed so far (by a watermark or the end of input), counted like
+    /// `windows_open`; their rows were emitted (EMIT FINAL) and their state freed.
+    pub windows_emitted: u64,
+    /// The current watermark (milliseconds), once one arrived.
+    pub watermark: Option<i64>,
+    /// State entries held: one per group (and per open window, when windowed).
+    pub groups: u64,
 }
 
 /// A row that could not be evaluated, with the reason.
@@ -45,6 +115,35 @@ pub struct RowFailure {
     pub row: usize,
     pub error: Error,
 }
+
+/// A late row processed under `process_with_warning`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateWarning {
+    /// The row's position in the batch it came in.
+    pub row: usize,
+    /// Its event time (milliseconds).
+    pub event_time: i64,
+    /// The watermark it was behind.
+    pub watermark: i64,
+}
+
+impl std::fmt::Display for LateWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "late record processed: event time {} is {} ms behind the watermark {}",
+            velo_types::format_timestamp_millis(self.event_time),
+            self.watermark.saturating_sub(self.event_time),
+            velo_types::format_timestamp_millis(self.watermark)
+        )
+    }
+}
+
+/// The name of the column the dead-letter batch adds to the input's.
+pub const LATE_REASON_COLUMN: &str = "_late_reason";
+
+/// How many failures and late warnings are kept between two drains.
+const MAX_KEPT: usize = 100;
 
 /// How the rows that pass WHERE become output rows.
 #[derive(Debug)]
@@ -56,6 +155,19 @@ enum Body {
     },
     /// GROUP BY and aggregates.
     Aggregate(Box<GroupAggregate>),
+    /// GROUP BY with a time window.
+    Window(Box<WindowAggregate>),
+    /// OVER (ROWS ...) windows: one output row per input row.
+    Rows(Box<RowsWindowExec>),
+}
+
+/// `late.data.strategy`, with what the engine needs at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LatePolicy {
+    Drop,
+    Warn,
+    Process,
+    DeadLetter,
 }
 
 /// One SELECT, compiled and ready to run over batches of its input schema.
@@ -67,29 +179,24 @@ pub struct QueryExecutor {
     body: Body,
     order_limit: OrderLimit,
     counters: QueryCounters,
+    stats: QueryStats,
     failures: Vec<RowFailure>,
     /// Stop at the first failing row instead of counting it (`fail_batch`).
     fail_fast: bool,
+    /// The job's event-time extractor (windowed queries only).
+    event_time: Option<EventTime>,
+    watermark: Option<i64>,
+    late_policy: LatePolicy,
+    late_warnings: Vec<LateWarning>,
+    /// Late rows for the dead-letter sink (`dead_letter` only).
+    dead_letters: Option<BatchBuilder>,
+    late_reason: Value,
 }
 
 impl QueryExecutor {
     /// Compiles `plan`'s query against the schema its source produces.
     pub fn new(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
         let query = plan.query();
-        // Refuse what this engine cannot run yet rather than run it wrongly.
-        if let Some(w) = &query.window {
-            return Err(Error::Compile {
-                message: "time windows (WINDOW TUMBLING / SLIDING / SESSION) do not run yet"
-                    .to_string(),
-                span: w.span(),
-            });
-        }
-        if plan.analysis.rows_window.is_some() {
-            return Err(Error::Compile {
-                message: "OVER (row) windows do not run yet".to_string(),
-                span: query.span,
-            });
-        }
         let qualifiers = plan.qualifiers();
         let scope = Scope {
             schema: &input_schema,
@@ -101,7 +208,25 @@ impl QueryExecutor {
             .as_ref()
             .map(|w| compile(w, &scope))
             .transpose()?;
-        let (body, output_schema, output_exprs) = if plan.analysis.is_aggregate() {
+        let mut event_time = None;
+        let (body, output_schema, output_exprs) = if let Some(w) = &plan.analysis.window {
+            event_time = EventTime::new(plan, &input_schema)?;
+            if event_time.is_none() {
+                return Err(Error::compile(
+                    "a time window needs an event-time column: name it in the WINDOW clause or set 'event.time.field'",
+                    query.window.as_ref().map_or(query.span, |w| w.span()),
+                ));
+            }
+            let agg = WindowAggregate::new(plan, &input_schema, &qualifiers, w.kind)?;
+            let schema = agg.output_schema().clone();
+            let exprs = agg.select_texts().to_vec();
+            (Body::Window(Box::new(agg)), schema, exprs)
+        } else if plan.analysis.rows_window.is_some() {
+            let rows = RowsWindowExec::new(plan, &input_schema, &qualifiers)?;
+            let schema = rows.output_schema().clone();
+            let exprs = rows.select_texts().to_vec();
+            (Body::Rows(Box::new(rows)), schema, exprs)
+        } else if plan.analysis.is_aggregate() {
             let agg = GroupAggregate::new(plan, &input_schema, &qualifiers)?;
             let schema = agg.output_schema().clone();
             let exprs = agg.select_texts().to_vec();
@@ -116,6 +241,14 @@ impl QueryExecutor {
             )
         };
         let order_limit = OrderLimit::new(query, &output_schema, &output_exprs)?;
+        let late_policy = match plan.config.late_data {
+            LateDataStrategy::Drop => LatePolicy::Drop,
+            LateDataStrategy::ProcessWithWarning => LatePolicy::Warn,
+            LateDataStrategy::ProcessAll => LatePolicy::Process,
+            LateDataStrategy::DeadLetter { .. } => LatePolicy::DeadLetter,
+        };
+        let dead_letters = (late_policy == LatePolicy::DeadLetter && event_time.is_some())
+            .then(|| BatchBuilder::with_capacity(dead_letter_schema(&input_schema), 0));
         Ok(QueryExecutor {
             input_schema,
             output_schema,
@@ -123,8 +256,15 @@ impl QueryExecutor {
             body,
             order_limit,
             counters: QueryCounters::default(),
+            stats: QueryStats::default(),
             failures: Vec::new(),
             fail_fast: plan.config.failure_strategy == velo_planner::FailureStrategy::FailBatch,
+            event_time,
+            watermark: None,
+            late_policy,
+            late_warnings: Vec::new(),
+            dead_letters,
+            late_reason: Value::str("late: event time below the watermark"),
         })
     }
 
@@ -137,13 +277,65 @@ impl QueryExecutor {
         &self.output_schema
     }
 
+    /// The schema of [`QueryExecutor::take_dead_letters`]' batches: the input's
+    /// columns and a trailing `_late_reason` VARCHAR; `None` unless the job's
+    /// late-data strategy is `dead_letter` on a windowed query.
+    pub fn dead_letter_schema(&self) -> Option<&SchemaRef> {
+        self.dead_letters.as_ref().map(BatchBuilder::schema)
+    }
+
+    /// The job's event-time extractor, for a windowed query.
+    pub fn event_time(&self) -> Option<&EventTime> {
+        self.event_time.as_ref()
+    }
+
     pub fn counters(&self) -> QueryCounters {
         self.counters
     }
 
-    /// The rows that failed since the last call, for the caller to report.
+    /// Every counter, with the state's current size.
+    pub fn stats(&self) -> QueryStats {
+        let (windows_open, windows_emitted) = match &self.body {
+            Body::Window(w) => (w.windows_open() as u64, w.windows_closed()),
+            _ => (0, 0),
+        };
+        QueryStats {
+            rows_in: self.counters.rows_in,
+            filtered: self.counters.filtered,
+            failed: self.counters.failed,
+            rows_out: self.counters.rows_out,
+            windows_open,
+            windows_emitted,
+            watermark: self.watermark,
+            groups: self.group_count() as u64,
+            ..self.stats
+        }
+    }
+
+    /// The rows that failed since the last call, for the caller to report (at
+    /// most 100 are kept between two calls; all are counted).
     pub fn take_failures(&mut self) -> Vec<RowFailure> {
         std::mem::take(&mut self.failures)
+    }
+
+    /// The late rows processed under `process_with_warning` since the last call
+    /// (at most 100 are kept between two calls; all are counted in
+    /// [`QueryStats::late`]).
+    pub fn take_late_warnings(&mut self) -> Vec<LateWarning> {
+        std::mem::take(&mut self.late_warnings)
+    }
+
+    /// The late rows set aside under `dead_letter` since the last call, for the
+    /// sink named by `late.data.dead_letter`: each input row as it came, plus
+    /// `_late_reason`. `None` when there are none.
+    pub fn take_dead_letters(&mut self) -> Option<Batch> {
+        let b = self.dead_letters.as_mut()?;
+        (!b.is_empty()).then(|| b.take())
+    }
+
+    /// The current watermark (milliseconds), once one arrived.
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermark
     }
 
     /// True once LIMIT has been reached: no further input can change the output.
@@ -156,7 +348,13 @@ impl QueryExecutor {
         debug_assert_eq!(batch.schema().len(), self.input_schema.len());
         let n = batch.num_rows();
         self.counters.rows_in += n as u64;
-        let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), n);
+        // EMIT FINAL emits nothing per record: do not reserve a batch's worth.
+        let capacity = if self.emit_mode() == EmitMode::Changes {
+            n
+        } else {
+            0
+        };
+        let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), capacity);
         for (i, row) in batch.rows().enumerate() {
             if let Some(f) = &self.filter {
                 match f.eval(row) {
@@ -174,26 +372,113 @@ impl QueryExecutor {
             let result = match &mut self.body {
                 Body::Project { exprs, scratch } => project_row(exprs, scratch, row, &mut out),
                 Body::Aggregate(agg) => agg.update(row, &mut out),
+                Body::Rows(r) => r.process_row(row, &mut out),
+                Body::Window(w) => {
+                    let Some(et) = &self.event_time else {
+                        unreachable!("a windowed query has an event-time extractor")
+                    };
+                    match et.extract(row) {
+                        Err(e) => Err(e),
+                        Ok(ts) => match self.watermark {
+                            Some(wm) if ts < wm => {
+                                self.stats.late += 1;
+                                match self.late_policy {
+                                    LatePolicy::Drop => {
+                                        self.stats.late_dropped += 1;
+                                        continue;
+                                    }
+                                    LatePolicy::DeadLetter => {
+                                        self.stats.late_dead_lettered += 1;
+                                        if let Some(d) = &mut self.dead_letters {
+                                            d.push_row(
+                                                row.iter()
+                                                    .cloned()
+                                                    .chain([self.late_reason.clone()]),
+                                            );
+                                        }
+                                        continue;
+                                    }
+                                    LatePolicy::Warn => {
+                                        if self.late_warnings.len() < MAX_KEPT {
+                                            self.late_warnings.push(LateWarning {
+                                                row: i,
+                                                event_time: ts,
+                                                watermark: wm,
+                                            });
+                                        }
+                                        w.update(row, ts, &mut out)
+                                    }
+                                    LatePolicy::Process => w.update(row, ts, &mut out),
+                                }
+                            }
+                            _ => w.update(row, ts, &mut out),
+                        },
+                    }
+                }
             };
-            if let Err(e) = result {
-                self.fail(i, e)?;
+            match result {
+                Ok(()) => self.stats.contributed += 1,
+                Err(e) => self.fail(i, e)?,
             }
         }
-        let emitted = self.order_limit.admit(out.finish());
-        self.counters.rows_out += emitted.as_ref().map_or(0, |b| b.num_rows() as u64);
-        Ok(emitted)
+        Ok(self.admit(out))
     }
 
-    /// End of bounded input: emits EMIT FINAL rows and anything ORDER BY held back.
+    /// An in-band watermark: no record with an earlier event time is expected any
+    /// more. Watermarks only move forward (a lower one than the current is
+    /// ignored). Every window whose end is at or below the watermark closes:
+    /// with EMIT FINAL its rows are returned, ordered by window start and then by
+    /// the group's first appearance in the window; its state is freed in both
+    /// modes. Queries without a time window ignore watermarks.
+    pub fn on_watermark(&mut self, wm: Watermark) -> Result<Option<Batch>> {
+        let current = match self.watermark {
+            Some(w) if w >= wm.0 => w,
+            _ => wm.0,
+        };
+        self.watermark = Some(current);
+        if let Body::Rows(r) = &mut self.body {
+            // EXPIRE AFTER: free idle partitions' buffers (no effect without it).
+            let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), 0);
+            r.expire_idle(current, &mut out)?;
+            return Ok(self.admit(out));
+        }
+        let Body::Window(w) = &mut self.body else {
+            return Ok(None);
+        };
+        let capacity = if w.emit_mode() == EmitMode::Final {
+            w.group_count().min(4096)
+        } else {
+            0
+        };
+        let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), capacity);
+        w.close(Some(current), &mut out)?;
+        Ok(self.admit(out))
+    }
+
+    /// End of bounded input: closes every open window, emits EMIT FINAL rows and
+    /// anything ORDER BY held back.
     pub fn finish(&mut self) -> Result<Option<Batch>> {
         let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), 0);
-        if let Body::Aggregate(agg) = &mut self.body {
-            agg.finish(&mut out)?;
+        match &mut self.body {
+            Body::Aggregate(agg) => agg.finish(&mut out)?,
+            Body::Window(w) => w.close(None, &mut out)?,
+            Body::Rows(r) => r.finish(&mut out)?,
+            Body::Project { .. } => {}
         }
         let mut emitted = self.order_limit.admit(out.finish());
         emitted = self.order_limit.finish(emitted);
         self.counters.rows_out += emitted.as_ref().map_or(0, |b| b.num_rows() as u64);
         Ok(emitted)
+    }
+
+    /// Passes emitted rows through ORDER BY / LIMIT and counts them.
+    fn admit(&mut self, out: BatchBuilder) -> Option<Batch> {
+        if out.is_empty() {
+            return None;
+        }
+        let emitted = self.order_limit.admit(out.finish());
+        self.counters.rows_out += emitted.as_ref().map_or(0, |b| b.num_rows() as u64);
+        emitted
     }
 
     fn fail(&mut self, row: usize, error: Error) -> Result<()> {
@@ -202,27 +487,38 @@ impl QueryExecutor {
         }
         self.counters.failed += 1;
         // Keep the first few per batch: enough to report, bounded in memory.
-        if self.failures.len() < 100 {
+        if self.failures.len() < MAX_KEPT {
             self.failures.push(RowFailure { row, error });
         }
         Ok(())
     }
 
-    /// Groups held in state (0 for stateless queries).
+    /// State entries held: groups, or (group, window) pairs for a windowed query
+    /// (0 for stateless queries).
     pub fn group_count(&self) -> usize {
         match &self.body {
             Body::Project { .. } => 0,
             Body::Aggregate(a) => a.group_count(),
+            Body::Window(w) => w.group_count(),
+            Body::Rows(r) => r.partitions(),
         }
     }
 
     /// The emit mode in force.
     pub fn emit_mode(&self) -> EmitMode {
         match &self.body {
-            Body::Project { .. } => EmitMode::Changes,
+            Body::Project { .. } | Body::Rows(_) => EmitMode::Changes,
             Body::Aggregate(a) => a.emit_mode(),
+            Body::Window(w) => w.emit_mode(),
         }
     }
+}
+
+/// The input's columns plus `_late_reason` VARCHAR.
+fn dead_letter_schema(input: &Schema) -> SchemaRef {
+    let mut fields = input.fields().to_vec();
+    fields.push(Field::new(LATE_REASON_COLUMN, DataType::String));
+    Arc::new(Schema::new(fields))
 }
 
 fn project_row(

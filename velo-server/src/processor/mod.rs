@@ -5,10 +5,15 @@
 //! later. [`run_app`] runs every job of an app, each on its own thread, and
 //! prints one summary line per job.
 
+mod sink;
+mod source;
 mod v1;
+mod v2;
+mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use velo_planner::JobPlan;
@@ -16,6 +21,7 @@ use velo_planner::JobPlan;
 use crate::app::{Failure, LoadedApp};
 use crate::progress;
 pub use v1::V1Processor;
+pub use v2::V2Processor;
 
 /// Options of `velo-server run`.
 #[derive(Debug, Clone)]
@@ -76,6 +82,22 @@ pub struct JobCounters {
     pub written: AtomicU64,
     pub filtered: AtomicU64,
     pub failed: AtomicU64,
+    pub late: AtomicU64,
+    /// One entry per V2 partition, set when the V2 processor starts.
+    pub partitions: OnceLock<Vec<PartitionStatus>>,
+}
+
+/// The live state of one V2 partition.
+#[derive(Debug, Default)]
+pub struct PartitionStatus {
+    pub records_in: AtomicU64,
+    pub records_out: AtomicU64,
+    /// Messages waiting in the partition's queue.
+    pub queue_depth: AtomicUsize,
+    /// The queue's [`velo_partition::BackpressureState`] as its level (0..=3).
+    pub backpressure: AtomicU8,
+    /// The worst level seen since the job started.
+    pub worst_backpressure: AtomicU8,
 }
 
 impl JobCounters {
@@ -90,6 +112,7 @@ impl JobCounters {
             written: self.written.load(Ordering::Relaxed),
             filtered: self.filtered.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            late: self.late.load(Ordering::Relaxed),
             elapsed: Duration::ZERO,
         }
     }
@@ -102,6 +125,7 @@ pub struct JobReport {
     pub written: u64,
     pub filtered: u64,
     pub failed: u64,
+    pub late: u64,
     pub elapsed: Duration,
 }
 

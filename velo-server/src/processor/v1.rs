@@ -1,9 +1,14 @@
 //! The V1 processor: one thread runs a job's source, query and sink in turn, batch
 //! by batch. It is the reference every other processor must agree with.
 
-use velo_io::{open_reader, open_writer, ReaderOptions};
+use std::sync::atomic::Ordering;
+
+use velo_io::{open_reader, ReaderOptions};
 use velo_planner::JobPlan;
 
+use super::sink::Sinks;
+use super::source::SourceDriver;
+use super::worker::{Output, QueryWorker};
 use super::{JobCounters, JobProcessor, RunOptions};
 use crate::app::{io_failure, Failure, LoadedApp};
 
@@ -33,61 +38,55 @@ impl JobProcessor for V1Processor {
             let reader_options = ReaderOptions {
                 batch_size: options.batch_size,
             };
-            let mut reader = open_reader(&job.source.config, &reader_options)
+            let reader = open_reader(&job.source.config, &reader_options)
                 .await
                 .map_err(|e| io_failure(job, &e))?;
-            let mut query = app.compile(job, reader.schema())?;
-            let mut writer = open_writer(&job.sink.config, query.output_schema().clone())
-                .await
-                .map_err(|e| io_failure(job, &e))?;
-            let mut last = query.counters();
-            let sync_counters =
-                |query: &velo_engine::query::QueryExecutor,
-                 last: &mut velo_engine::query::QueryCounters| {
-                    let now = query.counters();
-                    counters.add(&counters.read, now.rows_in - last.rows_in);
-                    counters.add(&counters.filtered, now.filtered - last.filtered);
-                    counters.add(&counters.failed, now.failed - last.failed);
-                    *last = now;
-                };
-            while !options.stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let Some(batch) = reader.next_batch().await.map_err(|e| io_failure(job, &e))?
-                else {
-                    break;
-                };
-                let out = query
-                    .process(&batch)
-                    .map_err(|e| Failure::User(format!("error: job '{}': {e}", job.name)))?;
-                for f in query.take_failures() {
-                    eprintln!("warning: job '{}': record skipped: {}", job.name, f.error);
-                }
-                sync_counters(&query, &mut last);
-                if let Some(out) = out {
-                    writer
-                        .write_batch(&out)
-                        .await
-                        .map_err(|e| io_failure(job, &e))?;
-                    counters.add(&counters.written, out.num_rows() as u64);
-                }
-                if query.is_done() {
-                    break;
-                }
-            }
-            if let Some(out) = query
-                .finish()
-                .map_err(|e| Failure::User(format!("error: job '{}': {e}", job.name)))?
-            {
-                writer
-                    .write_batch(&out)
-                    .await
-                    .map_err(|e| io_failure(job, &e))?;
-                counters.add(&counters.written, out.num_rows() as u64);
-            }
-            sync_counters(&query, &mut last);
-            writer.flush().await.map_err(|e| io_failure(job, &e))?;
-            writer.close().await.map_err(|e| io_failure(job, &e))?;
-            reader.commit().await.map_err(|e| io_failure(job, &e))?;
-            Ok(())
+            let mut source = SourceDriver::new(app, job, reader)?;
+            let input_schema = source.schema();
+            let mut worker = QueryWorker::new(app.compile(job, input_schema.clone())?);
+            let mut sinks =
+                Sinks::open(job, worker.query().output_schema().clone(), &input_schema).await?;
+            let result = pump(job, options, counters, &mut source, &mut worker, &mut sinks).await;
+            // Rows produced before a failure are valid output: flush them either way
+            // (V2's sink thread does the same), then report the first error.
+            let closed = sinks.close(job).await;
+            result?;
+            closed?;
+            source.commit(job).await
         })
     }
+}
+
+/// Moves the source's messages through the query into the sinks until the end.
+async fn pump(
+    job: &JobPlan,
+    options: &RunOptions,
+    counters: &JobCounters,
+    source: &mut SourceDriver,
+    worker: &mut QueryWorker,
+    sinks: &mut Sinks,
+) -> Result<(), Failure> {
+    let mut messages = Vec::new();
+    let mut outputs = Vec::new();
+    let mut more = true;
+    while more {
+        if options.stop.load(Ordering::Relaxed) {
+            source.stop(&mut messages);
+        } else if !source.next(job, &mut messages).await? {
+            break;
+        }
+        for message in messages.drain(..) {
+            more = more && worker.handle(job, message, counters, &mut outputs)?;
+            for output in outputs.drain(..) {
+                match output {
+                    Output::Rows(rows) => sinks.write(job, &rows, counters).await?,
+                    Output::DeadLetters(rows) => sinks.write_dead_letters(job, &rows).await?,
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,1388 @@
+//! Row windows (SPEC §2): `AGG(x) OVER (ROWS WINDOW BUFFER n ROWS PARTITION BY ..
+//! ORDER BY ..)` and the window functions, computed incrementally per partition.
+//!
+//! # Semantics
+//!
+//! * **Order.** Rows are taken in arrival order within each partition. ORDER BY
+//!   names the order the input is expected to arrive in (and, for RANK and
+//!   DENSE_RANK, which values make rows peers); Velo does not re-sort. A row is
+//!   one that passed WHERE.
+//! * **Frame.** The aggregates see the last n rows of the partition, the current
+//!   one included (fewer at the start of a partition):
+//!   - `COUNT(*)` counts those rows, `COUNT(x)` their non-NULL `x`;
+//!   - `SUM` and `AVG` ignore NULLs and are NULL when the frame holds no non-NULL
+//!     value; a BIGINT SUM is exact (summed in 128 bits) and a frame whose sum does
+//!     not fit in BIGINT fails the row with [`Error::Overflow`] (the row still
+//!     enters the frame); AVG is DOUBLE (exact DECIMAL for DECIMAL input), as in
+//!     GROUP BY;
+//!   - `MIN` / `MAX` ignore NULLs (NULL when none);
+//!   - `FIRST_VALUE(x)` is `x` of the oldest row in the frame and `LAST_VALUE(x)`
+//!     that of the current row, NULLs included (standard SQL's RESPECT NULLS).
+//! * **Window functions** ignore the frame and see the partition's whole history:
+//!   - `ROW_NUMBER()`: 1, 2, 3, ... per partition;
+//!   - `RANK()` / `DENSE_RANK()`: peers are consecutive rows with equal ORDER BY
+//!     values (NULL equals NULL); RANK leaves gaps (1, 1, 3), DENSE_RANK does not
+//!     (1, 1, 2); without ORDER BY every row is a peer of the previous (rank 1);
+//!   - `LAG(x [, k [, default]])`: `x` of the row k rows earlier in the partition
+//!     (k defaults to 1, a non-negative integer literal), else `default` (NULL if
+//!     not given), evaluated on the current row;
+//!   - `LEAD(x [, k [, default]])`: `x` of the row k rows later. A row with LEAD is
+//!     held back until the k-th following row of its partition arrives (with several
+//!     LEADs, the largest k), or until the end of input ([`RowsWindowExec::finish`])
+//!     or its partition's expiry, where the missing values are `default`. Each
+//!     partition's rows come out in arrival order.
+//! * **EXPIRE AFTER d INACTIVITY** drops a partition's state when it has been idle
+//!   for longer than d *in event time*, so that the result does not depend on how
+//!   records of different partitions interleave (V1 and V2 agree) nor on the wall
+//!   clock. A row's time is the job's `event.time.field` if set, else the first
+//!   ORDER BY expression (BIGINT epoch milliseconds, TIMESTAMP, or a timestamp
+//!   string); a query with EXPIRE and neither is a compile error. A partition's
+//!   last activity is the largest time among its rows. When a row arrives more than
+//!   d after that, the partition starts afresh (its held LEAD rows are emitted
+//!   first, with their defaults): ROW_NUMBER restarts at 1, the frame is empty.
+//!   [`RowsWindowExec::expire_idle`] applies the same rule eagerly with a watermark
+//!   to free the memory of idle partitions; since no row older than the watermark
+//!   arrives afterwards, this changes when held LEAD rows come out, never what.
+//!   A row whose time is NULL does not count as activity.
+//!
+//! # Performance
+//!
+//! Everything name-based is resolved in [`RowsWindowExec::new`]. Every OVER call
+//! of the query shares one partition lookup (hashbrown [`HashTable`] of slot
+//! indices, ahash with fixed seeds, keys compared in place) and one ring buffer per
+//! partition holding the last `max(n, largest LAG offset + 1)` values of each
+//! distinct argument that is needed later. The ring, the MIN/MAX monotonic deques
+//! and the LEAD holding area are allocated once, when a partition is created;
+//! the per-row path allocates nothing. COUNT/SUM/AVG keep running sums (add the new
+//! value, subtract the evicted one; DOUBLE sums are recomputed from the ring every
+//! n rows so that rounding cannot drift), MIN/MAX keep monotonic deques, so each
+//! row costs O(1) amortized whatever n is.
+
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::Decimal;
+use sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Spanned, Visit, Visitor,
+};
+use velo_ast::{SelectItem, Span};
+use velo_planner::JobPlan;
+use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
+
+use crate::aggregate::{compile_aggregate, AggregateFunction, AggregateKind};
+use crate::error::{Error, Result};
+use crate::expr::{cast_value, compile, PhysicalExpr, Scope};
+
+/// The largest BUFFER size and LAG/LEAD offset accepted: every partition allocates
+/// its buffers up front, so an absurd size must fail at compile time.
+pub const MAX_BUFFER_ROWS: u64 = 1_000_000;
+
+/// What one OVER call computes. Indices point into the operator's tables.
+#[derive(Debug, Clone)]
+enum CallKind {
+    CountStar,
+    /// Non-NULL count of the frame, from accumulator `acc`.
+    Count {
+        acc: usize,
+    },
+    Sum {
+        acc: usize,
+    },
+    Avg {
+        acc: usize,
+    },
+    /// MIN or MAX: the front of monotonic deque `deque`.
+    MinMax {
+        deque: usize,
+    },
+    /// Ring column `col` of the oldest row in the frame.
+    FirstValue {
+        col: usize,
+    },
+    LastValue {
+        arg: usize,
+    },
+    RowNumber,
+    Rank,
+    DenseRank,
+    Lag {
+        col: usize,
+        offset: u64,
+        default: Option<usize>,
+    },
+    Lead {
+        arg: usize,
+        offset: u64,
+        default: Option<usize>,
+    },
+}
+
+/// A running COUNT / SUM over one ring column. Each kind of number is summed on
+/// its own (BIGINT exactly in 128 bits), so that evicting a value is exact.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RunningSum {
+    /// Non-NULL values in the frame.
+    count: i64,
+    ints: i128,
+    n_ints: i64,
+    floats: f64,
+    n_floats: i64,
+    decimals: Decimal,
+    n_decimals: i64,
+}
+
+const EMPTY_SUM: RunningSum = RunningSum {
+    count: 0,
+    ints: 0,
+    n_ints: 0,
+    floats: 0.0,
+    n_floats: 0,
+    decimals: Decimal::ZERO,
+    n_decimals: 0,
+};
+
+/// How a running sum is kept.
+#[derive(Debug, Clone, Copy)]
+struct SumSpec {
+    /// The ring column summed.
+    col: usize,
+    /// Whether values are summed (SUM / AVG) or only counted (COUNT(x)).
+    numeric: bool,
+    /// The aggregate named in errors.
+    name: &'static str,
+}
+
+impl RunningSum {
+    /// `self` with `v` added (`sign` 1) or removed (`sign` -1).
+    fn with(mut self, v: &Value, sign: i64, spec: &SumSpec) -> Result<RunningSum> {
+        if v.is_null() {
+            return Ok(self);
+        }
+        self.count += sign;
+        if !spec.numeric {
+            return Ok(self);
+        }
+        match v {
+            Value::Int(i) => {
+                self.ints += sign as i128 * *i as i128;
+                self.n_ints += sign;
+            }
+            Value::Float(f) => {
+                self.floats += sign as f64 * f;
+                self.n_floats += sign;
+                if self.n_floats == 0 {
+                    // No rounding residue survives an empty frame.
+                    self.floats = 0.0;
+                }
+            }
+            Value::Decimal(d) => {
+                let r = if sign > 0 {
+                    self.decimals.checked_add(*d)
+                } else {
+                    self.decimals.checked_sub(*d)
+                };
+                self.decimals = r.ok_or(Error::Overflow { context: spec.name })?;
+                self.n_decimals += sign;
+            }
+            other => {
+                return Err(Error::Type(format!(
+                    "{} needs numbers, got {} value {other}",
+                    spec.name,
+                    other.data_type()
+                )))
+            }
+        }
+        Ok(self)
+    }
+
+    fn decimals_f64(&self) -> f64 {
+        if self.n_decimals == 0 {
+            0.0
+        } else {
+            self.decimals.to_f64().unwrap_or(f64::NAN)
+        }
+    }
+
+    fn sum(&self) -> Result<Value> {
+        let overflow = Error::Overflow { context: "SUM" };
+        Ok(if self.n_floats > 0 {
+            Value::Float(self.ints as f64 + self.floats + self.decimals_f64())
+        } else if self.n_decimals > 0 {
+            let ints = Decimal::from_i128(self.ints).ok_or(overflow.clone())?;
+            Value::Decimal(self.decimals.checked_add(ints).ok_or(overflow)?)
+        } else if self.n_ints > 0 {
+            Value::Int(i64::try_from(self.ints).map_err(|_| overflow)?)
+        } else {
+            Value::Null
+        })
+    }
+
+    fn avg(&self) -> Result<Value> {
+        let n = self.n_ints + self.n_floats + self.n_decimals;
+        if n == 0 {
+            return Ok(Value::Null);
+        }
+        Ok(if self.n_floats > 0 {
+            let total = self.ints as f64 + self.floats + self.decimals_f64();
+            Value::Float(total / n as f64)
+        } else if self.n_decimals > 0 {
+            let overflow = Error::Overflow { context: "AVG" };
+            let total = Decimal::from_i128(self.ints)
+                .and_then(|i| self.decimals.checked_add(i))
+                .ok_or(overflow)?;
+            let scale = total.scale().max(6);
+            match total.checked_div(Decimal::from(n)) {
+                Some(q) => Value::Decimal(q.round_dp(scale)),
+                None => Value::Float(total.to_f64().unwrap_or(f64::NAN) / n as f64),
+            }
+        } else {
+            Value::Float(self.ints as f64 / n as f64)
+        })
+    }
+}
+
+/// The partition key: plain columns are hashed and compared in the input row,
+/// other expressions are evaluated into a scratch row first.
+#[derive(Debug)]
+enum KeyExprs {
+    Columns(Vec<usize>),
+    Exprs(Vec<PhysicalExpr>),
+}
+
+/// One partition's state.
+#[derive(Debug)]
+struct Partition {
+    live: bool,
+    hash: u64,
+    key: Box<[Value]>,
+    /// Creation stamp: held LEAD rows are flushed at the end in this order.
+    created: u64,
+    /// Rows taken since the partition was created (the next row's sequence number).
+    seen: u64,
+    /// The largest event time of its rows (EXPIRE AFTER).
+    last_time: Option<i64>,
+    /// `history` rows of `ring_width` values: row `s` lives at `(s % history)`.
+    ring: Box<[Value]>,
+    /// The ring row of the next row (`seen % history`, kept without dividing).
+    pos: usize,
+    /// Rows until the DOUBLE sums are recomputed from the ring.
+    until_rebuild: u64,
+    sums: Box<[RunningSum]>,
+    /// Monotonic deques of (sequence, value) for MIN (increasing) and MAX
+    /// (decreasing); capacity n, never exceeded.
+    deques: Box<[VecDeque<(u64, Value)>]>,
+    /// ORDER BY values of the previous row, RANK and DENSE_RANK.
+    prev_order: Box<[Value]>,
+    rank: u64,
+    dense_rank: u64,
+    /// LEAD: `lead_depth + 1` rows of `ext_width` values; row `s` at `s % (depth+1)`.
+    pending: Box<[Value]>,
+    /// For each pending slot: the sequence number it holds, if any.
+    pending_seq: Box<[Option<u64>]>,
+}
+
+/// Row-window operator: computes every OVER call of one query, then its select
+/// list, row by row. See the module docs for the semantics.
+#[derive(Debug)]
+pub struct RowsWindowExec {
+    frame: u64,
+    /// Rows of the ring: `max(frame, largest LAG offset + 1)`.
+    history: u64,
+    keys: KeyExprs,
+    /// Distinct argument expressions, evaluated once per row into `args`.
+    arg_exprs: Vec<PhysicalExpr>,
+    /// The argument slots kept in the ring, one ring column each.
+    ring_cols: Vec<usize>,
+    sum_specs: Vec<SumSpec>,
+    /// One per MIN / MAX call: its argument slot, and whether it is MAX.
+    deque_specs: Vec<(usize, bool)>,
+    order_exprs: Vec<PhysicalExpr>,
+    /// Whether RANK or DENSE_RANK is called (their state is kept).
+    ranks: bool,
+    time_expr: Option<PhysicalExpr>,
+    expire_after_ms: Option<i64>,
+    calls: Vec<CallKind>,
+    /// The largest LEAD offset, if there is a LEAD.
+    lead_depth: Option<u64>,
+    input_width: usize,
+    ext_width: usize,
+    select: Vec<PhysicalExpr>,
+    select_texts: Vec<String>,
+    output_schema: SchemaRef,
+
+    partitions: Vec<Partition>,
+    free: Vec<u32>,
+    live: usize,
+    created: u64,
+    index: HashTable<u32>,
+    hasher: ahash::RandomState,
+
+    key_scratch: Vec<Value>,
+    args: Vec<Value>,
+    order_scratch: Vec<Value>,
+    sum_scratch: Vec<RunningSum>,
+    /// The OVER results of the current row.
+    results: Vec<Value>,
+    ext: Vec<Value>,
+    out_scratch: Vec<Value>,
+    /// When every select item is a plain column of the extended row: their
+    /// indices (the output is copied, nothing can fail).
+    projection: Option<Vec<usize>>,
+}
+
+/// Finds every function call with OVER in an expression, in order, without
+/// duplicates (by text).
+fn collect_over_calls(expr: &Expr, out: &mut Vec<Expr>) {
+    struct Collect<'a>(&'a mut Vec<Expr>);
+    impl Visitor for Collect<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = expr {
+                if f.over.is_some() {
+                    let text = expr.to_string();
+                    if !self.0.iter().any(|e| e.to_string() == text) {
+                        self.0.push(expr.clone());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = expr.visit(&mut Collect(out));
+}
+
+fn function_upper_name(f: &Function) -> String {
+    f.name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.to_ascii_uppercase())
+        .unwrap_or_else(|| f.name.to_string().to_ascii_uppercase())
+}
+
+/// The plain arguments of a call (`f(a, b)`); an error for anything else.
+fn plain_args<'e>(f: &'e Function, name: &str, span: Span) -> Result<Vec<&'e Expr>> {
+    match &f.args {
+        FunctionArguments::None => Ok(vec![]),
+        FunctionArguments::Subquery(_) => Err(Error::compile("subqueries are not supported", span)),
+        FunctionArguments::List(list) => {
+            if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+                return Err(Error::compile(
+                    format!("DISTINCT and other clauses are not supported in {name}(...) OVER"),
+                    span,
+                ));
+            }
+            list.args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                    _ => Err(Error::compile(
+                        format!("unsupported argument in {name}(...)"),
+                        span,
+                    )),
+                })
+                .collect()
+        }
+    }
+}
+
+/// The output column name of a select item: its alias, else the column's own
+/// name, else the expression's SQL text.
+fn output_name(expr: &Expr, alias: Option<&velo_ast::Ident>) -> String {
+    if let Some(a) = alias {
+        return a.value.clone();
+    }
+    match expr {
+        Expr::Identifier(id) => id.value.clone(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|p| p.value.clone()).unwrap_or_default()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Compile-time tables being built by [`RowsWindowExec::new`].
+struct Builder<'a> {
+    scope: Scope<'a>,
+    arg_texts: Vec<String>,
+    arg_exprs: Vec<PhysicalExpr>,
+    ring_cols: Vec<usize>,
+    sum_specs: Vec<SumSpec>,
+    deque_specs: Vec<(usize, bool)>,
+    max_lag: Option<u64>,
+    lead_depth: Option<u64>,
+    uses_rank: bool,
+}
+
+impl Builder<'_> {
+    /// The argument slot of `expr`, compiled once per distinct text.
+    fn arg(&mut self, expr: &Expr) -> Result<usize> {
+        let text = expr.to_string();
+        if let Some(i) = self.arg_texts.iter().position(|t| *t == text) {
+            return Ok(i);
+        }
+        let compiled = compile(expr, &self.scope)?;
+        self.arg_texts.push(text);
+        self.arg_exprs.push(compiled);
+        Ok(self.arg_exprs.len() - 1)
+    }
+
+    fn arg_compiled(&mut self, compiled: PhysicalExpr, text: String) -> usize {
+        if let Some(i) = self.arg_texts.iter().position(|t| *t == text) {
+            return i;
+        }
+        self.arg_texts.push(text);
+        self.arg_exprs.push(compiled);
+        self.arg_exprs.len() - 1
+    }
+
+    fn ring_col(&mut self, arg: usize) -> usize {
+        if let Some(c) = self.ring_cols.iter().position(|&a| a == arg) {
+            return c;
+        }
+        self.ring_cols.push(arg);
+        self.ring_cols.len() - 1
+    }
+
+    fn sum(&mut self, arg: usize, numeric: bool, name: &'static str) -> usize {
+        let col = self.ring_col(arg);
+        if let Some(i) = self
+            .sum_specs
+            .iter()
+            .position(|s| s.col == col && (s.numeric || !numeric))
+        {
+            return i;
+        }
+        if let Some(i) = self.sum_specs.iter().position(|s| s.col == col) {
+            // A COUNT already counts this column: let it sum as well.
+            self.sum_specs[i].numeric = true;
+            self.sum_specs[i].name = name;
+            return i;
+        }
+        self.sum_specs.push(SumSpec { col, numeric, name });
+        self.sum_specs.len() - 1
+    }
+
+    /// A LAG/LEAD offset: a non-negative integer literal.
+    fn offset(&self, expr: &Expr, name: &str) -> Result<u64> {
+        let compiled = compile(expr, &self.scope)?;
+        match compiled.as_literal() {
+            Some(Value::Int(k)) if *k >= 0 && (*k as u64) <= MAX_BUFFER_ROWS => Ok(*k as u64),
+            _ => Err(Error::compile(
+                format!(
+                    "the offset of {name} must be an integer literal from 0 to {MAX_BUFFER_ROWS}, found {expr}"
+                ),
+                expr.span(),
+            )),
+        }
+    }
+
+    /// LAG/LEAD's default: compiled against the current row, with a literal
+    /// converted to the argument's type.
+    fn lag_lead_default(&mut self, expr: &Expr, arg_type: DataType, name: &str) -> Result<usize> {
+        let compiled = compile(expr, &self.scope)?;
+        let t = compiled.data_type();
+        if t == arg_type || t == DataType::Null || arg_type == DataType::Null {
+            return Ok(self.arg_compiled(compiled, expr.to_string()));
+        }
+        if let Some(v) = compiled.as_literal() {
+            if let Ok(v) = cast_value(v, arg_type) {
+                let text = format!("{expr} /* as {arg_type} */");
+                return Ok(self.arg_compiled(PhysicalExpr::Literal(v), text));
+            }
+        }
+        Err(Error::compile(
+            format!("the default of {name} has type {t}, but its argument has type {arg_type}"),
+            expr.span(),
+        ))
+    }
+
+    /// Compiles one OVER call: what it computes and its result type.
+    fn call(&mut self, call: &Expr) -> Result<(CallKind, DataType)> {
+        let span = call.span();
+        let Expr::Function(f) = call else {
+            return Err(Error::compile(
+                format!("expected a window call: {call}"),
+                span,
+            ));
+        };
+        let name = function_upper_name(f);
+        if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
+            return Err(Error::compile(
+                format!(
+                    "FILTER, IGNORE NULLS and WITHIN GROUP are not supported in {name}(...) OVER"
+                ),
+                span,
+            ));
+        }
+        if let Some(kind) = AggregateKind::from_name(&name) {
+            let mut plain = f.clone();
+            plain.over = None;
+            let (func, arg): (AggregateFunction, Option<PhysicalExpr>) =
+                compile_aggregate(&Expr::Function(plain), &self.scope)?;
+            if func.distinct {
+                return Err(Error::compile(
+                    format!("{name}(DISTINCT ...) OVER is not supported"),
+                    span,
+                ));
+            }
+            let arg_text = match &f.args {
+                FunctionArguments::List(list) => match list.args.first() {
+                    Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => e.to_string(),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            };
+            let slot = arg.map(|a| self.arg_compiled(a, arg_text));
+            let result = func.result_type();
+            let kind = match (func.kind, slot) {
+                (AggregateKind::CountStar, _) => CallKind::CountStar,
+                (AggregateKind::Count, Some(a)) => CallKind::Count {
+                    acc: self.sum(a, false, "COUNT"),
+                },
+                (AggregateKind::Sum, Some(a)) => CallKind::Sum {
+                    acc: self.sum(a, true, "SUM"),
+                },
+                (AggregateKind::Avg, Some(a)) => CallKind::Avg {
+                    acc: self.sum(a, true, "AVG"),
+                },
+                (AggregateKind::Min | AggregateKind::Max, Some(a)) => {
+                    let is_max = func.kind == AggregateKind::Max;
+                    self.deque_specs.push((a, is_max));
+                    CallKind::MinMax {
+                        deque: self.deque_specs.len() - 1,
+                    }
+                }
+                (AggregateKind::FirstValue, Some(a)) => CallKind::FirstValue {
+                    col: self.ring_col(a),
+                },
+                (AggregateKind::LastValue, Some(a)) => CallKind::LastValue { arg: a },
+                _ => {
+                    return Err(Error::compile(
+                        format!("{} is not supported over a row window (COUNT, SUM, AVG, MIN, MAX, FIRST_VALUE and LAST_VALUE are)", kind.name()),
+                        span,
+                    ))
+                }
+            };
+            return Ok((kind, result));
+        }
+        let args = plain_args(f, &name, span)?;
+        match name.as_str() {
+            "ROW_NUMBER" | "RANK" | "DENSE_RANK" => {
+                if !args.is_empty() {
+                    return Err(Error::compile(format!("{name}() takes no arguments"), span));
+                }
+                let kind = match name.as_str() {
+                    "ROW_NUMBER" => CallKind::RowNumber,
+                    "RANK" => CallKind::Rank,
+                    _ => CallKind::DenseRank,
+                };
+                if !matches!(kind, CallKind::RowNumber) {
+                    self.uses_rank = true;
+                }
+                Ok((kind, DataType::Int))
+            }
+            "LAG" | "LEAD" => {
+                if args.is_empty() || args.len() > 3 {
+                    return Err(Error::compile(
+                        format!("{name} takes 1 to 3 arguments: {name}(x [, offset [, default]])"),
+                        span,
+                    ));
+                }
+                let arg = self.arg(args[0])?;
+                let arg_type = self.arg_exprs[arg].data_type();
+                let offset = match args.get(1) {
+                    Some(e) => self.offset(e, &name)?,
+                    None => 1,
+                };
+                let default = match args.get(2) {
+                    Some(e) => Some(self.lag_lead_default(e, arg_type, &name)?),
+                    None => None,
+                };
+                let result = if arg_type == DataType::Null {
+                    default.map_or(DataType::Null, |d| self.arg_exprs[d].data_type())
+                } else {
+                    arg_type
+                };
+                if name == "LAG" {
+                    self.max_lag = Some(self.max_lag.unwrap_or(0).max(offset));
+                    let col = self.ring_col(arg);
+                    Ok((
+                        CallKind::Lag {
+                            col,
+                            offset,
+                            default,
+                        },
+                        result,
+                    ))
+                } else {
+                    self.lead_depth = Some(self.lead_depth.unwrap_or(0).max(offset));
+                    Ok((
+                        CallKind::Lead {
+                            arg,
+                            offset,
+                            default,
+                        },
+                        result,
+                    ))
+                }
+            }
+            _ => Err(Error::compile(
+                format!("{name} is not a window function"),
+                span,
+            )),
+        }
+    }
+}
+
+impl RowsWindowExec {
+    /// Compiles `plan`'s query (which has a row window) against its input schema;
+    /// `qualifiers` are the accepted table qualifiers (`plan.qualifiers()`).
+    pub fn new(plan: &JobPlan, input: &Schema, qualifiers: &[String]) -> Result<RowsWindowExec> {
+        let query = plan.query();
+        let Some(window) = &plan.analysis.rows_window else {
+            return Err(Error::compile(
+                "internal error: RowsWindowExec needs a query with OVER",
+                query.span,
+            ));
+        };
+        if let Some(w) = &query.selection {
+            let mut calls = Vec::new();
+            collect_over_calls(w, &mut calls);
+            if let Some(c) = calls.first() {
+                return Err(Error::compile(
+                    "window functions (OVER) are not allowed in WHERE",
+                    c.span(),
+                ));
+            }
+        }
+        if window.buffer_rows == 0 || window.buffer_rows > MAX_BUFFER_ROWS {
+            return Err(Error::compile(
+                format!(
+                    "the row window must hold 1 to {MAX_BUFFER_ROWS} rows, not {}",
+                    window.buffer_rows
+                ),
+                query.span,
+            ));
+        }
+        let scope = Scope {
+            schema: input,
+            qualifiers,
+            substitutions: &[],
+        };
+        let key_exprs = window
+            .partition_by
+            .iter()
+            .map(|e| compile(e, &scope))
+            .collect::<Result<Vec<_>>>()?;
+        let keys = match key_exprs
+            .iter()
+            .map(PhysicalExpr::as_column)
+            .collect::<Option<Vec<usize>>>()
+        {
+            Some(cols) => KeyExprs::Columns(cols),
+            None => KeyExprs::Exprs(key_exprs),
+        };
+
+        // Every OVER call of the select list, in order of appearance.
+        let mut over_calls = Vec::new();
+        for item in &query.projection {
+            if let SelectItem::Expr { expr, .. } = item {
+                collect_over_calls(expr, &mut over_calls);
+            }
+        }
+        let mut b = Builder {
+            scope,
+            arg_texts: Vec::new(),
+            arg_exprs: Vec::new(),
+            ring_cols: Vec::new(),
+            sum_specs: Vec::new(),
+            deque_specs: Vec::new(),
+            max_lag: None,
+            lead_depth: None,
+            uses_rank: false,
+        };
+        let mut calls = Vec::with_capacity(over_calls.len());
+        let mut ext_fields: Vec<Field> = input.fields().to_vec();
+        let mut substitutions = Vec::with_capacity(over_calls.len());
+        for (i, call) in over_calls.iter().enumerate() {
+            let (kind, data_type) = b.call(call)?;
+            calls.push(kind);
+            substitutions.push((call.to_string(), input.len() + i));
+            ext_fields.push(Field::new(&format!("_over{i}"), data_type));
+        }
+        let order_exprs = if b.uses_rank {
+            window
+                .order_by
+                .iter()
+                .map(|e| compile(e, &scope))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let time_expr = match window.expire_after_ms {
+            None => None,
+            Some(_) => Some(time_expr(plan, input, &scope, &window.order_by)?),
+        };
+
+        // The select list over [input columns..., OVER results...].
+        let ext_schema = Schema::new(ext_fields);
+        let ext_scope = Scope {
+            schema: &ext_schema,
+            qualifiers,
+            substitutions: &substitutions,
+        };
+        let mut select = Vec::new();
+        let mut fields = Vec::new();
+        let mut select_texts = Vec::new();
+        for item in &query.projection {
+            match item {
+                SelectItem::Wildcard { .. } | SelectItem::QualifiedWildcard { .. } => {
+                    for (i, f) in input.fields().iter().enumerate() {
+                        select.push(PhysicalExpr::Column {
+                            index: i,
+                            data_type: f.data_type,
+                        });
+                        fields.push(f.clone());
+                        select_texts.push(f.name.to_string());
+                    }
+                }
+                SelectItem::Expr { expr, alias, .. } => {
+                    let e = compile(expr, &ext_scope)?;
+                    fields.push(Field::new(
+                        &output_name(expr, alias.as_ref()),
+                        e.data_type(),
+                    ));
+                    select.push(e);
+                    select_texts.push(expr.to_string());
+                }
+            }
+        }
+        for (i, f) in fields.iter().enumerate() {
+            if fields[..i]
+                .iter()
+                .any(|g| g.name.eq_ignore_ascii_case(&f.name))
+            {
+                return Err(Error::compile(
+                    format!(
+                        "the output column '{}' appears twice; give one of them an alias with AS",
+                        f.name
+                    ),
+                    query.span,
+                ));
+            }
+        }
+
+        let frame = window.buffer_rows;
+        let history = frame.max(b.max_lag.map_or(0, |k| k + 1));
+        let key_width = window.partition_by.len();
+        let ext_width = ext_schema.len();
+        Ok(RowsWindowExec {
+            frame,
+            history,
+            keys,
+            key_scratch: Vec::with_capacity(key_width),
+            args: Vec::with_capacity(b.arg_exprs.len()),
+            arg_exprs: b.arg_exprs,
+            ring_cols: b.ring_cols,
+            sum_scratch: Vec::with_capacity(b.sum_specs.len()),
+            sum_specs: b.sum_specs,
+            deque_specs: b.deque_specs,
+            order_scratch: Vec::with_capacity(order_exprs.len()),
+            order_exprs,
+            ranks: b.uses_rank,
+            time_expr,
+            expire_after_ms: window.expire_after_ms,
+            calls,
+            lead_depth: b.lead_depth,
+            input_width: input.len(),
+            ext_width,
+            results: Vec::with_capacity(ext_width - input.len()),
+            ext: Vec::with_capacity(ext_width),
+            out_scratch: Vec::with_capacity(select.len()),
+            projection: select.iter().map(PhysicalExpr::as_column).collect(),
+            select,
+            select_texts,
+            output_schema: Arc::new(Schema::new(fields)),
+            partitions: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            created: 0,
+            index: HashTable::new(),
+            // Fixed seeds: the same input gives the same layout run after run.
+            hasher: ahash::RandomState::with_seeds(0x5ee1, 0x0e0e, 0xc0de, 0xb0ff),
+        })
+    }
+
+    /// The schema of the rows this operator emits: the select list's names and types.
+    pub fn output_schema(&self) -> &SchemaRef {
+        &self.output_schema
+    }
+
+    /// The SQL text of each select item, in output order (for ORDER BY on output).
+    pub fn select_texts(&self) -> &[String] {
+        &self.select_texts
+    }
+
+    /// Partitions held in state.
+    pub fn partitions(&self) -> usize {
+        self.live
+    }
+
+    /// Rows held in state: per partition, the rows kept in its ring buffer
+    /// (`min(rows seen, buffer depth)`) plus the rows waiting for LEAD values.
+    pub fn buffered_rows(&self) -> usize {
+        self.partitions
+            .iter()
+            .filter(|p| p.live)
+            .map(|p| {
+                p.seen.min(self.history) as usize
+                    + p.pending_seq.iter().filter(|s| s.is_some()).count()
+            })
+            .sum()
+    }
+
+    /// Whether rows are held back for LEAD (emitted later, or by `finish`).
+    pub fn holds_rows(&self) -> bool {
+        self.lead_depth.is_some()
+    }
+
+    /// Takes one row (that passed WHERE) and appends the rows it completes to `out`:
+    /// the row itself, or with LEAD the row now `k` rows behind it, if any.
+    ///
+    /// A row whose arguments fail to evaluate leaves the state unchanged. A row
+    /// whose result fails (a BIGINT SUM overflowing, a failing select expression)
+    /// still enters the window; the error is returned after the state is updated.
+    pub fn process_row(&mut self, row: &[Value], out: &mut BatchBuilder) -> Result<()> {
+        debug_assert_eq!(row.len(), self.input_width);
+        // 1. Evaluate everything that can fail before touching state.
+        self.args.clear();
+        for e in &self.arg_exprs {
+            self.args.push(e.eval(row)?);
+        }
+        if !self.order_exprs.is_empty() {
+            self.order_scratch.clear();
+            for e in &self.order_exprs {
+                self.order_scratch.push(e.eval(row)?);
+            }
+        }
+        let time = match &self.time_expr {
+            Some(t) => event_millis(&t.eval(row)?)?,
+            None => None,
+        };
+        let hash = match &self.keys {
+            KeyExprs::Columns(cols) => {
+                let mut h = self.hasher.build_hasher();
+                for &c in cols {
+                    row[c].hash(&mut h);
+                }
+                h.finish()
+            }
+            KeyExprs::Exprs(exprs) => {
+                self.key_scratch.clear();
+                for e in exprs {
+                    self.key_scratch.push(e.eval(row)?);
+                }
+                let mut h = self.hasher.build_hasher();
+                for v in &self.key_scratch {
+                    v.hash(&mut h);
+                }
+                h.finish()
+            }
+        };
+
+        // 2. The partition.
+        let idx = self.partition_index(hash, row);
+        let mut first_error = None;
+
+        // 3. Expiry: a row arriving after the partition's idle time restarts it.
+        if let (Some(t), Some(ttl)) = (time, self.expire_after_ms) {
+            let p = &self.partitions[idx];
+            if p.last_time.is_some_and(|last| t.saturating_sub(last) > ttl) {
+                if let Err(e) = self.flush_pending(idx, out) {
+                    first_error.get_or_insert(e);
+                }
+                self.reset_partition(idx);
+            }
+        }
+
+        // 4. New running sums, fallibly, before any change.
+        let p = &self.partitions[idx];
+        let seq = p.seen;
+        let ring_width = self.ring_cols.len();
+        let pos = p.pos;
+        let frame = self.frame as usize;
+        let history = self.history as usize;
+        // The ring row of the row leaving the frame (`seq - frame`).
+        let evicted = (seq >= self.frame).then(|| back(pos, frame, history));
+        self.sum_scratch.clear();
+        for (spec, cur) in self.sum_specs.iter().zip(p.sums.iter()) {
+            let mut s = cur.with(&self.args[self.ring_cols[spec.col]], 1, spec)?;
+            if let Some(slot) = evicted {
+                s = s.with(&p.ring[slot * ring_width + spec.col], -1, spec)?;
+            }
+            self.sum_scratch.push(s);
+        }
+
+        // 5. Commit.
+        let p = &mut self.partitions[idx];
+        if let Some(t) = time {
+            p.last_time = Some(p.last_time.map_or(t, |l| l.max(t)));
+        }
+        p.seen = seq + 1;
+        p.pos = if pos + 1 == history { 0 } else { pos + 1 };
+        let base = pos * ring_width;
+        for (c, &a) in self.ring_cols.iter().enumerate() {
+            p.ring[base + c].clone_from(&self.args[a]);
+        }
+        p.sums.copy_from_slice(&self.sum_scratch);
+        // DOUBLE sums: recompute from the ring every `frame` rows (no drift).
+        p.until_rebuild -= 1;
+        if p.until_rebuild == 0 {
+            p.until_rebuild = self.frame;
+            for (spec, s) in self.sum_specs.iter().zip(p.sums.iter_mut()) {
+                if s.n_floats > 0 {
+                    s.floats = 0.0;
+                    for j in 0..frame {
+                        let at = back(pos, j, history) * ring_width + spec.col;
+                        if let Value::Float(f) = &p.ring[at] {
+                            s.floats += f;
+                        }
+                    }
+                }
+            }
+        }
+        for (&(arg, is_max), dq) in self.deque_specs.iter().zip(p.deques.iter_mut()) {
+            while dq.front().is_some_and(|(s, _)| s + self.frame <= seq) {
+                dq.pop_front();
+            }
+            let v = &self.args[arg];
+            if v.is_null() {
+                continue;
+            }
+            let drop_worse = if is_max {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+            while dq
+                .back()
+                .is_some_and(|(_, b)| b.sql_cmp(v) == Some(drop_worse))
+            {
+                dq.pop_back();
+            }
+            dq.push_back((seq, v.clone()));
+        }
+        if self.ranks {
+            if seq == 0 {
+                p.rank = 1;
+                p.dense_rank = 1;
+            } else if *p.prev_order != self.order_scratch[..] {
+                p.rank = seq + 1;
+                p.dense_rank += 1;
+            }
+            p.prev_order.clone_from_slice(&self.order_scratch);
+        }
+
+        // 6. The OVER results; the extended row is [input..., results...].
+        let result = self.push_results(idx, seq, pos);
+
+        // 7. Output: now, or held for LEAD.
+        let Some(depth) = self.lead_depth else {
+            match result {
+                Ok(()) => {
+                    if let Err(e) = self.emit_current(row, out) {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+            return first_error.map_or(Ok(()), Err);
+        };
+        let slots = depth + 1;
+        let w = self.ext_width;
+        let iw = self.input_width;
+        let p = &mut self.partitions[idx];
+        let slot = (seq % slots) as usize;
+        match result {
+            Ok(()) => {
+                let held = &mut p.pending[slot * w..(slot + 1) * w];
+                held[..iw].clone_from_slice(row);
+                held[iw..].clone_from_slice(&self.results);
+                p.pending_seq[slot] = Some(seq);
+            }
+            Err(e) => {
+                p.pending_seq[slot] = None;
+                first_error.get_or_insert(e);
+            }
+        }
+        // This row's LEAD argument is the value of earlier rows' LEAD calls.
+        for (i, call) in self.calls.iter().enumerate() {
+            if let CallKind::Lead { arg, offset, .. } = call {
+                if let Some(target) = seq.checked_sub(*offset) {
+                    let s = (target % slots) as usize;
+                    if p.pending_seq[s] == Some(target) {
+                        p.pending[s * w + self.input_width + i].clone_from(&self.args[*arg]);
+                    }
+                }
+            }
+        }
+        if let Some(done) = seq.checked_sub(depth) {
+            let s = (done % slots) as usize;
+            if p.pending_seq[s] == Some(done) {
+                p.pending_seq[s] = None;
+                if let Err(e) = emit(
+                    &self.select,
+                    self.projection.as_deref(),
+                    &mut self.out_scratch,
+                    &p.pending[s * w..(s + 1) * w],
+                    out,
+                ) {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Emits the current row (no LEAD): its input values and `results`.
+    fn emit_current(&mut self, row: &[Value], out: &mut BatchBuilder) -> Result<()> {
+        if let Some(cols) = &self.projection {
+            let iw = self.input_width;
+            for &c in cols {
+                out.push_value(if c < iw {
+                    row[c].clone()
+                } else {
+                    self.results[c - iw].clone()
+                });
+            }
+            out.finish_row();
+            return Ok(());
+        }
+        self.ext.clear();
+        self.ext.extend_from_slice(row);
+        self.ext.append(&mut self.results);
+        emit(&self.select, None, &mut self.out_scratch, &self.ext, out)
+    }
+
+    /// End of input: emits the rows held for LEAD (with their defaults), partition
+    /// by partition in order of creation. The state is kept (the frames go on).
+    pub fn finish(&mut self, out: &mut BatchBuilder) -> Result<()> {
+        if self.lead_depth.is_none() {
+            return Ok(());
+        }
+        let mut order: Vec<(u64, usize)> = self
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.live)
+            .map(|(i, p)| (p.created, i))
+            .collect();
+        order.sort_unstable();
+        let mut first_error = None;
+        for (_, i) in order {
+            if let Err(e) = self.flush_pending(i, out) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// EXPIRE AFTER, eagerly: drops every partition whose last activity is more
+    /// than the expiry before `watermark_ms` (event time), emitting its held LEAD
+    /// rows into `out` first, and frees its memory. Returns the number of
+    /// partitions dropped. `watermark_ms` must be a watermark: rows older than it
+    /// must no longer arrive (see the module docs). Does nothing without EXPIRE.
+    pub fn expire_idle(&mut self, watermark_ms: i64, out: &mut BatchBuilder) -> Result<usize> {
+        let Some(ttl) = self.expire_after_ms else {
+            return Ok(0);
+        };
+        let mut dropped = 0;
+        let mut first_error = None;
+        let mut order: Vec<(u64, usize)> = self
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                p.live
+                    && p.last_time
+                        .is_some_and(|last| watermark_ms.saturating_sub(last) > ttl)
+            })
+            .map(|(i, p)| (p.created, i))
+            .collect();
+        order.sort_unstable();
+        for (_, i) in order {
+            if let Err(e) = self.flush_pending(i, out) {
+                first_error.get_or_insert(e);
+            }
+            let p = &mut self.partitions[i];
+            let hash = p.hash;
+            p.live = false;
+            p.key = Box::new([]);
+            p.ring = Box::new([]);
+            p.sums = Box::new([]);
+            p.deques = Box::new([]);
+            p.prev_order = Box::new([]);
+            p.pending = Box::new([]);
+            p.pending_seq = Box::new([]);
+            if let Ok(entry) = self.index.find_entry(hash, |&j| j as usize == i) {
+                entry.remove();
+            }
+            self.free.push(i as u32);
+            self.live -= 1;
+            dropped += 1;
+        }
+        first_error.map_or(Ok(dropped), Err)
+    }
+
+    /// The index of the row's partition, created if new.
+    fn partition_index(&mut self, hash: u64, row: &[Value]) -> usize {
+        let partitions = &self.partitions;
+        let found = match &self.keys {
+            KeyExprs::Columns(cols) => self.index.find(hash, |&i| {
+                let p = &partitions[i as usize];
+                p.key.iter().zip(cols).all(|(k, &c)| *k == row[c])
+            }),
+            KeyExprs::Exprs(_) => {
+                let key = &self.key_scratch;
+                self.index
+                    .find(hash, |&i| *partitions[i as usize].key == key[..])
+            }
+        };
+        if let Some(&i) = found {
+            return i as usize;
+        }
+        let key: Box<[Value]> = match &self.keys {
+            KeyExprs::Columns(cols) => cols.iter().map(|&c| row[c].clone()).collect(),
+            KeyExprs::Exprs(_) => self.key_scratch.as_slice().into(),
+        };
+        let partition = self.new_partition(hash, key);
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.partitions[i as usize] = partition;
+                i as usize
+            }
+            None => {
+                self.partitions.push(partition);
+                self.partitions.len() - 1
+            }
+        };
+        let partitions = &self.partitions;
+        self.index
+            .insert_unique(hash, i as u32, |&j| partitions[j as usize].hash);
+        self.live += 1;
+        i
+    }
+
+    /// A fresh partition: every buffer allocated here, once.
+    fn new_partition(&mut self, hash: u64, key: Box<[Value]>) -> Partition {
+        self.created += 1;
+        let slots = self.lead_depth.map_or(0, |d| d as usize + 1);
+        Partition {
+            live: true,
+            hash,
+            key,
+            created: self.created,
+            seen: 0,
+            last_time: None,
+            ring: vec![Value::Null; self.history as usize * self.ring_cols.len()]
+                .into_boxed_slice(),
+            pos: 0,
+            until_rebuild: self.frame,
+            sums: vec![EMPTY_SUM; self.sum_specs.len()].into_boxed_slice(),
+            deques: self
+                .deque_specs
+                .iter()
+                .map(|_| VecDeque::with_capacity(self.frame as usize))
+                .collect(),
+            prev_order: vec![Value::Null; self.order_exprs.len()].into_boxed_slice(),
+            rank: 0,
+            dense_rank: 0,
+            pending: vec![Value::Null; slots * self.ext_width].into_boxed_slice(),
+            pending_seq: vec![None; slots].into_boxed_slice(),
+        }
+    }
+
+    /// Forgets a partition's rows but keeps its buffers (expiry on arrival).
+    fn reset_partition(&mut self, idx: usize) {
+        let p = &mut self.partitions[idx];
+        p.seen = 0;
+        p.pos = 0;
+        p.until_rebuild = self.frame;
+        p.sums.fill(EMPTY_SUM);
+        for d in p.deques.iter_mut() {
+            d.clear();
+        }
+        p.rank = 0;
+        p.dense_rank = 0;
+        p.pending_seq.fill(None);
+    }
+
+    /// Emits the partition's held LEAD rows, oldest first; their missing LEAD
+    /// values keep the defaults.
+    fn flush_pending(&mut self, idx: usize, out: &mut BatchBuilder) -> Result<()> {
+        let Some(depth) = self.lead_depth else {
+            return Ok(());
+        };
+        let slots = depth + 1;
+        let w = self.ext_width;
+        let p = &mut self.partitions[idx];
+        let mut first_error = None;
+        for seq in p.seen.saturating_sub(slots)..p.seen {
+            let s = (seq % slots) as usize;
+            if p.pending_seq[s] == Some(seq) {
+                p.pending_seq[s] = None;
+                if let Err(e) = emit(
+                    &self.select,
+                    self.projection.as_deref(),
+                    &mut self.out_scratch,
+                    &p.pending[s * w..(s + 1) * w],
+                    out,
+                ) {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Puts each OVER call's result for row `seq` (in ring row `pos`) of partition
+    /// `idx` into `results`.
+    fn push_results(&mut self, idx: usize, seq: u64, pos: usize) -> Result<()> {
+        let p = &self.partitions[idx];
+        let ring_width = self.ring_cols.len();
+        let history = self.history as usize;
+        self.results.clear();
+        let mut first_error = None;
+        for call in &self.calls {
+            let v = match call {
+                CallKind::CountStar => Value::Int((seq + 1).min(self.frame) as i64),
+                CallKind::Count { acc } => Value::Int(p.sums[*acc].count),
+                CallKind::Sum { acc } => p.sums[*acc].sum().unwrap_or_else(|e| {
+                    first_error.get_or_insert(e);
+                    Value::Null
+                }),
+                CallKind::Avg { acc } => p.sums[*acc].avg().unwrap_or_else(|e| {
+                    first_error.get_or_insert(e);
+                    Value::Null
+                }),
+                CallKind::MinMax { deque } => p.deques[*deque]
+                    .front()
+                    .map_or(Value::Null, |(_, v)| v.clone()),
+                CallKind::FirstValue { col } => {
+                    let age = seq.min(self.frame - 1) as usize;
+                    p.ring[back(pos, age, history) * ring_width + col].clone()
+                }
+                CallKind::LastValue { arg } => self.args[*arg].clone(),
+                CallKind::RowNumber => Value::Int((seq + 1) as i64),
+                CallKind::Rank => Value::Int(p.rank as i64),
+                CallKind::DenseRank => Value::Int(p.dense_rank as i64),
+                CallKind::Lag {
+                    col,
+                    offset,
+                    default,
+                } => match seq.checked_sub(*offset) {
+                    Some(_) => {
+                        p.ring[back(pos, *offset as usize, history) * ring_width + col].clone()
+                    }
+                    None => default.map_or(Value::Null, |d| self.args[d].clone()),
+                },
+                CallKind::Lead { default, .. } => {
+                    default.map_or(Value::Null, |d| self.args[d].clone())
+                }
+            };
+            self.results.push(v);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// The ring row `age` rows before ring row `pos` (`age < history`).
+#[inline]
+fn back(pos: usize, age: usize, history: usize) -> usize {
+    if pos >= age {
+        pos - age
+    } else {
+        pos + history - age
+    }
+}
+
+/// Evaluates the select list over an extended row and appends the output row;
+/// nothing is appended if an expression fails.
+fn emit(
+    select: &[PhysicalExpr],
+    projection: Option<&[usize]>,
+    scratch: &mut Vec<Value>,
+    ext: &[Value],
+    out: &mut BatchBuilder,
+) -> Result<()> {
+    if let Some(cols) = projection {
+        for &c in cols {
+            out.push_value(ext[c].clone());
+        }
+        out.finish_row();
+        return Ok(());
+    }
+    scratch.clear();
+    for e in select {
+        scratch.push(e.eval(ext)?);
+    }
+    out.push_row(scratch.drain(..));
+    Ok(())
+}
+
+/// A row's event time in milliseconds (`None` for NULL).
+fn event_millis(v: &Value) -> Result<Option<i64>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Int(t) | Value::Timestamp(t) => Ok(Some(*t)),
+        other => match cast_value(other, DataType::Timestamp)? {
+            Value::Timestamp(t) => Ok(Some(t)),
+            _ => Ok(None),
+        },
+    }
+}
+
+/// The expression that gives a row's time for EXPIRE AFTER: the job's event-time
+/// field, else the first ORDER BY expression.
+fn time_expr(
+    plan: &JobPlan,
+    input: &Schema,
+    scope: &Scope<'_>,
+    order_by: &[Expr],
+) -> Result<PhysicalExpr> {
+    let span = plan.query().span;
+    let e = if let Some(field) = &plan.config.event_time_field {
+        let index = input.index_of(field).ok_or_else(|| {
+            Error::compile(
+                format!("the event-time field '{field}' is not a column of the source"),
+                span,
+            )
+        })?;
+        PhysicalExpr::Column {
+            index,
+            data_type: input.field(index).data_type,
+        }
+    } else if let Some(first) = order_by.first() {
+        compile(first, scope)?
+    } else {
+        return Err(Error::compile(
+            "EXPIRE AFTER needs event time: set 'event.time.field' or ORDER BY a time column in the OVER clause",
+            span,
+        ));
+    };
+    match e.data_type() {
+        DataType::Int | DataType::Timestamp | DataType::String | DataType::Null => Ok(e),
+        t => Err(Error::compile(
+            format!("EXPIRE AFTER measures time with a {t} column; it needs BIGINT milliseconds, TIMESTAMP or a timestamp string"),
+            span,
+        )),
+    }
+}

@@ -1,0 +1,322 @@
+//! The V2 processor: records are routed by the job's partitioning strategy to N
+//! partition workers, one OS thread each, each owning its query state outright.
+//!
+//! ```text
+//! job thread:    source -> SourceDriver -> Dispatcher --bounded queue--> worker 0..N
+//! worker i:      QueryWorker (its own QueryExecutor) --bounded channel--> sink thread
+//! sink thread:   Sinks (the job's writers)
+//! ```
+//!
+//! Batches are split by the strategy; watermarks and the end of the stream are
+//! broadcast in-band, after the sub-batches before them, so every worker closes
+//! windows at the same point of the input as V1 (SPEC §4). Queues are bounded: a
+//! slow sink fills the output channel, the workers block, their queues fill, and
+//! the source waits — memory stays bounded. Nothing on the per-record path takes
+//! a lock; counters are updated once per batch.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use velo_ast::Expr;
+use velo_io::{open_reader, ReaderOptions};
+use velo_partition::{
+    create, partition_queue, Dispatcher, QueueGauges, RoutingContext, StrategyKind,
+};
+use velo_planner::JobPlan;
+use velo_types::{Schema, StreamMessage};
+
+use super::sink::Sinks;
+use super::source::SourceDriver;
+use super::worker::{Output, QueryWorker};
+use super::{JobCounters, JobProcessor, PartitionStatus, RunOptions};
+use crate::app::{io_failure, Failure, LoadedApp};
+
+/// Messages a partition queue holds before the source blocks.
+const QUEUE_CAPACITY: usize = 64;
+
+/// N partition workers; see the module docs.
+#[derive(Debug, Clone)]
+pub struct V2Processor {
+    /// N; at least 1.
+    pub partitions: usize,
+    /// A strategy forced from the command line; `None` keeps the planner's.
+    pub strategy: Option<StrategyKind>,
+}
+
+impl V2Processor {
+    /// N = the number of CPU cores, the planner's strategy.
+    pub fn with_default_partitions() -> V2Processor {
+        V2Processor {
+            partitions: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            strategy: None,
+        }
+    }
+}
+
+/// The columns of `exprs` if every one is a plain column of `schema`.
+fn key_columns(exprs: &[Expr], schema: &Schema) -> Option<Vec<usize>> {
+    exprs
+        .iter()
+        .map(|e| match e {
+            Expr::Identifier(id) => schema.index_of(&id.value),
+            Expr::CompoundIdentifier(parts) => parts.last().and_then(|p| schema.index_of(&p.value)),
+            _ => None,
+        })
+        .collect()
+}
+
+impl JobProcessor for V2Processor {
+    fn name(&self) -> &'static str {
+        "v2"
+    }
+
+    fn run(
+        &self,
+        app: &LoadedApp,
+        job: &JobPlan,
+        options: &RunOptions,
+        counters: &JobCounters,
+    ) -> Result<(), Failure> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
+        let reader = rt
+            .block_on(open_reader(
+                &job.source.config,
+                &ReaderOptions {
+                    batch_size: options.batch_size,
+                },
+            ))
+            .map_err(|e| io_failure(job, &e))?;
+        let mut source = SourceDriver::new(app, job, reader)?;
+        let schema = source.schema();
+
+        // The strategy, its keys, and N.
+        let query = job.query();
+        let mut kind = self.strategy.unwrap_or(job.strategy.kind);
+        velo_partition::validate(
+            kind,
+            &job.analysis,
+            !query.order_by.is_empty(),
+            job.source.partition_key.as_deref(),
+        )
+        .map_err(|e| Failure::User(format!("error: job '{}': {e}", job.name)))?;
+        let key_exprs = match &job.analysis.rows_window {
+            Some(rw) => &rw.partition_by,
+            None => &job.analysis.group_keys,
+        };
+        let mut keys = key_columns(key_exprs, &schema).unwrap_or_default();
+        let mut partitions = self.partitions.max(1);
+        if matches!(
+            kind,
+            StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
+        ) && keys.len() != key_exprs.len()
+        {
+            eprintln!(
+                "warning: job '{}': the key is computed, not a plain column; routing everything to one partition",
+                job.name
+            );
+            kind = StrategyKind::FanIn;
+            keys.clear();
+        }
+        if !query.order_by.is_empty() || query.limit.is_some() || kind == StrategyKind::FanIn {
+            // ORDER BY and LIMIT are global: one partition keeps them exact. FanIn
+            // sends everything to partition 0, so others would only idle (and a
+            // global aggregate would emit an empty row from each of them).
+            partitions = 1;
+        }
+        let ctx = RoutingContext {
+            source_partition: 0,
+            source_partition_key: job.source.partition_key.as_ref().and_then(|pk| {
+                pk.iter()
+                    .map(|c| schema.index_of(c))
+                    .collect::<Option<Vec<_>>>()
+            }),
+            key_columns: keys,
+            partition_count: partitions,
+        };
+
+        let status: &[PartitionStatus] = counters.partitions.get_or_init(|| {
+            (0..partitions)
+                .map(|_| PartitionStatus::default())
+                .collect()
+        });
+        let mut workers = Vec::with_capacity(partitions);
+        let mut senders = Vec::with_capacity(partitions);
+        let mut receivers = Vec::with_capacity(partitions);
+        for _ in 0..partitions {
+            workers.push(QueryWorker::new(app.compile(job, schema.clone())?));
+            let (tx, rx) = partition_queue::<StreamMessage>(QUEUE_CAPACITY);
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let output_schema = workers[0].query().output_schema().clone();
+        let mut sinks = rt.block_on(Sinks::open(job, output_schema, &schema))?;
+        let gauges: Vec<QueueGauges> = (0..partitions)
+            .map(|p| QueueGauges::new(&job.name, p))
+            .collect();
+        let (out_tx, out_rx) = bounded::<Output>(QUEUE_CAPACITY * partitions);
+
+        std::thread::scope(|scope| {
+            let worker_handles: Vec<_> = workers
+                .into_iter()
+                .zip(receivers)
+                .enumerate()
+                .map(|(p, (worker, rx))| {
+                    let out_tx = out_tx.clone();
+                    let status = &status[p];
+                    scope.spawn(move || run_worker(job, p, worker, rx, out_tx, counters, status))
+                })
+                .collect();
+            drop(out_tx);
+            let sink_handle = scope.spawn(move || run_sink(job, &mut sinks, out_rx, counters));
+
+            let routed = route(
+                job,
+                options,
+                &rt,
+                &mut source,
+                Dispatcher::new(create(kind), senders),
+                &ctx,
+                &gauges,
+                status,
+            );
+            let mut first_error = None;
+            for h in worker_handles {
+                if let Err(e) = h.join().unwrap_or_else(|_| {
+                    Err(Failure::Internal("a partition worker panicked".into()))
+                }) {
+                    first_error.get_or_insert(e);
+                }
+            }
+            if let Err(e) = sink_handle
+                .join()
+                .unwrap_or_else(|_| Err(Failure::Internal("the sink thread panicked".into())))
+            {
+                first_error.get_or_insert(e);
+            }
+            // A worker's own error explains a closed queue better than the router's.
+            match (first_error, routed) {
+                (Some(e), _) | (None, Err(e)) => Err(e),
+                (None, Ok(())) => Ok(()),
+            }
+        })?;
+        rt.block_on(source.commit(job))
+    }
+}
+
+/// The job thread: reads the source and feeds the partition queues.
+#[allow(clippy::too_many_arguments)]
+fn route(
+    job: &JobPlan,
+    options: &RunOptions,
+    rt: &tokio::runtime::Runtime,
+    source: &mut SourceDriver,
+    mut dispatcher: Dispatcher,
+    ctx: &RoutingContext,
+    gauges: &[QueueGauges],
+    status: &[PartitionStatus],
+) -> Result<(), Failure> {
+    let mut messages = Vec::new();
+    let mut stopping = false;
+    loop {
+        if stopping {
+            return Ok(());
+        }
+        if options.stop.load(Ordering::Relaxed) {
+            // Deliver EndOfStream once, then stop reading.
+            source.stop(&mut messages);
+            stopping = true;
+        } else if !rt.block_on(source.next(job, &mut messages))? {
+            return Ok(());
+        }
+        for m in messages.drain(..) {
+            if dispatcher.send(m, ctx).is_err() {
+                // A worker stopped (its error is reported by the caller).
+                return Ok(());
+            }
+        }
+        dispatcher.record_metrics(gauges);
+        for (q, s) in dispatcher.queues().iter().zip(status) {
+            let level = q.state().level();
+            s.queue_depth.store(q.depth(), Ordering::Relaxed);
+            s.backpressure.store(level, Ordering::Relaxed);
+            s.worst_backpressure.fetch_max(level, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One partition worker: applies its queue's messages to its own query.
+fn run_worker(
+    job: &JobPlan,
+    partition: usize,
+    mut worker: QueryWorker,
+    rx: velo_partition::QueueReceiver<StreamMessage>,
+    out: Sender<Output>,
+    counters: &JobCounters,
+    status: &PartitionStatus,
+) -> Result<(), Failure> {
+    let labels = [
+        ("job", job.name.clone()),
+        ("partition", partition.to_string()),
+    ];
+    let records_in = metrics::counter!("velo_partition_records_in_total", &labels);
+    let records_out = metrics::counter!("velo_partition_records_out_total", &labels);
+    let latency = metrics::histogram!("velo_partition_batch_latency_seconds", &labels);
+    let watermark = metrics::gauge!("velo_partition_watermark_ms", &labels);
+    let mut outputs = Vec::new();
+    while let Some(message) = rx.recv() {
+        let start = Instant::now();
+        let rows = match &message {
+            StreamMessage::Batch(b) => b.num_rows() as u64,
+            StreamMessage::Watermark(wm) => {
+                watermark.set(wm.0 as f64);
+                0
+            }
+            StreamMessage::EndOfStream => 0,
+        };
+        let more = worker.handle(job, message, counters, &mut outputs)?;
+        records_in.increment(rows);
+        status.records_in.fetch_add(rows, Ordering::Relaxed);
+        for o in outputs.drain(..) {
+            if let Output::Rows(b) = &o {
+                records_out.increment(b.num_rows() as u64);
+                status
+                    .records_out
+                    .fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            }
+            if out.send(o).is_err() {
+                return Ok(()); // the sink failed; it reports why
+            }
+        }
+        latency.record(start.elapsed().as_secs_f64());
+        if !more {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The sink thread: writes every worker's output.
+fn run_sink(
+    job: &JobPlan,
+    sinks: &mut Sinks,
+    rx: Receiver<Output>,
+    counters: &JobCounters,
+) -> Result<(), Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(async {
+        for o in rx {
+            match o {
+                Output::Rows(rows) => sinks.write(job, &rows, counters).await?,
+                Output::DeadLetters(rows) => sinks.write_dead_letters(job, &rows).await?,
+            }
+        }
+        sinks.close(job).await
+    })
+}
