@@ -8,8 +8,8 @@
 mod sink;
 mod source;
 mod v1;
-mod v2;
-mod worker;
+pub mod v2;
+pub mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;

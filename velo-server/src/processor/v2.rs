@@ -13,12 +13,17 @@
 //! slow sink fills the output channel, the workers block, their queues fill, and
 //! the source waits — memory stays bounded. Nothing on the per-record path takes
 //! a lock; counters are updated once per batch.
+//!
+//! [`PartitionLayout`] and [`run_partitioned`] are the runtime itself, independent
+//! of where messages come from and where output goes: [`V2Processor`] drives them
+//! from the job's source and sinks, the benchmarks from in-memory batches.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use velo_ast::Expr;
+use velo_engine::query::QueryExecutor;
 use velo_io::{open_reader, ReaderOptions};
 use velo_partition::{
     create, partition_queue, Dispatcher, QueueGauges, RoutingContext, StrategyKind,
@@ -54,6 +59,73 @@ impl V2Processor {
     }
 }
 
+/// How a job's records are spread: the strategy, its routing context and N.
+#[derive(Debug, Clone)]
+pub struct PartitionLayout {
+    pub kind: StrategyKind,
+    pub ctx: RoutingContext,
+}
+
+impl PartitionLayout {
+    /// Chooses the layout for `job` over input `schema`: the forced strategy or the
+    /// planner's, validated against the query; keys resolved to column indices.
+    pub fn new(
+        job: &JobPlan,
+        schema: &Schema,
+        strategy: Option<StrategyKind>,
+        partitions: usize,
+    ) -> Result<PartitionLayout, Failure> {
+        let query = job.query();
+        let mut kind = strategy.unwrap_or(job.strategy.kind);
+        velo_partition::validate(
+            kind,
+            &job.analysis,
+            !query.order_by.is_empty(),
+            job.source.partition_key.as_deref(),
+        )
+        .map_err(|e| Failure::User(format!("error: job '{}': {e}", job.name)))?;
+        let key_exprs = match &job.analysis.rows_window {
+            Some(rw) => &rw.partition_by,
+            None => &job.analysis.group_keys,
+        };
+        let mut keys = key_columns(key_exprs, schema).unwrap_or_default();
+        let mut partitions = partitions.max(1);
+        let hashes = matches!(
+            kind,
+            StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
+        );
+        if hashes && keys.len() != key_exprs.len() {
+            eprintln!(
+                "warning: job '{}': the key is computed, not a plain column; routing everything to one partition",
+                job.name
+            );
+            kind = StrategyKind::FanIn;
+            keys.clear();
+        }
+        if !query.order_by.is_empty() || query.limit.is_some() || kind == StrategyKind::FanIn {
+            // ORDER BY and LIMIT are global: one partition keeps them exact. FanIn
+            // sends everything to partition 0, so others would only idle (and a
+            // global aggregate would emit an empty row from each of them).
+            partitions = 1;
+        }
+        let ctx = RoutingContext {
+            source_partition: 0,
+            source_partition_key: job.source.partition_key.as_ref().and_then(|pk| {
+                pk.iter()
+                    .map(|c| schema.index_of(c))
+                    .collect::<Option<Vec<_>>>()
+            }),
+            key_columns: keys,
+            partition_count: partitions,
+        };
+        Ok(PartitionLayout { kind, ctx })
+    }
+
+    pub fn partitions(&self) -> usize {
+        self.ctx.partition_count
+    }
+}
+
 /// The columns of `exprs` if every one is a plain column of `schema`.
 fn key_columns(exprs: &[Expr], schema: &Schema) -> Option<Vec<usize>> {
     exprs
@@ -64,6 +136,111 @@ fn key_columns(exprs: &[Expr], schema: &Schema) -> Option<Vec<usize>> {
             _ => None,
         })
         .collect()
+}
+
+/// Runs the partitioned runtime: `next` (called on this thread) produces the
+/// in-band message sequence and returns `false` after the last; each of the
+/// `layout.partitions()` workers owns one query from `queries`; `sink` runs on its
+/// own thread and consumes every worker's output until they are all done.
+pub fn run_partitioned<Next, Sink>(
+    job: &JobPlan,
+    layout: &PartitionLayout,
+    queries: Vec<QueryExecutor>,
+    mut next: Next,
+    sink: Sink,
+    counters: &JobCounters,
+) -> Result<(), Failure>
+where
+    Next: FnMut(&mut Vec<StreamMessage>) -> Result<bool, Failure>,
+    Sink: FnOnce(Receiver<Output>) -> Result<(), Failure> + Send,
+{
+    let partitions = layout.partitions();
+    assert_eq!(queries.len(), partitions, "one query per partition");
+    let status: &[PartitionStatus] = counters.partitions.get_or_init(|| {
+        (0..partitions)
+            .map(|_| PartitionStatus::default())
+            .collect()
+    });
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..partitions)
+        .map(|_| partition_queue::<StreamMessage>(QUEUE_CAPACITY))
+        .unzip();
+    let gauges: Vec<QueueGauges> = (0..partitions)
+        .map(|p| QueueGauges::new(&job.name, p))
+        .collect();
+    let (out_tx, out_rx) = bounded::<Output>(QUEUE_CAPACITY * partitions);
+    let mut dispatcher = Dispatcher::new(create(layout.kind), senders);
+
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = queries
+            .into_iter()
+            .zip(receivers)
+            .enumerate()
+            .map(|(p, (query, rx))| {
+                let out_tx = out_tx.clone();
+                let status = &status[p];
+                scope.spawn(move || {
+                    run_worker(
+                        job,
+                        p,
+                        QueryWorker::new(query),
+                        rx,
+                        out_tx,
+                        counters,
+                        status,
+                    )
+                })
+            })
+            .collect();
+        drop(out_tx);
+        let sink_handle = scope.spawn(move || sink(out_rx));
+
+        // The router: this thread.
+        let mut messages = Vec::new();
+        let routed = loop {
+            match next(&mut messages) {
+                Err(e) => break Err(e),
+                Ok(more) => {
+                    let mut closed = false;
+                    for m in messages.drain(..) {
+                        // A closed queue means a worker stopped; it reports why.
+                        closed = closed || dispatcher.send(m, &layout.ctx).is_err();
+                    }
+                    dispatcher.record_metrics(&gauges);
+                    for (q, s) in dispatcher.queues().iter().zip(status) {
+                        let level = q.state().level();
+                        s.queue_depth.store(q.depth(), Ordering::Relaxed);
+                        s.backpressure.store(level, Ordering::Relaxed);
+                        s.worst_backpressure.fetch_max(level, Ordering::Relaxed);
+                    }
+                    if !more || closed {
+                        break Ok(());
+                    }
+                }
+            }
+        };
+        // Closing the queues lets the workers finish even after a source error.
+        drop(dispatcher);
+        let mut first_error = None;
+        for h in workers {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(Failure::Internal("a partition worker panicked".into())));
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        let r = sink_handle
+            .join()
+            .unwrap_or_else(|_| Err(Failure::Internal("the sink thread panicked".into())));
+        if let Err(e) = r {
+            first_error.get_or_insert(e);
+        }
+        // A worker's own error explains a closed queue better than the router's.
+        match (first_error, routed) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(()),
+        }
+    })
 }
 
 impl JobProcessor for V2Processor {
@@ -92,159 +269,29 @@ impl JobProcessor for V2Processor {
             .map_err(|e| io_failure(job, &e))?;
         let mut source = SourceDriver::new(app, job, reader)?;
         let schema = source.schema();
-
-        // The strategy, its keys, and N.
-        let query = job.query();
-        let mut kind = self.strategy.unwrap_or(job.strategy.kind);
-        velo_partition::validate(
-            kind,
-            &job.analysis,
-            !query.order_by.is_empty(),
-            job.source.partition_key.as_deref(),
-        )
-        .map_err(|e| Failure::User(format!("error: job '{}': {e}", job.name)))?;
-        let key_exprs = match &job.analysis.rows_window {
-            Some(rw) => &rw.partition_by,
-            None => &job.analysis.group_keys,
-        };
-        let mut keys = key_columns(key_exprs, &schema).unwrap_or_default();
-        let mut partitions = self.partitions.max(1);
-        if matches!(
-            kind,
-            StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
-        ) && keys.len() != key_exprs.len()
-        {
-            eprintln!(
-                "warning: job '{}': the key is computed, not a plain column; routing everything to one partition",
-                job.name
-            );
-            kind = StrategyKind::FanIn;
-            keys.clear();
-        }
-        if !query.order_by.is_empty() || query.limit.is_some() || kind == StrategyKind::FanIn {
-            // ORDER BY and LIMIT are global: one partition keeps them exact. FanIn
-            // sends everything to partition 0, so others would only idle (and a
-            // global aggregate would emit an empty row from each of them).
-            partitions = 1;
-        }
-        let ctx = RoutingContext {
-            source_partition: 0,
-            source_partition_key: job.source.partition_key.as_ref().and_then(|pk| {
-                pk.iter()
-                    .map(|c| schema.index_of(c))
-                    .collect::<Option<Vec<_>>>()
-            }),
-            key_columns: keys,
-            partition_count: partitions,
-        };
-
-        let status: &[PartitionStatus] = counters.partitions.get_or_init(|| {
-            (0..partitions)
-                .map(|_| PartitionStatus::default())
-                .collect()
-        });
-        let mut workers = Vec::with_capacity(partitions);
-        let mut senders = Vec::with_capacity(partitions);
-        let mut receivers = Vec::with_capacity(partitions);
-        for _ in 0..partitions {
-            workers.push(QueryWorker::new(app.compile(job, schema.clone())?));
-            let (tx, rx) = partition_queue::<StreamMessage>(QUEUE_CAPACITY);
-            senders.push(tx);
-            receivers.push(rx);
-        }
-        let output_schema = workers[0].query().output_schema().clone();
+        let layout = PartitionLayout::new(job, &schema, self.strategy, self.partitions)?;
+        let queries = (0..layout.partitions())
+            .map(|_| app.compile(job, schema.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let output_schema = queries[0].output_schema().clone();
         let mut sinks = rt.block_on(Sinks::open(job, output_schema, &schema))?;
-        let gauges: Vec<QueueGauges> = (0..partitions)
-            .map(|p| QueueGauges::new(&job.name, p))
-            .collect();
-        let (out_tx, out_rx) = bounded::<Output>(QUEUE_CAPACITY * partitions);
 
-        std::thread::scope(|scope| {
-            let worker_handles: Vec<_> = workers
-                .into_iter()
-                .zip(receivers)
-                .enumerate()
-                .map(|(p, (worker, rx))| {
-                    let out_tx = out_tx.clone();
-                    let status = &status[p];
-                    scope.spawn(move || run_worker(job, p, worker, rx, out_tx, counters, status))
-                })
-                .collect();
-            drop(out_tx);
-            let sink_handle = scope.spawn(move || run_sink(job, &mut sinks, out_rx, counters));
-
-            let routed = route(
-                job,
-                options,
-                &rt,
-                &mut source,
-                Dispatcher::new(create(kind), senders),
-                &ctx,
-                &gauges,
-                status,
-            );
-            let mut first_error = None;
-            for h in worker_handles {
-                if let Err(e) = h.join().unwrap_or_else(|_| {
-                    Err(Failure::Internal("a partition worker panicked".into()))
-                }) {
-                    first_error.get_or_insert(e);
-                }
+        let mut stopping = false;
+        let next = |messages: &mut Vec<StreamMessage>| -> Result<bool, Failure> {
+            if stopping {
+                return Ok(false);
             }
-            if let Err(e) = sink_handle
-                .join()
-                .unwrap_or_else(|_| Err(Failure::Internal("the sink thread panicked".into())))
-            {
-                first_error.get_or_insert(e);
+            if options.stop.load(Ordering::Relaxed) {
+                // Deliver EndOfStream once, then stop reading.
+                source.stop(messages);
+                stopping = true;
+                return Ok(true);
             }
-            // A worker's own error explains a closed queue better than the router's.
-            match (first_error, routed) {
-                (Some(e), _) | (None, Err(e)) => Err(e),
-                (None, Ok(())) => Ok(()),
-            }
-        })?;
+            rt.block_on(source.next(job, messages))
+        };
+        let sink = |rx: Receiver<Output>| run_sink(job, &mut sinks, rx, counters);
+        run_partitioned(job, &layout, queries, next, sink, counters)?;
         rt.block_on(source.commit(job))
-    }
-}
-
-/// The job thread: reads the source and feeds the partition queues.
-#[allow(clippy::too_many_arguments)]
-fn route(
-    job: &JobPlan,
-    options: &RunOptions,
-    rt: &tokio::runtime::Runtime,
-    source: &mut SourceDriver,
-    mut dispatcher: Dispatcher,
-    ctx: &RoutingContext,
-    gauges: &[QueueGauges],
-    status: &[PartitionStatus],
-) -> Result<(), Failure> {
-    let mut messages = Vec::new();
-    let mut stopping = false;
-    loop {
-        if stopping {
-            return Ok(());
-        }
-        if options.stop.load(Ordering::Relaxed) {
-            // Deliver EndOfStream once, then stop reading.
-            source.stop(&mut messages);
-            stopping = true;
-        } else if !rt.block_on(source.next(job, &mut messages))? {
-            return Ok(());
-        }
-        for m in messages.drain(..) {
-            if dispatcher.send(m, ctx).is_err() {
-                // A worker stopped (its error is reported by the caller).
-                return Ok(());
-            }
-        }
-        dispatcher.record_metrics(gauges);
-        for (q, s) in dispatcher.queues().iter().zip(status) {
-            let level = q.state().level();
-            s.queue_depth.store(q.depth(), Ordering::Relaxed);
-            s.backpressure.store(level, Ordering::Relaxed);
-            s.worst_backpressure.fetch_max(level, Ordering::Relaxed);
-        }
     }
 }
 
@@ -299,7 +346,7 @@ fn run_worker(
     Ok(())
 }
 
-/// The sink thread: writes every worker's output.
+/// The sink thread of [`V2Processor`]: writes every worker's output.
 fn run_sink(
     job: &JobPlan,
     sinks: &mut Sinks,
@@ -311,12 +358,19 @@ fn run_sink(
         .build()
         .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
     rt.block_on(async {
-        for o in rx {
-            match o {
-                Output::Rows(rows) => sinks.write(job, &rows, counters).await?,
-                Output::DeadLetters(rows) => sinks.write_dead_letters(job, &rows).await?,
+        let mut result = Ok(());
+        for o in rx.iter() {
+            let written = match o {
+                Output::Rows(rows) => sinks.write(job, &rows, counters).await,
+                Output::DeadLetters(rows) => sinks.write_dead_letters(job, &rows).await,
+            };
+            if let Err(e) = written {
+                result = Err(e);
+                break;
             }
         }
-        sinks.close(job).await
+        // Rows written before a failure are flushed either way, like V1.
+        let closed = sinks.close(job).await;
+        result.and(closed)
     })
 }
