@@ -57,7 +57,7 @@ pub fn spawn<'scope, 'env>(
     Progress { stop, handle }
 }
 
-/// `job 'x' (v1): read 1000, written 10, filtered 990, failed 0 in 0.12s (8.3K rec/s)`
+/// `job 'x' (v1): read 1000, written 10, filtered 990, late 0, failed 0 in 0.12s (8.3K rec/s)`
 pub fn summary_line(job: &str, processor: &str, r: &JobReport) -> String {
     let secs = r.elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
@@ -66,10 +66,11 @@ pub fn summary_line(job: &str, processor: &str, r: &JobReport) -> String {
         0.0
     };
     format!(
-        "job '{job}' ({processor}): read {}, written {}, filtered {}, failed {} in {secs:.3}s ({} rec/s)",
+        "job '{job}' ({processor}): read {}, written {}, filtered {}, late {}, failed {} in {secs:.3}s ({} rec/s)",
         r.read,
         r.written,
         r.filtered,
+        r.late,
         r.failed,
         human_rate(rate)
     )

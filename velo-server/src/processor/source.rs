@@ -61,8 +61,8 @@ impl SourceDriver {
     }
 
     /// The next messages: a batch and, if it advanced the watermark, the new
-    /// watermark; at the end, a final watermark that closes everything and
-    /// `EndOfStream`. Returns `false` once the end has been delivered.
+    /// watermark; at the end, `EndOfStream` (whose `finish()` closes every
+    /// window). Returns `false` once the end has been delivered.
     pub async fn next(
         &mut self,
         job: &JobPlan,

@@ -1,7 +1,7 @@
 //! Applying the in-band message sequence to one query: the part of a job that
 //! V1 runs on its only thread and V2 runs on each partition worker.
 
-use velo_engine::query::{QueryCounters, QueryExecutor};
+use velo_engine::query::{QueryExecutor, QueryStats};
 use velo_planner::JobPlan;
 use velo_types::{Batch, StreamMessage};
 
@@ -24,14 +24,14 @@ const MAX_WARNINGS: u64 = 20;
 #[derive(Debug)]
 pub struct QueryWorker {
     query: QueryExecutor,
-    last: QueryCounters,
+    last: QueryStats,
     warnings: u64,
 }
 
 impl QueryWorker {
     pub fn new(query: QueryExecutor) -> QueryWorker {
         QueryWorker {
-            last: query.counters(),
+            last: query.stats(),
             query,
             warnings: 0,
         }
@@ -83,10 +83,11 @@ impl QueryWorker {
 
     /// Adds what the query counted since the last call to the job's counters.
     fn sync(&mut self, counters: &JobCounters) {
-        let now = self.query.counters();
+        let now = self.query.stats();
         counters.add(&counters.read, now.rows_in - self.last.rows_in);
         counters.add(&counters.filtered, now.filtered - self.last.filtered);
         counters.add(&counters.failed, now.failed - self.last.failed);
+        counters.add(&counters.late, now.late - self.last.late);
         self.last = now;
     }
 }
