@@ -53,6 +53,7 @@ use std::sync::Arc;
 use velo_ast::{EmitMode, SelectItem};
 use velo_planner::{JobPlan, LateDataStrategy};
 use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value, Watermark};
+use velo_watermark::{decide, LateDataPolicy, LateDecision};
 
 use crate::error::{Error, Result};
 use crate::expr::{compile, PhysicalExpr, Scope};
@@ -161,15 +162,6 @@ enum Body {
     Rows(Box<RowsWindowExec>),
 }
 
-/// `late.data.strategy`, with what the engine needs at hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LatePolicy {
-    Drop,
-    Warn,
-    Process,
-    DeadLetter,
-}
-
 /// One SELECT, compiled and ready to run over batches of its input schema.
 #[derive(Debug)]
 pub struct QueryExecutor {
@@ -186,7 +178,7 @@ pub struct QueryExecutor {
     /// The job's event-time extractor (windowed queries only).
     event_time: Option<EventTime>,
     watermark: Option<i64>,
-    late_policy: LatePolicy,
+    late_policy: LateDataPolicy,
     late_warnings: Vec<LateWarning>,
     /// Late rows for the dead-letter sink (`dead_letter` only).
     dead_letters: Option<BatchBuilder>,
@@ -242,12 +234,12 @@ impl QueryExecutor {
         };
         let order_limit = OrderLimit::new(query, &output_schema, &output_exprs)?;
         let late_policy = match plan.config.late_data {
-            LateDataStrategy::Drop => LatePolicy::Drop,
-            LateDataStrategy::ProcessWithWarning => LatePolicy::Warn,
-            LateDataStrategy::ProcessAll => LatePolicy::Process,
-            LateDataStrategy::DeadLetter { .. } => LatePolicy::DeadLetter,
+            LateDataStrategy::Drop => LateDataPolicy::Drop,
+            LateDataStrategy::ProcessWithWarning => LateDataPolicy::ProcessWithWarning,
+            LateDataStrategy::ProcessAll => LateDataPolicy::ProcessAll,
+            LateDataStrategy::DeadLetter { .. } => LateDataPolicy::DeadLetter,
         };
-        let dead_letters = (late_policy == LatePolicy::DeadLetter && event_time.is_some())
+        let dead_letters = (late_policy == LateDataPolicy::DeadLetter && event_time.is_some())
             .then(|| BatchBuilder::with_capacity(dead_letter_schema(&input_schema), 0));
         Ok(QueryExecutor {
             input_schema,
@@ -379,40 +371,41 @@ impl QueryExecutor {
                     };
                     match et.extract(row) {
                         Err(e) => Err(e),
-                        Ok(ts) => match self.watermark {
-                            Some(wm) if ts < wm => {
+                        Ok(ts) => {
+                            let watermark = self.watermark.map(Watermark);
+                            let decision = decide(self.late_policy, ts, watermark);
+                            if decision.is_late() {
                                 self.stats.late += 1;
-                                match self.late_policy {
-                                    LatePolicy::Drop => {
-                                        self.stats.late_dropped += 1;
-                                        continue;
+                            }
+                            match decision {
+                                LateDecision::Drop => {
+                                    self.stats.late_dropped += 1;
+                                    continue;
+                                }
+                                LateDecision::DeadLetter => {
+                                    self.stats.late_dead_lettered += 1;
+                                    if let Some(d) = &mut self.dead_letters {
+                                        d.push_row(
+                                            row.iter().cloned().chain([self.late_reason.clone()]),
+                                        );
                                     }
-                                    LatePolicy::DeadLetter => {
-                                        self.stats.late_dead_lettered += 1;
-                                        if let Some(d) = &mut self.dead_letters {
-                                            d.push_row(
-                                                row.iter()
-                                                    .cloned()
-                                                    .chain([self.late_reason.clone()]),
-                                            );
-                                        }
-                                        continue;
+                                    continue;
+                                }
+                                LateDecision::ProcessWithWarning => {
+                                    if self.late_warnings.len() < MAX_KEPT {
+                                        self.late_warnings.push(LateWarning {
+                                            row: i,
+                                            event_time: ts,
+                                            watermark: watermark.map_or(i64::MIN, |w| w.0),
+                                        });
                                     }
-                                    LatePolicy::Warn => {
-                                        if self.late_warnings.len() < MAX_KEPT {
-                                            self.late_warnings.push(LateWarning {
-                                                row: i,
-                                                event_time: ts,
-                                                watermark: wm,
-                                            });
-                                        }
-                                        w.update(row, ts, &mut out)
-                                    }
-                                    LatePolicy::Process => w.update(row, ts, &mut out),
+                                    w.update(row, ts, &mut out)
+                                }
+                                LateDecision::Process | LateDecision::OnTime => {
+                                    w.update(row, ts, &mut out)
                                 }
                             }
-                            _ => w.update(row, ts, &mut out),
-                        },
+                        }
                     }
                 }
             };
