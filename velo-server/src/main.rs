@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// mimalloc: batches are allocated on one thread and freed on another in V2, and
+/// window state churns through many small allocations; glibc's allocator spent a
+/// measurable share of the time in page faults and arena locks there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use velo_server::app::{Failure, LoadedApp};
 use velo_server::processor::{self, RunOptions, V1Processor, V2Processor};
 use velo_server::{explain, progress};

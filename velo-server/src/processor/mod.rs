@@ -129,6 +129,15 @@ pub struct JobReport {
     pub elapsed: Duration,
 }
 
+/// A current-thread runtime for one job thread: readers and writers are async at
+/// their boundary but do blocking file IO, so each thread that drives them owns one.
+pub(crate) fn job_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))
+}
+
 /// Runs one planned job to completion.
 pub trait JobProcessor: Sync {
     /// A short name for messages (`v1`, `v2`).

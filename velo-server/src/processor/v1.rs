@@ -28,12 +28,7 @@ impl JobProcessor for V1Processor {
         options: &RunOptions,
         counters: &JobCounters,
     ) -> Result<(), Failure> {
-        // Readers and writers are async at their boundary but do blocking file IO;
-        // a current-thread runtime on this job's own thread drives them.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
+        let rt = super::job_runtime()?;
         rt.block_on(async {
             let reader_options = ReaderOptions {
                 batch_size: options.batch_size,

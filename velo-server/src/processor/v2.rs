@@ -255,10 +255,7 @@ impl JobProcessor for V2Processor {
         options: &RunOptions,
         counters: &JobCounters,
     ) -> Result<(), Failure> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
+        let rt = super::job_runtime()?;
         let reader = rt
             .block_on(open_reader(
                 &job.source.config,
@@ -353,10 +350,7 @@ fn run_sink(
     rx: Receiver<Output>,
     counters: &JobCounters,
 ) -> Result<(), Failure> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
+    let rt = super::job_runtime()?;
     rt.block_on(async {
         let mut result = Ok(());
         for o in rx.iter() {
