@@ -7,7 +7,16 @@
 //! outputs are the same multiset. Micro-benchmarks of single operators live next
 //! to their code (`velo-engine/benches`, `velo-partition/benches`).
 
+pub mod check;
+pub mod e2e;
+pub mod latency;
+pub mod report;
 pub mod runner;
+
+/// The same allocator as the `velo-server` binary, so the benchmark measures what
+/// the server runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use velo_types::connector::GeneratorProfile;
 

@@ -2,10 +2,16 @@
 //! server runs: V1's single [`QueryWorker`] loop, and V2's [`run_partitioned`]
 //! runtime with N workers. Input generation and watermark computation happen
 //! before the timed region.
+//!
+//! Besides the unpaced throughput runs ([`run_v1`], [`run_v2`]) there are paced
+//! latency runs ([`run_v1_paced`], [`run_v2_paced`]): see [`run_v2_paced`] for
+//! exactly what their latency measures.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, ensure, Result};
 use velo_engine::query::{EventTime, QueryExecutor};
 use velo_planner::JobPlan;
 use velo_server::processor::v2::{run_partitioned, PartitionLayout};
@@ -14,6 +20,7 @@ use velo_server::processor::JobCounters;
 use velo_types::{Batch, SchemaRef, StreamMessage, Value};
 use velo_watermark::{SourceWatermarks, WatermarkStrategy};
 
+use crate::latency::{LatencyRun, Pacer, LATE_AFTER};
 use crate::Scenario;
 
 /// A scenario's plan and its input as the in-band message sequence.
@@ -32,6 +39,12 @@ pub struct RunResult {
     pub rows_out: u64,
     /// Every output row, when collected for the V1/V2 check.
     pub rows: Option<Vec<Vec<Value>>>,
+    /// Output rows produced by each input message, in input order (V1 only):
+    /// what the paced V2 run attributes its sink arrivals against.
+    pub rows_per_message: Option<Vec<u64>>,
+    /// The partitions the run really used (V2 may use fewer than asked, e.g. one
+    /// for ORDER BY or a FanIn strategy); 1 for V1.
+    pub partitions: usize,
 }
 
 impl RunResult {
@@ -101,17 +114,20 @@ pub fn run_v1(p: &Prepared, keep_rows: bool) -> Result<RunResult> {
     let mut outputs = Vec::new();
     let mut rows = keep_rows.then(Vec::new);
     let mut rows_out = 0;
+    let mut per_message = Vec::with_capacity(messages.len());
     let start = Instant::now();
     for m in messages {
         let more = worker
             .handle(&p.plan, m, &counters, &mut outputs)
             .map_err(|e| anyhow!("{e:?}"))?;
+        let before = rows_out;
         for o in outputs.drain(..) {
             if let Output::Rows(b) = o {
                 rows_out += b.num_rows() as u64;
                 collect(&b, &mut rows);
             }
         }
+        per_message.push(rows_out - before);
         if !more {
             break;
         }
@@ -120,6 +136,8 @@ pub fn run_v1(p: &Prepared, keep_rows: bool) -> Result<RunResult> {
         elapsed: start.elapsed(),
         rows_out,
         rows,
+        rows_per_message: Some(per_message),
+        partitions: 1,
     })
 }
 
@@ -164,7 +182,319 @@ pub fn run_v2(p: &Prepared, partitions: usize, keep_rows: bool) -> Result<RunRes
         elapsed: start.elapsed(),
         rows_out: sink_result.0,
         rows: sink_result.1,
+        rows_per_message: None,
+        partitions: layout.partitions(),
     })
+}
+
+/// Settings of a paced (latency) run.
+#[derive(Debug, Clone)]
+pub struct PacedOptions {
+    /// Input records per second.
+    pub rate: f64,
+    /// Feed only the first batches of the prepared input, up to this many records.
+    pub records: u64,
+    /// Batches at the start that are fed but not measured (thread wake-up, caches);
+    /// at most a quarter of the batches fed.
+    pub warmup_batches: usize,
+    /// The pacer yields in a loop for the last `spin` before a due time, and
+    /// sleeps before that (see [`Pacer::new`]).
+    pub spin: Duration,
+}
+
+/// The warm-up batches of a paced run over `messages`.
+fn warmup(messages: &[StreamMessage], o: &PacedOptions) -> u64 {
+    let batches = messages
+        .iter()
+        .filter(|m| matches!(m, StreamMessage::Batch(_)))
+        .count();
+    o.warmup_batches.min(batches / 4) as u64
+}
+
+/// The first batches of `p` holding at most `records` records (at least one batch),
+/// each followed by its watermark if it had one, then the end of the stream; and
+/// the number of records they hold.
+pub fn paced_input(p: &Prepared, records: u64) -> (Vec<StreamMessage>, u64) {
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    for m in &p.messages {
+        match m {
+            StreamMessage::Batch(b) => {
+                if total > 0 && total + b.num_rows() as u64 > records {
+                    break;
+                }
+                total += b.num_rows() as u64;
+                out.push(m.clone());
+            }
+            StreamMessage::Watermark(_) => out.push(m.clone()),
+            StreamMessage::EndOfStream => break,
+        }
+    }
+    out.push(StreamMessage::EndOfStream);
+    (out, total)
+}
+
+/// V1 at a fixed input rate. The latency of a message (a batch, or a watermark
+/// for EMIT FINAL windows) is the time from handing it to the query (after its
+/// due time) to the query having returned its output rows, that is V1's whole
+/// per-message processing on its one thread; weighted by the rows it produced.
+/// Messages producing nothing, the end of the stream and the warm-up batches are
+/// not measured.
+pub fn run_v1_paced(p: &Prepared, o: &PacedOptions) -> Result<LatencyRun> {
+    let (messages, records) = paced_input(p, o.records);
+    let warmup = warmup(&messages, o);
+    let counters = JobCounters::default();
+    let mut worker = QueryWorker::new(compile(p)?);
+    let mut outputs = Vec::new();
+    let mut run = LatencyRun {
+        records,
+        exact: true,
+        ..LatencyRun::default()
+    };
+    let mut pacer = Pacer::new(o.rate, o.spin);
+    let start = Instant::now();
+    for m in messages {
+        let measured_kind = match &m {
+            StreamMessage::Batch(b) => {
+                pace(&mut pacer, b.num_rows(), &mut run);
+                true
+            }
+            StreamMessage::Watermark(_) => true,
+            StreamMessage::EndOfStream => false,
+        };
+        let t0 = Instant::now();
+        let more = worker
+            .handle(&p.plan, m, &counters, &mut outputs)
+            .map_err(|e| anyhow!("{e:?}"))?;
+        let rows: u64 = outputs
+            .iter()
+            .map(|o| match o {
+                Output::Rows(b) => b.num_rows() as u64,
+                Output::DeadLetters(_) => 0,
+            })
+            .sum();
+        let t1 = Instant::now();
+        outputs.clear();
+        run.rows_out += rows;
+        if measured_kind && rows > 0 && run.batches > warmup {
+            run.samples.push((t1 - t0, rows));
+        }
+        if !more {
+            break;
+        }
+    }
+    run.elapsed = start.elapsed();
+    Ok(run)
+}
+
+fn pace(pacer: &mut Pacer, rows: usize, run: &mut LatencyRun) {
+    let late = pacer.wait(rows);
+    run.batches += 1;
+    if late > LATE_AFTER {
+        run.late_batches += 1;
+    }
+    run.max_lateness = run.max_lateness.max(late);
+}
+
+/// V2 with `partitions` workers at a fixed input rate.
+///
+/// What is measured, per input message `i` that produces output rows (a batch, or
+/// for EMIT FINAL windows the watermark that closes them): from the instant the
+/// `next` closure hands it to the router (after waiting for its due time; a
+/// watermark is handed over right after its batch) to the instant the sink thread
+/// receives the last of the output batches that message produces across the
+/// partitions. The sink thread records, per output batch, only the instant, the
+/// partition and that partition's running row count.
+///
+/// How output is attributed: before the run (untimed), the input is routed with
+/// a fresh instance of the layout's strategy, as the router will, and each
+/// partition's sub-sequence is applied to its own query, which gives the rows
+/// `e[p][i]` partition `p` emits for message `i`. A worker sends at most one output
+/// batch per message, in its queue's order, and its output batches are told apart
+/// by their schema (each worker's query owns its output schema `Arc`), so message
+/// `i`'s output from partition `p` is the batch that brings `p`'s running count to
+/// `e[p][0] + ... + e[p][i]`: exact, whatever the overlap between messages. If the
+/// workers' output could not be told apart, it falls back to the whole sink's
+/// running count against `sum_p e[p][..=i]`, which is exact only while a message's
+/// output is complete before the next producing message is sent; the weight of
+/// the samples where it was not is reported as overlapped.
+///
+/// The end of the stream and the first warm-up batches are not measured.
+pub fn run_v2_paced(p: &Prepared, partitions: usize, o: &PacedOptions) -> Result<LatencyRun> {
+    let (messages, records) = paced_input(p, o.records);
+    let warmup = warmup(&messages, o);
+    let n = messages.len();
+    let layout =
+        PartitionLayout::new(&p.plan, &p.schema, None, partitions).map_err(|e| anyhow!("{e:?}"))?;
+    let parts = layout.partitions();
+    let expected = expected_per_partition(p, &messages, &layout)?;
+    let counters = JobCounters::default();
+    let queries = (0..parts).map(|_| compile(p)).collect::<Result<Vec<_>>>()?;
+    // Each worker's output schema, by address (distinct when each query owns its own).
+    let ids: Vec<usize> = queries
+        .iter()
+        .map(|q| Arc::as_ptr(q.output_schema()) as usize)
+        .collect();
+    let distinct = ids.iter().collect::<HashSet<_>>().len() == parts;
+    let mut run = LatencyRun {
+        records,
+        ..LatencyRun::default()
+    };
+    // Per message: when it went to the router, and how many batches had by then.
+    let mut sent: Vec<(Instant, u64)> = Vec::with_capacity(n);
+    // Per output batch: when it reached the sink, its partition (or `parts` when
+    // unknown), that partition's and the whole sink's running row counts.
+    let mut arrivals: Vec<(Instant, usize, u64, u64)> = Vec::with_capacity(n * parts);
+    let mut input = messages.into_iter();
+    let mut pacer = Pacer::new(o.rate, o.spin);
+    let start = Instant::now();
+    run_partitioned(
+        &p.plan,
+        &layout,
+        queries,
+        |out| match input.next() {
+            Some(m) => {
+                if let StreamMessage::Batch(b) = &m {
+                    pace(&mut pacer, b.num_rows(), &mut run);
+                }
+                sent.push((Instant::now(), run.batches));
+                out.push(m);
+                Ok(true)
+            }
+            None => Ok(false),
+        },
+        |rx| {
+            let mut per_partition = vec![0u64; parts + 1];
+            let mut total = 0u64;
+            for o in rx {
+                if let Output::Rows(b) = o {
+                    let at = Instant::now();
+                    let addr = Arc::as_ptr(b.schema()) as usize;
+                    let q = if distinct {
+                        ids.iter().position(|&x| x == addr).unwrap_or(parts)
+                    } else {
+                        parts
+                    };
+                    per_partition[q] += b.num_rows() as u64;
+                    total += b.num_rows() as u64;
+                    arrivals.push((at, q, per_partition[q], total));
+                }
+            }
+            Ok(())
+        },
+        &counters,
+    )
+    .map_err(|e| anyhow!("{e:?}"))?;
+    run.elapsed = start.elapsed();
+    run.rows_out = arrivals.last().map_or(0, |a| a.3);
+
+    let exact = arrivals.iter().all(|a| a.1 < parts);
+    for (q, e) in expected.iter().enumerate() {
+        let want: u64 = e.iter().sum();
+        let got = arrivals.iter().rev().find(|a| a.1 == q).map_or(0, |a| a.2);
+        ensure!(
+            !exact || got == want,
+            "partition {q} of V2@{partitions} produced {got} rows, {want} expected"
+        );
+    }
+    // The end of the stream (message n - 1) is not measured.
+    let producing: Vec<usize> = (0..n - 1)
+        .filter(|&i| expected.iter().any(|e| e[i] > 0))
+        .collect();
+    let rows = |i: usize| expected.iter().map(|e| e[i]).sum::<u64>();
+    let done: Vec<Instant> = if exact {
+        // Per partition: arrivals in order, matched against its running expectation.
+        let mut done: Vec<Option<Instant>> = vec![None; n];
+        for (q, e) in expected.iter().enumerate() {
+            let mut mine = arrivals.iter().filter(|a| a.1 == q);
+            let mut prefix = 0u64;
+            for &i in &producing {
+                if e[i] == 0 {
+                    continue;
+                }
+                prefix += e[i];
+                let a = mine
+                    .find(|a| a.2 >= prefix)
+                    .ok_or_else(|| anyhow!("partition {q}: output for message {i} missing"))?;
+                ensure!(
+                    a.2 == prefix,
+                    "partition {q}: an output batch spans messages"
+                );
+                done[i] = Some(done[i].map_or(a.0, |d| d.max(a.0)));
+            }
+        }
+        producing
+            .iter()
+            .map(|&i| done[i].unwrap_or(start))
+            .collect()
+    } else {
+        let mut prefix = 0u64;
+        let mut k = 0usize;
+        let mut done = Vec::with_capacity(producing.len());
+        for &i in &producing {
+            prefix += rows(i);
+            while arrivals[k].3 < prefix {
+                k += 1;
+            }
+            done.push(arrivals[k].0);
+        }
+        done
+    };
+    for (k, &i) in producing.iter().enumerate() {
+        let (at, batches) = sent[i];
+        if batches <= warmup {
+            continue;
+        }
+        run.samples
+            .push((done[k].saturating_duration_since(at), rows(i)));
+        if !exact && producing.get(k + 1).is_some_and(|&j| sent[j].0 < done[k]) {
+            run.overlapped += rows(i);
+        }
+    }
+    run.exact = exact;
+    Ok(run)
+}
+
+/// The output rows each partition of `layout` emits for each of `messages`
+/// (`[partition][message]`), found by routing them as the router does and applying
+/// each partition's share to its own query, on this thread.
+fn expected_per_partition(
+    p: &Prepared,
+    messages: &[StreamMessage],
+    layout: &PartitionLayout,
+) -> Result<Vec<Vec<u64>>> {
+    let parts = layout.partitions();
+    let mut strategy = velo_partition::create(layout.kind);
+    let mut workers = (0..parts)
+        .map(|_| compile(p).map(QueryWorker::new))
+        .collect::<Result<Vec<_>>>()?;
+    let counters = JobCounters::default();
+    let mut rows = vec![vec![0u64; messages.len()]; parts];
+    let mut routed = Vec::new();
+    let mut outputs = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let shares: Vec<(usize, StreamMessage)> = match m {
+            StreamMessage::Batch(b) => {
+                strategy.route(b.clone(), &layout.ctx, &mut routed);
+                routed
+                    .drain(..)
+                    .map(|(q, b)| (q, StreamMessage::Batch(b)))
+                    .collect()
+            }
+            other => (0..parts).map(|q| (q, other.clone())).collect(),
+        };
+        for (q, share) in shares {
+            workers[q]
+                .handle(&p.plan, share, &counters, &mut outputs)
+                .map_err(|e| anyhow!("{e:?}"))?;
+            for o in outputs.drain(..) {
+                if let Output::Rows(b) = o {
+                    rows[q][i] += b.num_rows() as u64;
+                }
+            }
+        }
+    }
+    Ok(rows)
 }
 
 /// Sorts rows into a canonical order for the multiset comparison.

@@ -1,9 +1,13 @@
 //! Project tasks, per the cargo-xtask convention: `cargo xtask <task>`.
 //!
 //! - `ci`: formatting, clippy with warnings denied, and the tests (what `.ci/run` does).
-//! - `bench`: the criterion micro-benchmarks in release mode (the scenario suite
-//!   joins them with the benchmark issue).
+//! - `bench [--quick] [--scenario LIST] [--records N] [--partitions LIST] [...]`:
+//!   the scenario suite (`velo-bench`), built and run in release mode; it prints
+//!   the table and writes `target/bench/results.json` (every other option is
+//!   passed on to `velo-bench`, see `cargo xtask bench --help`).
+//! - `bench --criterion [--quick]`: the criterion micro-benchmarks instead.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -18,6 +22,12 @@ fn cargo(args: &[&str]) -> Result<()> {
         bail!("cargo {} failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// The workspace root: xtask's own crate sits right under it.
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
 fn main() -> Result<()> {
@@ -35,13 +45,35 @@ fn main() -> Result<()> {
             ])?;
             cargo(&["test", "--workspace"])
         }
-        Some("bench") => {
+        Some("bench") if args.iter().any(|x| x == "--criterion") => {
             let mut a = vec!["bench", "-p", "velo-engine", "--bench", "query"];
             if args.iter().any(|x| x == "--quick") {
                 a.extend(["--", "--quick"]);
             }
             cargo(&a)
         }
-        _ => bail!("usage: cargo xtask <ci|bench [--quick]>"),
+        Some("bench") => {
+            let rest = &args[1..];
+            // The end-to-end mode runs the release server binary.
+            cargo(&["build", "--release", "-p", "velo-server"])?;
+            let mut a: Vec<String> = ["run", "--release", "-p", "velo-bench", "--"]
+                .map(String::from)
+                .to_vec();
+            a.extend(rest.iter().cloned());
+            let has_json = rest
+                .iter()
+                .any(|x| x == "--json" || x.starts_with("--json="));
+            if !has_json && !rest.iter().any(|x| x == "--help" || x == "-h") {
+                // The workspace's target directory, wherever cargo xtask is run from.
+                let json = workspace_root().join("target/bench/results.json");
+                a.push("--json".into());
+                a.push(json.display().to_string());
+            }
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            cargo(&a)
+        }
+        _ => bail!(
+            "usage: cargo xtask <ci | bench [--quick] [--scenario LIST] [--records N] [--partitions LIST] | bench --criterion [--quick]>"
+        ),
     }
 }
