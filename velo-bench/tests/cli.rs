@@ -28,6 +28,8 @@ fn a_small_run_writes_the_json() {
             "--batch-size",
             "256",
         ])
+        // The end-to-end mode needs the release server binary; e2e_smoke.rs covers it.
+        .arg("--no-e2e")
         .arg("--json")
         .arg(&json)
         .output()
@@ -63,6 +65,7 @@ fn a_wrong_v2_result_fails_the_run() {
     let out = bench()
         .args(["--scenario", "1", "--records", "5000", "--partitions", "2"])
         .arg("--corrupt-v2-for-test")
+        .arg("--no-e2e")
         .arg("--json")
         .arg(&json)
         .output()
