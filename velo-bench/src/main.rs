@@ -67,10 +67,12 @@ struct Args {
     /// Skip the paced latency runs.
     #[arg(long)]
     no_latency: bool,
-    /// Input batch size of the latency runs [default: --batch-size]. A record's
-    /// latency includes its whole batch's processing, so this bounds it from below.
-    #[arg(long)]
-    latency_batch_size: Option<usize>,
+    /// Input batch size of the latency runs. A record's latency includes its whole
+    /// batch's processing, so this bounds it from below; at half load a source
+    /// hands over what has arrived rather than waiting for 1,024 rows, so the
+    /// latency runs use smaller batches than the throughput runs.
+    #[arg(long, default_value_t = 128)]
+    latency_batch_size: usize,
     /// Records fed in each latency run [default: --records, 100000 with --quick].
     #[arg(long)]
     latency_records: Option<u64>,
@@ -234,7 +236,7 @@ fn real_main() -> Result<()> {
         .latency_records
         .unwrap_or(if args.quick { 100_000 } else { records })
         .min(records);
-    let latency_batch_size = args.latency_batch_size.unwrap_or(args.batch_size).max(1);
+    let latency_batch_size = args.latency_batch_size.max(1);
     let mut partitions = if args.partitions.is_empty() {
         vec![1, machine.cores]
     } else {
