@@ -65,6 +65,9 @@ impl QueryWorker {
         for f in self.query.take_failures() {
             self.warn(job, &format!("record skipped: {}", f.error));
         }
+        for w in self.query.take_late_warnings() {
+            self.warn(job, &w.to_string());
+        }
         self.sync(counters);
         Ok(more && !self.query.is_done())
     }
