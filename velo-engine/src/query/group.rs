@@ -7,11 +7,11 @@
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use velo_ast::{EmitMode, SelectItem};
+use velo_ast::EmitMode;
 use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 
-use super::{check_unique_names, output_name};
+use super::compile_select;
 use crate::aggregate::{compile_aggregate, Accumulator, AggregateFunction};
 use crate::error::Result;
 use crate::expr::{compile, PhysicalExpr, Scope};
@@ -128,21 +128,9 @@ impl GroupOutput {
             qualifiers,
             substitutions: &substitutions,
         };
-        let mut select = Vec::new();
-        let mut fields = Vec::new();
-        let mut select_texts = Vec::new();
-        for item in &query.projection {
-            if let SelectItem::Expr { expr, alias, .. } = item {
-                let e = compile(expr, &group_scope)?;
-                fields.push(Field::new(
-                    &output_name(expr, alias.as_ref()),
-                    e.data_type(),
-                ));
-                select.push(e);
-                select_texts.push(expr.to_string());
-            }
-        }
-        check_unique_names(&fields)?;
+        // The planner refuses `*` in aggregated queries, so nothing expands here.
+        let (select, fields, select_texts) =
+            compile_select(&query.projection, &group_scope, 0, query.span)?;
         let having = query
             .having
             .as_ref()

@@ -224,7 +224,8 @@ impl QueryExecutor {
             let exprs = agg.select_texts().to_vec();
             (Body::Aggregate(Box::new(agg)), schema, exprs)
         } else {
-            let (exprs, fields, texts) = projection(&query.projection, &scope)?;
+            let (exprs, fields, texts) =
+                compile_select(&query.projection, &scope, input_schema.len(), query.span)?;
             let scratch = Vec::with_capacity(exprs.len());
             (
                 Body::Project { exprs, scratch },
@@ -530,18 +531,33 @@ fn project_row(
     Ok(())
 }
 
-/// Compiles a stateless select list; `*` expands to every input column.
-fn projection(
+/// A compiled select list: one expression per output column, the output fields,
+/// and each column's SQL text (for ORDER BY over output columns).
+pub(crate) type SelectList = (Vec<PhysicalExpr>, Vec<Field>, Vec<String>);
+
+/// Compiles a select list over `scope`. `*` expands to the first
+/// `wildcard_columns` columns of the scope's schema (the input's columns; an
+/// extended row may carry computed columns after them). Duplicate output names
+/// are an error at `span`.
+pub(crate) fn compile_select(
     items: &[SelectItem],
     scope: &Scope<'_>,
-) -> Result<(Vec<PhysicalExpr>, Vec<Field>, Vec<String>)> {
+    wildcard_columns: usize,
+    span: velo_ast::Span,
+) -> Result<SelectList> {
     let mut exprs = Vec::new();
     let mut fields = Vec::new();
     let mut texts = Vec::new();
     for item in items {
         match item {
             SelectItem::Wildcard { .. } | SelectItem::QualifiedWildcard { .. } => {
-                for (i, f) in scope.schema.fields().iter().enumerate() {
+                for (i, f) in scope
+                    .schema
+                    .fields()
+                    .iter()
+                    .take(wildcard_columns)
+                    .enumerate()
+                {
                     exprs.push(PhysicalExpr::Column {
                         index: i,
                         data_type: f.data_type,
@@ -559,7 +575,20 @@ fn projection(
             }
         }
     }
-    check_unique_names(&fields)?;
+    for (i, f) in fields.iter().enumerate() {
+        if fields[..i]
+            .iter()
+            .any(|g| g.name.eq_ignore_ascii_case(&f.name))
+        {
+            return Err(Error::compile(
+                format!(
+                    "the output column '{}' appears twice; give one of them an alias with AS",
+                    f.name
+                ),
+                span,
+            ));
+        }
+    }
     Ok((exprs, fields, texts))
 }
 
@@ -576,22 +605,4 @@ pub(crate) fn output_name(expr: &velo_ast::Expr, alias: Option<&velo_ast::Ident>
         }
         other => other.to_string(),
     }
-}
-
-pub(crate) fn check_unique_names(fields: &[Field]) -> Result<()> {
-    for (i, f) in fields.iter().enumerate() {
-        if fields[..i]
-            .iter()
-            .any(|g| g.name.eq_ignore_ascii_case(&f.name))
-        {
-            return Err(Error::Compile {
-                message: format!(
-                    "the output column '{}' appears twice; give one of them an alias with AS",
-                    f.name
-                ),
-                span: velo_ast::Span::empty(),
-            });
-        }
-    }
-    Ok(())
 }

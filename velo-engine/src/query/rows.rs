@@ -77,6 +77,7 @@ use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 use crate::aggregate::{compile_aggregate, AggregateFunction, AggregateKind};
 use crate::error::{Error, Result};
 use crate::expr::{cast_value, compile, PhysicalExpr, Scope};
+use crate::query::compile_select;
 
 /// The largest BUFFER size and LAG/LEAD offset accepted: every partition allocates
 /// its buffers up front, so an absurd size must fail at compile time.
@@ -388,21 +389,6 @@ fn plain_args<'e>(f: &'e Function, name: &str, span: Span) -> Result<Vec<&'e Exp
                 })
                 .collect()
         }
-    }
-}
-
-/// The output column name of a select item: its alias, else the column's own
-/// name, else the expression's SQL text.
-fn output_name(expr: &Expr, alias: Option<&velo_ast::Ident>) -> String {
-    if let Some(a) = alias {
-        return a.value.clone();
-    }
-    match expr {
-        Expr::Identifier(id) => id.value.clone(),
-        Expr::CompoundIdentifier(parts) => {
-            parts.last().map(|p| p.value.clone()).unwrap_or_default()
-        }
-        other => other.to_string(),
     }
 }
 
@@ -737,46 +723,8 @@ impl RowsWindowExec {
             qualifiers,
             substitutions: &substitutions,
         };
-        let mut select = Vec::new();
-        let mut fields = Vec::new();
-        let mut select_texts = Vec::new();
-        for item in &query.projection {
-            match item {
-                SelectItem::Wildcard { .. } | SelectItem::QualifiedWildcard { .. } => {
-                    for (i, f) in input.fields().iter().enumerate() {
-                        select.push(PhysicalExpr::Column {
-                            index: i,
-                            data_type: f.data_type,
-                        });
-                        fields.push(f.clone());
-                        select_texts.push(f.name.to_string());
-                    }
-                }
-                SelectItem::Expr { expr, alias, .. } => {
-                    let e = compile(expr, &ext_scope)?;
-                    fields.push(Field::new(
-                        &output_name(expr, alias.as_ref()),
-                        e.data_type(),
-                    ));
-                    select.push(e);
-                    select_texts.push(expr.to_string());
-                }
-            }
-        }
-        for (i, f) in fields.iter().enumerate() {
-            if fields[..i]
-                .iter()
-                .any(|g| g.name.eq_ignore_ascii_case(&f.name))
-            {
-                return Err(Error::compile(
-                    format!(
-                        "the output column '{}' appears twice; give one of them an alias with AS",
-                        f.name
-                    ),
-                    query.span,
-                ));
-            }
-        }
+        let (select, fields, select_texts) =
+            compile_select(&query.projection, &ext_scope, input.len(), query.span)?;
 
         let frame = window.buffer_rows;
         let history = frame.max(b.max_lag.map_or(0, |k| k + 1));
