@@ -32,6 +32,7 @@ impl Pacer {
     /// `rate` in records per second; the schedule starts now. The last `spin`
     /// before each due time is spent yielding in a loop rather than sleeping.
     pub fn new(rate: f64, spin: Duration) -> Pacer {
+        precise_sleep();
         Pacer {
             start: Instant::now(),
             rate: rate.max(1.0),
@@ -58,6 +59,20 @@ impl Pacer {
                 std::thread::yield_now();
             }
         }
+    }
+}
+
+/// Makes `thread::sleep` on this thread wake within microseconds of its
+/// deadline: Linux lets a sleeping thread's timer fire up to its "timer slack"
+/// late (50 us by default) to batch wake-ups, which at 128-row batches would be
+/// most of the gap between two batches. Elsewhere a no-op.
+#[allow(unsafe_code)] // one libc call; see the SAFETY note
+fn precise_sleep() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and only changes the
+    // calling thread's timer slack.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
     }
 }
 

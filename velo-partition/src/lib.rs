@@ -39,9 +39,9 @@ pub use backpressure::BackpressureState;
 pub use dispatch::Dispatcher;
 pub use error::{Error, Result};
 pub use queue::{
-    partition_queue, Disconnected, QueueGauges, QueueReceiver, QueueSender, RecvTimeoutError,
-    SendTimeoutError, TryRecvError, TrySendError, BACKPRESSURE_STATE_METRIC, QUEUE_DEPTH_METRIC,
-    QUEUE_UTILISATION_METRIC,
+    partition_queue, recv_spinning, Disconnected, QueueGauges, QueueReceiver, QueueSender,
+    RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError, BACKPRESSURE_STATE_METRIC,
+    QUEUE_DEPTH_METRIC, QUEUE_UTILISATION_METRIC,
 };
 pub use strategy::{
     create, from_name, AlwaysHash, FanIn, KeyHasher, RoundRobin, SmartRepartition, StickyPartition,

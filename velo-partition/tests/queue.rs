@@ -290,3 +290,20 @@ fn dispatcher_reports_a_closed_queue() {
         Error::QueueClosed { partition: 0 }
     );
 }
+
+#[test]
+fn recv_spinning_takes_waiting_messages_then_parks_until_one_arrives() {
+    let (tx, rx) = partition_queue::<u32>(4);
+    tx.send(1).unwrap();
+    assert_eq!(rx.recv_spinning(Duration::from_micros(50)), Some(1));
+    // Nothing waiting: it polls for the spin, then parks until the send.
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(2).unwrap();
+    });
+    assert_eq!(rx.recv_spinning(Duration::from_micros(50)), Some(2));
+    sender.join().unwrap();
+    // Every sender gone and the queue drained: the end, with or without a spin.
+    assert_eq!(rx.recv_spinning(Duration::from_micros(50)), None);
+    assert_eq!(rx.recv_spinning(Duration::ZERO), None);
+}
