@@ -10,7 +10,8 @@
 //! `--processor v1` and with `--processor v2 --partitions N` for each N. V1's output
 //! is kept; a V2 output is deleted once it matched V1's, kept when it did not.
 //! Each run is timed as the whole process's wall time; the job's own summary line
-//! (`job 'out' (v2): read ..., written ... in 0.512s (...)`) is parsed too. Every
+//! (`job 'out' (v2): in N = processed ... ; written ... in 0.512s (...)`) is parsed
+//! too, and its counts must add up. Every
 //! V2 output must equal V1's as a multiset of lines, or the run is an error.
 
 use std::fmt::Write as _;
@@ -311,7 +312,12 @@ fn run_server(bin: &Path, app: &Path, partitions: Option<usize>) -> Result<Serve
     let summary = stderr
         .lines()
         .find_map(|l| parse_summary(l).map(|s| (l.to_string(), s)))
-        .ok_or_else(|| anyhow!("no summary line for job '{JOB}' in:\n{}", stderr.trim_end()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "no summary line for job '{JOB}' whose counts add up in:\n{}",
+                stderr.trim_end()
+            )
+        })?;
     let (line, (read, written, engine_seconds)) = summary;
     Ok(ServerRun {
         wall_seconds,
@@ -323,23 +329,53 @@ fn run_server(bin: &Path, app: &Path, partitions: Option<usize>) -> Result<Serve
 }
 
 /// `(read, written, seconds)` from
-/// `job 'out' (v2): read 1000, written 10, filtered 990, late 0, failed 0 in 0.120s (8.3K rec/s)`.
+/// `job 'out' (v2): in 1000 = processed 8 + filtered 990 + late 0 + failed 2; written 8 in 0.120s (8.3K rec/s)`,
+/// or `None` when the line is not one, or when its counts do not add up
+/// (SPEC §4: every record read is processed, filtered, late or failed).
 fn parse_summary(line: &str) -> Option<(u64, u64, f64)> {
     let rest = line.strip_prefix(&format!("job '{JOB}' ("))?;
-    let (_, rest) = rest.split_once("): ")?;
-    let mut read = None;
-    let mut written = None;
-    let mut seconds = None;
-    for part in rest.split(", ") {
-        if let Some(n) = part.strip_prefix("read ") {
-            read = n.parse().ok();
-        } else if let Some(n) = part.strip_prefix("written ") {
-            written = n.parse().ok();
-        } else if let Some((_, t)) = part.split_once(" in ") {
-            seconds = t.split_once('s').and_then(|(s, _)| s.parse().ok());
-        }
+    let (_, rest) = rest.split_once("): in ")?;
+    let (counts, rest) = rest.split_once("; written ")?;
+    let (read, parts) = counts.split_once(" = ")?;
+    let read: u64 = read.parse().ok()?;
+    let mut accounted = 0u64;
+    for part in parts.split(" + ") {
+        accounted += part.rsplit_once(' ')?.1.parse::<u64>().ok()?;
     }
-    Some((read?, written?, seconds?))
+    if accounted != read {
+        return None;
+    }
+    let (written, rest) = rest.split_once(" in ")?;
+    let written = written.split(',').next()?.parse().ok()?;
+    let seconds = rest.split_once('s')?.0.parse().ok()?;
+    Some((read, written, seconds))
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::parse_summary;
+
+    #[test]
+    fn a_summary_line_whose_counts_add_up() {
+        assert_eq!(parse_summary("warning: something"), None);
+        assert_eq!(
+            parse_summary("job 'out' (v2): in 1000 = processed 8 + filtered 990 + late 0 + failed 2; written 8 in 0.120s (8.3K rec/s)"),
+            Some((1000, 8, 0.12))
+        );
+        assert_eq!(
+            parse_summary("job 'out' (v1): in 3 = processed 2 + filtered 0 + late 0 + failed 1; written 2, dlq 1 in 1.500s (2 rec/s)"),
+            Some((3, 2, 1.5))
+        );
+    }
+
+    #[test]
+    fn counts_that_do_not_add_up_are_refused() {
+        assert_eq!(
+            parse_summary("job 'out' (v2): in 1000 = processed 8 + filtered 990 + late 0 + failed 1; written 8 in 0.120s (8.3K rec/s)"),
+            None
+        );
+        assert_eq!(parse_summary("job 'other' (v2): in 1 = processed 1 + filtered 0 + late 0 + failed 0; written 1 in 0.1s (1 rec/s)"), None);
+    }
 }
 
 /// An order-independent digest of a file's lines.
@@ -454,14 +490,6 @@ pub fn format_results(scenario: &Scenario, results: &[E2eResult]) -> String {
 mod tests {
     use super::*;
     use crate::SCENARIOS;
-
-    #[test]
-    fn parses_the_summary_line() {
-        let line = "job 'out' (v2): read 1000000, written 10, filtered 0, late 0, failed 0 in 0.512s (1.95M rec/s)";
-        assert_eq!(parse_summary(line), Some((1_000_000, 10, 0.512)));
-        assert_eq!(parse_summary("job 'other' (v1): read 1, written 1, filtered 0, late 0, failed 0 in 0.001s (1K rec/s)"), None);
-        assert_eq!(parse_summary("warning: something"), None);
-    }
 
     #[test]
     fn every_app_plans_with_a_declared_schema() {

@@ -109,7 +109,7 @@ fn collect(batch: &Batch, rows: &mut Option<Vec<Vec<Value>>>) {
 /// V1: one thread applies every message to one query.
 pub fn run_v1(p: &Prepared, keep_rows: bool) -> Result<RunResult> {
     let counters = JobCounters::default();
-    let mut worker = QueryWorker::new(compile(p)?);
+    let mut worker = QueryWorker::new(&p.plan, compile(p)?);
     let messages = p.messages.clone();
     let mut outputs = Vec::new();
     let mut rows = keep_rows.then(Vec::new);
@@ -156,7 +156,7 @@ pub fn run_v2(p: &Prepared, partitions: usize, keep_rows: bool) -> Result<RunRes
         &p.plan,
         &layout,
         queries,
-        |out| {
+        |out, _side| {
             // Hand the router one input message at a time, as a source would.
             match messages.next() {
                 Some(m) => {
@@ -244,7 +244,7 @@ pub fn run_v1_paced(p: &Prepared, o: &PacedOptions) -> Result<LatencyRun> {
     let (messages, records) = paced_input(p, o.records);
     let warmup = warmup(&messages, o);
     let counters = JobCounters::default();
-    let mut worker = QueryWorker::new(compile(p)?);
+    let mut worker = QueryWorker::new(&p.plan, compile(p)?);
     let mut outputs = Vec::new();
     let mut run = LatencyRun {
         records,
@@ -270,7 +270,7 @@ pub fn run_v1_paced(p: &Prepared, o: &PacedOptions) -> Result<LatencyRun> {
             .iter()
             .map(|o| match o {
                 Output::Rows(b) => b.num_rows() as u64,
-                Output::DeadLetters(_) => 0,
+                Output::DeadLetters(_) | Output::Failed(_) => 0,
             })
             .sum();
         let t1 = Instant::now();
@@ -352,7 +352,7 @@ pub fn run_v2_paced(p: &Prepared, partitions: usize, o: &PacedOptions) -> Result
         &p.plan,
         &layout,
         queries,
-        |out| match input.next() {
+        |out, _side| match input.next() {
             Some(m) => {
                 if let StreamMessage::Batch(b) = &m {
                     pace(&mut pacer, b.num_rows(), &mut run);
@@ -466,7 +466,7 @@ fn expected_per_partition(
     let parts = layout.partitions();
     let mut strategy = velo_partition::create(layout.kind);
     let mut workers = (0..parts)
-        .map(|_| compile(p).map(QueryWorker::new))
+        .map(|_| compile(p).map(|q| QueryWorker::new(&p.plan, q)))
         .collect::<Result<Vec<_>>>()?;
     let counters = JobCounters::default();
     let mut rows = vec![vec![0u64; messages.len()]; parts];

@@ -38,6 +38,15 @@ pub enum Error {
     /// static types were unknown at compile time).
     #[error("type error: {0}")]
     Type(String),
+    /// A record failed under `failure_strategy = 'fail_batch'`: the evaluation
+    /// error of that record, with the record's position in its source (e.g. the
+    /// 1-based line of its file; `None` when the source gives none). Displays as
+    /// `error` alone, so that the caller can prefix the position its own way.
+    #[error("{error}")]
+    RowFailed {
+        position: Option<u64>,
+        error: Box<Error>,
+    },
 }
 
 impl Error {
@@ -46,6 +55,23 @@ impl Error {
         Error::Compile {
             message: message.into(),
             span,
+        }
+    }
+
+    /// The failed record's source position, for [`Error::RowFailed`].
+    pub fn row_position(&self) -> Option<u64> {
+        match self {
+            Error::RowFailed { position, .. } => *position,
+            _ => None,
+        }
+    }
+
+    /// The evaluation error itself: the one inside [`Error::RowFailed`], else
+    /// `self`.
+    pub fn cause(&self) -> &Error {
+        match self {
+            Error::RowFailed { error, .. } => error.cause(),
+            other => other,
         }
     }
 

@@ -30,5 +30,6 @@
 pub mod aggregate;
 mod error;
 pub mod expr;
+mod memory;
 pub use error::{Error, Result};
 pub mod query;

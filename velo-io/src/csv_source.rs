@@ -14,6 +14,15 @@
 //!   by the first record) and their types are inferred from the first
 //!   [`crate::INFERENCE_SAMPLE_RECORDS`] records. The sample is kept and returned
 //!   first, so nothing is read twice.
+//!
+//! Positions: every row's source position is the 1-based physical line where its
+//! record starts, the line that error messages name. The csv parser stamps a record
+//! with where it stood before reading it, which is before the previous record's
+//! `\n` when lines end with CRLF and before any blank lines it skipped, so the reader
+//! steps over those bytes itself. It can, because the input goes through a
+//! `Recorder` that keeps the bytes from the oldest record not yet decoded on: one
+//! copy of each input byte per 256 KiB read, nothing per record. The same bytes give
+//! a record error its raw text ([`Error::raw_record`]).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -31,6 +40,96 @@ use crate::parse::{convert_text, expected_text, ConvError, TypeGuess};
 use crate::{DataReader, ReaderOptions, INFERENCE_SAMPLE_RECORDS};
 
 const READ_BUFFER: usize = 256 * 1024;
+
+/// The input stream, keeping what it has read from the oldest record still to be
+/// decoded on, so that a record's first line and raw text can be looked up.
+struct Recorder<R> {
+    inner: R,
+    /// The bytes read, from stream offset `base` on.
+    kept: Vec<u8>,
+    base: u64,
+    /// Bytes before this stream offset are no longer needed.
+    keep_from: u64,
+}
+
+impl<R> Recorder<R> {
+    fn new(inner: R) -> Recorder<R> {
+        Recorder {
+            inner,
+            kept: Vec::new(),
+            base: 0,
+            keep_from: 0,
+        }
+    }
+
+    /// The byte at stream offset `at`, if it is kept.
+    #[inline]
+    fn byte_at(&self, at: u64) -> Option<u8> {
+        let i = usize::try_from(at.checked_sub(self.base)?).ok()?;
+        self.kept.get(i).copied()
+    }
+
+    /// Where `rec` starts: the stream offset and 1-based line of its first byte.
+    ///
+    /// The parser stamps a record with where it stood before reading it, which is
+    /// before the previous record's `\n` when lines end with CRLF (it stops at the
+    /// `\r`) and before the blank lines it skips; those bytes are stepped over here.
+    #[inline]
+    fn start_of(&self, rec: &ByteRecord) -> (u64, u64) {
+        let Some(pos) = rec.position() else {
+            return (0, 0);
+        };
+        let (mut at, mut line) = (pos.byte(), pos.line());
+        while let Some(b) = self.byte_at(at) {
+            match b {
+                b'\n' => line += 1,
+                b'\r' => {}
+                _ => break,
+            }
+            at += 1;
+        }
+        (at, line)
+    }
+
+    /// The raw bytes of a record from stream offset `start` to `end` (where the next
+    /// one begins), without its line terminator; `None` if they are not kept.
+    #[cold]
+    fn raw(&self, start: u64, end: u64) -> Option<&[u8]> {
+        let from = usize::try_from(start.checked_sub(self.base)?).ok()?;
+        let to = usize::try_from(end.checked_sub(self.base)?).ok()?;
+        let bytes = self.kept.get(from..to)?;
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        Some(bytes.strip_suffix(b"\r").unwrap_or(bytes))
+    }
+}
+
+impl<R: Read> Read for Recorder<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        // Drop what is no longer needed once it is at least half of what is kept,
+        // so that on average each byte is moved at most once.
+        let unneeded = self.keep_from.saturating_sub(self.base);
+        let unneeded =
+            usize::try_from(unneeded).map_or(self.kept.len(), |u| u.min(self.kept.len()));
+        if unneeded > 0 && unneeded * 2 >= self.kept.len() {
+            self.kept.drain(..unneeded);
+            self.base += unneeded as u64;
+        }
+        self.kept.extend_from_slice(&out[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: std::fmt::Debug> std::fmt::Debug for Recorder<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("inner", &self.inner)
+            .field("base", &self.base)
+            .field("kept_bytes", &self.kept.len())
+            .field("keep_from", &self.keep_from)
+            .finish()
+    }
+}
 
 /// Opens a file source in any text format.
 pub(crate) fn open_file_reader(
@@ -62,26 +161,29 @@ struct Decoder {
 }
 
 impl Decoder {
+    /// Appends `rec`, which starts on `line`, as a row; on an error nothing is
+    /// appended.
     #[inline]
-    fn decode(&mut self, rec: &ByteRecord, builder: &mut BatchBuilder) -> Result<()> {
+    fn decode(&mut self, rec: &ByteRecord, line: u64, builder: &mut BatchBuilder) -> Result<()> {
         if rec.len() != self.expected_fields {
             return Err(Error::FieldCount {
                 path: self.label.to_string(),
-                line: line_of(rec),
+                line,
                 expected: self.expected_fields,
                 found: rec.len(),
+                raw: None,
             });
         }
         self.scratch.clear();
         if self.identity {
             for (c, field) in rec.iter().enumerate() {
-                let v = self.convert(c, field, rec)?;
+                let v = self.convert(c, field, line)?;
                 self.scratch.push(v);
             }
         } else {
             for c in 0..self.types.len() {
                 let field = rec.get(self.source_index[c]).unwrap_or_default();
-                let v = self.convert(c, field, rec)?;
+                let v = self.convert(c, field, line)?;
                 self.scratch.push(v);
             }
         }
@@ -90,22 +192,22 @@ impl Decoder {
     }
 
     #[inline]
-    fn convert(&self, c: usize, field: &[u8], rec: &ByteRecord) -> Result<Value> {
+    fn convert(&self, c: usize, field: &[u8], line: u64) -> Result<Value> {
         if field.is_empty() {
             return Ok(Value::Null);
         }
         let ty = self.types[c];
-        convert_text(field, ty).map_err(|e| self.bad_value(c, field, rec, e))
+        convert_text(field, ty).map_err(|e| self.bad_value(c, field, line, e))
     }
 
     #[cold]
-    fn bad_value(&self, c: usize, field: &[u8], rec: &ByteRecord, e: ConvError) -> Error {
-        let line = line_of(rec);
+    fn bad_value(&self, c: usize, field: &[u8], line: u64, e: ConvError) -> Error {
         match e {
             ConvError::Utf8 => Error::InvalidUtf8 {
                 path: self.label.to_string(),
                 line,
                 column: Some(self.names[c].to_string()),
+                raw: None,
             },
             ConvError::Invalid => Error::BadValue {
                 path: self.label.to_string(),
@@ -113,15 +215,15 @@ impl Decoder {
                 column: self.names[c].to_string(),
                 expected: expected_text(self.types[c]),
                 found: show_found(field),
+                raw: None,
             },
         }
     }
 }
 
-fn line_of(rec: &ByteRecord) -> u64 {
-    rec.position().map_or(0, |p| p.line())
-}
-
+/// An error of the csv parser. With byte records and flexible field counts that is
+/// an IO error in practice; a `Malformed` one (defensive) names the parser's
+/// position and carries no raw text.
 fn csv_error(label: &str, e: csv::Error) -> Error {
     let line = e.position().map_or(0, |p| p.line());
     let message = e.to_string();
@@ -134,6 +236,7 @@ fn csv_error(label: &str, e: csv::Error) -> Error {
             path: label.to_string(),
             line,
             message,
+            raw: None,
         },
     }
 }
@@ -142,17 +245,19 @@ fn csv_error(label: &str, e: csv::Error) -> Error {
 /// stream is read with blocking `std::io` calls.
 #[derive(Debug)]
 pub struct CsvReader<R> {
-    rdr: csv::Reader<R>,
+    rdr: csv::Reader<Recorder<R>>,
     decoder: Decoder,
     schema: SchemaRef,
     record: ByteRecord,
-    /// Sampled records not yet returned.
-    pending: VecDeque<ByteRecord>,
+    /// Sampled records not yet returned, each with the stream offset where it ends.
+    pending: VecDeque<(ByteRecord, u64)>,
     /// An error to return after the rows decoded before it.
     pending_error: Option<Error>,
     /// A record error to return on the next call, after the rows decoded before it.
     deferred: Option<Error>,
     builder: BatchBuilder,
+    /// The source position of each row in `builder`.
+    positions: Vec<u64>,
     batch_size: usize,
     done: bool,
 }
@@ -173,7 +278,7 @@ impl<R: Read> CsvReader<R> {
             .flexible(true)
             .delimiter(encoding.delimiter)
             .buffer_capacity(READ_BUFFER)
-            .from_reader(input);
+            .from_reader(Recorder::new(input));
         let schema_error = |message: String| Error::Schema {
             path: label.to_string(),
             message,
@@ -185,7 +290,14 @@ impl<R: Read> CsvReader<R> {
                 .read_byte_record(&mut record)
                 .map_err(|e| csv_error(label, e))?;
             if found {
-                Some(header_names(label, &record)?)
+                let (start, line) = rdr.get_ref().start_of(&record);
+                let names = header_names(label, &record, line).map_err(|e| {
+                    match rdr.get_ref().raw(start, rdr.position().byte()) {
+                        Some(raw) => e.with_raw(raw),
+                        None => e,
+                    }
+                })?;
+                Some(names)
             } else if encoding.schema.is_none() {
                 return Err(schema_error(
                     "the file is empty, expected a CSV header line".into(),
@@ -228,7 +340,7 @@ impl<R: Read> CsvReader<R> {
                 while pending.len() < INFERENCE_SAMPLE_RECORDS {
                     let mut rec = ByteRecord::new();
                     match rdr.read_byte_record(&mut rec) {
-                        Ok(true) => pending.push_back(rec),
+                        Ok(true) => pending.push_back((rec, rdr.position().byte())),
                         Ok(false) => break,
                         Err(e) => {
                             pending_error = Some(csv_error(label, e));
@@ -239,7 +351,7 @@ impl<R: Read> CsvReader<R> {
                 let names: Vec<String> = match header {
                     Some(h) => h,
                     None => {
-                        let Some(first) = pending.front() else {
+                        let Some((first, _)) = pending.front() else {
                             if let Some(e) = pending_error.take() {
                                 return Err(e);
                             }
@@ -252,7 +364,7 @@ impl<R: Read> CsvReader<R> {
                 };
                 let n = names.len();
                 let mut guesses = vec![TypeGuess::default(); n];
-                for rec in pending.iter().filter(|r| r.len() == n) {
+                for (rec, _) in pending.iter().filter(|(r, _)| r.len() == n) {
                     for (g, field) in guesses.iter_mut().zip(rec.iter()) {
                         g.observe(field);
                     }
@@ -283,6 +395,7 @@ impl<R: Read> CsvReader<R> {
             rdr,
             decoder,
             builder: BatchBuilder::with_capacity(schema.clone(), batch_size),
+            positions: Vec::with_capacity(batch_size),
             schema,
             record,
             pending,
@@ -304,8 +417,10 @@ impl<R: Read> CsvReader<R> {
             return Err(e);
         }
         while self.builder.num_rows() < self.batch_size {
-            if let Some(rec) = self.pending.pop_front() {
+            // Where the record ends (the next one begins), for its raw text.
+            let end = if let Some((rec, end)) = self.pending.pop_front() {
                 self.record = rec;
+                end
             } else if let Some(e) = self.pending_error.take() {
                 // An IO error hit while sampling: reading stops there.
                 self.done = true;
@@ -313,8 +428,11 @@ impl<R: Read> CsvReader<R> {
             } else if self.done {
                 break;
             } else {
+                // The records before this one are decoded: their bytes may go.
+                let here = self.rdr.position().byte();
+                self.rdr.get_mut().keep_from = here;
                 match self.rdr.read_byte_record(&mut self.record) {
-                    Ok(true) => {}
+                    Ok(true) => self.rdr.position().byte(),
                     Ok(false) => {
                         self.done = true;
                         break;
@@ -325,12 +443,24 @@ impl<R: Read> CsvReader<R> {
                         return self.fail(e);
                     }
                 }
-            }
-            if let Err(e) = self.decoder.decode(&self.record, &mut self.builder) {
+            };
+            let (start, line) = self.rdr.get_ref().start_of(&self.record);
+            if let Err(e) = self.decoder.decode(&self.record, line, &mut self.builder) {
+                let e = match self.rdr.get_ref().raw(start, end) {
+                    Some(raw) => e.with_raw(raw),
+                    None => e,
+                };
                 return self.fail(e);
             }
+            self.positions.push(line);
         }
-        Ok((!self.builder.is_empty()).then(|| self.builder.take()))
+        Ok((!self.builder.is_empty()).then(|| self.take_batch()))
+    }
+
+    /// The rows decoded so far, with their positions.
+    fn take_batch(&mut self) -> Batch {
+        let positions = std::mem::replace(&mut self.positions, Vec::with_capacity(self.batch_size));
+        self.builder.take().with_positions(positions)
     }
 
     /// Returns the rows decoded so far, keeping `e` for the next call, or `e` itself
@@ -340,20 +470,20 @@ impl<R: Read> CsvReader<R> {
             Err(e)
         } else {
             self.deferred = Some(e);
-            Ok(Some(self.builder.take()))
+            Ok(Some(self.take_batch()))
         }
     }
 }
 
 /// The header's column names: trimmed, `cN` for an empty one, no duplicates.
-fn header_names(label: &str, record: &ByteRecord) -> Result<Vec<String>> {
-    let line = line_of(record);
+fn header_names(label: &str, record: &ByteRecord, line: u64) -> Result<Vec<String>> {
     let mut names: Vec<String> = Vec::with_capacity(record.len());
     for (i, raw) in record.iter().enumerate() {
         let name = std::str::from_utf8(raw).map_err(|_| Error::InvalidUtf8 {
             path: label.to_string(),
             line,
             column: None,
+            raw: None,
         })?;
         let name = name.trim();
         let name = if name.is_empty() {
@@ -473,19 +603,38 @@ mod tests {
             Some("a INT, b INT"),
         )
         .unwrap();
-        assert_eq!(r.read_batch().unwrap().unwrap().num_rows(), 2);
+        let b = r.read_batch().unwrap().unwrap();
+        assert_eq!(b.positions(), Some(&[2, 3][..]));
         let e = r.read_batch().unwrap_err();
         assert_eq!(e.to_string(), "t.csv:4: expected 2 fields, found 1");
+        assert_eq!(e.raw_record(), Some("5"));
         let e = r.read_batch().unwrap_err();
         assert_eq!(
             e.to_string(),
             "t.csv:5: column 'b': expected BIGINT, found 'x'"
         );
-        assert_eq!(
-            r.read_batch().unwrap().unwrap().row(0),
-            [Value::Int(7), Value::Int(8)]
-        );
+        assert_eq!(e.raw_record(), Some("6,x"));
+        let b = r.read_batch().unwrap().unwrap();
+        assert_eq!(b.row(0), [Value::Int(7), Value::Int(8)]);
+        assert_eq!(b.positions(), Some(&[6][..]));
         assert!(r.read_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_kept_bytes_stay_within_a_few_read_buffers() {
+        let mut text = String::from("a,b\n");
+        while text.len() < 8 * READ_BUFFER {
+            text.push_str("12345,some text to fill the line up\n");
+        }
+        let mut r = reader(&text, Format::Csv, Some("a INT, b VARCHAR")).unwrap();
+        let mut most = 0;
+        let mut rows = 0;
+        while let Some(b) = r.read_batch().unwrap() {
+            rows += b.num_rows();
+            most = most.max(r.rdr.get_ref().kept.len());
+        }
+        assert_eq!(rows, text.lines().count() - 1);
+        assert!(most <= 3 * READ_BUFFER, "kept {most} bytes");
     }
 
     #[test]

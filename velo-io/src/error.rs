@@ -1,6 +1,8 @@
 //! The one error type of velo-io. Every variant that concerns an input names where
 //! the problem is (file path or `<stdin>`, 1-based physical line, column) so that the
-//! message can be shown to a user as is.
+//! message can be shown to a user as is. An error about one record also keeps the
+//! record's raw text ([`Error::raw_record`]) for a dead-letter queue; it is not part
+//! of the message.
 
 use thiserror::Error;
 
@@ -23,6 +25,8 @@ pub enum Error {
         path: String,
         line: u64,
         message: String,
+        /// The record as read (see [`Error::raw_record`]); not shown in the message.
+        raw: Option<Box<str>>,
     },
 
     /// A CSV record whose number of fields differs from the header / schema.
@@ -32,6 +36,8 @@ pub enum Error {
         line: u64,
         expected: usize,
         found: usize,
+        /// The record as read (see [`Error::raw_record`]); not shown in the message.
+        raw: Option<Box<str>>,
     },
 
     /// A field that does not fit its column's type.
@@ -44,6 +50,8 @@ pub enum Error {
         expected: String,
         /// The offending text, quoted and shortened for display.
         found: String,
+        /// The record as read (see [`Error::raw_record`]); not shown in the message.
+        raw: Option<Box<str>>,
     },
 
     /// A line that is not valid JSON.
@@ -52,6 +60,8 @@ pub enum Error {
         path: String,
         line: u64,
         message: String,
+        /// The record as read (see [`Error::raw_record`]); not shown in the message.
+        raw: Option<Box<str>>,
     },
 
     /// Bytes that are not UTF-8 where text is required.
@@ -60,6 +70,8 @@ pub enum Error {
         path: String,
         line: u64,
         column: Option<String>,
+        /// The record as read (see [`Error::raw_record`]); not shown in the message.
+        raw: Option<Box<str>>,
     },
 
     /// The columns of a source cannot be determined or do not match its declared schema
@@ -105,6 +117,72 @@ impl Error {
     pub fn is_record_error(&self) -> bool {
         self.line().is_some()
     }
+
+    /// The raw text of the record a record error is about, as read from the input:
+    /// the whole record (all its physical lines for a CSV record with quoted line
+    /// breaks), without its line terminator, decoded as UTF-8 with invalid bytes
+    /// replaced by U+FFFD and cut to at most [`RAW_RECORD_LIMIT`] bytes. `None` for
+    /// errors that are not about one record, and where the reader could not keep
+    /// the text (a CSV error from the parser itself).
+    pub fn raw_record(&self) -> Option<&str> {
+        match self {
+            Error::Malformed { raw, .. }
+            | Error::FieldCount { raw, .. }
+            | Error::BadValue { raw, .. }
+            | Error::Json { raw, .. }
+            | Error::InvalidUtf8 { raw, .. } => raw.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The input or output the error is about, as named in its message: the file
+    /// path or `<stdin>` (`<stdout>`, ...). `None` for errors of the data model.
+    pub fn source_label(&self) -> Option<&str> {
+        match self {
+            Error::Io { path, .. }
+            | Error::Malformed { path, .. }
+            | Error::FieldCount { path, .. }
+            | Error::BadValue { path, .. }
+            | Error::Json { path, .. }
+            | Error::InvalidUtf8 { path, .. }
+            | Error::Schema { path, .. }
+            | Error::BatchWidth { path, .. }
+            | Error::Closed { path } => Some(path),
+            Error::Types(_) => None,
+        }
+    }
+
+    /// Attaches the raw bytes of the record a record error is about (see
+    /// [`Error::raw_record`]); other errors are returned unchanged.
+    #[cold]
+    pub(crate) fn with_raw(mut self, bytes: &[u8]) -> Error {
+        match &mut self {
+            Error::Malformed { raw, .. }
+            | Error::FieldCount { raw, .. }
+            | Error::BadValue { raw, .. }
+            | Error::Json { raw, .. }
+            | Error::InvalidUtf8 { raw, .. } => *raw = Some(raw_text(bytes)),
+            _ => {}
+        }
+        self
+    }
+}
+
+/// The most bytes of a record's text that [`Error::raw_record`] keeps (64 KiB).
+pub const RAW_RECORD_LIMIT: usize = 64 * 1024;
+
+/// A record's bytes as text for [`Error::raw_record`]: lossy UTF-8, cut at a
+/// character boundary to at most [`RAW_RECORD_LIMIT`] bytes.
+fn raw_text(bytes: &[u8]) -> Box<str> {
+    // A character is at most 4 bytes: enough input to fill the limit even when the
+    // cut falls inside one.
+    let head = &bytes[..bytes.len().min(RAW_RECORD_LIMIT + 3)];
+    let text = String::from_utf8_lossy(head);
+    let mut end = text.len().min(RAW_RECORD_LIMIT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].into()
 }
 
 /// Quotes and shortens an offending input text for an error message.
@@ -122,4 +200,51 @@ pub(crate) fn show_found(bytes: &[u8]) -> String {
     }
     out.push('\'');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad_value() -> Error {
+        Error::BadValue {
+            path: "t.csv".into(),
+            line: 3,
+            column: "b".into(),
+            expected: "BIGINT".into(),
+            found: "'x'".into(),
+            raw: None,
+        }
+    }
+
+    #[test]
+    fn raw_record_is_kept_out_of_the_message() {
+        let e = bad_value().with_raw(b"1,x");
+        assert_eq!(e.raw_record(), Some("1,x"));
+        assert_eq!(e.source_label(), Some("t.csv"));
+        assert_eq!(
+            e.to_string(),
+            "t.csv:3: column 'b': expected BIGINT, found 'x'"
+        );
+        assert_eq!(bad_value().raw_record(), None);
+        let closed = Error::Closed {
+            path: "<stdout>".into(),
+        };
+        assert_eq!(closed.with_raw(b"x").raw_record(), None);
+    }
+
+    #[test]
+    fn raw_record_is_lossy_utf8_cut_at_the_limit() {
+        let e = bad_value().with_raw(b"1,b\xffd");
+        assert_eq!(e.raw_record(), Some("1,b\u{fffd}d"));
+
+        // 'é' is 2 bytes: the limit falls inside the last one that would fit.
+        let long = "é".repeat(RAW_RECORD_LIMIT);
+        let e = bad_value().with_raw(long.as_bytes());
+        let raw = e.raw_record().unwrap();
+        assert!(raw.len() <= RAW_RECORD_LIMIT && raw.len() > RAW_RECORD_LIMIT - 4);
+        assert!(raw.chars().all(|c| c == 'é'));
+        let e = bad_value().with_raw(&vec![b'a'; RAW_RECORD_LIMIT + 10]);
+        assert_eq!(e.raw_record().unwrap().len(), RAW_RECORD_LIMIT);
+    }
 }

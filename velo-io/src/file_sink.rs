@@ -18,8 +18,18 @@ pub fn open(path: &Path, encoding: &Encoding, schema: SchemaRef) -> Result<TextW
     // Like Flink's filesystem sink, a missing parent folder is created.
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-            path: parent.display().to_string(),
-            source,
+            path: label.clone(),
+            source: if parent.exists() && !parent.is_dir() {
+                std::io::Error::other(format!(
+                    "cannot create the folder '{}': a file of that name exists",
+                    parent.display()
+                ))
+            } else {
+                std::io::Error::new(
+                    source.kind(),
+                    format!("cannot create the folder '{}': {source}", parent.display()),
+                )
+            },
         })?;
     }
     let file = File::create(path).map_err(|source| Error::Io {

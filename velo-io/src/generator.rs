@@ -10,7 +10,9 @@
 //! | Trades | `trader_id VARCHAR = 'T' \|\| (i % 50)`, `symbol VARCHAR = 'SYM' \|\| (i % 100)`, `price DOUBLE` (as Ticks), `quantity BIGINT = 100 + i % 1000`, `trade_time BIGINT = 1000000 + i * 1000` |
 //!
 //! The symbol, trader and date strings are interned once per [`Generator`]: a row
-//! clones an `Arc<str>`, it never allocates.
+//! clones an `Arc<str>`, it never allocates. Generated batches carry no source
+//! positions ([`Batch::positions`] is `None`): a row's index is its values' seed,
+//! not a place in any input, and the generator never fails a record.
 
 use std::sync::Arc;
 

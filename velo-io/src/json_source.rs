@@ -16,6 +16,10 @@
 //! strings for more than 15 significant digits) and TIMESTAMP (epoch milliseconds);
 //! strings are parsed as for CSV; numbers and booleans become their text in a
 //! VARCHAR column, and nested objects or arrays their JSON text.
+//!
+//! Every row's source position is its 1-based physical line (blank lines count), the
+//! line that error messages name; a record error carries the line's text as its raw
+//! record ([`Error::raw_record`]).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -53,6 +57,8 @@ pub struct JsonLinesReader<R> {
     slots: Vec<Value>,
     hint: usize,
     builder: BatchBuilder,
+    /// The source position (line) of each row in `builder`.
+    positions: Vec<u64>,
     batch_size: usize,
     done: bool,
 }
@@ -81,6 +87,7 @@ impl<R: BufRead> JsonLinesReader<R> {
             slots: Vec::new(),
             hint: 0,
             builder: BatchBuilder::with_capacity(Arc::new(Schema::default()), 0),
+            positions: Vec::with_capacity(batch_size),
             batch_size,
             done: false,
         };
@@ -220,15 +227,32 @@ impl<R: BufRead> JsonLinesReader<R> {
                 break;
             }
         }
-        Ok((!self.builder.is_empty()).then(|| self.builder.take()))
+        Ok((!self.builder.is_empty()).then(|| {
+            let positions =
+                std::mem::replace(&mut self.positions, Vec::with_capacity(self.batch_size));
+            self.builder.take().with_positions(positions)
+        }))
     }
 
-    /// Parses one line into the slots and appends them as a row.
+    /// Parses line number `line` into the slots and appends them as a row with its
+    /// position; a record error carries the line as its raw text.
     fn decode(&mut self, line: u64, bytes: &[u8]) -> Result<()> {
+        match self.decode_row(line, bytes) {
+            Ok(()) => {
+                self.positions.push(line);
+                Ok(())
+            }
+            Err(e) => Err(e.with_raw(bytes)),
+        }
+    }
+
+    #[inline]
+    fn decode_row(&mut self, line: u64, bytes: &[u8]) -> Result<()> {
         let text = std::str::from_utf8(bytes).map_err(|_| Error::InvalidUtf8 {
             path: self.label.to_string(),
             line,
             column: None,
+            raw: None,
         })?;
         for v in &mut self.slots {
             *v = Value::Null;
@@ -250,6 +274,7 @@ impl<R: BufRead> JsonLinesReader<R> {
                 column: self.names[c].to_string(),
                 expected: expected_text(self.types[c]),
                 found,
+                raw: None,
             }),
             Ok(Ok(())) => {
                 self.builder
@@ -272,11 +297,13 @@ fn json_error(label: &str, line: u64, e: &serde_json::Error) -> Error {
             path: label.to_string(),
             line,
             message: message.to_string(),
+            raw: None,
         },
         _ => Error::Json {
             path: label.to_string(),
             line,
             message: format!("{message} at character {}", e.column()),
+            raw: None,
         },
     }
 }

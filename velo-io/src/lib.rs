@@ -22,9 +22,14 @@
 //!   multi-threaded runtime's worker that must stay responsive.
 //! - **Errors name the place.** A record that cannot be decoded yields an [`Error`]
 //!   naming the file, the 1-based physical line, the column and what was expected,
-//!   e.g. `orders.csv:17: expected 4 fields, found 3`. Rows decoded before it are
-//!   returned first, and the reader stays usable: the next call continues after the
-//!   bad record.
+//!   e.g. `orders.csv:17: expected 4 fields, found 3`, and keeps the record's raw
+//!   text ([`Error::raw_record`]) so that it can be dead-lettered as it was read.
+//!   Rows decoded before it are returned first, and the reader stays usable: the
+//!   next call continues after the bad record.
+//! - **Rows know where they came from.** File and stdin readers attach each row's
+//!   source position to its batch ([`Batch::positions`]): the 1-based physical line
+//!   where its record starts, the line an error about it would name. The generator
+//!   attaches none.
 
 mod csv_source;
 mod error;
@@ -42,7 +47,7 @@ use velo_types::connector::{SinkConfig, SourceConfig};
 use velo_types::{Batch, SchemaRef};
 
 pub use csv_source::CsvReader;
-pub use error::{Error, Result};
+pub use error::{Error, Result, RAW_RECORD_LIMIT};
 pub use generator::{generate, Generator, GeneratorReader};
 pub use json_source::JsonLinesReader;
 pub use writer::TextWriter;

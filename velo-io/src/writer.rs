@@ -14,21 +14,95 @@ use crate::DataWriter;
 /// Rendered bytes are handed to the underlying writer in chunks of about this size.
 const WRITE_CHUNK: usize = 128 * 1024;
 
+/// The underlying writer, holding on to every byte it could not write.
+///
+/// Writes never fail here: bytes the underlying writer refuses (a full disk, a
+/// closed pipe) are kept, in order, with the first error. [`Write::flush`]
+/// hands everything kept to the underlying writer and reports that error, or
+/// the next one; calling it again retries from the first byte not yet written.
+/// So a failed write loses nothing and duplicates nothing, and a sink can
+/// retry with backoff.
+#[derive(Debug)]
+struct Retained<W: Write> {
+    inner: W,
+    pending: Vec<u8>,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> Retained<W> {
+    fn new(inner: W) -> Self {
+        Retained {
+            inner,
+            pending: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Writes `bytes` to the underlying writer; returns how many it took before
+    /// an error, with the error.
+    fn write_through(inner: &mut W, bytes: &[u8]) -> (usize, Option<std::io::Error>) {
+        let mut done = 0;
+        while done < bytes.len() {
+            match inner.write(&bytes[done..]) {
+                Ok(0) => return (done, Some(std::io::ErrorKind::WriteZero.into())),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return (done, Some(e)),
+            }
+        }
+        (done, None)
+    }
+}
+
+impl<W: Write> Write for Retained<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.error.is_some() || !self.pending.is_empty() {
+            self.pending.extend_from_slice(bytes);
+        } else {
+            let (done, error) = Self::write_through(&mut self.inner, bytes);
+            if let Some(e) = error {
+                self.pending.extend_from_slice(&bytes[done..]);
+                self.error = Some(e);
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(e) = self.error.take() {
+            // Report a failure once; the next flush retries.
+            return Err(e);
+        }
+        let (done, error) = Self::write_through(&mut self.inner, &self.pending);
+        self.pending.drain(..done);
+        match error {
+            Some(e) => Err(e),
+            None => self.inner.flush(),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Encoder<W: Write> {
     Json {
-        out: W,
+        out: Retained<W>,
         buf: Vec<u8>,
         enc: JsonRowEncoder,
     },
     Csv {
-        wtr: Box<csv::Writer<W>>,
+        wtr: Box<csv::Writer<Retained<W>>>,
         field: Vec<u8>,
     },
 }
 
 /// Writes batches as JSON lines or CSV to a blocking `std::io::Write` (a file,
-/// stdout, a `Vec<u8>`), buffering about 128 KiB between writes.
+/// stdout, a `Vec<u8>`).
+///
+/// Each [`write_batch_sync`](Self::write_batch_sync) hands the whole batch to the
+/// underlying writer before it returns `Ok`, so a caller can count its rows as
+/// written. When the underlying writer fails, the bytes it did not take are kept
+/// and the error is returned; [`flush_sync`](Self::flush_sync) retries them (see
+/// the private `Retained` wrapper), so nothing is lost or written twice.
 ///
 /// [`Format::Csv`] writes a header line when the writer is created;
 /// [`Format::CsvNoHeader`] writes none.
@@ -52,7 +126,7 @@ impl<W: Write> TextWriter<W> {
     ) -> Result<TextWriter<W>> {
         let encoder = match format {
             Format::JsonLines => Encoder::Json {
-                out,
+                out: Retained::new(out),
                 buf: Vec::with_capacity(WRITE_CHUNK + 4096),
                 enc: JsonRowEncoder::new(&schema),
             },
@@ -60,7 +134,7 @@ impl<W: Write> TextWriter<W> {
                 let mut wtr = csv::WriterBuilder::new()
                     .delimiter(delimiter)
                     .buffer_capacity(WRITE_CHUNK)
-                    .from_writer(out);
+                    .from_writer(Retained::new(out));
                 if format == Format::Csv {
                     wtr.write_record(schema.names())
                         .map_err(|e| csv_write_error(label, e))?;
@@ -105,12 +179,9 @@ impl<W: Write> TextWriter<W> {
                 for row in batch.rows() {
                     enc.encode_row(row, buf);
                     if buf.len() >= WRITE_CHUNK {
-                        let r = out.write_all(buf);
+                        // `Retained` takes every byte; failures surface at the flush.
+                        let _ = out.write_all(buf);
                         buf.clear();
-                        r.map_err(|source| Error::Io {
-                            path: self.label.clone(),
-                            source,
-                        })?;
                     }
                 }
             }
@@ -127,7 +198,7 @@ impl<W: Write> TextWriter<W> {
                 }
             }
         }
-        Ok(())
+        self.flush_sync()
     }
 
     /// Writes out everything buffered and flushes the underlying writer.
@@ -143,21 +214,23 @@ impl<W: Write> TextWriter<W> {
         r.map_err(|e| self.io_error(e))
     }
 
-    /// Flushes and marks the writer closed; closing twice is harmless.
+    /// Flushes and marks the writer closed; closing twice is harmless. When the
+    /// flush fails the writer stays open, so closing again retries it.
     pub fn close_sync(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());
         }
+        self.flush_sync()?;
         self.closed = true;
-        self.flush_sync()
+        Ok(())
     }
 
     /// Flushes and returns the underlying writer.
     pub fn into_inner(mut self) -> Result<W> {
         self.flush_sync()?;
         match self.encoder {
-            Encoder::Json { out, .. } => Ok(out),
-            Encoder::Csv { wtr, .. } => wtr.into_inner().map_err(|e| Error::Io {
+            Encoder::Json { out, .. } => Ok(out.inner),
+            Encoder::Csv { wtr, .. } => wtr.into_inner().map(|r| r.inner).map_err(|e| Error::Io {
                 path: self.label.clone(),
                 source: std::io::Error::new(e.error().kind(), e.error().to_string()),
             }),
@@ -262,6 +335,53 @@ mod tests {
             render(Format::CsvNoHeader, b'|'),
             "1|\"a,\"\"b\"\"\nc\"|12.30|2024-01-15T10:00:00.000Z|150.0\n2||||\n"
         );
+    }
+
+    /// Accepts bytes up to `room` (a few at a time), then fails like a full
+    /// disk until given more room.
+    #[derive(Clone, Default)]
+    struct Disk {
+        data: Arc<std::sync::Mutex<Vec<u8>>>,
+        room: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Write for Disk {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let mut data = self.data.lock().unwrap();
+            let room = self.room.load(std::sync::atomic::Ordering::SeqCst);
+            if data.len() >= room {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            let n = bytes.len().min(room - data.len()).min(7);
+            data.extend_from_slice(&bytes[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_rest_and_a_retry_writes_it_once() {
+        for format in [Format::JsonLines, Format::Csv] {
+            let expected = render(format, b',');
+            let disk = Disk::default();
+            disk.room.store(20, std::sync::atomic::Ordering::SeqCst);
+            let mut w = TextWriter::new(disk.clone(), "disk", format, b',', schema()).unwrap();
+            let e = w.write_batch_sync(&batch()).unwrap_err();
+            assert!(e.to_string().starts_with("disk: "), "{e}");
+            assert!(matches!(e, Error::Io { .. }));
+            // Still full: the retry fails too, and closing does not pretend.
+            assert!(w.flush_sync().is_err());
+            assert!(w.close_sync().is_err());
+            assert_eq!(disk.data.lock().unwrap().len(), 20);
+            disk.room
+                .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+            w.close_sync().unwrap();
+            let written = String::from_utf8(disk.data.lock().unwrap().clone()).unwrap();
+            assert_eq!(written, expected, "{format:?}");
+        }
     }
 
     #[test]

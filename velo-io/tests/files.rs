@@ -451,3 +451,304 @@ fn garbage_input_never_panics() {
     let (schema, _) = read_all(&source(&path, encoding(Format::Csv, b',', None)), 1).unwrap();
     assert_eq!(schema.field(0).name.as_ref(), "a");
 }
+
+/// One thing a reader gave: a row with its source position, or a record error.
+#[derive(Debug)]
+enum Item {
+    Row(u64, Vec<Value>),
+    Failed(Error),
+}
+
+/// Reads a source to the end, through record errors (which must leave the reader
+/// usable): rows with their positions and the errors, in the order returned.
+fn read_through(config: &SourceConfig, batch_size: usize) -> Vec<Item> {
+    block_on(async {
+        let mut r = open_reader(config, &ReaderOptions { batch_size })
+            .await
+            .unwrap();
+        let mut items = Vec::new();
+        loop {
+            match r.next_batch().await {
+                Ok(None) => break,
+                Ok(Some(b)) => {
+                    let positions = b.positions().expect("a file batch has positions");
+                    assert_eq!(positions.len(), b.num_rows());
+                    for (i, row) in b.rows().enumerate() {
+                        assert_eq!(b.position(i), Some(positions[i]));
+                        items.push(Item::Row(positions[i], row.to_vec()));
+                    }
+                }
+                Err(e) => {
+                    assert!(e.is_record_error(), "{e}");
+                    items.push(Item::Failed(e));
+                }
+            }
+        }
+        items
+    })
+}
+
+/// The positions of the rows read, through any errors.
+fn positions(items: &[Item]) -> Vec<u64> {
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Row(p, _) => Some(*p),
+            Item::Failed(_) => None,
+        })
+        .collect()
+}
+
+/// Checks a record error's line, raw text and message against what the input had.
+#[track_caller]
+fn check_failed(item: &Item, line: u64, raw: &str, message: &str) {
+    let Item::Failed(e) = item else {
+        panic!("expected an error at line {line}, got {item:?}");
+    };
+    assert_eq!(e.line(), Some(line), "{e}");
+    assert_eq!(e.raw_record(), Some(raw), "{e}");
+    let text = e.to_string();
+    assert!(text.ends_with(message), "{text}");
+    assert!(
+        text.starts_with(e.source_label().unwrap()),
+        "the label names the file: {text}"
+    );
+}
+
+#[test]
+fn csv_record_errors_carry_their_line_and_raw_text_and_reading_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: &[u8] = b"id,amount,name\n\
+        1,10,a\n\
+        2,20\n\
+        3,x y,\"c\"\n\
+        4,\"multi\nline\",d\n\
+        5,50,b\xffd\n\
+        6,60,f\n";
+    let path = write_file(dir.path(), "bad.csv", text);
+    let decl = Some("id BIGINT, amount BIGINT, name VARCHAR");
+    for batch_size in [1, 2, 100] {
+        let items = read_through(
+            &source(&path, encoding(Format::Csv, b',', decl)),
+            batch_size,
+        );
+        assert_eq!(items.len(), 6, "{items:?}");
+        assert!(matches!(&items[0], Item::Row(2, r) if r[0] == Value::Int(1)));
+        check_failed(
+            &items[1],
+            3,
+            "2,20",
+            "bad.csv:3: expected 3 fields, found 2",
+        );
+        // The raw text is the record's bytes, quotes and all, not its fields re-joined.
+        check_failed(
+            &items[2],
+            4,
+            "3,x y,\"c\"",
+            "bad.csv:4: column 'amount': expected BIGINT, found 'x y'",
+        );
+        check_failed(
+            &items[3],
+            5,
+            "4,\"multi\nline\",d",
+            "bad.csv:5: column 'amount': expected BIGINT, found 'multi\nline'",
+        );
+        check_failed(
+            &items[4],
+            7,
+            "5,50,b\u{fffd}d",
+            "bad.csv:7: invalid UTF-8 in column 'name'",
+        );
+        assert!(
+            matches!(&items[5], Item::Row(8, r) if r[..] == [Value::Int(6), Value::Int(60), Value::str("f")]),
+            "{items:?}"
+        );
+    }
+}
+
+#[test]
+fn csv_errors_in_the_inference_sample_carry_their_raw_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "s.csv", b"a,b\n1,2\n3\n4,\"5\"\n");
+    let items = read_through(&source(&path, encoding(Format::Csv, b',', None)), 10);
+    assert_eq!(positions(&items), [2, 4]);
+    check_failed(&items[1], 3, "3", "s.csv:3: expected 2 fields, found 1");
+}
+
+#[test]
+fn json_lines_record_errors_carry_their_line_and_raw_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: &[u8] =
+        b"{\"a\":1}\n\n{\"a\":2,\n{\"a\":\"x\"}\r\n[1]\n{\"a\":\"\xff\"}\n{\"a\":3}\n";
+    let path = write_file(dir.path(), "bad.jsonl", text);
+    let items = read_through(
+        &source(&path, encoding(Format::JsonLines, b',', Some("a BIGINT"))),
+        1,
+    );
+    assert_eq!(items.len(), 6, "{items:?}");
+    assert!(matches!(&items[0], Item::Row(1, r) if r[..] == [Value::Int(1)]));
+    check_failed(
+        &items[1],
+        3,
+        "{\"a\":2,",
+        "bad.jsonl:3: invalid JSON: EOF while parsing a value at character 7",
+    );
+    check_failed(
+        &items[2],
+        4,
+        "{\"a\":\"x\"}",
+        "bad.jsonl:4: column 'a': expected BIGINT, found 'x'",
+    );
+    let Item::Failed(e) = &items[3] else {
+        panic!("{items:?}")
+    };
+    assert_eq!((e.line(), e.raw_record()), (Some(5), Some("[1]")));
+    check_failed(
+        &items[4],
+        6,
+        "{\"a\":\"\u{fffd}\"}",
+        "bad.jsonl:6: invalid UTF-8",
+    );
+    assert!(matches!(&items[5], Item::Row(7, r) if r[..] == [Value::Int(3)]));
+
+    // Without a declared schema the lines come from the inference sample: the
+    // column is VARCHAR ("x" fits), the other errors are the same.
+    let items = read_through(&source(&path, encoding(Format::JsonLines, b',', None)), 2);
+    assert_eq!(positions(&items), [1, 4, 7]);
+    check_failed(
+        &items[1],
+        3,
+        "{\"a\":2,",
+        "bad.jsonl:3: invalid JSON: EOF while parsing a value at character 7",
+    );
+    check_failed(
+        &items[4],
+        6,
+        "{\"a\":\"\u{fffd}\"}",
+        "bad.jsonl:6: invalid UTF-8",
+    );
+}
+
+#[test]
+fn csv_positions_are_the_physical_lines_where_records_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // Record 2's quoted field spans lines 3 and 4; line 6 is blank.
+    let body = "1,plain\n2,\"two\nlines\"\n3,after\n\n4,after blank\n";
+    let cases = [
+        (format!("id,note\n{body}"), Format::Csv, [2, 3, 5, 7]),
+        (body.to_string(), Format::CsvNoHeader, [1, 2, 4, 6]),
+        (
+            format!("id,note\n{body}").replace('\n', "\r\n"),
+            Format::Csv,
+            [2, 3, 5, 7],
+        ),
+    ];
+    for (text, format, expected) in cases {
+        let path = write_file(dir.path(), "p.csv", text.as_bytes());
+        for decl in [None, Some("id BIGINT, note VARCHAR")] {
+            for batch_size in [1, 3, 100] {
+                let items = read_through(&source(&path, encoding(format, b',', decl)), batch_size);
+                assert_eq!(positions(&items), expected, "{format:?} {decl:?} {text:?}");
+                let Item::Row(_, row) = &items[1] else {
+                    panic!()
+                };
+                let two_lines = if text.contains('\r') {
+                    "two\r\nlines"
+                } else {
+                    "two\nlines"
+                };
+                assert_eq!(row[1], Value::str(two_lines));
+            }
+        }
+    }
+}
+
+/// Regression: the csv parser stamps a record with where it stood before it, which
+/// in a CRLF file is the previous record's `\n`, and before a blank line the line
+/// above it: errors named the line before the record's.
+#[test]
+fn crlf_and_blank_lines_do_not_shift_error_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(
+        dir.path(),
+        "crlf.csv",
+        b"a,b\r\n1,2\r\n\r\n3\r\n\n\n4,x\r\n",
+    );
+    let items = read_through(
+        &source(
+            &path,
+            encoding(Format::Csv, b',', Some("a BIGINT, b BIGINT")),
+        ),
+        10,
+    );
+    assert_eq!(positions(&items), [2]);
+    check_failed(&items[1], 4, "3", "crlf.csv:4: expected 2 fields, found 1");
+    check_failed(
+        &items[2],
+        7,
+        "4,x",
+        "crlf.csv:7: column 'b': expected BIGINT, found 'x'",
+    );
+}
+
+#[test]
+fn json_lines_positions_count_blank_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(
+        dir.path(),
+        "p.jsonl",
+        b"\xef\xbb\xbf{\"a\":1}\n\n  \n{\"a\":2}\r\n{\"a\":3}",
+    );
+    for batch_size in [1, 2, 10] {
+        let items = read_through(
+            &source(&path, encoding(Format::JsonLines, b',', None)),
+            batch_size,
+        );
+        assert_eq!(positions(&items), [1, 4, 5]);
+    }
+}
+
+/// The raw text of a record comes from the bytes the reader kept: records far into
+/// a file, across read-buffer refills, and longer than a buffer, still have theirs.
+#[test]
+fn raw_text_and_positions_hold_across_read_buffers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("id,name,amount\n");
+    let mut expected_rows = Vec::new();
+    let long = "n".repeat(300 * 1024);
+    for i in 0..20_000u64 {
+        let line = i + 2;
+        match i {
+            700 => text.push_str("700,short\n"),
+            15_000 => text.push_str(&format!("{i},\"quoted, name\",oops\n")),
+            19_000 => text.push_str(&format!("{i},{long},bad\n")),
+            _ => {
+                text.push_str(&format!("{i},name number {i} padded to be longer,{i}\n"));
+                expected_rows.push(line);
+            }
+        }
+    }
+    let path = write_file(dir.path(), "big.csv", text.as_bytes());
+    for decl in [None, Some("id BIGINT, name VARCHAR, amount BIGINT")] {
+        let items = read_through(&source(&path, encoding(Format::Csv, b',', decl)), 1024);
+        assert_eq!(positions(&items), expected_rows);
+        for item in &items {
+            match item {
+                Item::Row(line, row) => assert_eq!(row[0], Value::Int(*line as i64 - 2)),
+                Item::Failed(e) => match e.line() {
+                    Some(702) => assert_eq!(e.raw_record(), Some("700,short")),
+                    Some(15_002) => {
+                        assert_eq!(e.raw_record(), Some("15000,\"quoted, name\",oops"))
+                    }
+                    Some(19_002) => {
+                        let raw = e.raw_record().unwrap();
+                        assert_eq!(raw.len(), velo_io::RAW_RECORD_LIMIT);
+                        assert!(raw.starts_with("19000,nnn"), "{}", &raw[..20]);
+                    }
+                    _ => panic!("unexpected error {e}"),
+                },
+            }
+        }
+        assert_eq!(items.len(), expected_rows.len() + 3);
+    }
+}

@@ -76,11 +76,15 @@ struct HashSplitter {
     /// Rows per partition.
     counts: Vec<usize>,
     builders: Vec<Option<BatchBuilder>>,
+    /// The source positions of each sub-batch's rows, when the input has them.
+    positions: Vec<Vec<u64>>,
 }
 
 impl HashSplitter {
     /// Routes `batch` by the hash of its `keys` columns: one hash per row, then one
-    /// exact-size allocation per non-empty sub-batch, values moved into place.
+    /// exact-size allocation per non-empty sub-batch, values moved into place. A
+    /// sub-batch carries the source positions of its rows, in order, when the input
+    /// has positions (one more exact-size allocation per sub-batch).
     fn split(&mut self, batch: Batch, keys: &[usize], n: usize, out: &mut Vec<(usize, Batch)>) {
         let rows = batch.num_rows();
         if rows == 0 {
@@ -132,6 +136,14 @@ impl HashSplitter {
                 .iter()
                 .map(|&c| (c > 0).then(|| BatchBuilder::with_capacity(schema.clone(), c))),
         );
+        self.positions.clear();
+        if let Some(positions) = batch.positions() {
+            self.positions
+                .extend(self.counts.iter().map(|&c| Vec::with_capacity(c)));
+            for (&p, &pos) in self.targets.iter().zip(positions) {
+                self.positions[p as usize].push(pos);
+            }
+        }
         let mut values = batch.into_values().into_iter();
         for &p in &self.targets {
             // Every target has a builder: its count is at least 1.
@@ -139,9 +151,16 @@ impl HashSplitter {
                 b.push_row(values.by_ref().take(width));
             }
         }
+        // One positions list per partition when the input has positions, else none.
+        let mut positions = self.positions.drain(..);
         for (p, b) in self.builders.iter_mut().enumerate() {
+            let sub_positions = positions.next();
             if let Some(b) = b.take() {
-                out.push((p, b.finish()));
+                let mut sub = b.finish();
+                if let Some(sub_positions) = sub_positions {
+                    sub = sub.with_positions(sub_positions);
+                }
+                out.push((p, sub));
             }
         }
     }

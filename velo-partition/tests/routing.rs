@@ -254,6 +254,72 @@ fn smart_repartition_keeps_the_source_partition_when_aligned() {
     assert_eq!(route(&mut s, input.clone(), &keyless), vec![(0, input)]);
 }
 
+/// `keyed(n, 0)` with row `i` read from source line `2 + 3 * i`.
+fn keyed_with_positions(n: usize) -> Batch {
+    keyed(n, 0).with_positions((0..n as u64).map(|i| 2 + 3 * i).collect())
+}
+
+/// Every routed row still carries the position of its source record.
+fn check_positions(out: &[(usize, Batch)]) {
+    for (p, b) in out {
+        let positions = b.positions().expect("sub-batch without positions");
+        assert_eq!(positions.len(), b.num_rows());
+        for (row, &pos) in b.rows().zip(positions) {
+            let i = row[2].as_i64().unwrap() as u64;
+            assert_eq!(pos, 2 + 3 * i, "row {i} on partition {p}");
+        }
+    }
+}
+
+#[test]
+fn hash_split_keeps_each_rows_source_position() {
+    let unaligned = RoutingContext {
+        source_partition: 1,
+        source_partition_key: Some(vec![1]),
+        key_columns: vec![0],
+        partition_count: 4,
+    };
+    let strategies: [Box<dyn PartitioningStrategy>; 2] = [
+        Box::new(AlwaysHash::new()),
+        Box::new(SmartRepartition::new()),
+    ];
+    for mut s in strategies {
+        let out = route(&mut *s, keyed_with_positions(1000), &unaligned);
+        assert!(out.len() > 1, "{}: the batch is split", s.name());
+        check_positions(&out);
+        let total: usize = out.iter().map(|(_, b)| b.num_rows()).sum();
+        assert_eq!(total, 1000);
+
+        // The splitter's buffers are reused: a batch without positions gets none,
+        // and the next one with positions gets its own again.
+        let out = route(&mut *s, keyed(1000, 0), &unaligned);
+        assert!(out.iter().all(|(_, b)| b.positions().is_none()));
+        check_positions(&route(&mut *s, keyed_with_positions(500), &unaligned));
+    }
+}
+
+#[test]
+fn whole_batch_routing_keeps_positions() {
+    let one_key =
+        batch(&[("k", "x", 0), ("k", "y", 1), ("k", "z", 2)]).with_positions(vec![2, 5, 8]);
+    check_positions(&route(&mut AlwaysHash::new(), one_key, &ctx(16, vec![0])));
+    for kind in [
+        StrategyKind::AlwaysHash,
+        StrategyKind::StickyPartition,
+        StrategyKind::RoundRobin,
+        StrategyKind::FanIn,
+    ] {
+        let c = if kind == StrategyKind::AlwaysHash {
+            ctx(1, vec![0])
+        } else {
+            ctx(4, vec![0])
+        };
+        let out = route(&mut *create(kind), keyed_with_positions(100), &c);
+        assert_eq!(out.len(), 1, "{kind}");
+        check_positions(&out);
+    }
+}
+
 #[test]
 fn sticky_keeps_source_partition_and_order() {
     let mut s = StickyPartition;

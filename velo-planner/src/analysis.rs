@@ -363,7 +363,11 @@ fn rows_window(over: &WindowType, span: Span) -> Result<RowsWindow> {
                 (WindowFrameUnits::Rows, WindowFrameBound::Preceding(Some(k)), true) => {
                     match k.as_ref() {
                         Expr::Value(v) => match v.value.to_string().parse::<u64>() {
-                            Ok(k) => k + 1,
+                            // The frame holds the current row too.
+                            Ok(n) => n.checked_add(1).ok_or_else(|| Error::Invalid {
+                                message: format!("the row window is too large: {n} PRECEDING"),
+                                span: k.span(),
+                            })?,
                             Err(_) => {
                                 return Err(Error::Invalid {
                                     message: format!("expected a row count, found {k}"),
@@ -476,6 +480,19 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(w.expire_after_ms, None);
+        // Regression: the largest u64 as `k PRECEDING` overflowed `k + 1` and
+        // panicked (found by tests/no_panic.rs).
+        let e = rows_window(
+            "SELECT SUM(a) OVER (PARTITION BY k ROWS BETWEEN 18446744073709551615 PRECEDING AND CURRENT ROW) AS s FROM t",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("too large"), "{e}");
+        let w = rows_window(
+            "SELECT SUM(a) OVER (PARTITION BY k ROWS BETWEEN 18446744073709551614 PRECEDING AND CURRENT ROW) AS s FROM t",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(w.buffer_rows, u64::MAX);
         let e = rows_window(
             "SELECT SUM(a) OVER (ROWS WINDOW BUFFER 3 ROWS EXPIRE AFTER 0s INACTIVITY) AS s FROM t",
         )

@@ -330,11 +330,16 @@ const CONNECTOR_KEYS: &[&str] = &[
     "records",
 ];
 
-/// Checks every `NAME.key` of a declared connector is one Velo knows.
+/// Checks every `NAME.key` of a declared connector is one Velo knows. A job key
+/// is never a connector's, even when the connector's name is its first word (a
+/// sink named `dlq` and `'dlq.sink' = 'dlq'`).
 pub(crate) fn check_connector_keys(props: &PropertyMap<'_>, name: &str) -> Result<()> {
     let prefix = format!("{}.", name.to_ascii_lowercase());
     for p in props.iter() {
         let key = p.key.to_ascii_lowercase();
+        if JOB_KEYS.contains(&key.as_str()) {
+            continue;
+        }
         if let Some(rest) = key.strip_prefix(&prefix) {
             if !CONNECTOR_KEYS.contains(&rest) && !rest.starts_with("kafka.") {
                 return Err(Error::InvalidProperty {

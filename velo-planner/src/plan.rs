@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use velo_ast::{App, EmitMode, Span, Statement, StatementKind};
+use velo_ast::{App, Span, Statement, StatementKind};
 use velo_types::connector::{Encoding, Format, SinkConfig, SourceConfig};
 
 use crate::analysis::{analyze, column_name, QueryAnalysis};
@@ -245,12 +245,7 @@ fn plan_statement(
             span: query.window.as_ref().map(|w| w.span()).unwrap_or(query.span),
         });
     }
-    if analysis.is_aggregate() && analysis.window.is_none() && analysis.emit == EmitMode::Changes {
-        warnings.push(
-            "GROUP BY without a window keeps one state entry per distinct key for as long as the job runs"
-                .to_string(),
-        );
-    }
+    warnings.extend(unbounded_state_warning(&analysis, &config));
     let strategy = choose_strategy(query, &analysis, &config, partition_key.as_deref())?;
     Ok(JobPlan {
         name,
@@ -270,6 +265,39 @@ fn plan_statement(
         dlq,
         warnings,
     })
+}
+
+/// The warning for state that grows with the input for as long as the job runs,
+/// unless `max.memory.mb` bounds it: GROUP BY without a time window keeps one
+/// entry per distinct key (whatever the emit mode), and a DISTINCT aggregate
+/// keeps every distinct value (even without GROUP BY). A time window frees its
+/// state when it closes; a global aggregate without DISTINCT keeps one entry.
+fn unbounded_state_warning(analysis: &QueryAnalysis, config: &JobConfig) -> Option<String> {
+    if analysis.window.is_some() || config.max_memory_mb.is_some() {
+        return None;
+    }
+    if !analysis.group_keys.is_empty() {
+        return Some(
+            "GROUP BY without a window keeps one state entry per distinct key for as long as the job runs; set 'max.memory.mb' to bound it"
+                .to_string(),
+        );
+    }
+    analysis.aggregates.iter().any(is_distinct_call).then(|| {
+        "a DISTINCT aggregate without a window keeps every distinct value for as long as the job runs; set 'max.memory.mb' to bound it"
+            .to_string()
+    })
+}
+
+/// `f(DISTINCT ...)`.
+fn is_distinct_call(expr: &velo_ast::Expr) -> bool {
+    use sqlparser::ast::{DuplicateTreatment, Expr, FunctionArguments};
+    matches!(
+        expr,
+        Expr::Function(f) if matches!(
+            &f.args,
+            FunctionArguments::List(list) if list.duplicate_treatment == Some(DuplicateTreatment::Distinct)
+        )
+    )
 }
 
 /// SPEC §5: the automatic choice, or the explicit one validated against the query.
@@ -367,5 +395,85 @@ fn choose_strategy(
             },
             reason: "set by partitioning_strategy".to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(sql: &str, props: &str) -> JobPlan {
+        let sql = format!("{sql} WITH ('t.type' = 'stdin_source'{props})");
+        plan_sql(&sql, &PlanOptions::default())
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .jobs
+            .remove(0)
+    }
+
+    fn state_warnings(sql: &str, props: &str) -> Vec<String> {
+        job(sql, props)
+            .warnings
+            .into_iter()
+            .filter(|w| w.contains("max.memory.mb"))
+            .collect()
+    }
+
+    #[test]
+    fn group_by_without_a_window_or_memory_limit_warns() {
+        for emit in ["", " EMIT CHANGES", " EMIT FINAL"] {
+            let sql = format!("SELECT k, COUNT(*) AS n FROM t GROUP BY k{emit}");
+            let w = state_warnings(&sql, "");
+            assert_eq!(w.len(), 1, "{sql}: {w:?}");
+            assert!(
+                w[0].starts_with(
+                    "GROUP BY without a window keeps one state entry per distinct key"
+                ) && w[0].ends_with("set 'max.memory.mb' to bound it"),
+                "{}",
+                w[0]
+            );
+        }
+        // A DISTINCT aggregate grows even without a key.
+        let w = state_warnings("SELECT COUNT(DISTINCT k) AS n FROM t", "");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("DISTINCT"), "{}", w[0]);
+    }
+
+    #[test]
+    fn bounded_state_does_not_warn() {
+        for (sql, props) in [
+            (
+                "SELECT k, COUNT(*) AS n FROM t GROUP BY k",
+                ", 'max.memory.mb' = '64'",
+            ),
+            (
+                "SELECT COUNT(DISTINCT k) AS n FROM t",
+                ", 'max.memory.mb' = '64'",
+            ),
+            (
+                "SELECT k, COUNT(*) AS n FROM t GROUP BY k WINDOW TUMBLING(ts, INTERVAL '1' MINUTE)",
+                "",
+            ),
+            // One state entry, whatever the input.
+            ("SELECT COUNT(*) AS n, SUM(v) AS s FROM t", ""),
+            ("SELECT k, v FROM t WHERE v > 0", ""),
+        ] {
+            let w = state_warnings(sql, props);
+            assert!(w.is_empty(), "{sql} {props}: {w:?}");
+        }
+    }
+
+    #[test]
+    fn a_sink_named_like_a_job_key_prefix_is_accepted() {
+        // Regression: a dead-letter sink named `dlq` made the job key 'dlq.sink'
+        // read as an unknown option of that sink.
+        let j = job(
+            "SELECT k FROM t",
+            ", 'failure_strategy' = 'send_to_dlq', 'dlq.sink' = 'dlq', 'dlq.type' = 'stdout_sink'",
+        );
+        assert_eq!(j.dlq.map(|d| d.name), Some("dlq".to_string()));
+        // A connector's own unknown option is still refused.
+        let sql = "SELECT k FROM t WITH ('t.type' = 'stdin_source', 't.colour' = 'red')";
+        let e = plan_sql(sql, &PlanOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("unknown option 'colour'"), "{e}");
     }
 }

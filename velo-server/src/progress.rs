@@ -57,7 +57,7 @@ pub fn spawn<'scope, 'env>(
     Progress { stop, handle }
 }
 
-/// `job 'x' (v1): read 1000, written 10, filtered 990, late 0, failed 0 in 0.12s (8.3K rec/s)`
+/// `job 'x' (v1): in 1000 = processed 8 + filtered 990 + late 0 + failed 2; written 8 in 0.12s (8.3K rec/s)`
 pub fn summary_line(job: &str, processor: &str, r: &JobReport) -> String {
     let secs = r.elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
@@ -65,13 +65,19 @@ pub fn summary_line(job: &str, processor: &str, r: &JobReport) -> String {
     } else {
         0.0
     };
+    let dlq = if r.dlq > 0 {
+        format!(", dlq {}", r.dlq)
+    } else {
+        String::new()
+    };
     format!(
-        "job '{job}' ({processor}): read {}, written {}, filtered {}, late {}, failed {} in {secs:.3}s ({} rec/s)",
+        "job '{job}' ({processor}): in {} = processed {} + filtered {} + late {} + failed {}; written {}{dlq} in {secs:.3}s ({} rec/s)",
         r.read,
-        r.written,
+        r.processed,
         r.filtered,
         r.late,
         r.failed,
+        r.written,
         human_rate(rate)
     )
 }

@@ -82,7 +82,7 @@ fn sigterm_drains_and_exits_zero(processor: &str) {
     let written: u64 = stderr
         .split("written ")
         .nth(1)
-        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.split([',', ' ']).next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no summary in {stderr}"));
     assert_eq!(written, lines.len() as u64, "summary and file agree");

@@ -376,6 +376,12 @@ fn check(case: &Case) {
         v1.report.written,
         v1.out.len()
     );
+    assert_eq!(
+        v1.report.accounted(),
+        v1.report.read,
+        "v1: processed + filtered + late + failed != read: {:?}\n{app_text}",
+        v1.report
+    );
     let v1_sorted = sorted(&v1.out);
     let v1_late = sorted(&v1.late);
     let key = case.shape.sequence_key();
@@ -405,9 +411,19 @@ fn check(case: &Case) {
             "written != rows in the sink: {what}"
         );
         assert_eq!(
-            (v2.report.filtered, v2.report.failed, v2.report.late),
-            (v1.report.filtered, v1.report.failed, v1.report.late),
-            "(filtered, failed, late) differ from V1's: {what}"
+            (
+                v2.report.processed,
+                v2.report.filtered,
+                v2.report.failed,
+                v2.report.late
+            ),
+            (
+                v1.report.processed,
+                v1.report.filtered,
+                v1.report.failed,
+                v1.report.late
+            ),
+            "(processed, filtered, failed, late) differ from V1's: {what}"
         );
         assert_eq!(
             sorted(&v2.out),
@@ -610,6 +626,12 @@ fn late_records_are_counted() {
     for (processor, tag) in processors {
         let run = run(processor, dir.path(), &case, tag);
         assert!(!run.late.is_empty(), "the case has no late rows");
+        assert_eq!(
+            run.report.accounted(),
+            run.report.read,
+            "{tag}: {:?}",
+            run.report
+        );
         assert!(
             run.report.late >= run.late.len() as u64,
             "{tag}: {} rows were dead-lettered as late but the late counter says {}",

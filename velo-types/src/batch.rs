@@ -9,11 +9,30 @@ use crate::value::Value;
 ///
 /// Building, filtering and projecting a batch allocate once per batch. Cloning a
 /// row clones its values, which for strings is a reference-count increment.
-#[derive(Clone, PartialEq)]
+///
+/// A batch read from a source may also carry each row's *source position* (for a
+/// file, the 1-based physical line where the record starts; see
+/// [`Batch::with_positions`]), so that a record that fails later can still be
+/// reported with where it came from. Positions belong to the rows, not to their
+/// values: whatever moves the same rows keeps them (cloning, routing a batch whole
+/// or split by key), whatever builds new rows ([`BatchBuilder`], projections,
+/// aggregates) starts without them, and equality ignores them.
+#[derive(Clone)]
 pub struct Batch {
     schema: SchemaRef,
     values: Vec<Value>,
     rows: usize,
+    /// One source position per row, when the source knows them.
+    positions: Option<Vec<u64>>,
+}
+
+/// Two batches are equal when they have the same schema and the same rows, in the
+/// same order. Source positions are deliberately not compared: they say where the
+/// rows came from, not what they are, so a batch equals its re-read or rebuilt copy.
+impl PartialEq for Batch {
+    fn eq(&self, other: &Batch) -> bool {
+        self.rows == other.rows && self.schema == other.schema && self.values == other.values
+    }
 }
 
 impl Batch {
@@ -41,6 +60,7 @@ impl Batch {
             schema,
             values,
             rows,
+            positions: None,
         })
     }
 
@@ -52,6 +72,7 @@ impl Batch {
             schema,
             values: Vec::new(),
             rows,
+            positions: None,
         }
     }
 
@@ -60,6 +81,7 @@ impl Batch {
             schema,
             values: Vec::new(),
             rows: 0,
+            positions: None,
         }
     }
 
@@ -97,9 +119,36 @@ impl Batch {
         &self.values
     }
 
-    /// Takes the values out, row-major.
+    /// Takes the values out, row-major (the source positions, if any, are dropped).
     pub fn into_values(self) -> Vec<Value> {
         self.values
+    }
+
+    /// Attaches one source position per row, in row order (for a file, the 1-based
+    /// physical line where each record starts), replacing any already attached.
+    ///
+    /// `positions.len()` must equal [`Batch::num_rows`]: debug builds panic
+    /// otherwise, release builds drop the positions rather than attach wrong ones.
+    pub fn with_positions(mut self, positions: Vec<u64>) -> Batch {
+        debug_assert_eq!(
+            positions.len(),
+            self.rows,
+            "one source position per row expected"
+        );
+        self.positions = (positions.len() == self.rows).then_some(positions);
+        self
+    }
+
+    /// Every row's source position, in row order; `None` when the source did not
+    /// give them (a generator, a batch built by a query).
+    pub fn positions(&self) -> Option<&[u64]> {
+        self.positions.as_deref()
+    }
+
+    /// Row `row`'s source position; `None` without positions or past the last row.
+    #[inline]
+    pub fn position(&self, row: usize) -> Option<u64> {
+        self.positions.as_ref()?.get(row).copied()
     }
 }
 
@@ -114,6 +163,9 @@ impl fmt::Debug for Batch {
 }
 
 /// Appends rows to a batch under construction, one allocation per batch.
+///
+/// Its rows are new rows, so the batches it finishes carry no source positions;
+/// a reader that knows them attaches them with [`Batch::with_positions`].
 #[derive(Debug)]
 pub struct BatchBuilder {
     schema: SchemaRef,
@@ -183,6 +235,7 @@ impl BatchBuilder {
             schema: self.schema.clone(),
             values,
             rows,
+            positions: None,
         }
     }
 
@@ -191,6 +244,7 @@ impl BatchBuilder {
             schema: self.schema,
             values: self.values,
             rows: self.rows,
+            positions: None,
         }
     }
 }
@@ -219,5 +273,65 @@ mod tests {
         assert_eq!(batch.rows().count(), 2);
         assert!(b.is_empty());
         assert!(Batch::new(schema, vec![Value::Int(1)]).is_err());
+    }
+
+    fn two_rows() -> Batch {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int)]));
+        Batch::new(schema, vec![Value::Int(1), Value::Int(2)]).unwrap()
+    }
+
+    #[test]
+    fn positions_are_per_row_and_optional() {
+        let plain = two_rows();
+        assert_eq!(plain.positions(), None);
+        assert_eq!(plain.position(0), None);
+
+        let placed = two_rows().with_positions(vec![2, 5]);
+        assert_eq!(placed.positions(), Some(&[2, 5][..]));
+        assert_eq!(placed.position(1), Some(5));
+        assert_eq!(placed.position(2), None, "past the last row");
+        assert_eq!(placed.clone().position(0), Some(2), "clones keep them");
+        let replaced = placed.with_positions(vec![7, 8]);
+        assert_eq!(replaced.positions(), Some(&[7, 8][..]));
+
+        let empty = Batch::empty(two_rows().schema().clone()).with_positions(Vec::new());
+        assert_eq!(empty.positions(), Some(&[][..]));
+    }
+
+    #[test]
+    fn equality_ignores_positions() {
+        let placed = two_rows().with_positions(vec![2, 5]);
+        assert_eq!(placed, two_rows());
+        assert_eq!(placed, two_rows().with_positions(vec![9, 10]));
+        let schema = two_rows().schema().clone();
+        assert_ne!(placed, Batch::new(schema, vec![Value::Int(1)]).unwrap());
+        assert_ne!(
+            Batch::empty_rows(Arc::new(Schema::default()), 1),
+            Batch::empty_rows(Arc::new(Schema::default()), 2)
+        );
+    }
+
+    #[test]
+    fn builders_make_new_rows_without_positions() {
+        let placed = two_rows().with_positions(vec![2, 5]);
+        let mut b = BatchBuilder::with_capacity(placed.schema().clone(), 2);
+        for row in placed.rows() {
+            b.push_row_slice(row);
+        }
+        let rebuilt = b.take();
+        assert_eq!(rebuilt, placed);
+        assert_eq!(rebuilt.positions(), None);
+    }
+
+    /// A position list of the wrong length is a bug in the caller: debug builds
+    /// stop there, release builds drop the positions instead of misplacing rows.
+    #[test]
+    #[cfg_attr(
+        debug_assertions,
+        should_panic(expected = "one source position per row expected")
+    )]
+    fn positions_of_the_wrong_length_are_refused() {
+        let b = two_rows().with_positions(vec![1]);
+        assert_eq!(b.positions(), None);
     }
 }

@@ -15,5 +15,5 @@ pub enum Error {
     BatchShape { values: usize, width: usize },
 }
 
-/// `Result` with this crate's [`Error`] as the default error type.
+/// `Result` with this crate's [`enum@Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,6 +8,7 @@ use velo_types::{DataType, Value};
 
 use super::AggregateKind;
 use crate::error::{Error, Result};
+use crate::memory::{hash_entry_bytes, value_heap_bytes};
 
 type ValueSet = hashbrown::HashSet<Value, ahash::RandomState>;
 
@@ -64,6 +65,9 @@ pub struct DistinctState {
     pub seen: hashbrown::HashSet<Value, ahash::RandomState>,
     /// The aggregate over those values.
     pub inner: Accumulator,
+    /// What the values in `seen` hold outside the set (string text), for
+    /// [`Accumulator::heap_bytes`].
+    value_bytes: usize,
 }
 
 fn not_numeric(kind: &'static str, v: &Value) -> Error {
@@ -103,6 +107,7 @@ impl Accumulator {
         Accumulator::Distinct(Box::new(DistinctState {
             seen: ValueSet::with_hasher(ahash::RandomState::new()),
             inner,
+            value_bytes: 0,
         }))
     }
 
@@ -162,11 +167,43 @@ impl Accumulator {
             Accumulator::Distinct(state) => {
                 if !state.seen.contains(v) {
                     state.inner.update(v)?;
+                    state.value_bytes += value_heap_bytes(v);
                     state.seen.insert(v.clone());
                 }
             }
         }
         Ok(())
+    }
+
+    /// An estimate of the bytes this state holds outside its own inline size
+    /// (a string MIN, MAX, FIRST_VALUE or LAST_VALUE; a DISTINCT set and its
+    /// values). O(1): a DISTINCT set's value bytes are summed as values arrive.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Accumulator::Min(v)
+            | Accumulator::Max(v)
+            | Accumulator::FirstValue(v)
+            | Accumulator::LastValue(v) => value_heap_bytes(v),
+            Accumulator::Distinct(state) => {
+                std::mem::size_of::<DistinctState>()
+                    + state.seen.capacity() * hash_entry_bytes(std::mem::size_of::<Value>())
+                    + state.value_bytes
+                    + state.inner.heap_bytes()
+            }
+            _ => 0,
+        }
+    }
+
+    /// Whether [`Accumulator::heap_bytes`] can change as values arrive.
+    pub fn may_grow(&self) -> bool {
+        matches!(
+            self,
+            Accumulator::Min(_)
+                | Accumulator::Max(_)
+                | Accumulator::FirstValue(_)
+                | Accumulator::LastValue(_)
+                | Accumulator::Distinct(_)
+        )
     }
 
     /// The aggregate's current result.
@@ -314,6 +351,7 @@ impl Accumulator {
                 a.inner.merge(&b.inner)?;
                 for v in &b.seen {
                     if !a.seen.contains(v) {
+                        a.value_bytes += value_heap_bytes(v);
                         a.seen.insert(v.clone());
                     }
                 }
@@ -323,6 +361,7 @@ impl Accumulator {
                 new.sort_by(|x, y| x.total_cmp(y));
                 for v in new {
                     a.inner.update(v)?;
+                    a.value_bytes += value_heap_bytes(v);
                     a.seen.insert(v.clone());
                 }
             }

@@ -27,10 +27,10 @@
 //!   `NULL OR TRUE` is TRUE, `NOT NULL` is NULL; comparisons and arithmetic with a
 //!   NULL operand give NULL; a filter keeps a row only when its predicate is TRUE
 //!   ([`PhysicalExpr::eval_predicate`]).
-//! * Numbers: BIGINT arithmetic is checked, overflow is [`Error::Overflow`](crate::Error::Overflow)
+//! * Numbers: BIGINT arithmetic is checked, overflow is [`Error::Overflow`]
 //!   (never a wrap). `BIGINT / BIGINT` is an integer division truncating toward zero
 //!   (as in Flink and ksqlDB). Division or modulo by zero is
-//!   [`Error::DivisionByZero`](crate::Error::DivisionByZero) for every numeric type:
+//!   [`Error::DivisionByZero`] for every numeric type:
 //!   Velo deliberately does not produce `Infinity`/`NaN` from `/` on DOUBLEs, since
 //!   they cannot be written to JSON and hide data errors; the record fails instead.
 //!   Mixed BIGINT/DOUBLE is DOUBLE, BIGINT/DECIMAL is an exact DECIMAL, and

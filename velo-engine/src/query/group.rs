@@ -4,6 +4,7 @@
 //! [`GroupOutput`]: HAVING and the select list over a group row), which the time
 //! windows of [`super::window`] reuse.
 
+use std::mem::size_of;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
@@ -15,6 +16,7 @@ use super::compile_select;
 use crate::aggregate::{compile_aggregate, Accumulator, AggregateFunction};
 use crate::error::Result;
 use crate::expr::{compile, PhysicalExpr, Scope};
+use crate::memory::{hash_entry_bytes, values_heap_bytes};
 
 /// One group: its key values and one accumulator per aggregate call.
 #[derive(Debug)]
@@ -44,6 +46,14 @@ pub(crate) struct GroupAggregate {
     /// Reused per row: the key being looked up, and the group row being emitted.
     key_scratch: Vec<Value>,
     row_scratch: Vec<Value>,
+    /// Memory estimate ([`GroupAggregate::state_bytes`]): the fixed bytes of one
+    /// group, from the key and accumulator layout, ...
+    entry_bytes: usize,
+    /// ... plus what the groups hold outside that (key strings, string
+    /// MIN/MAX/FIRST/LAST values, DISTINCT sets), summed as it changes ...
+    heap_bytes: usize,
+    /// ... which accumulators only do when some can grow.
+    accumulators_grow: bool,
 }
 
 /// The GROUP BY keys and aggregate calls of a plan, compiled against the input.
@@ -193,7 +203,19 @@ impl GroupAggregate {
         let (keys, aggregates) = compile_keys_and_aggregates(plan, input, qualifiers)?;
         let output = GroupOutput::new(plan, qualifiers, &keys, &aggregates, false)?;
         let width = keys.len() + aggregates.len();
+        let fresh: Vec<Accumulator> = aggregates
+            .iter()
+            .map(|(f, _)| f.new_accumulator())
+            .collect();
+        let entry_bytes = size_of::<Group>()
+            + keys.len() * size_of::<Value>()
+            + aggregates.len() * size_of::<Accumulator>()
+            + fresh.iter().map(Accumulator::heap_bytes).sum::<usize>()
+            + hash_entry_bytes(size_of::<u32>());
         Ok(GroupAggregate {
+            entry_bytes,
+            heap_bytes: 0,
+            accumulators_grow: fresh.iter().any(Accumulator::may_grow),
             key_scratch: Vec::with_capacity(keys.len()),
             row_scratch: Vec::with_capacity(width),
             keys,
@@ -225,6 +247,12 @@ impl GroupAggregate {
         self.groups.len()
     }
 
+    /// An estimate of the memory the groups hold: one fixed-size entry per group
+    /// plus the bytes they point to, kept up to date as rows arrive (O(1)).
+    pub(crate) fn state_bytes(&self) -> usize {
+        self.groups.len() * self.entry_bytes + self.heap_bytes
+    }
+
     /// Folds one input row into its group; with EMIT CHANGES, emits the group's
     /// new row.
     pub(crate) fn update(&mut self, row: &[Value], out: &mut BatchBuilder) -> Result<()> {
@@ -251,6 +279,7 @@ impl GroupAggregate {
             Some(&i) => i as usize,
             None => {
                 let i = groups.len();
+                self.heap_bytes += values_heap_bytes(key);
                 groups.push(Group {
                     hash,
                     key: key.clone().into_boxed_slice(),
@@ -265,9 +294,15 @@ impl GroupAggregate {
                 i
             }
         };
-        let group = &mut self.groups[idx];
-        for (acc, v) in group.accumulators.iter_mut().zip(&self.row_scratch) {
-            acc.update(v)?;
+        let accumulators = &mut self.groups[idx].accumulators;
+        if self.accumulators_grow {
+            let before: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
+            let result = fold(accumulators, &self.row_scratch);
+            let after: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
+            self.heap_bytes = (self.heap_bytes + after).saturating_sub(before);
+            result?;
+        } else {
+            fold(accumulators, &self.row_scratch)?;
         }
         if self.emit == EmitMode::Changes {
             self.emit_group(idx, out)?;
@@ -305,4 +340,13 @@ impl GroupAggregate {
             .extend(group.accumulators.iter().map(Accumulator::evaluate));
         self.output.emit(&self.row_scratch, out)
     }
+}
+
+/// Updates each accumulator with its argument value.
+#[inline]
+fn fold(accumulators: &mut [Accumulator], args: &[Value]) -> Result<()> {
+    for (acc, v) in accumulators.iter_mut().zip(args) {
+        acc.update(v)?;
+    }
+    Ok(())
 }

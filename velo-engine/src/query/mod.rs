@@ -36,7 +36,26 @@
 //! state), filtered by WHERE, late and dropped, late and dead-lettered, or failed
 //! (its evaluation or its event time failed; [`RowFailure`] says why):
 //! `rows_in = contributed + filtered + late_dropped + late_dead_lettered + failed`
-//! ([`QueryStats`]).
+//! ([`QueryStats::accounted`]). Two edges:
+//!
+//! * LIMIT never stops a batch midway: every row of the batch in which LIMIT is
+//!   reached is still evaluated and counted as above (so its failures are still
+//!   reported); only the output rows past the limit are dropped. The caller
+//!   stops feeding input once [`QueryExecutor::is_done`].
+//! * Under `failure_strategy = 'fail_batch'` the first failing row stops the
+//!   batch: it counts as failed, and the rows after it were never taken, so
+//!   they are not in `rows_in` either.
+//!
+//! A failed row is kept with its source position and values until
+//! [`QueryExecutor::take_failures`]: all of them under `send_to_dlq` (for the
+//! dead-letter sink), the first 100 per drain otherwise. Under `fail_batch`,
+//! [`QueryExecutor::process`] returns [`Error::RowFailed`] with the position
+//! instead. Failures while emitting at a watermark or at the end of input (a
+//! HAVING or select expression over a group's results, a held LEAD row) belong
+//! to no input row: [`QueryExecutor::on_watermark`] and
+//! [`QueryExecutor::finish`] return them as errors. In a row window, a row
+//! whose arrival makes an earlier held LEAD row fail to emit is the row that
+//! fails.
 //!
 //! The per-record path allocates nothing for fixed-size values: output rows are
 //! appended to one batch per input batch, group keys are compared in place and
@@ -51,7 +70,7 @@ mod window;
 use std::sync::Arc;
 
 use velo_ast::{EmitMode, SelectItem};
-use velo_planner::{JobPlan, LateDataStrategy};
+use velo_planner::{FailureStrategy, JobPlan, LateDataStrategy};
 use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value, Watermark};
 use velo_watermark::{decide, LateDataPolicy, LateDecision};
 
@@ -109,11 +128,26 @@ pub struct QueryStats {
     pub groups: u64,
 }
 
+impl QueryStats {
+    /// The input rows accounted for: `contributed + filtered + failed +
+    /// late_dropped + late_dead_lettered`. Always equal to `rows_in` (SPEC §4:
+    /// nothing is lost silently); see the module docs.
+    pub fn accounted(&self) -> u64 {
+        self.contributed + self.filtered + self.failed + self.late_dropped + self.late_dead_lettered
+    }
+}
+
 /// A row that could not be evaluated, with the reason.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowFailure {
-    /// The row's position in the batch it came in.
+    /// The row's index in the batch it came in.
     pub row: usize,
+    /// The row's position in its source ([`Batch::position`], e.g. the 1-based
+    /// line of its file), when the source gives one.
+    pub position: Option<u64>,
+    /// The input row as it came (in the input schema's column order), for a
+    /// dead-letter sink.
+    pub values: Vec<Value>,
     pub error: Error,
 }
 
@@ -143,7 +177,8 @@ impl std::fmt::Display for LateWarning {
 /// The name of the column the dead-letter batch adds to the input's.
 pub const LATE_REASON_COLUMN: &str = "_late_reason";
 
-/// How many failures and late warnings are kept between two drains.
+/// How many failures and late warnings are kept between two drains (every
+/// failure is kept under `send_to_dlq`).
 const MAX_KEPT: usize = 100;
 
 /// How the rows that pass WHERE become output rows.
@@ -175,6 +210,9 @@ pub struct QueryExecutor {
     failures: Vec<RowFailure>,
     /// Stop at the first failing row instead of counting it (`fail_batch`).
     fail_fast: bool,
+    /// Keep every failed row, not only the first [`MAX_KEPT`] (`send_to_dlq`:
+    /// each one goes to the dead-letter sink).
+    keep_all_failures: bool,
     /// The job's event-time extractor (windowed queries only).
     event_time: Option<EventTime>,
     watermark: Option<i64>,
@@ -251,7 +289,8 @@ impl QueryExecutor {
             counters: QueryCounters::default(),
             stats: QueryStats::default(),
             failures: Vec::new(),
-            fail_fast: plan.config.failure_strategy == velo_planner::FailureStrategy::FailBatch,
+            fail_fast: plan.config.failure_strategy == FailureStrategy::FailBatch,
+            keep_all_failures: plan.config.failure_strategy == FailureStrategy::SendToDlq,
             event_time,
             watermark: None,
             late_policy,
@@ -305,8 +344,11 @@ impl QueryExecutor {
         }
     }
 
-    /// The rows that failed since the last call, for the caller to report (at
-    /// most 100 are kept between two calls; all are counted).
+    /// The rows that failed since the last call, for the caller to report, with
+    /// their source positions and values. Under `send_to_dlq` every failed row
+    /// is kept (the caller drains them after each call to `process`); otherwise
+    /// at most 100 are kept between two calls. All are counted in
+    /// [`QueryStats::failed`].
     pub fn take_failures(&mut self) -> Vec<RowFailure> {
         std::mem::take(&mut self.failures)
     }
@@ -357,7 +399,7 @@ impl QueryExecutor {
                         continue;
                     }
                     Err(e) => {
-                        self.fail(i, e)?;
+                        self.fail(batch, i, e)?;
                         continue;
                     }
                 }
@@ -412,7 +454,7 @@ impl QueryExecutor {
             };
             match result {
                 Ok(()) => self.stats.contributed += 1,
-                Err(e) => self.fail(i, e)?,
+                Err(e) => self.fail(batch, i, e)?,
             }
         }
         Ok(self.admit(out))
@@ -475,14 +517,31 @@ impl QueryExecutor {
         emitted
     }
 
-    fn fail(&mut self, row: usize, error: Error) -> Result<()> {
-        if self.fail_fast {
-            return Err(error);
-        }
+    /// Row `row` of `batch` failed with `error`. Under `fail_batch` this stops
+    /// the batch: the error is returned as [`Error::RowFailed`] with the row's
+    /// position, and the rows after it are not taken (they leave `rows_in`, so
+    /// that the accounting still adds up). Otherwise the failure is counted and
+    /// kept for [`QueryExecutor::take_failures`].
+    #[cold]
+    fn fail(&mut self, batch: &Batch, row: usize, error: Error) -> Result<()> {
         self.counters.failed += 1;
-        // Keep the first few per batch: enough to report, bounded in memory.
-        if self.failures.len() < MAX_KEPT {
-            self.failures.push(RowFailure { row, error });
+        let position = batch.position(row);
+        if self.fail_fast {
+            self.counters.rows_in -= (batch.num_rows() - row - 1) as u64;
+            return Err(Error::RowFailed {
+                position,
+                error: Box::new(error),
+            });
+        }
+        // Keep every failure for a dead-letter sink; otherwise the first few per
+        // drain: enough to report, bounded in memory.
+        if self.keep_all_failures || self.failures.len() < MAX_KEPT {
+            self.failures.push(RowFailure {
+                row,
+                position,
+                values: batch.row(row).to_vec(),
+                error,
+            });
         }
         Ok(())
     }
@@ -496,6 +555,28 @@ impl QueryExecutor {
             Body::Window(w) => w.group_count(),
             Body::Rows(r) => r.partitions(),
         }
+    }
+
+    /// An estimate of the memory held by the query's state, in bytes, for the
+    /// job's `max.memory.mb`: GROUP BY groups, open windows (live entries, their
+    /// window lists, session keys and the heap of session ends), row-window
+    /// partitions (ring buffers, MIN/MAX deques and LEAD hold-backs, allocated in
+    /// full when a partition is created) and the rows ORDER BY holds back. Each
+    /// counts its entries at a fixed size worked out from the key and
+    /// accumulator layout when the query is compiled, plus the string text and
+    /// DISTINCT sets they hold, summed as they change. Cheap enough to call after
+    /// every batch: O(1), whatever the state's size. Not counted: spare vector
+    /// and hash-table capacity, allocator overhead, freed window slots kept for
+    /// reuse (so the estimate falls when windows close), and what is drained
+    /// after each batch (output, failures, dead letters).
+    pub fn state_bytes(&self) -> usize {
+        let body = match &self.body {
+            Body::Project { .. } => 0,
+            Body::Aggregate(a) => a.state_bytes(),
+            Body::Window(w) => w.state_bytes(),
+            Body::Rows(r) => r.state_bytes(),
+        };
+        body + self.order_limit.state_bytes()
     }
 
     /// The emit mode in force.
@@ -606,3 +687,6 @@ pub(crate) fn output_name(expr: &velo_ast::Expr, alias: Option<&velo_ast::Ident>
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,11 +4,14 @@
 //! and sorts them at the end of bounded input (on an unbounded source it would
 //! hold rows until the job stops; SPEC §2 allows it on bounded input only).
 
+use std::mem::size_of;
+
 use velo_ast::SelectQuery;
 use velo_types::{Batch, BatchBuilder, Schema, SchemaRef, Value};
 
 use crate::error::Result;
 use crate::expr::{compile, PhysicalExpr, Scope};
+use crate::memory::values_heap_bytes;
 
 /// The ORDER BY / LIMIT stage of a query.
 #[derive(Debug)]
@@ -17,6 +20,9 @@ pub struct OrderLimit {
     limit: Option<u64>,
     emitted: u64,
     held: Option<BatchBuilder>,
+    /// Rows held for ORDER BY, and the bytes their strings hold.
+    held_rows: usize,
+    held_heap_bytes: usize,
 }
 
 impl OrderLimit {
@@ -48,7 +54,16 @@ impl OrderLimit {
             limit: query.limit,
             emitted: 0,
             held,
+            held_rows: 0,
+            held_heap_bytes: 0,
         })
+    }
+
+    /// An estimate of the memory ORDER BY holds (O(1)): the rows held back and
+    /// their strings.
+    pub(crate) fn state_bytes(&self) -> usize {
+        let width = self.held.as_ref().map_or(0, |h| h.schema().len());
+        self.held_rows * width * size_of::<Value>() + self.held_heap_bytes
     }
 
     pub(crate) fn is_exhausted(&self) -> bool {
@@ -59,8 +74,10 @@ impl OrderLimit {
     pub(crate) fn admit(&mut self, batch: Batch) -> Option<Batch> {
         if let Some(held) = &mut self.held {
             for row in batch.rows() {
+                self.held_heap_bytes += values_heap_bytes(row);
                 held.push_row_slice(row);
             }
+            self.held_rows += batch.num_rows();
             return None;
         }
         self.cut(batch)
@@ -91,6 +108,7 @@ impl OrderLimit {
         let Some(held) = self.held.take() else {
             return pending;
         };
+        (self.held_rows, self.held_heap_bytes) = (0, 0);
         let batch = held.finish();
         let schema: &Schema = batch.schema();
         let mut keyed: Vec<(Vec<Value>, usize)> = batch

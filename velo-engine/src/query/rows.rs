@@ -61,6 +61,7 @@
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::mem::size_of;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -77,6 +78,7 @@ use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 use crate::aggregate::{compile_aggregate, AggregateFunction, AggregateKind};
 use crate::error::{Error, Result};
 use crate::expr::{cast_value, compile, PhysicalExpr, Scope};
+use crate::memory::{hash_entry_bytes, value_heap_bytes, values_heap_bytes};
 use crate::query::compile_select;
 
 /// The largest BUFFER size and LAG/LEAD offset accepted: every partition allocates
@@ -334,6 +336,16 @@ pub struct RowsWindowExec {
     /// When every select item is a plain column of the extended row: their
     /// indices (the output is copied, nothing can fail).
     projection: Option<Vec<usize>>,
+
+    /// Memory estimate ([`RowsWindowExec::state_bytes`]): the bytes every
+    /// partition allocates when it is created, ...
+    partition_bytes: usize,
+    /// ... plus the strings held by partition keys, the ring, the MIN/MAX deques
+    /// and the LEAD holding area, summed as they change (the ring and the LEAD
+    /// holding area only when their columns can hold strings).
+    heap_bytes: usize,
+    track_ring: bool,
+    track_pending: bool,
 }
 
 /// Finds every function call with OVER in an expression, in order, without
@@ -730,7 +742,31 @@ impl RowsWindowExec {
         let history = frame.max(b.max_lag.map_or(0, |k| k + 1));
         let key_width = window.partition_by.len();
         let ext_width = ext_schema.len();
+        // What `new_partition` allocates, and which buffers may hold strings.
+        let lead_slots = b.lead_depth.map_or(0, |d| d as usize + 1);
+        let partition_bytes = size_of::<Partition>()
+            + key_width * size_of::<Value>()
+            + history as usize * b.ring_cols.len() * size_of::<Value>()
+            + b.sum_specs.len() * size_of::<RunningSum>()
+            + b.deque_specs.len()
+                * (size_of::<VecDeque<(u64, Value)>>()
+                    + frame as usize * size_of::<(u64, Value)>())
+            + order_exprs.len() * size_of::<Value>()
+            + lead_slots * (ext_width * size_of::<Value>() + size_of::<Option<u64>>())
+            + hash_entry_bytes(size_of::<u32>());
+        let may_hold_strings = |t: DataType| matches!(t, DataType::String | DataType::Null);
+        let arg_strings = |a: usize| may_hold_strings(b.arg_exprs[a].data_type());
+        let track_ring = b.ring_cols.iter().any(|&a| arg_strings(a));
+        let track_pending = lead_slots > 0
+            && ext_schema
+                .fields()
+                .iter()
+                .any(|f| may_hold_strings(f.data_type));
         Ok(RowsWindowExec {
+            partition_bytes,
+            heap_bytes: 0,
+            track_ring,
+            track_pending,
             frame,
             history,
             keys,
@@ -793,6 +829,16 @@ impl RowsWindowExec {
                     + p.pending_seq.iter().filter(|s| s.is_some()).count()
             })
             .sum()
+    }
+
+    /// An estimate of the memory the partitions hold, O(1): the buffers each
+    /// live partition allocated when it was created (key, ring, running sums,
+    /// MIN/MAX deques at full size, LEAD holding area), plus the strings held in
+    /// the key, the ring, the deques and the LEAD holding area, tracked as rows
+    /// come and partitions expire. The previous ORDER BY values of RANK are
+    /// counted at their inline size only.
+    pub fn state_bytes(&self) -> usize {
+        self.live * self.partition_bytes + self.heap_bytes
     }
 
     /// Whether rows are held back for LEAD (emitted later, or by `finish`).
@@ -885,8 +931,14 @@ impl RowsWindowExec {
         p.seen = seq + 1;
         p.pos = if pos + 1 == history { 0 } else { pos + 1 };
         let base = pos * ring_width;
+        let (mut added, mut removed) = (0, 0);
         for (c, &a) in self.ring_cols.iter().enumerate() {
-            p.ring[base + c].clone_from(&self.args[a]);
+            let cell = &mut p.ring[base + c];
+            if self.track_ring {
+                removed += value_heap_bytes(cell);
+                added += value_heap_bytes(&self.args[a]);
+            }
+            cell.clone_from(&self.args[a]);
         }
         p.sums.copy_from_slice(&self.sum_scratch);
         // DOUBLE sums: recompute from the ring every `frame` rows (no drift).
@@ -907,7 +959,9 @@ impl RowsWindowExec {
         }
         for (&(arg, is_max), dq) in self.deque_specs.iter().zip(p.deques.iter_mut()) {
             while dq.front().is_some_and(|(s, _)| s + self.frame <= seq) {
-                dq.pop_front();
+                if let Some((_, old)) = dq.pop_front() {
+                    removed += value_heap_bytes(&old);
+                }
             }
             let v = &self.args[arg];
             if v.is_null() {
@@ -922,8 +976,11 @@ impl RowsWindowExec {
                 .back()
                 .is_some_and(|(_, b)| b.sql_cmp(v) == Some(drop_worse))
             {
-                dq.pop_back();
+                if let Some((_, old)) = dq.pop_back() {
+                    removed += value_heap_bytes(&old);
+                }
             }
+            added += value_heap_bytes(v);
             dq.push_back((seq, v.clone()));
         }
         if self.ranks {
@@ -936,6 +993,7 @@ impl RowsWindowExec {
             }
             p.prev_order.clone_from_slice(&self.order_scratch);
         }
+        self.heap_bytes = (self.heap_bytes + added).saturating_sub(removed);
 
         // 6. The OVER results; the extended row is [input..., results...].
         let result = self.push_results(idx, seq, pos);
@@ -959,11 +1017,18 @@ impl RowsWindowExec {
         let iw = self.input_width;
         let p = &mut self.partitions[idx];
         let slot = (seq % slots) as usize;
+        let (mut added, mut removed) = (0, 0);
         match result {
             Ok(()) => {
                 let held = &mut p.pending[slot * w..(slot + 1) * w];
+                if self.track_pending {
+                    removed += values_heap_bytes(held);
+                }
                 held[..iw].clone_from_slice(row);
                 held[iw..].clone_from_slice(&self.results);
+                if self.track_pending {
+                    added += values_heap_bytes(held);
+                }
                 p.pending_seq[slot] = Some(seq);
             }
             Err(e) => {
@@ -977,11 +1042,17 @@ impl RowsWindowExec {
                 if let Some(target) = seq.checked_sub(*offset) {
                     let s = (target % slots) as usize;
                     if p.pending_seq[s] == Some(target) {
-                        p.pending[s * w + self.input_width + i].clone_from(&self.args[*arg]);
+                        let cell = &mut p.pending[s * w + self.input_width + i];
+                        if self.track_pending {
+                            removed += value_heap_bytes(cell);
+                            added += value_heap_bytes(&self.args[*arg]);
+                        }
+                        cell.clone_from(&self.args[*arg]);
                     }
                 }
             }
         }
+        self.heap_bytes = (self.heap_bytes + added).saturating_sub(removed);
         if let Some(done) = seq.checked_sub(depth) {
             let s = (done % slots) as usize;
             if p.pending_seq[s] == Some(done) {
@@ -1071,6 +1142,15 @@ impl RowsWindowExec {
                 first_error.get_or_insert(e);
             }
             let p = &mut self.partitions[i];
+            let held = values_heap_bytes(&p.key)
+                + values_heap_bytes(&p.ring)
+                + values_heap_bytes(&p.pending)
+                + p.deques
+                    .iter()
+                    .flatten()
+                    .map(|(_, v)| value_heap_bytes(v))
+                    .sum::<usize>();
+            self.heap_bytes = self.heap_bytes.saturating_sub(held);
             let hash = p.hash;
             p.live = false;
             p.key = Box::new([]);
@@ -1111,6 +1191,7 @@ impl RowsWindowExec {
             KeyExprs::Columns(cols) => cols.iter().map(|&c| row[c].clone()).collect(),
             KeyExprs::Exprs(_) => self.key_scratch.as_slice().into(),
         };
+        self.heap_bytes += values_heap_bytes(&key);
         let partition = self.new_partition(hash, key);
         let i = match self.free.pop() {
             Some(i) => {
@@ -1166,6 +1247,8 @@ impl RowsWindowExec {
         p.until_rebuild = self.frame;
         p.sums.fill(EMPTY_SUM);
         for d in p.deques.iter_mut() {
+            let held: usize = d.iter().map(|(_, v)| value_heap_bytes(v)).sum();
+            self.heap_bytes = self.heap_bytes.saturating_sub(held);
             d.clear();
         }
         p.rank = 0;

@@ -47,6 +47,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::mem::size_of;
 
 use hashbrown::HashTable;
 use velo_ast::EmitMode;
@@ -57,6 +58,7 @@ use super::group::{compile_keys_and_aggregates, GroupOutput};
 use crate::aggregate::{Accumulator, AggregateFunction};
 use crate::error::{Error, Result};
 use crate::expr::PhysicalExpr;
+use crate::memory::{hash_entry_bytes, values_heap_bytes};
 
 const NIL: u32 = u32::MAX;
 
@@ -159,6 +161,16 @@ pub(crate) struct WindowAggregate {
     merge_scratch: Vec<Accumulator>,
     /// One fresh accumulator per aggregate, copied to reset a slot.
     fresh: Vec<Accumulator>,
+    /// Memory estimate ([`WindowAggregate::state_bytes`]): the fixed bytes of a
+    /// live state entry, from the key and accumulator layout, ...
+    entry_bytes: usize,
+    /// ... plus what live entries hold beyond a fresh entry (key strings,
+    /// string MIN/MAX/FIRST/LAST values, DISTINCT sets), kept as it changes ...
+    heap_bytes: usize,
+    /// ... which accumulators only do when some can grow.
+    accumulators_grow: bool,
+    /// `heap_bytes` of the fresh accumulators of one entry.
+    fresh_heap_bytes: usize,
 }
 
 impl WindowAggregate {
@@ -182,7 +194,26 @@ impl WindowAggregate {
             TimeWindowKind::Session { gap_ms } => Assigner::Session { gap: gap_ms },
         };
         let (nk, na) = (keys.len(), aggregates.len());
+        let fresh: Vec<Accumulator> = aggregates
+            .iter()
+            .map(|(f, _)| f.new_accumulator())
+            .collect();
+        let fresh_heap_bytes = fresh.iter().map(Accumulator::heap_bytes).sum::<usize>();
+        // Tumbling and sliding entries each have an index entry; sessions have
+        // one per key (counted with the key).
+        let index_bytes = match assigner {
+            Assigner::Session { .. } => 0,
+            _ => hash_entry_bytes(size_of::<u32>()),
+        };
         Ok(WindowAggregate {
+            entry_bytes: size_of::<Slot>()
+                + nk * size_of::<Value>()
+                + na * size_of::<Accumulator>()
+                + fresh_heap_bytes
+                + index_bytes,
+            heap_bytes: 0,
+            accumulators_grow: fresh.iter().any(Accumulator::may_grow),
+            fresh_heap_bytes,
             assigner,
             output,
             emit: plan.analysis.emit,
@@ -207,10 +238,7 @@ impl WindowAggregate {
             close_scratch: Vec::new(),
             join_scratch: Vec::new(),
             merge_scratch: Vec::new(),
-            fresh: aggregates
-                .iter()
-                .map(|(f, _)| f.new_accumulator())
-                .collect(),
+            fresh,
             keys,
             aggregates,
         })
@@ -244,6 +272,33 @@ impl WindowAggregate {
 
     pub(crate) fn windows_closed(&self) -> u64 {
         self.windows_closed
+    }
+
+    /// An estimate of the memory the open windows hold, O(1): every live state
+    /// entry (fixed size, plus the strings and DISTINCT sets it holds, summed as
+    /// they change), the open windows' list heads (tumbling, sliding), and the
+    /// session keys and the heap of session ends (sessions). Slots freed by
+    /// closed windows and kept for reuse are not counted: the estimate follows
+    /// the live state, and the slab never grows past its peak.
+    pub(crate) fn state_bytes(&self) -> usize {
+        // A B-tree holds its entries in nodes about two thirds full.
+        const WINDOW_LIST_BYTES: usize = (size_of::<i64>() + size_of::<WindowList>()) * 3 / 2;
+        const SESSION_KEY_BYTES: usize =
+            size_of::<SessionKey>() + 2 * size_of::<u32>() + hash_entry_bytes(size_of::<u32>());
+        let live_keys = self.session_keys.len() - self.free_keys.len();
+        self.live * self.entry_bytes
+            + self.heap_bytes
+            + self.windows.len() * WINDOW_LIST_BYTES
+            + live_keys * SESSION_KEY_BYTES
+            + self.heap.len() * size_of::<Reverse<(i64, u32, u32)>>()
+    }
+
+    /// What slot `s`'s accumulators hold outside their inline size.
+    fn acc_heap_bytes(&self, s: usize) -> usize {
+        self.acc_store[s * self.na..(s + 1) * self.na]
+            .iter()
+            .map(Accumulator::heap_bytes)
+            .sum()
     }
 
     /// Folds one input row with event time `ts` into its window(s); with EMIT
@@ -296,6 +351,7 @@ impl WindowAggregate {
         let seq = self.seq;
         self.seq += 1;
         self.live += 1;
+        self.heap_bytes += values_heap_bytes(&self.key_scratch);
         if let Some(slot) = self.free.pop() {
             let s = slot as usize;
             let dst = &mut self.key_store[s * self.nk..(s + 1) * self.nk];
@@ -341,6 +397,11 @@ impl WindowAggregate {
     /// memory its values hold).
     fn release(&mut self, slot: u32) {
         let s = slot as usize;
+        let mut held = values_heap_bytes(&self.key_store[s * self.nk..(s + 1) * self.nk]);
+        if self.accumulators_grow {
+            held += self.acc_heap_bytes(s).saturating_sub(self.fresh_heap_bytes);
+        }
+        self.heap_bytes = self.heap_bytes.saturating_sub(held);
         for v in &mut self.key_store[s * self.nk..(s + 1) * self.nk] {
             if !v.is_null() {
                 *v = Value::Null;
@@ -362,13 +423,25 @@ impl WindowAggregate {
     #[inline]
     fn fold_args(&mut self, slot: u32) -> Result<()> {
         let s = slot as usize;
+        let before = if self.accumulators_grow {
+            self.acc_heap_bytes(s)
+        } else {
+            0
+        };
+        let mut result = Ok(());
         for (acc, v) in self.acc_store[s * self.na..(s + 1) * self.na]
             .iter_mut()
             .zip(&self.arg_scratch)
         {
-            acc.update(v)?;
+            result = acc.update(v);
+            if result.is_err() {
+                break;
+            }
         }
-        Ok(())
+        if self.accumulators_grow {
+            self.heap_bytes = (self.heap_bytes + self.acc_heap_bytes(s)).saturating_sub(before);
+        }
+        result
     }
 
     /// One (tumbling or sliding) window of the current row.
@@ -542,11 +615,19 @@ impl WindowAggregate {
             acc.update(v)?;
         }
         // Commit: the merged state into the target, the others freed.
+        let before = if self.accumulators_grow {
+            self.acc_heap_bytes(t)
+        } else {
+            0
+        };
         for (dst, src) in self.acc_store[t * na..(t + 1) * na]
             .iter_mut()
             .zip(self.merge_scratch.drain(..))
         {
             *dst = src;
+        }
+        if self.accumulators_grow {
+            self.heap_bytes = (self.heap_bytes + self.acc_heap_bytes(t)).saturating_sub(before);
         }
         let m = &mut self.slots[t];
         (m.start, m.end_or_last, m.seq) = (start, last, seq);
@@ -582,6 +663,8 @@ impl WindowAggregate {
         self.row_scratch.clear();
         let keys = &mut self.key_store[s * self.nk..(s + 1) * self.nk];
         if take {
+            // The entry gives up its key values: they leave the estimate now.
+            self.heap_bytes = self.heap_bytes.saturating_sub(values_heap_bytes(keys));
             self.row_scratch.extend(keys.iter_mut().map(std::mem::take));
         } else {
             self.row_scratch.extend_from_slice(keys);

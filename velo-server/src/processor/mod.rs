@@ -5,6 +5,7 @@
 //! later. [`run_app`] runs every job of an app, each on its own thread, and
 //! prints one summary line per job.
 
+pub mod failures;
 mod sink;
 mod source;
 mod v1;
@@ -74,18 +75,69 @@ pub fn stop_on_signal() -> Arc<AtomicBool> {
     stop
 }
 
-/// Live counters of one job, shared with the progress line. Updated once per
-/// batch, never per record.
+/// Live counters of one job, shared with the progress line and the metrics.
+/// Updated once per batch, never per record.
+///
+/// SPEC §4's accounting: every record read is processed (reflected in the output
+/// or the query's state), filtered by WHERE, set aside as late (dropped or
+/// dead-lettered; late records that are processed count as processed), or
+/// failed (rejected by the reader or failing in evaluation):
+/// `read == processed + filtered + late + failed` once the job has stopped.
 #[derive(Debug, Default)]
 pub struct JobCounters {
     pub read: AtomicU64,
-    pub written: AtomicU64,
+    pub processed: AtomicU64,
     pub filtered: AtomicU64,
-    pub failed: AtomicU64,
+    /// Late records set aside (dropped or dead-lettered).
     pub late: AtomicU64,
+    pub failed: AtomicU64,
+    /// Rows handed to the output sink and accepted by it.
+    pub written: AtomicU64,
+    /// Failed records written to the `dlq.sink`.
+    pub dlq: AtomicU64,
+    /// The query state's estimated size, summed over the job's partitions.
+    pub state_bytes: AtomicU64,
+    metrics: JobMetrics,
     /// One entry per V2 partition, set when the V2 processor starts.
     pub partitions: OnceLock<Vec<PartitionStatus>>,
 }
+
+/// What [`JobCounters::add`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Read,
+    Processed,
+    Filtered,
+    Late,
+    Failed,
+    Written,
+    Dlq,
+}
+
+/// The job's `velo_job_records_*_total` counters, labelled `job`.
+#[derive(Debug, Clone)]
+struct JobMetrics {
+    counters: [metrics::Counter; 7],
+}
+
+impl Default for JobMetrics {
+    fn default() -> Self {
+        JobMetrics {
+            counters: std::array::from_fn(|_| metrics::Counter::noop()),
+        }
+    }
+}
+
+/// Metric names, in [`Count`] order.
+pub const JOB_METRICS: [&str; 7] = [
+    "velo_job_records_in_total",
+    "velo_job_records_processed_total",
+    "velo_job_records_filtered_total",
+    "velo_job_records_late_total",
+    "velo_job_records_failed_total",
+    "velo_job_records_out_total",
+    "velo_job_records_dlq_total",
+];
 
 /// The live state of one V2 partition.
 #[derive(Debug, Default)]
@@ -101,18 +153,44 @@ pub struct PartitionStatus {
 }
 
 impl JobCounters {
-    pub fn add(&self, counter: &AtomicU64, n: u64) {
-        let _ = self;
+    /// Counters for `job` that also feed its `velo_job_records_*_total` metrics
+    /// in the installed recorder ([`JobCounters::default`] feeds none).
+    pub fn for_job(job: &str) -> JobCounters {
+        let labels = [("job", job.to_string())];
+        JobCounters {
+            metrics: JobMetrics {
+                counters: JOB_METRICS.map(|name| metrics::counter!(name, &labels)),
+            },
+            ..JobCounters::default()
+        }
+    }
+
+    pub fn add(&self, what: Count, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let counter = match what {
+            Count::Read => &self.read,
+            Count::Processed => &self.processed,
+            Count::Filtered => &self.filtered,
+            Count::Late => &self.late,
+            Count::Failed => &self.failed,
+            Count::Written => &self.written,
+            Count::Dlq => &self.dlq,
+        };
         counter.fetch_add(n, Ordering::Relaxed);
+        self.metrics.counters[what as usize].increment(n);
     }
 
     pub fn snapshot(&self) -> JobReport {
         JobReport {
             read: self.read.load(Ordering::Relaxed),
-            written: self.written.load(Ordering::Relaxed),
+            processed: self.processed.load(Ordering::Relaxed),
             filtered: self.filtered.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
             late: self.late.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            written: self.written.load(Ordering::Relaxed),
+            dlq: self.dlq.load(Ordering::Relaxed),
             elapsed: Duration::ZERO,
         }
     }
@@ -122,11 +200,21 @@ impl JobCounters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobReport {
     pub read: u64,
-    pub written: u64,
+    pub processed: u64,
     pub filtered: u64,
-    pub failed: u64,
     pub late: u64,
+    pub failed: u64,
+    pub written: u64,
+    pub dlq: u64,
     pub elapsed: Duration,
+}
+
+impl JobReport {
+    /// `processed + filtered + late + failed`: equal to `read` once the job has
+    /// stopped (SPEC §4: nothing is lost silently).
+    pub fn accounted(&self) -> u64 {
+        self.processed + self.filtered + self.late + self.failed
+    }
 }
 
 /// A current-thread runtime for one job thread: readers and writers are async at
@@ -169,7 +257,7 @@ pub fn run_app(
         .plan
         .jobs
         .iter()
-        .map(|_| Arc::new(JobCounters::default()))
+        .map(|job| Arc::new(JobCounters::for_job(&job.name)))
         .collect();
     let start = Instant::now();
     let results: Vec<Result<Duration, Failure>> = std::thread::scope(|scope| {

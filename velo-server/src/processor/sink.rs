@@ -1,14 +1,21 @@
 //! The sink side of a job, shared by every processor: the job's output sink and
-//! its side sinks (late rows under `dead_letter`).
+//! its side sinks (late rows under `dead_letter`, failed records under
+//! `send_to_dlq`).
+//!
+//! A batch counts as written once its sink has taken all of it; a sink that
+//! fails is retried under `retry_with_backoff` (the writer keeps what it could
+//! not write, so a retry neither loses nor repeats rows) and otherwise stops the
+//! job, with the rows already written flushed and counted.
 
 use std::sync::Arc;
 
 use velo_io::{open_writer, DataWriter};
-use velo_planner::JobPlan;
+use velo_planner::{JobPlan, SinkPlan};
 use velo_types::{Batch, DataType, Field, Schema, SchemaRef};
 
-use super::JobCounters;
-use crate::app::{io_failure, Failure};
+use super::failures::{dlq_schema, Retry};
+use super::{Count, JobCounters};
+use crate::app::Failure;
 
 /// The schema of dead-lettered late rows: the input's columns and the reason.
 pub fn dead_letter_schema(input: &Schema) -> SchemaRef {
@@ -21,30 +28,74 @@ pub fn dead_letter_schema(input: &Schema) -> SchemaRef {
 pub struct Sinks {
     main: Box<dyn DataWriter>,
     dead_letter: Option<Box<dyn DataWriter>>,
+    dlq: Option<Box<dyn DataWriter>>,
+    /// A write failed for good: closing tries each writer once, for the rows
+    /// written before, and does not retry what already failed.
+    broken: bool,
 }
 
 impl std::fmt::Debug for Sinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sinks")
             .field("dead_letter", &self.dead_letter.is_some())
+            .field("dlq", &self.dlq.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// Opens `sink`, retrying under `retry_with_backoff`.
+async fn open(
+    job: &JobPlan,
+    sink: &SinkPlan,
+    schema: SchemaRef,
+) -> Result<Box<dyn DataWriter>, Failure> {
+    let mut retry = Retry::new(job);
+    loop {
+        match open_writer(&sink.config, schema.clone()).await {
+            Ok(w) => return Ok(w),
+            Err(e) => retry.wait_or_fail(job, &e).await?,
+        }
+    }
+}
+
+/// Writes `batch` to `writer`; on failure retries the flush of what the writer
+/// kept, under `retry_with_backoff`.
+async fn write(job: &JobPlan, writer: &mut dyn DataWriter, batch: &Batch) -> Result<(), Failure> {
+    let e = match writer.write_batch(batch).await {
+        Ok(()) => return Ok(()),
+        // Only an IO error leaves bytes to retry; others cannot improve.
+        Err(e @ velo_io::Error::Io { .. }) => e,
+        Err(e) => return Err(crate::app::io_failure(job, &e)),
+    };
+    let mut retry = Retry::new(job);
+    retry.wait_or_fail(job, &e).await?;
+    loop {
+        match writer.flush().await {
+            Ok(()) => return Ok(()),
+            Err(e) => retry.wait_or_fail(job, &e).await?,
+        }
     }
 }
 
 impl Sinks {
     pub async fn open(job: &JobPlan, output: SchemaRef, input: &Schema) -> Result<Sinks, Failure> {
-        let main = open_writer(&job.sink.config, output)
-            .await
-            .map_err(|e| io_failure(job, &e))?;
+        let main = open(job, &job.sink, output).await?;
         let dead_letter = match &job.dead_letter {
-            Some(s) => Some(
-                open_writer(&s.config, dead_letter_schema(input))
-                    .await
-                    .map_err(|e| io_failure(job, &e))?,
-            ),
+            Some(s) => Some(open(job, s, dead_letter_schema(input)).await?),
             None => None,
         };
-        Ok(Sinks { main, dead_letter })
+        let dlq = match &job.dlq {
+            Some(s) if job.config.failure_strategy == velo_planner::FailureStrategy::SendToDlq => {
+                Some(open(job, s, dlq_schema()).await?)
+            }
+            _ => None,
+        };
+        Ok(Sinks {
+            main,
+            dead_letter,
+            dlq,
+            broken: false,
+        })
     }
 
     /// Writes output rows and counts them as written.
@@ -54,11 +105,10 @@ impl Sinks {
         batch: &Batch,
         counters: &JobCounters,
     ) -> Result<(), Failure> {
-        self.main
-            .write_batch(batch)
-            .await
-            .map_err(|e| io_failure(job, &e))?;
-        counters.add(&counters.written, batch.num_rows() as u64);
+        let written = write(job, self.main.as_mut(), batch).await;
+        self.broken |= written.is_err();
+        written?;
+        counters.add(Count::Written, batch.num_rows() as u64);
         Ok(())
     }
 
@@ -69,19 +119,77 @@ impl Sinks {
         batch: &Batch,
     ) -> Result<(), Failure> {
         match &mut self.dead_letter {
-            Some(w) => w.write_batch(batch).await.map_err(|e| io_failure(job, &e)),
+            Some(w) => {
+                let written = write(job, w.as_mut(), batch).await;
+                self.broken |= written.is_err();
+                written
+            }
             None => Err(Failure::Internal(
                 "dead-lettered rows without a dead-letter sink".to_string(),
             )),
         }
     }
 
-    /// Flushes and closes every writer.
-    pub async fn close(&mut self, job: &JobPlan) -> Result<(), Failure> {
-        for w in std::iter::once(&mut self.main).chain(self.dead_letter.as_mut()) {
-            w.flush().await.map_err(|e| io_failure(job, &e))?;
-            w.close().await.map_err(|e| io_failure(job, &e))?;
+    /// Writes failed records to the `dlq.sink` and counts them.
+    pub async fn write_failed(
+        &mut self,
+        job: &JobPlan,
+        batch: &Batch,
+        counters: &JobCounters,
+    ) -> Result<(), Failure> {
+        match &mut self.dlq {
+            Some(w) => {
+                let written = write(job, w.as_mut(), batch).await;
+                self.broken |= written.is_err();
+                written?;
+                counters.add(Count::Dlq, batch.num_rows() as u64);
+                Ok(())
+            }
+            None => Err(Failure::Internal(
+                "failed records without a dlq sink".to_string(),
+            )),
         }
-        Ok(())
+    }
+
+    /// Writes one output of a query to the sink it is meant for.
+    pub async fn write_output(
+        &mut self,
+        job: &JobPlan,
+        output: &super::worker::Output,
+        counters: &JobCounters,
+    ) -> Result<(), Failure> {
+        use super::worker::Output;
+        match output {
+            Output::Rows(rows) => self.write(job, rows, counters).await,
+            Output::DeadLetters(rows) => self.write_dead_letters(job, rows).await,
+            Output::Failed(rows) => self.write_failed(job, rows, counters).await,
+        }
+    }
+
+    /// Flushes and closes every writer (each is retried under
+    /// `retry_with_backoff`); the first failure is returned after trying all.
+    pub async fn close(&mut self, job: &JobPlan) -> Result<(), Failure> {
+        let mut first = Ok(());
+        let writers = std::iter::once(&mut self.main)
+            .chain(self.dead_letter.as_mut())
+            .chain(self.dlq.as_mut());
+        for w in writers {
+            let mut retry = Retry::new(job);
+            let closed = loop {
+                match w.close().await {
+                    Ok(()) => break Ok(()),
+                    Err(e) if self.broken => break Err(crate::app::io_failure(job, &e)),
+                    Err(e) => {
+                        if let Err(f) = retry.wait_or_fail(job, &e).await {
+                            break Err(f);
+                        }
+                    }
+                }
+            };
+            if first.is_ok() {
+                first = closed;
+            }
+        }
+        first
     }
 }

@@ -3,14 +3,14 @@
 
 use std::sync::atomic::Ordering;
 
-use velo_io::{open_reader, ReaderOptions};
+use velo_io::ReaderOptions;
 use velo_planner::JobPlan;
 
 use super::sink::Sinks;
-use super::source::SourceDriver;
-use super::worker::{Output, QueryWorker};
+use super::source::{open_source, SourceDriver};
+use super::worker::QueryWorker;
 use super::{JobCounters, JobProcessor, RunOptions};
-use crate::app::{io_failure, Failure, LoadedApp};
+use crate::app::{Failure, LoadedApp};
 
 /// One thread per job; see the module docs.
 #[derive(Debug, Default)]
@@ -33,12 +33,10 @@ impl JobProcessor for V1Processor {
             let reader_options = ReaderOptions {
                 batch_size: options.batch_size,
             };
-            let reader = open_reader(&job.source.config, &reader_options)
-                .await
-                .map_err(|e| io_failure(job, &e))?;
+            let reader = open_source(job, &reader_options).await?;
             let mut source = SourceDriver::new(app, job, reader)?;
             let input_schema = source.schema();
-            let mut worker = QueryWorker::new(app.compile(job, input_schema.clone())?);
+            let mut worker = QueryWorker::new(job, app.compile(job, input_schema.clone())?);
             let mut sinks =
                 Sinks::open(job, worker.query().output_schema().clone(), &input_schema).await?;
             let result = pump(job, options, counters, &mut source, &mut worker, &mut sinks).await;
@@ -67,17 +65,24 @@ async fn pump(
     while more {
         if options.stop.load(Ordering::Relaxed) {
             source.stop(&mut messages);
-        } else if !source.next(job, &mut messages).await? {
-            break;
+        } else {
+            let read = source
+                .next(job, &mut messages, &mut outputs, counters)
+                .await;
+            // Records rejected before a failure still reach the DLQ.
+            for output in outputs.drain(..) {
+                sinks.write_output(job, &output, counters).await?;
+            }
+            if !read? {
+                break;
+            }
         }
         for message in messages.drain(..) {
-            more = more && worker.handle(job, message, counters, &mut outputs)?;
+            let handled = worker.handle(job, message, counters, &mut outputs);
             for output in outputs.drain(..) {
-                match output {
-                    Output::Rows(rows) => sinks.write(job, &rows, counters).await?,
-                    Output::DeadLetters(rows) => sinks.write_dead_letters(job, &rows).await?,
-                }
+                sinks.write_output(job, &output, counters).await?;
             }
+            more = more && handled?;
             if !more {
                 break;
             }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use velo_ast::Expr;
 use velo_engine::query::QueryExecutor;
-use velo_io::{open_reader, ReaderOptions};
+use velo_io::ReaderOptions;
 use velo_partition::{
     create, partition_queue, recv_spinning, Dispatcher, QueueGauges, RoutingContext, StrategyKind,
 };
@@ -32,10 +32,10 @@ use velo_planner::JobPlan;
 use velo_types::{Schema, StreamMessage};
 
 use super::sink::Sinks;
-use super::source::SourceDriver;
+use super::source::{open_source, SourceDriver};
 use super::worker::{Output, QueryWorker};
 use super::{JobCounters, JobProcessor, PartitionStatus, RunOptions};
-use crate::app::{io_failure, Failure, LoadedApp};
+use crate::app::{Failure, LoadedApp};
 
 /// Messages a partition queue holds before the source blocks.
 const QUEUE_CAPACITY: usize = 64;
@@ -174,7 +174,8 @@ fn key_columns(exprs: &[Expr], schema: &Schema) -> Option<Vec<usize>> {
 }
 
 /// Runs the partitioned runtime: `next` (called on this thread) produces the
-/// in-band message sequence and returns `false` after the last; each of the
+/// in-band message sequence and returns `false` after the last, and may push
+/// outputs of its own for the sink (failed records for the DLQ); each of the
 /// `layout.partitions()` workers owns one query from `queries`; `sink` runs on its
 /// own thread and consumes every worker's output until they are all done.
 pub fn run_partitioned<Next, Sink>(
@@ -186,7 +187,7 @@ pub fn run_partitioned<Next, Sink>(
     counters: &JobCounters,
 ) -> Result<(), Failure>
 where
-    Next: FnMut(&mut Vec<StreamMessage>) -> Result<bool, Failure>,
+    Next: FnMut(&mut Vec<StreamMessage>, &mut Vec<Output>) -> Result<bool, Failure>,
     Sink: FnOnce(Outputs) -> Result<(), Failure> + Send,
 {
     let partitions = layout.partitions();
@@ -218,7 +219,7 @@ where
                     run_worker(
                         job,
                         p,
-                        QueryWorker::new(query),
+                        QueryWorker::new(job, query),
                         rx,
                         out_tx,
                         counters,
@@ -227,16 +228,20 @@ where
                 })
             })
             .collect();
-        drop(out_tx);
+        // The router's own outputs; dropped with the router so the sink ends.
+        let side_tx = out_tx;
         let sink_handle = scope.spawn(move || sink(Outputs { rx: out_rx, spin }));
 
         // The router: this thread.
         let mut messages = Vec::new();
+        let mut side = Vec::new();
         let routed = loop {
-            match next(&mut messages) {
+            let read = next(&mut messages, &mut side);
+            // A closed channel means the sink failed; it reports why.
+            let mut closed = side.drain(..).any(|o| side_tx.send(o).is_err());
+            match read {
                 Err(e) => break Err(e),
                 Ok(more) => {
-                    let mut closed = false;
                     for m in messages.drain(..) {
                         // A closed queue means a worker stopped; it reports why.
                         closed = closed || dispatcher.send(m, &layout.ctx).is_err();
@@ -256,6 +261,7 @@ where
         };
         // Closing the queues lets the workers finish even after a source error.
         drop(dispatcher);
+        drop(side_tx);
         let mut first_error = None;
         for h in workers {
             let r = h
@@ -292,14 +298,12 @@ impl JobProcessor for V2Processor {
         counters: &JobCounters,
     ) -> Result<(), Failure> {
         let rt = super::job_runtime()?;
-        let reader = rt
-            .block_on(open_reader(
-                &job.source.config,
-                &ReaderOptions {
-                    batch_size: options.batch_size,
-                },
-            ))
-            .map_err(|e| io_failure(job, &e))?;
+        let reader = rt.block_on(open_source(
+            job,
+            &ReaderOptions {
+                batch_size: options.batch_size,
+            },
+        ))?;
         let mut source = SourceDriver::new(app, job, reader)?;
         let schema = source.schema();
         let layout = PartitionLayout::new(job, &schema, self.strategy, self.partitions)?;
@@ -310,18 +314,19 @@ impl JobProcessor for V2Processor {
         let mut sinks = rt.block_on(Sinks::open(job, output_schema, &schema))?;
 
         let mut stopping = false;
-        let next = |messages: &mut Vec<StreamMessage>| -> Result<bool, Failure> {
-            if stopping {
-                return Ok(false);
-            }
-            if options.stop.load(Ordering::Relaxed) {
-                // Deliver EndOfStream once, then stop reading.
-                source.stop(messages);
-                stopping = true;
-                return Ok(true);
-            }
-            rt.block_on(source.next(job, messages))
-        };
+        let next =
+            |messages: &mut Vec<StreamMessage>, side: &mut Vec<Output>| -> Result<bool, Failure> {
+                if stopping {
+                    return Ok(false);
+                }
+                if options.stop.load(Ordering::Relaxed) {
+                    // Deliver EndOfStream once, then stop reading.
+                    source.stop(messages);
+                    stopping = true;
+                    return Ok(true);
+                }
+                rt.block_on(source.next(job, messages, side, counters))
+            };
         let sink = |rx: Outputs| run_sink(job, &mut sinks, rx, counters);
         run_partitioned(job, &layout, queries, next, sink, counters)?;
         rt.block_on(source.commit(job))
@@ -391,11 +396,7 @@ fn run_sink(
     rt.block_on(async {
         let mut result = Ok(());
         for o in rx {
-            let written = match o {
-                Output::Rows(rows) => sinks.write(job, &rows, counters).await,
-                Output::DeadLetters(rows) => sinks.write_dead_letters(job, &rows).await,
-            };
-            if let Err(e) = written {
+            if let Err(e) = sinks.write_output(job, &o, counters).await {
                 result = Err(e);
                 break;
             }

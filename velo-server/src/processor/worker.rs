@@ -1,11 +1,13 @@
 //! Applying the in-band message sequence to one query: the part of a job that
 //! V1 runs on its only thread and V2 runs on each partition worker.
 
-use velo_engine::query::{QueryExecutor, QueryStats};
-use velo_planner::JobPlan;
+use velo_engine::query::{QueryExecutor, QueryStats, RowFailure};
+use velo_io::render::JsonRowEncoder;
+use velo_planner::{FailureStrategy, JobPlan};
 use velo_types::{Batch, StreamMessage};
 
-use super::JobCounters;
+use super::failures::{at_position, source_label, DlqRows, Warnings};
+use super::{Count, JobCounters};
 use crate::app::Failure;
 
 /// What a query hands to the sink side.
@@ -15,25 +17,41 @@ pub enum Output {
     Rows(Batch),
     /// Late rows for the dead-letter sink.
     DeadLetters(Batch),
+    /// Failed records for the `dlq.sink` (`send_to_dlq`).
+    Failed(Batch),
 }
-
-/// Most warnings printed per job; past it they are only counted.
-const MAX_WARNINGS: u64 = 20;
 
 /// One query and the bookkeeping around it.
 #[derive(Debug)]
 pub struct QueryWorker {
     query: QueryExecutor,
     last: QueryStats,
-    warnings: u64,
+    warnings: Warnings,
+    /// The job's source, for failure messages.
+    source: String,
+    /// Failed records bound for the DLQ (`send_to_dlq` only).
+    dlq: Option<(DlqRows, JsonRowEncoder)>,
+    /// The state size last added to the job's total.
+    state_bytes: u64,
+    /// `max.memory.mb` in bytes.
+    memory_limit: Option<u64>,
 }
 
 impl QueryWorker {
-    pub fn new(query: QueryExecutor) -> QueryWorker {
+    pub fn new(job: &JobPlan, query: QueryExecutor) -> QueryWorker {
+        let dlq = (job.config.failure_strategy == FailureStrategy::SendToDlq)
+            .then(|| (DlqRows::new(job), JsonRowEncoder::new(query.input_schema())));
         QueryWorker {
             last: query.stats(),
             query,
-            warnings: 0,
+            warnings: Warnings::default(),
+            source: source_label(job),
+            dlq,
+            state_bytes: 0,
+            memory_limit: job
+                .config
+                .max_memory_mb
+                .map(|mb| mb.saturating_mul(1 << 20)),
         }
     }
 
@@ -50,11 +68,22 @@ impl QueryWorker {
         counters: &JobCounters,
         out: &mut Vec<Output>,
     ) -> Result<bool, Failure> {
-        let fail = |e: velo_engine::Error| Failure::User(format!("error: job '{}': {e}", job.name));
-        let (emitted, more) = match message {
-            StreamMessage::Batch(b) => (self.query.process(&b).map_err(fail)?, true),
-            StreamMessage::Watermark(wm) => (self.query.on_watermark(wm).map_err(fail)?, true),
-            StreamMessage::EndOfStream => (self.query.finish().map_err(fail)?, false),
+        let result = match message {
+            StreamMessage::Batch(b) => self.query.process(&b).map(|o| (o, true)),
+            StreamMessage::Watermark(wm) => self.query.on_watermark(wm).map(|o| (o, true)),
+            StreamMessage::EndOfStream => self.query.finish().map(|o| (o, false)),
+        };
+        let (emitted, more) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // `fail_batch`: the failing record stops the job; count it.
+                self.sync(counters);
+                return Err(Failure::User(format!(
+                    "error: job '{}': {}",
+                    job.name,
+                    at_position(&self.source, e.row_position(), &e.to_string())
+                )));
+            }
         };
         if let Some(dead) = self.query.take_dead_letters() {
             out.push(Output::DeadLetters(dead));
@@ -63,34 +92,78 @@ impl QueryWorker {
             out.push(Output::Rows(rows));
         }
         for f in self.query.take_failures() {
-            self.warn(job, &format!("record skipped: {}", f.error));
+            self.report(job, &f);
+        }
+        if let Some(failed) = self.dlq.as_mut().and_then(|(rows, _)| rows.take()) {
+            out.push(Output::Failed(failed));
         }
         for w in self.query.take_late_warnings() {
-            self.warn(job, &w.to_string());
+            self.warnings.warn(job, &w.to_string());
         }
         self.sync(counters);
+        self.check_memory(job, counters)?;
         Ok(more && !self.query.is_done())
     }
 
-    fn warn(&mut self, job: &JobPlan, message: &str) {
-        self.warnings += 1;
-        if self.warnings <= MAX_WARNINGS {
-            eprintln!("warning: job '{}': {message}", job.name);
-        } else if self.warnings == MAX_WARNINGS + 1 {
-            eprintln!(
-                "warning: job '{}': further warnings are only counted",
-                job.name
-            );
+    /// Logs a failed record, or sets it aside for the DLQ.
+    fn report(&mut self, job: &JobPlan, f: &RowFailure) {
+        let reason = f.error.to_string();
+        match &mut self.dlq {
+            Some((rows, encoder)) => {
+                let mut json = Vec::new();
+                encoder.encode_row(&f.values, &mut json);
+                let record = String::from_utf8_lossy(&json);
+                rows.push(f.position, &reason, record.trim_end());
+            }
+            None => {
+                let message = at_position(&self.source, f.position, &reason);
+                self.warnings
+                    .warn(job, &format!("record skipped: {message}"));
+            }
         }
+    }
+
+    /// Stops the job when the state of all its partitions together is past
+    /// `max.memory.mb`.
+    fn check_memory(&mut self, job: &JobPlan, counters: &JobCounters) -> Result<(), Failure> {
+        let Some(limit) = self.memory_limit else {
+            return Ok(());
+        };
+        use std::sync::atomic::Ordering;
+        let now = self.query.state_bytes() as u64;
+        let total = if now >= self.state_bytes {
+            counters
+                .state_bytes
+                .fetch_add(now - self.state_bytes, Ordering::Relaxed)
+                + (now - self.state_bytes)
+        } else {
+            counters
+                .state_bytes
+                .fetch_sub(self.state_bytes - now, Ordering::Relaxed)
+                - (self.state_bytes - now)
+        };
+        self.state_bytes = now;
+        if total > limit {
+            return Err(Failure::User(format!(
+                "error: job '{}': query state holds about {:.1} MB ({} groups), past 'max.memory.mb' = {}; add a window or a filter, or raise the limit",
+                job.name,
+                total as f64 / f64::from(1 << 20),
+                self.query.group_count(),
+                limit >> 20
+            )));
+        }
+        Ok(())
     }
 
     /// Adds what the query counted since the last call to the job's counters.
     fn sync(&mut self, counters: &JobCounters) {
         let now = self.query.stats();
-        counters.add(&counters.read, now.rows_in - self.last.rows_in);
-        counters.add(&counters.filtered, now.filtered - self.last.filtered);
-        counters.add(&counters.failed, now.failed - self.last.failed);
-        counters.add(&counters.late, now.late - self.last.late);
+        let set_aside = |s: &QueryStats| s.late_dropped + s.late_dead_lettered;
+        counters.add(Count::Read, now.rows_in - self.last.rows_in);
+        counters.add(Count::Processed, now.contributed - self.last.contributed);
+        counters.add(Count::Filtered, now.filtered - self.last.filtered);
+        counters.add(Count::Failed, now.failed - self.last.failed);
+        counters.add(Count::Late, set_aside(&now) - set_aside(&self.last));
         self.last = now;
     }
 }

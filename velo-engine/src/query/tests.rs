@@ -1,0 +1,174 @@
+//! `QueryExecutor::state_bytes`: it follows the state's size as keys arrive and
+//! windows, partitions and held rows go.
+
+use std::sync::Arc;
+
+use velo_types::{Batch, DataType, Field, Schema, SchemaRef, Value, Watermark};
+
+use super::QueryExecutor;
+
+fn query(sql: &str, props: &str) -> QueryExecutor {
+    let sql = format!("{sql} WITH ('t.type' = 'stdin_source'{props})");
+    let plan = velo_planner::plan_sql(&sql, &Default::default())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .jobs
+        .remove(0);
+    QueryExecutor::new(&plan, schema()).unwrap()
+}
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("k", DataType::String),
+        Field::new("ts", DataType::Int),
+        Field::new("v", DataType::Int),
+    ]))
+}
+
+/// Rows `(key, ts, v)`.
+fn batch(rows: &[(&str, i64, i64)]) -> Batch {
+    let values = rows
+        .iter()
+        .flat_map(|(k, ts, v)| [Value::str(k), Value::Int(*ts), Value::Int(*v)])
+        .collect();
+    Batch::new(schema(), values).unwrap()
+}
+
+/// `n` rows with distinct keys `{prefix}{i}` at time `ts`.
+fn keys(prefix: &str, n: usize, ts: i64) -> Batch {
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    let rows: Vec<(&str, i64, i64)> = names.iter().map(|k| (k.as_str(), ts, 1)).collect();
+    batch(&rows)
+}
+
+#[test]
+fn stateless_queries_hold_nothing() {
+    let mut q = query("SELECT k, v + 1 AS w FROM t WHERE v > 0", "");
+    q.process(&keys("a", 50, 0)).unwrap();
+    assert_eq!(q.state_bytes(), 0);
+}
+
+#[test]
+fn group_by_grows_with_distinct_keys_only() {
+    let mut q = query("SELECT k, COUNT(*) AS n, SUM(v) AS s FROM t GROUP BY k", "");
+    assert_eq!(q.state_bytes(), 0);
+    q.process(&keys("key", 10, 0)).unwrap();
+    let ten = q.state_bytes();
+    assert!(ten > 0);
+    // The same keys again: no new state.
+    q.process(&keys("key", 10, 0)).unwrap();
+    assert_eq!(q.state_bytes(), ten);
+    // Ten more keys: about twice as much (the key strings differ in length).
+    q.process(&keys("other", 10, 0)).unwrap();
+    let twenty = q.state_bytes();
+    assert!(
+        twenty >= 2 * ten && twenty < 2 * ten + 100,
+        "{ten} {twenty}"
+    );
+    // Longer keys hold more.
+    let mut long = query("SELECT k, COUNT(*) AS n, SUM(v) AS s FROM t GROUP BY k", "");
+    long.process(&keys(&"x".repeat(100), 10, 0)).unwrap();
+    assert!(
+        long.state_bytes() >= ten + 10 * 90,
+        "{}",
+        long.state_bytes()
+    );
+}
+
+#[test]
+fn distinct_sets_and_string_extremes_are_counted_as_they_grow() {
+    let mut q = query(
+        "SELECT COUNT(DISTINCT k) AS n, MAX(k) AS hi FROM t",
+        ", 'max.memory.mb' = '1'",
+    );
+    q.process(&keys("a", 1, 0)).unwrap();
+    let one = q.state_bytes();
+    q.process(&keys("a", 1000, 0)).unwrap();
+    let many = q.state_bytes();
+    // 1000 values of 24 bytes at least, plus their text.
+    assert!(many > one + 1000 * 24, "{one} {many}");
+    assert_eq!(q.group_count(), 1);
+}
+
+#[test]
+fn windows_free_their_bytes_when_they_close() {
+    for window in [
+        "TUMBLING(ts, INTERVAL '10' MILLISECOND)",
+        "SLIDING(ts, INTERVAL '10' MILLISECOND, INTERVAL '5' MILLISECOND)",
+        "SESSION(ts, INTERVAL '10' MILLISECOND)",
+    ] {
+        let sql = format!(
+            "SELECT k, COUNT(DISTINCT v) AS n, MIN(k) AS lo FROM t GROUP BY k WINDOW {window}"
+        );
+        let mut q = query(&sql, "");
+        assert_eq!(q.state_bytes(), 0, "{window}");
+        q.process(&keys("a", 10, 0)).unwrap();
+        let ten = q.state_bytes();
+        q.process(&keys("b", 10, 3)).unwrap();
+        let twenty = q.state_bytes();
+        assert!(twenty > ten && ten > 0, "{window}: {ten} {twenty}");
+        // A later window for a few keys, then a watermark closing the first.
+        q.process(&keys("c", 3, 100)).unwrap();
+        let before = q.state_bytes();
+        q.on_watermark(Watermark(50)).unwrap();
+        let after = q.state_bytes();
+        assert!(
+            after < before && after < ten,
+            "{window}: {before} -> {after}"
+        );
+        // Everything closed: nothing is held, to the byte.
+        q.finish().unwrap();
+        assert_eq!(q.state_bytes(), 0, "{window}");
+        // The freed slots are reused without counting twice.
+        q.process(&keys("d", 10, 200)).unwrap();
+        assert!(q.state_bytes() > 0);
+        q.on_watermark(Watermark(1000)).unwrap();
+        assert_eq!(q.state_bytes(), 0, "{window}");
+    }
+}
+
+#[test]
+fn merged_sessions_free_the_absorbed_one() {
+    let mut q = query(
+        "SELECT k, COUNT(DISTINCT v) AS n FROM t GROUP BY k WINDOW SESSION(ts, INTERVAL '10' MILLISECOND)",
+        "",
+    );
+    q.process(&batch(&[("a", 0, 1), ("a", 18, 2)])).unwrap();
+    let two = q.state_bytes();
+    q.process(&batch(&[("a", 9, 3)])).unwrap(); // bridges the two sessions
+    assert!(q.state_bytes() < two);
+    q.finish().unwrap();
+    assert_eq!(q.state_bytes(), 0);
+}
+
+#[test]
+fn row_windows_count_partitions_and_free_expired_ones() {
+    let mut q = query(
+        "SELECT k, SUM(v) OVER (ROWS WINDOW BUFFER 100 ROWS PARTITION BY k EXPIRE AFTER 10ms INACTIVITY) AS s, LEAD(k) OVER (ROWS WINDOW BUFFER 100 ROWS PARTITION BY k EXPIRE AFTER 10ms INACTIVITY) AS nk FROM t",
+        ", 'event.time.field' = 'ts'",
+    );
+    q.process(&keys("a", 5, 0)).unwrap();
+    let five = q.state_bytes();
+    // A partition allocates its buffers up front: 100 rows of ring at least.
+    assert!(five >= 5 * 100 * 24, "{five}");
+    q.process(&keys("b", 5, 0)).unwrap();
+    assert!(q.state_bytes() >= 2 * five);
+    q.process(&keys("c", 2, 100)).unwrap();
+    let before = q.state_bytes();
+    q.on_watermark(Watermark(100)).unwrap(); // a* and b* expire
+    let after = q.state_bytes();
+    assert!(after < before / 3, "{before} -> {after}");
+    q.on_watermark(Watermark(1000)).unwrap();
+    assert_eq!(q.state_bytes(), 0);
+}
+
+#[test]
+fn order_by_counts_the_rows_it_holds() {
+    let mut q = query("SELECT k, v FROM t ORDER BY v DESC", "");
+    q.process(&keys("a", 10, 0)).unwrap();
+    let ten = q.state_bytes();
+    assert!(ten >= 10 * 2 * 24, "{ten}");
+    q.process(&keys("a", 10, 0)).unwrap();
+    assert_eq!(q.state_bytes(), 2 * ten);
+    q.finish().unwrap();
+    assert_eq!(q.state_bytes(), 0);
+}

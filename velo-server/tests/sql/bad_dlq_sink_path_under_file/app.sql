@@ -1,0 +1,5 @@
+-- the DLQ sink cannot be created: the job fails rather than losing failed records
+CREATE STREAM out AS SELECT id, 100 / qty AS per_item FROM orders
+WITH ('orders.type' = 'file_source', 'orders.path' = 'orders.csv', 'out.type' = 'file_sink', 'out.path' = 'out.jsonl', 'out.format' = 'jsonl',
+      'bad_rows.type' = 'file_sink', 'bad_rows.path' = 'app.sql/dlq.jsonl', 'bad_rows.format' = 'jsonl', 'dlq.sink' = 'bad_rows',
+      'failure_strategy' = 'send_to_dlq');

@@ -1,0 +1,4 @@
+CREATE STREAM out AS SELECT id, name FROM people
+WITH ('people.type' = 'file_source', 'people.path' = 'people.jsonl', 'people.format' = 'json', 'out.type' = 'file_sink', 'out.path' = 'out.jsonl', 'out.format' = 'jsonl',
+      'bad_rows.type' = 'file_sink', 'bad_rows.path' = 'dlq.jsonl', 'bad_rows.format' = 'jsonl', 'dlq.sink' = 'bad_rows',
+      'failure_strategy' = 'send_to_dlq');
