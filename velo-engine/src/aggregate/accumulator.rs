@@ -415,15 +415,15 @@ impl Accumulator {
 }
 
 fn sum_add(state: SumState, v: &Value) -> Result<SumState> {
-    let overflow = Error::Overflow { context: "SUM" };
+    let overflow = || Error::Overflow { context: "SUM" };
     Ok(match (state, v) {
         (SumState::Empty, Value::Int(i)) => SumState::Int(*i),
         (SumState::Empty, Value::Float(f)) => SumState::Float(*f),
         (SumState::Empty, Value::Decimal(d)) => SumState::Decimal(*d),
-        (SumState::Int(a), Value::Int(b)) => SumState::Int(a.checked_add(*b).ok_or(overflow)?),
+        (SumState::Int(a), Value::Int(b)) => SumState::Int(a.checked_add(*b).ok_or_else(overflow)?),
         (SumState::Int(a), Value::Float(b)) => SumState::Float(a as f64 + b),
         (SumState::Int(a), Value::Decimal(b)) => {
-            SumState::Decimal(Decimal::from(a).checked_add(*b).ok_or(overflow)?)
+            SumState::Decimal(Decimal::from(a).checked_add(*b).ok_or_else(overflow)?)
         }
         (SumState::Float(a), Value::Int(b)) => SumState::Float(a + *b as f64),
         (SumState::Float(a), Value::Float(b)) => SumState::Float(a + b),
@@ -431,10 +431,10 @@ fn sum_add(state: SumState, v: &Value) -> Result<SumState> {
             SumState::Float(a + b.to_f64().unwrap_or(f64::NAN))
         }
         (SumState::Decimal(a), Value::Int(b)) => {
-            SumState::Decimal(a.checked_add(Decimal::from(*b)).ok_or(overflow)?)
+            SumState::Decimal(a.checked_add(Decimal::from(*b)).ok_or_else(overflow)?)
         }
         (SumState::Decimal(a), Value::Decimal(b)) => {
-            SumState::Decimal(a.checked_add(*b).ok_or(overflow)?)
+            SumState::Decimal(a.checked_add(*b).ok_or_else(overflow)?)
         }
         (SumState::Decimal(a), Value::Float(b)) => {
             SumState::Float(a.to_f64().unwrap_or(f64::NAN) + b)
@@ -444,26 +444,28 @@ fn sum_add(state: SumState, v: &Value) -> Result<SumState> {
 }
 
 fn avg_add(state: AvgSum, v: &Value) -> Result<AvgSum> {
-    let overflow = Error::Overflow { context: "AVG" };
+    let overflow = || Error::Overflow { context: "AVG" };
     Ok(match (state, v) {
         (AvgSum::Empty, Value::Int(i)) => AvgSum::Int(*i as i128),
         (AvgSum::Empty, Value::Float(f)) => AvgSum::Float(*f),
         (AvgSum::Empty, Value::Decimal(d)) => AvgSum::Decimal(*d),
-        (AvgSum::Int(a), Value::Int(b)) => AvgSum::Int(a.checked_add(*b as i128).ok_or(overflow)?),
+        (AvgSum::Int(a), Value::Int(b)) => {
+            AvgSum::Int(a.checked_add(*b as i128).ok_or_else(overflow)?)
+        }
         (AvgSum::Int(a), Value::Float(b)) => AvgSum::Float(a as f64 + b),
         (AvgSum::Int(a), Value::Decimal(b)) => AvgSum::Decimal(
             Decimal::from_i128(a)
                 .and_then(|a| a.checked_add(*b))
-                .ok_or(overflow)?,
+                .ok_or_else(overflow)?,
         ),
         (AvgSum::Float(a), Value::Int(b)) => AvgSum::Float(a + *b as f64),
         (AvgSum::Float(a), Value::Float(b)) => AvgSum::Float(a + b),
         (AvgSum::Float(a), Value::Decimal(b)) => AvgSum::Float(a + b.to_f64().unwrap_or(f64::NAN)),
         (AvgSum::Decimal(a), Value::Int(b)) => {
-            AvgSum::Decimal(a.checked_add(Decimal::from(*b)).ok_or(overflow)?)
+            AvgSum::Decimal(a.checked_add(Decimal::from(*b)).ok_or_else(overflow)?)
         }
         (AvgSum::Decimal(a), Value::Decimal(b)) => {
-            AvgSum::Decimal(a.checked_add(*b).ok_or(overflow)?)
+            AvgSum::Decimal(a.checked_add(*b).ok_or_else(overflow)?)
         }
         (AvgSum::Decimal(a), Value::Float(b)) => AvgSum::Float(a.to_f64().unwrap_or(f64::NAN) + b),
         (_, other) => return Err(not_numeric("AVG", other)),
@@ -472,19 +474,19 @@ fn avg_add(state: AvgSum, v: &Value) -> Result<AvgSum> {
 
 /// Adds two AVG running sums (see [`Accumulator::merge`]).
 fn avg_merge(a: AvgSum, b: AvgSum) -> Result<AvgSum> {
-    let overflow = Error::Overflow { context: "AVG" };
+    let overflow = || Error::Overflow { context: "AVG" };
     Ok(match (a, b) {
         (x, AvgSum::Empty) => x,
         (AvgSum::Empty, y) => y,
-        (AvgSum::Int(x), AvgSum::Int(y)) => AvgSum::Int(x.checked_add(y).ok_or(overflow)?),
+        (AvgSum::Int(x), AvgSum::Int(y)) => AvgSum::Int(x.checked_add(y).ok_or_else(overflow)?),
         (AvgSum::Decimal(x), AvgSum::Decimal(y)) => {
-            AvgSum::Decimal(x.checked_add(y).ok_or(overflow)?)
+            AvgSum::Decimal(x.checked_add(y).ok_or_else(overflow)?)
         }
         (AvgSum::Int(x), AvgSum::Decimal(d)) | (AvgSum::Decimal(d), AvgSum::Int(x)) => {
             AvgSum::Decimal(
                 Decimal::from_i128(x)
                     .and_then(|x| x.checked_add(d))
-                    .ok_or(overflow)?,
+                    .ok_or_else(overflow)?,
             )
         }
         (x, y) => AvgSum::Float(avg_f64(x) + avg_f64(y)),

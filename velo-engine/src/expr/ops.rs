@@ -99,7 +99,7 @@ fn int_op(op: ArithOp, a: i64, b: i64) -> Result<i64> {
             a.checked_rem(b)
         }
     }
-    .ok_or(overflow(op))
+    .ok_or_else(|| overflow(op))
 }
 
 #[inline]
@@ -141,7 +141,7 @@ fn decimal_op(op: ArithOp, a: Decimal, b: Decimal) -> Result<Decimal> {
             a.checked_rem(b)
         }
     }
-    .ok_or(overflow(op))
+    .ok_or_else(|| overflow(op))
 }
 
 fn dec_to_f64(d: &Decimal) -> f64 {

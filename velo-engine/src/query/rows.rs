@@ -212,14 +212,14 @@ impl RunningSum {
     }
 
     fn sum(&self) -> Result<Value> {
-        let overflow = Error::Overflow { context: "SUM" };
+        let overflow = || Error::Overflow { context: "SUM" };
         Ok(if self.n_floats > 0 {
             Value::Float(self.ints as f64 + self.floats + self.decimals_f64())
         } else if self.n_decimals > 0 {
-            let ints = Decimal::from_i128(self.ints).ok_or(overflow.clone())?;
-            Value::Decimal(self.decimals.checked_add(ints).ok_or(overflow)?)
+            let ints = Decimal::from_i128(self.ints).ok_or_else(overflow)?;
+            Value::Decimal(self.decimals.checked_add(ints).ok_or_else(overflow)?)
         } else if self.n_ints > 0 {
-            Value::Int(i64::try_from(self.ints).map_err(|_| overflow)?)
+            Value::Int(i64::try_from(self.ints).map_err(|_| overflow())?)
         } else {
             Value::Null
         })
@@ -234,10 +234,9 @@ impl RunningSum {
             let total = self.ints as f64 + self.floats + self.decimals_f64();
             Value::Float(total / n as f64)
         } else if self.n_decimals > 0 {
-            let overflow = Error::Overflow { context: "AVG" };
             let total = Decimal::from_i128(self.ints)
                 .and_then(|i| self.decimals.checked_add(i))
-                .ok_or(overflow)?;
+                .ok_or(Error::Overflow { context: "AVG" })?;
             let scale = total.scale().max(6);
             match total.checked_div(Decimal::from(n)) {
                 Some(q) => Value::Decimal(q.round_dp(scale)),

@@ -423,24 +423,14 @@ impl WindowAggregate {
     #[inline]
     fn fold_args(&mut self, slot: u32) -> Result<()> {
         let s = slot as usize;
-        let before = if self.accumulators_grow {
-            self.acc_heap_bytes(s)
-        } else {
-            0
-        };
-        let mut result = Ok(());
-        for (acc, v) in self.acc_store[s * self.na..(s + 1) * self.na]
-            .iter_mut()
-            .zip(&self.arg_scratch)
-        {
-            result = acc.update(v);
-            if result.is_err() {
-                break;
-            }
+        let accumulators = &mut self.acc_store[s * self.na..(s + 1) * self.na];
+        if !self.accumulators_grow {
+            return fold(accumulators, &self.arg_scratch);
         }
-        if self.accumulators_grow {
-            self.heap_bytes = (self.heap_bytes + self.acc_heap_bytes(s)).saturating_sub(before);
-        }
+        let before: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
+        let result = fold(accumulators, &self.arg_scratch);
+        let after: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
+        self.heap_bytes = (self.heap_bytes + after).saturating_sub(before);
         result
     }
 
@@ -771,6 +761,16 @@ fn mix(key_hash: u64, start: i64) -> u64 {
     let x = (key_hash ^ (start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) as u128
         * 0xD6E8_FEB8_6659_FD93u128;
     (x as u64) ^ ((x >> 64) as u64)
+}
+
+/// Folds one row's aggregate arguments into a state entry's accumulators,
+/// stopping at the first that fails.
+#[inline]
+fn fold(accumulators: &mut [Accumulator], args: &[Value]) -> Result<()> {
+    for (acc, v) in accumulators.iter_mut().zip(args) {
+        acc.update(v)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
