@@ -226,7 +226,7 @@ pub fn paced_input(p: &Prepared, records: u64) -> (Vec<StreamMessage>, u64) {
                 total += b.num_rows() as u64;
                 out.push(m.clone());
             }
-            StreamMessage::Watermark(_) => out.push(m.clone()),
+            StreamMessage::Watermark(_) | StreamMessage::Barrier(_) => out.push(m.clone()),
             StreamMessage::EndOfStream => break,
         }
     }
@@ -260,7 +260,7 @@ pub fn run_v1_paced(p: &Prepared, o: &PacedOptions) -> Result<LatencyRun> {
                 true
             }
             StreamMessage::Watermark(_) => true,
-            StreamMessage::EndOfStream => false,
+            StreamMessage::Barrier(_) | StreamMessage::EndOfStream => false,
         };
         let t0 = Instant::now();
         let more = worker
@@ -270,7 +270,7 @@ pub fn run_v1_paced(p: &Prepared, o: &PacedOptions) -> Result<LatencyRun> {
             .iter()
             .map(|o| match o {
                 Output::Rows(b) => b.num_rows() as u64,
-                Output::DeadLetters(_) | Output::Failed(_) => 0,
+                Output::DeadLetters(_) | Output::Failed(_) | Output::Barrier(_) => 0,
             })
             .sum();
         let t1 = Instant::now();

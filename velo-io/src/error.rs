@@ -91,6 +91,12 @@ pub enum Error {
     #[error("{path}: the sink is already closed")]
     Closed { path: String },
 
+    /// A Kafka client error (brokers unreachable, unknown topic, a message the
+    /// brokers did not acknowledge, a commit that failed, a bad librdkafka
+    /// setting), named by its topic.
+    #[error("kafka topic '{topic}': {message}")]
+    Kafka { topic: String, message: String },
+
     /// An error from the shared data model.
     #[error(transparent)]
     Types(#[from] velo_types::Error),
@@ -100,7 +106,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The 1-based line of the input the error is about, when it is about one.
+    /// The 1-based line of the input the error is about, when it is about one;
+    /// for a Kafka message, its offset.
     pub fn line(&self) -> Option<u64> {
         match self {
             Error::Malformed { line, .. }
@@ -136,7 +143,9 @@ impl Error {
     }
 
     /// The input or output the error is about, as named in its message: the file
-    /// path or `<stdin>` (`<stdout>`, ...). `None` for errors of the data model.
+    /// path or `<stdin>` (`<stdout>`, ...); for a Kafka message, `topic[partition]`
+    /// (e.g. `trades[2]`), and for other Kafka errors the topic. `None` for errors
+    /// of the data model.
     pub fn source_label(&self) -> Option<&str> {
         match self {
             Error::Io { path, .. }
@@ -148,6 +157,7 @@ impl Error {
             | Error::Schema { path, .. }
             | Error::BatchWidth { path, .. }
             | Error::Closed { path } => Some(path),
+            Error::Kafka { topic, .. } => Some(topic),
             Error::Types(_) => None,
         }
     }

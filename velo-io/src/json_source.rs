@@ -44,8 +44,7 @@ pub struct JsonLinesReader<R> {
     input: R,
     label: Arc<str>,
     schema: SchemaRef,
-    names: Vec<Arc<str>>,
-    types: Vec<DataType>,
+    decoder: JsonRowDecoder,
     /// Physical lines consumed so far.
     line: u64,
     buf: Vec<u8>,
@@ -54,8 +53,6 @@ pub struct JsonLinesReader<R> {
     pending_error: Option<Error>,
     /// A record error to return on the next call, after the rows decoded before it.
     deferred: Option<Error>,
-    slots: Vec<Value>,
-    hint: usize,
     builder: BatchBuilder,
     /// The source position (line) of each row in `builder`.
     positions: Vec<u64>,
@@ -77,15 +74,12 @@ impl<R: BufRead> JsonLinesReader<R> {
             input,
             label: Arc::from(label),
             schema: Arc::new(Schema::default()),
-            names: Vec::new(),
-            types: Vec::new(),
+            decoder: JsonRowDecoder::new(&Schema::default()),
             line: 0,
             buf: Vec::with_capacity(4096),
             pending: VecDeque::new(),
             pending_error: None,
             deferred: None,
-            slots: Vec::new(),
-            hint: 0,
             builder: BatchBuilder::with_capacity(Arc::new(Schema::default()), 0),
             positions: Vec::with_capacity(batch_size),
             batch_size,
@@ -95,15 +89,8 @@ impl<R: BufRead> JsonLinesReader<R> {
             Some(declared) => declared.clone(),
             None => reader.infer()?,
         };
+        reader.decoder = JsonRowDecoder::new(&schema);
         reader.schema = Arc::new(schema);
-        reader.names = reader
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name.clone())
-            .collect();
-        reader.types = reader.schema.fields().iter().map(|f| f.data_type).collect();
-        reader.slots = vec![Value::Null; reader.schema.len()];
         reader.builder = BatchBuilder::with_capacity(reader.schema.clone(), batch_size);
         Ok(reader)
     }
@@ -234,22 +221,51 @@ impl<R: BufRead> JsonLinesReader<R> {
         }))
     }
 
-    /// Parses line number `line` into the slots and appends them as a row with its
-    /// position; a record error carries the line as its raw text.
+    /// Parses line number `line` and appends it as a row with its position; a
+    /// record error carries the line as its raw text.
     fn decode(&mut self, line: u64, bytes: &[u8]) -> Result<()> {
-        match self.decode_row(line, bytes) {
-            Ok(()) => {
+        match self.decoder.decode(&self.label, line, bytes) {
+            Ok(row) => {
+                self.builder.push_row(row.iter_mut().map(std::mem::take));
                 self.positions.push(line);
                 Ok(())
             }
             Err(e) => Err(e.with_raw(bytes)),
         }
     }
+}
 
+/// Decodes one JSON object into a row of a fixed schema: the decoding rules of
+/// this module, shared by the JSON-lines reader and the Kafka reader (one
+/// message value at a time). Column names and types are resolved when it is
+/// built; decoding allocates only the row's string values.
+#[derive(Debug)]
+pub(crate) struct JsonRowDecoder {
+    names: Vec<Arc<str>>,
+    types: Vec<DataType>,
+    slots: Vec<Value>,
+    /// The column after the previous key's: objects usually repeat one key order.
+    hint: usize,
+}
+
+impl JsonRowDecoder {
+    pub(crate) fn new(schema: &Schema) -> JsonRowDecoder {
+        JsonRowDecoder {
+            names: schema.fields().iter().map(|f| f.name.clone()).collect(),
+            types: schema.fields().iter().map(|f| f.data_type).collect(),
+            slots: vec![Value::Null; schema.len()],
+            hint: 0,
+        }
+    }
+
+    /// Parses `bytes` (one JSON object, surrounding whitespace allowed) into the
+    /// row's values, one per column (NULL for a missing key), for the caller to
+    /// take. Errors name `label` and `line` and carry no raw text (see
+    /// [`Error::with_raw`]).
     #[inline]
-    fn decode_row(&mut self, line: u64, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn decode(&mut self, label: &str, line: u64, bytes: &[u8]) -> Result<&mut [Value]> {
         let text = std::str::from_utf8(bytes).map_err(|_| Error::InvalidUtf8 {
-            path: self.label.to_string(),
+            path: label.to_string(),
             line,
             column: None,
             raw: None,
@@ -267,20 +283,16 @@ impl<R: BufRead> JsonLinesReader<R> {
         .deserialize(&mut de)
         .and_then(|r| de.end().map(|()| r));
         match parsed {
-            Err(e) => Err(json_error(&self.label, line, &e)),
+            Err(e) => Err(json_error(label, line, &e)),
             Ok(Err((c, found))) => Err(Error::BadValue {
-                path: self.label.to_string(),
+                path: label.to_string(),
                 line,
                 column: self.names[c].to_string(),
                 expected: expected_text(self.types[c]),
                 found,
                 raw: None,
             }),
-            Ok(Ok(())) => {
-                self.builder
-                    .push_row(self.slots.iter_mut().map(std::mem::take));
-                Ok(())
-            }
+            Ok(Ok(())) => Ok(&mut self.slots),
         }
     }
 }

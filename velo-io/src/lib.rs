@@ -2,8 +2,8 @@
 //!
 //! This crate turns a typed [`SourceConfig`] or [`SinkConfig`] (built and validated by
 //! the planner from an app's WITH properties, SPEC §3) into a [`DataReader`] or a
-//! [`DataWriter`]: CSV with or without a header, JSON lines, files, stdin/stdout and a
-//! deterministic generator for tests and benchmarks. It knows nothing of SQL, planning,
+//! [`DataWriter`]: CSV with or without a header, JSON lines, files, stdin/stdout,
+//! Kafka topics ([`kafka`]) and a deterministic generator for tests and benchmarks. It knows nothing of SQL, planning,
 //! watermarks or partitioning; it only decodes text into [`Batch`]es of typed
 //! [`velo_types::Value`]s and encodes batches back into text (the output renderings
 //! live in [`render`]).
@@ -15,9 +15,11 @@
 //! - **The schema is known at open.** [`open_reader`] reads a CSV header, and without
 //!   a declared schema (`NAME.schema`) infers the column types from a sample of the
 //!   first 1000 records, before it returns; [`DataReader::schema`] is valid at once.
-//! - **Blocking IO inside async fns.** The traits are async so that future network
-//!   sources (Kafka) fit, but the file, stdin and stdout adapters use `std::io`
-//!   (buffered) inside their async fns. Drive them from a dedicated thread or a
+//! - **Blocking IO inside async fns.** The traits are async so that network
+//!   sources fit, but the file, stdin and stdout adapters use `std::io`
+//!   (buffered) inside their async fns, and the Kafka adapters wait on librdkafka
+//!   (at most [`kafka::POLL_WAIT`] per read; a flush or a commit until the
+//!   brokers answer). Drive them from a dedicated thread or a
 //!   current-thread runtime (or `tokio::task::spawn_blocking`), not from a shared
 //!   multi-threaded runtime's worker that must stay responsive.
 //! - **Errors name the place.** A record that cannot be decoded yields an [`Error`]
@@ -28,14 +30,16 @@
 //!   next call continues after the bad record.
 //! - **Rows know where they came from.** File and stdin readers attach each row's
 //!   source position to its batch ([`Batch::positions`]): the 1-based physical line
-//!   where its record starts, the line an error about it would name. The generator
-//!   attaches none.
+//!   where its record starts, the line an error about it would name. The Kafka
+//!   reader attaches each message's offset (errors name `topic[partition]:offset`).
+//!   The generator attaches none.
 
 mod csv_source;
 mod error;
 pub mod file_sink;
 pub mod generator;
 mod json_source;
+pub mod kafka;
 mod parse;
 pub mod render;
 pub mod stdin;
@@ -50,6 +54,7 @@ pub use csv_source::CsvReader;
 pub use error::{Error, Result, RAW_RECORD_LIMIT};
 pub use generator::{generate, Generator, GeneratorReader};
 pub use json_source::JsonLinesReader;
+pub use kafka::{KafkaReader, KafkaWriter};
 pub use writer::TextWriter;
 
 /// The number of records sampled to infer column types when no schema is declared.
@@ -58,8 +63,11 @@ pub const INFERENCE_SAMPLE_RECORDS: usize = 1000;
 /// A source of record batches.
 ///
 /// The schema is fixed when the reader is opened. [`DataReader::next_batch`] returns
-/// batches of at most [`ReaderOptions::batch_size`] rows (never an empty one) and
-/// `None` once the source is exhausted.
+/// batches of at most [`ReaderOptions::batch_size`] rows and `None` once the source
+/// is exhausted. Bounded sources (files, stdin, the generator) never return an
+/// empty batch; unbounded sources (Kafka) never return `None` and may return
+/// empty batches, so that callers can advance idle watermarks and check for stop
+/// requests while no record arrives.
 ///
 /// ```
 /// use velo_io::{open_reader, DataReader, ReaderOptions};
@@ -88,11 +96,36 @@ pub trait DataReader: Send {
     /// The next batch, or `None` when the source is exhausted. After an error about
     /// one record ([`Error::is_record_error`]) the reader may be called again and
     /// continues with the next record.
+    ///
+    /// Unbounded sources may return an empty batch (0 rows) when nothing arrived
+    /// within a short wait (Kafka: [`kafka::POLL_WAIT`]), so that callers can
+    /// advance idle watermarks and check for stop requests; they never return
+    /// `None`.
     async fn next_batch(&mut self) -> Result<Option<Batch>>;
 
     /// Acknowledges everything returned so far (offsets, for sources that have them);
     /// a no-op for files, stdin and the generator.
     async fn commit(&mut self) -> Result<()>;
+
+    /// The source partitions this reader currently reads (for Kafka, the
+    /// partitions the consumer group assigned to it, ascending; they change when
+    /// the group rebalances). `None` for sources with a single partition (files,
+    /// stdin, the generator), which is the default.
+    fn source_partitions(&self) -> Option<Vec<u32>> {
+        None
+    }
+
+    /// Commits, synchronously, for each listed `(partition, offset)`, the offset
+    /// of the next record to read in that partition (one past the last record
+    /// the caller has finished with): a restarted reader in the same consumer
+    /// group resumes there. Partitions not listed keep their committed offset;
+    /// a Kafka reader also leaves out partitions no longer assigned to it (see
+    /// [`DataReader::source_partitions`]), whose new owner commits them. The
+    /// default, for sources without offsets, does nothing.
+    async fn commit_offsets(&mut self, offsets: &[(u32, u64)]) -> Result<()> {
+        let _ = offsets;
+        Ok(())
+    }
 }
 
 /// A sink of record batches.
@@ -127,7 +160,10 @@ pub trait DataWriter: Send {
     /// Encodes every row of `batch`; its width must be the sink's.
     async fn write_batch(&mut self, batch: &Batch) -> Result<()>;
 
-    /// Pushes buffered rows to the underlying file or stream.
+    /// Pushes buffered rows to the underlying file or stream. A Kafka writer
+    /// returns once the brokers acknowledged every message produced so far, or
+    /// with an error naming the topic and the first failure (the refused
+    /// messages are produced again by the next flush).
     async fn flush(&mut self) -> Result<()>;
 
     /// Flushes and releases the sink; later writes fail with [`Error::Closed`].
@@ -156,7 +192,8 @@ impl ReaderOptions {
 /// Opens the reader for a source. File paths must already be resolved. For text
 /// sources this reads the header and, without a declared schema, a sample of up to
 /// [`INFERENCE_SAMPLE_RECORDS`] records to infer the column types, so the returned
-/// reader knows its schema.
+/// reader knows its schema. A Kafka reader connects, checks that the topic exists
+/// and subscribes (see [`KafkaReader::open`]).
 pub async fn open_reader(
     config: &SourceConfig,
     options: &ReaderOptions,
@@ -171,17 +208,20 @@ pub async fn open_reader(
             *records,
             options.effective_batch_size(),
         ))),
+        SourceConfig::Kafka(kafka) => Ok(Box::new(KafkaReader::open(kafka, options)?)),
     }
 }
 
 /// Opens the writer for a sink, which writes rows of `schema`. A file sink creates or
-/// truncates its file (CSV formats with a header line write it at once).
+/// truncates its file (CSV formats with a header line write it at once); a Kafka
+/// sink connects and checks that the topic exists (see [`KafkaWriter::open`]).
 pub async fn open_writer(config: &SinkConfig, schema: SchemaRef) -> Result<Box<dyn DataWriter>> {
     match config {
         SinkConfig::File { path, encoding } => {
             Ok(Box::new(file_sink::open(path, encoding, schema)?))
         }
         SinkConfig::Stdout { encoding } => Ok(Box::new(stdout::open(encoding, schema)?)),
+        SinkConfig::Kafka(kafka) => Ok(Box::new(KafkaWriter::open(kafka, schema)?)),
     }
 }
 

@@ -255,6 +255,7 @@ fn dispatcher_routes_batches_and_broadcasts_watermarks_in_band() {
             .map(|m| match m {
                 StreamMessage::Batch(_) => "B",
                 StreamMessage::Watermark(_) => "W",
+                StreamMessage::Barrier(_) => "|",
                 StreamMessage::EndOfStream => "E",
             })
             .collect();

@@ -4,8 +4,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use velo_ast::{Property, Span};
-use velo_types::connector::{Encoding, Format, GeneratorProfile, SinkConfig, SourceConfig};
-use velo_types::parse_schema_decl;
+use velo_types::connector::{
+    Encoding, Format, GeneratorProfile, KafkaSinkConfig, KafkaSourceConfig, SinkConfig,
+    SourceConfig, KAFKA_SYSTEM_COLUMNS,
+};
+use velo_types::{parse_schema_decl, Schema};
 
 use crate::duration::parse_duration_text;
 use crate::error::{Error, Result};
@@ -407,14 +410,25 @@ fn path(
     })
 }
 
+/// What a source or sink needs to know about its job: where relative paths
+/// start, the job's name (the default Kafka consumer group is derived from it)
+/// and `VELO_KAFKA_BROKERS` as read from the environment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectorContext<'a> {
+    pub(crate) base_dir: Option<&'a Path>,
+    pub(crate) job_name: &'a str,
+    pub(crate) env_brokers: Option<&'a str>,
+}
+
 /// Builds a source's configuration from its `NAME.*` properties.
 pub(crate) fn source_config(
     props: &PropertyMap<'_>,
     name: &str,
     kind: ConnectorType,
     span: Span,
-    base_dir: Option<&Path>,
+    cx: &ConnectorContext<'_>,
 ) -> Result<SourceConfig> {
+    let base_dir = cx.base_dir;
     check_connector_keys(props, name)?;
     match kind {
         ConnectorType::FileSource => Ok(SourceConfig::File {
@@ -438,10 +452,7 @@ pub(crate) fn source_config(
             };
             Ok(SourceConfig::Generator { profile, records })
         }
-        ConnectorType::KafkaSource => Err(Error::Unsupported {
-            what: "kafka_source".to_string(),
-            span,
-        }),
+        ConnectorType::KafkaSource => kafka_source(props, name, span, cx).map(SourceConfig::Kafka),
         _ => Err(Error::Invalid {
             message: format!("'{name}' is declared as a sink but used as a source"),
             span,
@@ -449,14 +460,17 @@ pub(crate) fn source_config(
     }
 }
 
-/// Builds a sink's configuration from its `NAME.*` properties.
+/// Builds a sink's configuration from its `NAME.*` properties; `key_columns`
+/// are the output columns marked `PRIMARY KEY` (used by Kafka sinks only).
 pub(crate) fn sink_config(
     props: &PropertyMap<'_>,
     name: &str,
     kind: ConnectorType,
     span: Span,
-    base_dir: Option<&Path>,
+    cx: &ConnectorContext<'_>,
+    key_columns: &[String],
 ) -> Result<SinkConfig> {
+    let base_dir = cx.base_dir;
     check_connector_keys(props, name)?;
     match kind {
         ConnectorType::FileSink => Ok(SinkConfig::File {
@@ -466,13 +480,219 @@ pub(crate) fn sink_config(
         ConnectorType::StdoutSink => Ok(SinkConfig::Stdout {
             encoding: encoding(props, name, Format::JsonLines)?,
         }),
-        ConnectorType::KafkaSink => Err(Error::Unsupported {
-            what: "kafka_sink".to_string(),
-            span,
-        }),
+        ConnectorType::KafkaSink => {
+            let common = kafka_common(props, name, span, cx, ConnectorType::KafkaSink)?;
+            Ok(SinkConfig::Kafka(KafkaSinkConfig {
+                topic: common.topic,
+                brokers: common.brokers,
+                properties: common.properties,
+                key_columns: key_columns.to_vec(),
+            }))
+        }
         _ => Err(Error::Invalid {
             message: format!("'{name}' is declared as a source but used as a sink"),
             span,
         }),
     }
+}
+
+/// The environment variable that names the Kafka brokers of a connector without
+/// `NAME.bootstrap.servers`.
+pub const KAFKA_BROKERS_ENV: &str = "VELO_KAFKA_BROKERS";
+
+/// librdkafka settings that `NAME.kafka.*` may not set: Velo's own keys set them
+/// (`NAME.group.id`, ...), or the at-least-once protocol depends on them (Velo
+/// commits offsets itself, once the rows are written).
+const RESERVED_KAFKA_SETTINGS: &[(&str, &str)] = &[
+    ("bootstrap.servers", "set 'NAME.bootstrap.servers' instead"),
+    (
+        "metadata.broker.list",
+        "set 'NAME.bootstrap.servers' instead",
+    ),
+    ("group.id", "set 'NAME.group.id' instead"),
+    ("auto.offset.reset", "set 'NAME.auto.offset.reset' instead"),
+    (
+        "enable.auto.commit",
+        "Velo commits offsets itself, after the rows are written",
+    ),
+    (
+        "enable.auto.offset.store",
+        "Velo commits offsets itself, after the rows are written",
+    ),
+];
+
+/// Connector keys that mean nothing to a Kafka connector (files and the generator).
+const NOT_KAFKA_KEYS: &[&str] = &["path", "delimiter", "profile", "records"];
+
+/// Keys of a `kafka_source` that a `kafka_sink` does not take.
+const KAFKA_SOURCE_ONLY_KEYS: &[&str] =
+    &["group.id", "auto.offset.reset", "schema", "partition.key"];
+
+/// What Kafka sources and sinks share.
+struct KafkaCommon {
+    topic: String,
+    brokers: String,
+    properties: Vec<(String, String)>,
+}
+
+fn kafka_common(
+    props: &PropertyMap<'_>,
+    name: &str,
+    span: Span,
+    cx: &ConnectorContext<'_>,
+    kind: ConnectorType,
+) -> Result<KafkaCommon> {
+    let prefix = format!("{}.", name.to_ascii_lowercase());
+    let mut properties = Vec::new();
+    for p in props.iter() {
+        let key = p.key.to_ascii_lowercase();
+        let Some(rest) = key.strip_prefix(&prefix) else {
+            continue;
+        };
+        if JOB_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let misplaced = |why: String| Error::InvalidProperty {
+            key: p.key.clone(),
+            reason: why,
+            span: p.key_span,
+        };
+        if NOT_KAFKA_KEYS.contains(&rest) {
+            return Err(misplaced(format!(
+                "'{rest}' is not an option of the Kafka connector '{name}'"
+            )));
+        }
+        if kind == ConnectorType::KafkaSink && KAFKA_SOURCE_ONLY_KEYS.contains(&rest) {
+            return Err(misplaced(format!(
+                "'{rest}' is an option of Kafka sources, and '{name}' is a kafka_sink"
+            )));
+        }
+        if rest == "format" && Format::parse(&p.value) != Some(Format::JsonLines) {
+            return Err(invalid(
+                p,
+                format!(
+                    "Kafka message values are JSON objects: expected json, found '{}'",
+                    p.value
+                ),
+            ));
+        }
+        let Some(setting) = rest.strip_prefix("kafka.") else {
+            continue;
+        };
+        if setting.is_empty() {
+            return Err(misplaced(
+                "expected a librdkafka setting after 'kafka.', e.g. 'kafka.session.timeout.ms'"
+                    .to_string(),
+            ));
+        }
+        if let Some((_, why)) = RESERVED_KAFKA_SETTINGS.iter().find(|(s, _)| *s == setting) {
+            return Err(misplaced(format!(
+                "'{setting}' cannot be passed through: {}",
+                why.replace("NAME", name)
+            )));
+        }
+        properties.push((setting.to_string(), p.value.trim().to_string()));
+    }
+
+    let topic_key = format!("{name}.topic");
+    let topic = props
+        .get(&topic_key)
+        .ok_or_else(|| Error::InvalidProperty {
+            key: topic_key.clone(),
+            reason: format!("'{name}' needs a topic: add '{topic_key}' = '...'"),
+            span,
+        })?;
+    let topic_name = topic.value.trim();
+    if topic_name.is_empty()
+        || topic_name.len() > 249
+        || topic_name == "."
+        || topic_name == ".."
+        || !topic_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(invalid(
+            topic,
+            format!(
+                "expected a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-'), found '{}'",
+                topic.value
+            ),
+        ));
+    }
+
+    let brokers_key = format!("{name}.bootstrap.servers");
+    let brokers = match props.get(&brokers_key) {
+        Some(p) if p.value.trim().is_empty() => {
+            return Err(invalid(p, "expected a list of brokers such as 'host:9092'"))
+        }
+        Some(p) => p.value.trim().to_string(),
+        None => match cx.env_brokers.map(str::trim).filter(|b| !b.is_empty()) {
+            Some(b) => b.to_string(),
+            None => {
+                return Err(Error::InvalidProperty {
+                    key: brokers_key.clone(),
+                    reason: format!(
+                        "'{name}' needs brokers: add '{brokers_key}' = 'host:9092' or set the environment variable {KAFKA_BROKERS_ENV}"
+                    ),
+                    span,
+                })
+            }
+        },
+    };
+    Ok(KafkaCommon {
+        topic: topic_name.to_string(),
+        brokers,
+        properties,
+    })
+}
+
+fn kafka_source(
+    props: &PropertyMap<'_>,
+    name: &str,
+    span: Span,
+    cx: &ConnectorContext<'_>,
+) -> Result<KafkaSourceConfig> {
+    let common = kafka_common(props, name, span, cx, ConnectorType::KafkaSource)?;
+    let group_id = match props.get(&format!("{name}.group.id")) {
+        Some(p) if p.value.trim().is_empty() => {
+            return Err(invalid(p, "expected a consumer group name"))
+        }
+        Some(p) => p.value.trim().to_string(),
+        None => format!("velo-{}", cx.job_name),
+    };
+    let auto_offset_reset = match props.get(&format!("{name}.auto.offset.reset")) {
+        None => "earliest",
+        Some(p) => one_of(p, &[("earliest", "earliest"), ("latest", "latest")])?,
+    };
+    let schema_key = format!("{name}.schema");
+    let schema_prop = props.get(&schema_key).ok_or_else(|| Error::InvalidProperty {
+        key: schema_key.clone(),
+        reason: format!(
+            "'{name}' needs a schema: Kafka message values are untyped JSON, so declare the columns, e.g. '{schema_key}' = 'id BIGINT, price DOUBLE, ts TIMESTAMP'"
+        ),
+        span,
+    })?;
+    let schema: Schema =
+        parse_schema_decl(&schema_prop.value).map_err(|e| invalid(schema_prop, e.to_string()))?;
+    if let Some(f) = schema.fields().iter().find(|f| {
+        KAFKA_SYSTEM_COLUMNS
+            .iter()
+            .any(|(system, _)| f.name.eq_ignore_ascii_case(system))
+    }) {
+        return Err(invalid(
+            schema_prop,
+            format!(
+                "'{}' is a system column that the Kafka reader appends to every row; rename the declared column",
+                f.name
+            ),
+        ));
+    }
+    Ok(KafkaSourceConfig {
+        topic: common.topic,
+        brokers: common.brokers,
+        group_id,
+        auto_offset_reset: auto_offset_reset.to_string(),
+        properties: common.properties,
+        schema,
+    })
 }

@@ -27,8 +27,12 @@ mod plan;
 mod strategy;
 
 pub use analysis::{QueryAnalysis, RowsWindow, TimeWindow, TimeWindowKind};
-pub use config::{FailureStrategy, JobConfig, LateDataStrategy, TimeFormat, WatermarkStrategy};
+pub use config::{
+    FailureStrategy, JobConfig, LateDataStrategy, TimeFormat, WatermarkStrategy, KAFKA_BROKERS_ENV,
+};
 pub use duration::parse_duration_text;
 pub use error::{Error, Result};
-pub use plan::{plan_app, plan_sql, AppPlan, JobPlan, PlanOptions, SinkPlan, SourcePlan};
+pub use plan::{
+    output_name, plan_app, plan_sql, AppPlan, JobPlan, PlanOptions, SinkPlan, SourcePlan,
+};
 pub use strategy::{StrategyChoice, StrategyKind};

@@ -2,13 +2,13 @@
 
 use std::path::Path;
 
-use velo_ast::{App, Span, Statement, StatementKind};
-use velo_types::connector::{Encoding, Format, SinkConfig, SourceConfig};
+use velo_ast::{App, SelectItem, Span, Statement, StatementKind};
+use velo_types::connector::{Encoding, Format, SinkConfig, SourceConfig, KAFKA_TIMESTAMP_COLUMN};
 
 use crate::analysis::{analyze, column_name, QueryAnalysis};
 use crate::config::{
-    connector_type, job_config, sink_config, source_config, ConnectorType, JobConfig, PropertyMap,
-    JOB_KEYS,
+    connector_type, job_config, sink_config, source_config, ConnectorContext, JobConfig,
+    PropertyMap, JOB_KEYS, KAFKA_BROKERS_ENV,
 };
 use crate::error::{Error, Result};
 use crate::strategy::{StrategyChoice, StrategyKind};
@@ -83,8 +83,21 @@ pub fn plan_sql(sql: &str, options: &PlanOptions<'_>) -> Result<AppPlan> {
     plan_app(&app, options)
 }
 
-/// Plans a parsed app: validates every statement and builds its job.
+/// Plans a parsed app: validates every statement and builds its job. Kafka
+/// connectors without `NAME.bootstrap.servers` take their brokers from the
+/// environment variable [`KAFKA_BROKERS_ENV`] (`VELO_KAFKA_BROKERS`).
 pub fn plan_app(app: &App, options: &PlanOptions<'_>) -> Result<AppPlan> {
+    let env_brokers = std::env::var(KAFKA_BROKERS_ENV).ok();
+    plan_app_with(app, options, env_brokers.as_deref())
+}
+
+/// [`plan_app`] with the value of `VELO_KAFKA_BROKERS` given (tests do not touch
+/// the process environment).
+fn plan_app_with(
+    app: &App,
+    options: &PlanOptions<'_>,
+    env_brokers: Option<&str>,
+) -> Result<AppPlan> {
     if app.statements.is_empty() {
         return Err(Error::Invalid {
             message: "the app has no statements".to_string(),
@@ -105,7 +118,7 @@ pub fn plan_app(app: &App, options: &PlanOptions<'_>) -> Result<AppPlan> {
         if matches!(st.kind, StatementKind::Select(_)) {
             selects += 1;
         }
-        let job = plan_statement(st, &app_props, selects, options)?;
+        let job = plan_statement(st, &app_props, selects, options, env_brokers)?;
         if jobs.iter().any(|j: &JobPlan| j.name == job.name) {
             return Err(Error::Invalid {
                 message: format!("two statements write to the sink '{}'", job.name),
@@ -122,8 +135,18 @@ fn plan_statement(
     app_props: &PropertyMap<'_>,
     select_no: usize,
     options: &PlanOptions<'_>,
+    env_brokers: Option<&str>,
 ) -> Result<JobPlan> {
     let query = st.kind.query();
+    let name = match st.kind.sink_name() {
+        Some(ident) => ident.value.clone(),
+        None => format!("select_{select_no}"),
+    };
+    let cx = ConnectorContext {
+        base_dir: options.base_dir,
+        job_name: &name,
+        env_brokers,
+    };
     // The statement's own properties win over the app's for connector keys.
     let mut props = app_props.clone();
     props.insert_all(&query.properties);
@@ -162,26 +185,23 @@ fn plan_statement(
             span: from.name.span,
         });
     }
-    let source_config =
-        source_config(&props, &source_name, kind, from.name.span, options.base_dir)?;
+    let source_config = source_config(&props, &source_name, kind, from.name.span, &cx)?;
     let partition_key = props
         .get(&format!("{source_name}.partition.key"))
         .map(|p| p.value.split(',').map(|s| s.trim().to_string()).collect());
 
     // Sink.
-    let (name, sink) = match st.kind.sink_name() {
-        None => (
-            format!("select_{select_no}"),
-            SinkPlan {
-                name: "stdout".to_string(),
-                config: SinkConfig::Stdout {
-                    encoding: Encoding {
-                        format: Format::JsonLines,
-                        ..Encoding::default()
-                    },
+    let key_columns = primary_key_columns(query);
+    let sink = match st.kind.sink_name() {
+        None => SinkPlan {
+            name: "stdout".to_string(),
+            config: SinkConfig::Stdout {
+                encoding: Encoding {
+                    format: Format::JsonLines,
+                    ..Encoding::default()
                 },
             },
-        ),
+        },
         Some(ident) => {
             let sink_name = ident.value.clone();
             let (kind, _) =
@@ -196,16 +216,19 @@ fn plan_statement(
                     span: ident.span,
                 });
             }
-            let config = sink_config(&props, &sink_name, kind, ident.span, options.base_dir)?;
-            (
-                sink_name.clone(),
-                SinkPlan {
-                    name: sink_name,
-                    config,
-                },
-            )
+            let config = sink_config(&props, &sink_name, kind, ident.span, &cx, &key_columns)?;
+            SinkPlan {
+                name: sink_name,
+                config,
+            }
         }
     };
+    if !key_columns.is_empty() && !matches!(sink.config, SinkConfig::Kafka(_)) {
+        warnings.push(format!(
+            "PRIMARY KEY marks the message key of a Kafka sink; '{}' is not one, so it is ignored",
+            sink.name
+        ));
+    }
     let side_sink = |key: &str, target: Option<String>| -> Result<Option<SinkPlan>> {
         let Some(target) = target else {
             return Ok(None);
@@ -219,8 +242,9 @@ fn plan_statement(
             span: p.value_span,
         };
         match connector_type(&props, &target)? {
-            Some((k, _)) if !k.is_source() && k != ConnectorType::KafkaSink => Ok(Some(SinkPlan {
-                config: sink_config(&props, &target, k, p.value_span, options.base_dir)?,
+            // Side sinks get the failed or late rows, which have no PRIMARY KEY.
+            Some((k, _)) if !k.is_source() => Ok(Some(SinkPlan {
+                config: sink_config(&props, &target, k, p.value_span, &cx, &[])?,
                 name: target,
             })),
             _ => Err(not_a_sink()),
@@ -238,6 +262,11 @@ fn plan_statement(
     let analysis = analyze(query)?;
     if config.event_time_field.is_none() {
         config.event_time_field = analysis.window.as_ref().and_then(|w| w.time_column.clone());
+    }
+    // SPEC §2: a Kafka source's message timestamp is the event time unless the
+    // job names another column (the Kafka reader appends `_timestamp`).
+    if config.event_time_field.is_none() && matches!(source_config, SourceConfig::Kafka(_)) {
+        config.event_time_field = Some(KAFKA_TIMESTAMP_COLUMN.to_string());
     }
     if analysis.window.is_some() && config.event_time_field.is_none() {
         return Err(Error::Invalid {
@@ -265,6 +294,40 @@ fn plan_statement(
         dlq,
         warnings,
     })
+}
+
+/// The output names of the select items marked `PRIMARY KEY`, in select order:
+/// a Kafka sink's message key.
+fn primary_key_columns(query: &velo_ast::SelectQuery) -> Vec<String> {
+    query
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::Expr {
+                expr,
+                alias,
+                primary_key: true,
+                ..
+            } => Some(output_name(expr, alias.as_ref())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The output column name of a select item (DECISIONS.md "Output column names"):
+/// its alias, else the column's own name, else the expression's SQL text
+/// (e.g. `COUNT(*)`). The engine names its output columns by the same rule.
+pub fn output_name(expr: &velo_ast::Expr, alias: Option<&velo_ast::Ident>) -> String {
+    if let Some(a) = alias {
+        return a.value.clone();
+    }
+    match expr {
+        velo_ast::Expr::Identifier(id) => id.value.clone(),
+        velo_ast::Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|p| p.value.clone()).unwrap_or_default()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The warning for state that grows with the input for as long as the job runs,
@@ -475,5 +538,298 @@ mod tests {
         let sql = "SELECT k FROM t WITH ('t.type' = 'stdin_source', 't.colour' = 'red')";
         let e = plan_sql(sql, &PlanOptions::default()).unwrap_err();
         assert!(e.to_string().contains("unknown option 'colour'"), "{e}");
+    }
+
+    mod kafka {
+        use velo_types::connector::{KafkaSinkConfig, KafkaSourceConfig};
+        use velo_types::{parse_schema_decl, DataType};
+
+        use super::super::*;
+
+        const SOURCE: &str = "'in.type' = 'kafka_source', 'in.topic' = 'trades', \
+             'in.bootstrap.servers' = 'b1:9092,b2:9092', 'in.schema' = 'sym VARCHAR, price DOUBLE'";
+
+        fn plan(sql: &str, env: Option<&str>) -> Result<AppPlan> {
+            let app = velo_ast::parse_app(sql)?;
+            plan_app_with(&app, &PlanOptions::default(), env)
+        }
+
+        fn job(sql: &str) -> JobPlan {
+            plan(sql, None)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .jobs
+                .remove(0)
+        }
+
+        fn source(job: &JobPlan) -> &KafkaSourceConfig {
+            match &job.source.config {
+                SourceConfig::Kafka(k) => k,
+                other => panic!("not a Kafka source: {other:?}"),
+            }
+        }
+
+        fn sink(job: &JobPlan) -> &KafkaSinkConfig {
+            match &job.sink.config {
+                SinkConfig::Kafka(k) => k,
+                other => panic!("not a Kafka sink: {other:?}"),
+            }
+        }
+
+        /// The error's message and the app text its span points at.
+        fn error(sql: &str, env: Option<&str>) -> (String, String) {
+            let e = plan(sql, env).expect_err(sql);
+            let span = e.span();
+            let lines: Vec<&str> = sql.lines().collect();
+            let line = lines[span.start.line as usize - 1];
+            let start = span.start.column as usize - 1;
+            let end = if span.end.line == span.start.line {
+                (span.end.column as usize - 1).max(start)
+            } else {
+                line.len()
+            };
+            (e.to_string(), line[start..end].to_string())
+        }
+
+        #[test]
+        fn source_config_with_defaults() {
+            let j = job(&format!(
+                "CREATE STREAM out AS SELECT sym, price FROM in WITH ({SOURCE}, 'out.type' = 'stdout_sink')"
+            ));
+            assert_eq!(
+                source(&j),
+                &KafkaSourceConfig {
+                    topic: "trades".to_string(),
+                    brokers: "b1:9092,b2:9092".to_string(),
+                    group_id: "velo-out".to_string(),
+                    auto_offset_reset: "earliest".to_string(),
+                    properties: vec![],
+                    schema: parse_schema_decl("sym VARCHAR, price DOUBLE").unwrap(),
+                }
+            );
+            // A bare SELECT's group is named after its job.
+            let j = job(&format!("SELECT sym FROM in WITH ({SOURCE})"));
+            assert_eq!(source(&j).group_id, "velo-select_1");
+        }
+
+        #[test]
+        fn source_options_and_pass_through_settings() {
+            let j = job(&format!(
+                "SELECT sym FROM in WITH ({SOURCE}, 'in.group.id' = 'g1', 'in.auto.offset.reset' = 'LATEST', \
+                 'in.kafka.session.timeout.ms' = '6000', 'in.kafka.client.id' = 'velo', 'in.format' = 'json')"
+            ));
+            let k = source(&j);
+            assert_eq!(k.group_id, "g1");
+            assert_eq!(k.auto_offset_reset, "latest");
+            assert_eq!(
+                k.properties,
+                [
+                    ("client.id".to_string(), "velo".to_string()),
+                    ("session.timeout.ms".to_string(), "6000".to_string()),
+                ]
+            );
+        }
+
+        #[test]
+        fn brokers_fall_back_to_the_environment() {
+            let sql = "SELECT sym FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.schema' = 'sym VARCHAR')";
+            let p = plan(sql, Some("env:9092")).unwrap();
+            assert_eq!(source(&p.jobs[0]).brokers, "env:9092");
+            // The property wins over the environment.
+            let sql2 = sql.replace(
+                "'in.topic'",
+                "'in.bootstrap.servers' = 'prop:9092', 'in.topic'",
+            );
+            let p = plan(&sql2, Some("env:9092")).unwrap();
+            assert_eq!(source(&p.jobs[0]).brokers, "prop:9092");
+            for env in [None, Some("  ")] {
+                let (message, at) = error(sql, env);
+                assert_eq!(
+                    message,
+                    "invalid property 'in.bootstrap.servers': 'in' needs brokers: add 'in.bootstrap.servers' = 'host:9092' or set the environment variable VELO_KAFKA_BROKERS"
+                );
+                assert_eq!(at, "in");
+            }
+        }
+
+        #[test]
+        fn source_errors_name_the_key_and_point_at_it() {
+            let cases = [
+                (
+                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT')",
+                    "invalid property 'in.topic': 'in' needs a topic: add 'in.topic' = '...'",
+                    "in",
+                ),
+                (
+                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 'a b', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT')",
+                    "invalid property 'in.topic': expected a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-'), found 'a b'",
+                    "'a b'",
+                ),
+                (
+                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.bootstrap.servers' = 'b:1')",
+                    "invalid property 'in.schema': 'in' needs a schema: Kafka message values are untyped JSON, so declare the columns, e.g. 'in.schema' = 'id BIGINT, price DOUBLE, ts TIMESTAMP'",
+                    "in",
+                ),
+                (
+                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT', 'in.auto.offset.reset' = 'smallest')",
+                    "invalid property 'in.auto.offset.reset': expected one of earliest, latest, found 'smallest'",
+                    "'smallest'",
+                ),
+                (
+                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT, _offset BIGINT')",
+                    "invalid property 'in.schema': '_offset' is a system column that the Kafka reader appends to every row; rename the declared column",
+                    "'a INT, _offset BIGINT'",
+                ),
+                (
+                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT', 'in.kafka.enable.auto.commit' = 'true')",
+                    "invalid property 'in.kafka.enable.auto.commit': 'enable.auto.commit' cannot be passed through: Velo commits offsets itself, after the rows are written",
+                    "'in.kafka.enable.auto.commit'",
+                ),
+                (
+                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT', 'in.kafka.group.id' = 'g')",
+                    "invalid property 'in.kafka.group.id': 'group.id' cannot be passed through: set 'in.group.id' instead",
+                    "'in.kafka.group.id'",
+                ),
+                (
+                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT', 'in.format' = 'csv')",
+                    "invalid property 'in.format': Kafka message values are JSON objects: expected json, found 'csv'",
+                    "'csv'",
+                ),
+                (
+                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT', 'in.path' = 'x.csv')",
+                    "invalid property 'in.path': 'path' is not an option of the Kafka connector 'in'",
+                    "'in.path'",
+                ),
+                (
+                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT', 'in.group.id' = ' ')",
+                    "invalid property 'in.group.id': expected a consumer group name",
+                    "' '",
+                ),
+            ];
+            for (sql, message, at) in cases {
+                assert_eq!(
+                    error(sql, None),
+                    (message.to_string(), at.to_string()),
+                    "{sql}"
+                );
+            }
+        }
+
+        #[test]
+        fn sink_config_with_primary_key_columns() {
+            let j = job(&format!(
+                "CREATE STREAM out AS SELECT sym PRIMARY KEY, price * 2 AS p2, UPPER(sym) PRIMARY KEY FROM in \
+                 WITH ({SOURCE}, 'out.type' = 'kafka_sink', 'out.topic' = 'out-topic', 'out.bootstrap.servers' = 'b:9092', \
+                 'out.kafka.linger.ms' = '5')"
+            ));
+            assert_eq!(
+                sink(&j),
+                &KafkaSinkConfig {
+                    topic: "out-topic".to_string(),
+                    brokers: "b:9092".to_string(),
+                    properties: vec![("linger.ms".to_string(), "5".to_string())],
+                    key_columns: vec!["sym".to_string(), "UPPER(sym)".to_string()],
+                }
+            );
+            assert!(j.warnings.is_empty(), "{:?}", j.warnings);
+            let j = job(&format!(
+                "INSERT INTO out SELECT sym AS s PRIMARY KEY FROM in \
+                 WITH ({SOURCE}, 'out.type' = 'kafka_sink', 'out.topic' = 'o', 'out.bootstrap.servers' = 'b:9092')"
+            ));
+            assert_eq!(sink(&j).key_columns, ["s"]);
+            let j = job(&format!(
+                "INSERT INTO out SELECT sym FROM in \
+                 WITH ({SOURCE}, 'out.type' = 'kafka_sink', 'out.topic' = 'o', 'out.bootstrap.servers' = 'b:9092')"
+            ));
+            assert!(sink(&j).key_columns.is_empty());
+        }
+
+        #[test]
+        fn sink_errors() {
+            let (message, at) = error(
+                &format!("INSERT INTO out SELECT sym FROM in WITH ({SOURCE}, 'out.type' = 'kafka_sink', 'out.bootstrap.servers' = 'b:9092')"),
+                None,
+            );
+            assert_eq!(
+                message,
+                "invalid property 'out.topic': 'out' needs a topic: add 'out.topic' = '...'"
+            );
+            assert_eq!(at, "out");
+            let (message, at) = error(
+                &format!("INSERT INTO out SELECT sym FROM in WITH ({SOURCE}, 'out.type' = 'kafka_sink', 'out.topic' = 'o', 'out.bootstrap.servers' = 'b:9092', 'out.group.id' = 'g')"),
+                None,
+            );
+            assert_eq!(message, "invalid property 'out.group.id': 'group.id' is an option of Kafka sources, and 'out' is a kafka_sink");
+            assert_eq!(at, "'out.group.id'");
+        }
+
+        #[test]
+        fn primary_key_on_another_sink_is_ignored_with_a_warning() {
+            let j = job(&format!(
+                "SELECT sym PRIMARY KEY, price FROM in WITH ({SOURCE})"
+            ));
+            assert_eq!(
+                j.warnings,
+                ["PRIMARY KEY marks the message key of a Kafka sink; 'stdout' is not one, so it is ignored"]
+            );
+        }
+
+        #[test]
+        fn message_timestamp_is_the_default_event_time() {
+            let j = job(&format!(
+                "SELECT sym, _key, _partition, _offset FROM in WITH ({SOURCE})"
+            ));
+            assert_eq!(j.config.event_time_field.as_deref(), Some("_timestamp"));
+            // A window without a time column runs on the message timestamp.
+            let j = job(&format!(
+                "SELECT sym, COUNT(*) AS n FROM in GROUP BY sym WINDOW TUMBLING(1m) WITH ({SOURCE})"
+            ));
+            assert_eq!(j.config.event_time_field.as_deref(), Some("_timestamp"));
+            // A named column wins: event.time.field, then the window's column.
+            let j = job(&format!(
+                "SELECT sym FROM in WITH ({SOURCE}, 'event.time.field' = 'ts')"
+            ));
+            assert_eq!(j.config.event_time_field.as_deref(), Some("ts"));
+            let j = job(&format!(
+                "SELECT sym, COUNT(*) AS n FROM in GROUP BY sym WINDOW TUMBLING(ts, 1m) WITH ({SOURCE})"
+            ));
+            assert_eq!(j.config.event_time_field.as_deref(), Some("ts"));
+            // Other sources get no default.
+            let j = job("SELECT a FROM f WITH ('f.type' = 'stdin_source')");
+            assert_eq!(j.config.event_time_field, None);
+        }
+
+        #[test]
+        fn reader_schema_appends_the_system_columns() {
+            let j = job(&format!("SELECT sym FROM in WITH ({SOURCE})"));
+            let schema = source(&j).reader_schema();
+            let columns: Vec<(&str, DataType)> = schema
+                .fields()
+                .iter()
+                .map(|f| (&*f.name, f.data_type))
+                .collect();
+            assert_eq!(
+                columns,
+                [
+                    ("sym", DataType::String),
+                    ("price", DataType::Float),
+                    ("_key", DataType::String),
+                    ("_partition", DataType::Int),
+                    ("_offset", DataType::Int),
+                    ("_timestamp", DataType::Timestamp),
+                ]
+            );
+        }
+
+        #[test]
+        fn kafka_sinks_may_receive_failed_rows() {
+            let j = job(&format!(
+                "SELECT sym FROM in WITH ({SOURCE}, 'failure_strategy' = 'send_to_dlq', 'dlq.sink' = 'bad', \
+                 'bad.type' = 'kafka_sink', 'bad.topic' = 'bad', 'bad.bootstrap.servers' = 'b:9092')"
+            ));
+            let dlq = j.dlq.expect("a DLQ sink");
+            assert!(
+                matches!(&dlq.config, SinkConfig::Kafka(k) if k.topic == "bad" && k.key_columns.is_empty())
+            );
+        }
     }
 }

@@ -40,6 +40,11 @@ const APPS: &[&str] = &[
      'partitioning_strategy' = 'smart_repartition', 'sales.partition.key' = 'region')",
     "SELECT k, RANK() OVER (ROWS WINDOW BUFFER 5 ROWS PARTITION BY k ORDER BY v DESC) AS r, DENSE_RANK() OVER (ROWS WINDOW BUFFER 5 ROWS PARTITION BY k ORDER BY v DESC) AS dr FROM t \
      WITH ('t.type' = 'stdin_source', 'event.time.field' = 'ts', 'event.time.format' = 'iso8601', 'partitioning_strategy' = 'Always-Hash')",
+    "CREATE STREAM alerts AS SELECT sym PRIMARY KEY, _partition AS p PRIMARY KEY, COUNT(*) AS n FROM trades GROUP BY sym, _partition WINDOW TUMBLING(1m) \
+     WITH ('trades.type' = 'kafka_source', 'trades.topic' = 'trades', 'trades.bootstrap.servers' = 'localhost:9092', \
+     'trades.schema' = 'sym VARCHAR, price DOUBLE', 'trades.group.id' = 'g', 'trades.auto.offset.reset' = 'latest', \
+     'trades.kafka.session.timeout.ms' = '6000', 'alerts.type' = 'kafka_sink', 'alerts.topic' = 'alerts', \
+     'alerts.bootstrap.servers' = 'localhost:9092', 'alerts.kafka.linger.ms' = '5')",
 ];
 
 /// The apps above and velo-ast's parse corpus (most of which does not declare

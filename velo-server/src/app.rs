@@ -60,25 +60,39 @@ impl LoadedApp {
     /// can be known without consuming input (files, the generator, a declared
     /// schema).
     pub fn check_schemas(&self) -> Result<(), Failure> {
+        for (job, schema) in self.plan.jobs.iter().zip(self.source_schemas()?) {
+            if let Some(schema) = schema {
+                self.compile(job, schema)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Each job's input schema, in job order, where it can be known without
+    /// consuming input (files, the generator, a declared schema); `None` for
+    /// stdin without a declared schema.
+    pub fn source_schemas(&self) -> Result<Vec<Option<SchemaRef>>, Failure> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| Failure::Internal(e.to_string()))?;
+        let mut schemas = Vec::with_capacity(self.plan.jobs.len());
         for job in &self.plan.jobs {
             let schema = match &job.source.config {
-                velo_types::connector::SourceConfig::Stdin { encoding } => match &encoding.schema {
-                    Some(s) => Arc::new(s.clone()),
-                    None => continue,
-                },
+                velo_types::connector::SourceConfig::Stdin { encoding } => {
+                    encoding.schema.as_ref().map(|s| Arc::new(s.clone()))
+                }
+                // Declared; known without connecting to the brokers.
+                velo_types::connector::SourceConfig::Kafka(k) => Some(Arc::new(k.reader_schema())),
                 config => {
                     let reader = rt
                         .block_on(velo_io::open_reader(config, &Default::default()))
                         .map_err(|e| io_failure(job, &e))?;
-                    reader.schema()
+                    Some(reader.schema())
                 }
             };
-            self.compile(job, schema)?;
+            schemas.push(schema);
         }
-        Ok(())
+        Ok(schemas)
     }
 
     pub fn compile(&self, job: &JobPlan, schema: SchemaRef) -> Result<QueryExecutor, Failure> {

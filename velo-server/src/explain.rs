@@ -17,6 +17,10 @@ fn source_json(job: &JobPlan) -> Json {
         SourceConfig::Generator { profile, records } => json!({
             "type": "generator_source", "profile": format!("{profile:?}"), "records": records,
         }),
+        SourceConfig::Kafka(k) => json!({
+            "type": "kafka_source", "topic": k.topic, "bootstrap_servers": k.brokers,
+            "group_id": k.group_id, "auto_offset_reset": k.auto_offset_reset,
+        }),
     };
     v["name"] = json!(s.name);
     if let Some(pk) = &s.partition_key {
@@ -34,6 +38,10 @@ fn sink_json(job: &JobPlan) -> Json {
         SinkConfig::Stdout { encoding } => {
             json!({"type": "stdout_sink", "format": format!("{:?}", encoding.format)})
         }
+        SinkConfig::Kafka(k) => json!({
+            "type": "kafka_sink", "topic": k.topic, "bootstrap_servers": k.brokers,
+            "key": k.key_columns,
+        }),
     };
     v["name"] = json!(job.sink.name);
     v

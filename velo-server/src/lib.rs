@@ -3,9 +3,12 @@
 //! [`app`] loads and plans an app file and renders errors against its text;
 //! [`processor`] holds the [`processor::JobProcessor`] boundary and its V1 and V2
 //! implementations; [`explain`] and [`progress`] are the `explain` output and the
-//! live progress line and summary of `run`. The binary (`main.rs`) is the CLI on top.
+//! live progress line and summary of `run`; [`serve`] is the long-running server
+//! (HTTP API, Prometheus metrics, jobs on their own threads). The binary
+//! (`main.rs`) is the CLI on top.
 
 pub mod app;
 pub mod explain;
 pub mod processor;
 pub mod progress;
+pub mod serve;

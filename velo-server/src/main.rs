@@ -1,4 +1,4 @@
-//! `velo-server`: runs, checks and explains Velo SQL apps (SPEC §1).
+//! `velo-server`: runs, checks, explains and serves Velo SQL apps (SPEC §1).
 //!
 //! Exit codes: 0 success, 1 a user error (bad SQL, a missing file, bad input),
 //! 2 an internal error. No panic reaches the user: a panic is caught, reported
@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -16,7 +17,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use velo_server::app::{Failure, LoadedApp};
-use velo_server::processor::{self, RunOptions, V1Processor, V2Processor};
+use velo_server::processor::{self, JobProcessor, RunOptions, V1Processor, V2Processor};
+use velo_server::serve::{self, ServeOptions};
 use velo_server::{explain, progress};
 
 #[derive(Debug, Parser)]
@@ -65,12 +67,23 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: ExplainFormat,
     },
-    /// Long-running HTTP server (not built yet).
+    /// Long-running server: HTTP API, Prometheus metrics, jobs submitted over
+    /// HTTP or with --app.
     Serve {
+        /// host:port to listen on; port 0 picks a free one (printed on stderr).
         #[arg(long, default_value = "127.0.0.1:8080")]
         bind: String,
+        /// An app to deploy at start (relative paths in it resolve against its folder).
         #[arg(long)]
         app: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "v2")]
+        processor: Processor,
+        /// Partition workers per job for V2 (default: number of CPU cores).
+        #[arg(long)]
+        partitions: Option<usize>,
+        /// Rows per input batch.
+        #[arg(long, default_value_t = 1024)]
+        batch_size: usize,
     },
 }
 
@@ -146,11 +159,34 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             println!("{text}");
             Ok(())
         }
-        Command::Serve { bind, app } => {
-            let _ = (bind, app);
-            Err(Failure::User(
-                "'serve' (the HTTP API) is not built yet".to_string(),
-            ))
+        Command::Serve {
+            bind,
+            app,
+            processor,
+            partitions,
+            batch_size,
+        } => {
+            if partitions == Some(0) {
+                return Err(Failure::User(
+                    "error: --partitions must be at least 1".to_string(),
+                ));
+            }
+            let processor: Arc<dyn JobProcessor + Send> = match processor {
+                Processor::V1 => Arc::new(V1Processor),
+                Processor::V2 => {
+                    let mut v2 = V2Processor::with_default_partitions();
+                    if let Some(n) = partitions {
+                        v2.partitions = n;
+                    }
+                    Arc::new(v2)
+                }
+            };
+            serve::serve(ServeOptions {
+                bind,
+                app,
+                processor,
+                batch_size: batch_size.max(1),
+            })
         }
     }
 }

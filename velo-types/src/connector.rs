@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::schema::Schema;
+use crate::data_type::DataType;
+use crate::schema::{Field, Schema};
 
 /// How records are encoded in a file or on stdin/stdout (`NAME.format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,91 @@ impl GeneratorProfile {
     }
 }
 
+/// The columns the Kafka reader appends to every row, after the declared
+/// schema's columns and in this order (SPEC §2's system columns):
+///
+/// | column | type | value |
+/// |---|---|---|
+/// | `_key` | VARCHAR | the message key as UTF-8 (invalid bytes replaced); NULL when the message has no key |
+/// | `_partition` | BIGINT | the Kafka partition the message was read from |
+/// | `_offset` | BIGINT | the message's offset in its partition |
+/// | `_timestamp` | TIMESTAMP | the message timestamp (create or log-append time, epoch milliseconds); NULL when the message has none |
+pub const KAFKA_SYSTEM_COLUMNS: [(&str, DataType); 4] = [
+    (KAFKA_KEY_COLUMN, DataType::String),
+    (KAFKA_PARTITION_COLUMN, DataType::Int),
+    (KAFKA_OFFSET_COLUMN, DataType::Int),
+    (KAFKA_TIMESTAMP_COLUMN, DataType::Timestamp),
+];
+
+/// The message key column of a Kafka source (see [`KAFKA_SYSTEM_COLUMNS`]).
+pub const KAFKA_KEY_COLUMN: &str = "_key";
+/// The partition column of a Kafka source (see [`KAFKA_SYSTEM_COLUMNS`]).
+pub const KAFKA_PARTITION_COLUMN: &str = "_partition";
+/// The offset column of a Kafka source (see [`KAFKA_SYSTEM_COLUMNS`]).
+pub const KAFKA_OFFSET_COLUMN: &str = "_offset";
+/// The message timestamp column of a Kafka source (see [`KAFKA_SYSTEM_COLUMNS`]);
+/// a Kafka job's event time when it sets no `event.time.field`.
+pub const KAFKA_TIMESTAMP_COLUMN: &str = "_timestamp";
+
+/// `kafka_source`: a topic read as a member of a consumer group (unbounded).
+///
+/// Message values are JSON objects decoded with [`KafkaSourceConfig::schema`]
+/// (the same rules as JSON-lines files); every row also carries the
+/// [`KAFKA_SYSTEM_COLUMNS`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaSourceConfig {
+    /// `NAME.topic`.
+    pub topic: String,
+    /// `NAME.bootstrap.servers`, else the environment variable `VELO_KAFKA_BROKERS`
+    /// (resolved by the planner).
+    pub brokers: String,
+    /// `NAME.group.id`; by default `velo-<job name>` (the job's sink name, or
+    /// `select_N` for a bare SELECT), so that every instance of the same job
+    /// shares the topic's partitions and two different jobs each read all of it.
+    pub group_id: String,
+    /// `NAME.auto.offset.reset`: where a group without a committed offset starts,
+    /// `earliest` (the default: a new job sees the messages already in the topic
+    /// rather than silently skipping them) or `latest`.
+    pub auto_offset_reset: String,
+    /// Every `NAME.kafka.<setting>` property, passed to librdkafka as
+    /// `<setting>` (e.g. `'in.kafka.session.timeout.ms' = '6000'` gives
+    /// `("session.timeout.ms", "6000")`), in key order.
+    pub properties: Vec<(String, String)>,
+    /// `NAME.schema`, required: JSON values carry no types.
+    pub schema: Schema,
+}
+
+impl KafkaSourceConfig {
+    /// The columns of every batch the reader returns: [`KafkaSourceConfig::schema`]'s
+    /// columns, then the [`KAFKA_SYSTEM_COLUMNS`]. Known without connecting to
+    /// the brokers (for `velo-server check`).
+    pub fn reader_schema(&self) -> Schema {
+        let mut fields = self.schema.fields().to_vec();
+        fields.extend(
+            KAFKA_SYSTEM_COLUMNS
+                .iter()
+                .map(|(name, data_type)| Field::new(name, *data_type)),
+        );
+        Schema::new(fields)
+    }
+}
+
+/// `kafka_sink`: one message per output row, its value the row as a JSON object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaSinkConfig {
+    /// `NAME.topic`.
+    pub topic: String,
+    /// `NAME.bootstrap.servers`, else the environment variable `VELO_KAFKA_BROKERS`.
+    pub brokers: String,
+    /// Every `NAME.kafka.<setting>` property, passed to librdkafka as `<setting>`.
+    pub properties: Vec<(String, String)>,
+    /// The output columns marked `PRIMARY KEY` in the select list, in select
+    /// order: the message key. One column: its text rendering (as in CSV
+    /// output; a NULL gives a message without a key); several: a JSON array of
+    /// their values; none: messages without a key.
+    pub key_columns: Vec<String>,
+}
+
 /// Where a job reads from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceConfig {
@@ -87,6 +173,8 @@ pub enum SourceConfig {
         profile: GeneratorProfile,
         records: u64,
     },
+    /// `kafka_source`: a Kafka topic (unbounded).
+    Kafka(KafkaSourceConfig),
 }
 
 /// Where a job writes to.
@@ -96,4 +184,6 @@ pub enum SinkConfig {
     File { path: PathBuf, encoding: Encoding },
     /// `stdout_sink`, and the sink of a bare SELECT (JSON lines).
     Stdout { encoding: Encoding },
+    /// `kafka_sink`: a Kafka topic.
+    Kafka(KafkaSinkConfig),
 }

@@ -12,6 +12,12 @@ pub struct Watermark(pub i64);
 pub enum StreamMessage {
     Batch(Batch),
     Watermark(Watermark),
+    /// A commit point (unbounded sources): every output derived from the input
+    /// before it reaches the sink before the barrier does, so once the sink has
+    /// seen barrier `n` from every partition and flushed, the source offsets
+    /// recorded with it can be committed (at-least-once). Processors forward it;
+    /// queries never see it.
+    Barrier(u64),
     /// The source is exhausted: close every window and flush.
     EndOfStream,
 }

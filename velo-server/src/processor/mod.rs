@@ -6,13 +6,14 @@
 //! prints one summary line per job.
 
 pub mod failures;
+pub mod offsets;
 mod sink;
 mod source;
 mod v1;
 pub mod v2;
 pub mod worker;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -140,7 +141,7 @@ pub const JOB_METRICS: [&str; 7] = [
 ];
 
 /// The live state of one V2 partition.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PartitionStatus {
     pub records_in: AtomicU64,
     pub records_out: AtomicU64,
@@ -150,6 +151,25 @@ pub struct PartitionStatus {
     pub backpressure: AtomicU8,
     /// The worst level seen since the job started.
     pub worst_backpressure: AtomicU8,
+    /// The last watermark the partition applied, epoch millis; [`NO_WATERMARK`]
+    /// before the first.
+    pub watermark: AtomicI64,
+}
+
+/// [`PartitionStatus::watermark`] before any watermark arrived.
+pub const NO_WATERMARK: i64 = i64::MIN;
+
+impl Default for PartitionStatus {
+    fn default() -> Self {
+        PartitionStatus {
+            records_in: AtomicU64::default(),
+            records_out: AtomicU64::default(),
+            queue_depth: AtomicUsize::default(),
+            backpressure: AtomicU8::default(),
+            worst_backpressure: AtomicU8::default(),
+            watermark: AtomicI64::new(NO_WATERMARK),
+        }
+    }
 }
 
 impl JobCounters {

@@ -163,7 +163,31 @@ impl Sinks {
             Output::Rows(rows) => self.write(job, rows, counters).await,
             Output::DeadLetters(rows) => self.write_dead_letters(job, rows).await,
             Output::Failed(rows) => self.write_failed(job, rows, counters).await,
+            Output::Barrier(_) => self.flush(job).await,
         }
+    }
+
+    /// Flushes every writer, so that everything written so far is
+    /// acknowledged by its sink (a Kafka sink waits for its delivery reports).
+    pub async fn flush(&mut self, job: &JobPlan) -> Result<(), Failure> {
+        let writers = std::iter::once(&mut self.main)
+            .chain(self.dead_letter.as_mut())
+            .chain(self.dlq.as_mut());
+        for w in writers {
+            let mut retry = Retry::new(job);
+            loop {
+                match w.flush().await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        if let Err(f) = retry.wait_or_fail(job, &e).await {
+                            self.broken = true;
+                            return Err(f);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Flushes and closes every writer (each is retried under

@@ -8,7 +8,7 @@ use velo_planner::JobPlan;
 
 use super::sink::Sinks;
 use super::source::{open_source, SourceDriver};
-use super::worker::QueryWorker;
+use super::worker::{Output, QueryWorker};
 use super::{JobCounters, JobProcessor, RunOptions};
 use crate::app::{Failure, LoadedApp};
 
@@ -62,6 +62,7 @@ async fn pump(
     let mut messages = Vec::new();
     let mut outputs = Vec::new();
     let mut more = true;
+    let acks = source.acks();
     while more {
         if options.stop.load(Ordering::Relaxed) {
             source.stop(&mut messages);
@@ -81,6 +82,10 @@ async fn pump(
             let handled = worker.handle(job, message, counters, &mut outputs);
             for output in outputs.drain(..) {
                 sinks.write_output(job, &output, counters).await?;
+                if let Output::Barrier(id) = output {
+                    // Flushed: everything before the barrier is in the sinks.
+                    acks.acknowledge(id);
+                }
             }
             more = more && handled?;
             if !more {

@@ -32,7 +32,7 @@ use velo_planner::JobPlan;
 use velo_types::{Schema, StreamMessage};
 
 use super::sink::Sinks;
-use super::source::{open_source, SourceDriver};
+use super::source::{open_source, Acks, SourceDriver};
 use super::worker::{Output, QueryWorker};
 use super::{JobCounters, JobProcessor, PartitionStatus, RunOptions};
 use crate::app::{Failure, LoadedApp};
@@ -99,6 +99,11 @@ impl V2Processor {
 pub struct PartitionLayout {
     pub kind: StrategyKind,
     pub ctx: RoutingContext,
+    /// The `_partition` column of a partitioned source's batches (each batch
+    /// holds one source partition's records; see `SourceDriver`): the router
+    /// sets [`RoutingContext::source_partition`] from it, for
+    /// `sticky_partition` and `smart_repartition`.
+    pub source_partition_column: Option<usize>,
 }
 
 impl PartitionLayout {
@@ -153,7 +158,14 @@ impl PartitionLayout {
             key_columns: keys,
             partition_count: partitions,
         };
-        Ok(PartitionLayout { kind, ctx })
+        let source_partition_column = super::source::is_partitioned(job)
+            .then(|| schema.index_of("_partition"))
+            .flatten();
+        Ok(PartitionLayout {
+            kind,
+            ctx,
+            source_partition_column,
+        })
     }
 
     pub fn partitions(&self) -> usize {
@@ -235,6 +247,7 @@ where
         // The router: this thread.
         let mut messages = Vec::new();
         let mut side = Vec::new();
+        let mut ctx = layout.ctx.clone();
         let routed = loop {
             let read = next(&mut messages, &mut side);
             // A closed channel means the sink failed; it reports why.
@@ -243,8 +256,17 @@ where
                 Err(e) => break Err(e),
                 Ok(more) => {
                     for m in messages.drain(..) {
+                        if let (Some(col), StreamMessage::Batch(b)) =
+                            (layout.source_partition_column, &m)
+                        {
+                            if let Some(velo_types::Value::Int(p)) =
+                                b.rows().next().map(|row| &row[col])
+                            {
+                                ctx.source_partition = *p as u32;
+                            }
+                        }
                         // A closed queue means a worker stopped; it reports why.
-                        closed = closed || dispatcher.send(m, &layout.ctx).is_err();
+                        closed = closed || dispatcher.send(m, &ctx).is_err();
                     }
                     dispatcher.record_metrics(&gauges);
                     for (q, s) in dispatcher.queues().iter().zip(status) {
@@ -313,6 +335,7 @@ impl JobProcessor for V2Processor {
         let output_schema = queries[0].output_schema().clone();
         let mut sinks = rt.block_on(Sinks::open(job, output_schema, &schema))?;
 
+        let acks = source.acks();
         let mut stopping = false;
         let next =
             |messages: &mut Vec<StreamMessage>, side: &mut Vec<Output>| -> Result<bool, Failure> {
@@ -327,7 +350,8 @@ impl JobProcessor for V2Processor {
                 }
                 rt.block_on(source.next(job, messages, side, counters))
             };
-        let sink = |rx: Outputs| run_sink(job, &mut sinks, rx, counters);
+        let partitions = layout.partitions();
+        let sink = |rx: Outputs| run_sink(job, &mut sinks, rx, counters, &acks, partitions);
         run_partitioned(job, &layout, queries, next, sink, counters)?;
         rt.block_on(source.commit(job))
     }
@@ -359,9 +383,10 @@ fn run_worker(
             StreamMessage::Batch(b) => b.num_rows() as u64,
             StreamMessage::Watermark(wm) => {
                 watermark.set(wm.0 as f64);
+                status.watermark.store(wm.0, Ordering::Relaxed);
                 0
             }
-            StreamMessage::EndOfStream => 0,
+            StreamMessage::Barrier(_) | StreamMessage::EndOfStream => 0,
         };
         let more = worker.handle(job, message, counters, &mut outputs)?;
         records_in.increment(rows);
@@ -391,11 +416,31 @@ fn run_sink(
     sinks: &mut Sinks,
     rx: Outputs,
     counters: &JobCounters,
+    acks: &Acks,
+    partitions: usize,
 ) -> Result<(), Failure> {
     let rt = super::job_runtime()?;
     rt.block_on(async {
         let mut result = Ok(());
+        // Barrier ids seen and from how many partitions; each worker forwards
+        // every barrier, in order.
+        let mut barriers: Vec<(u64, usize)> = Vec::new();
         for o in rx {
+            if let Output::Barrier(id) = o {
+                match barriers.iter_mut().find(|(b, _)| *b == id) {
+                    Some((_, n)) => *n += 1,
+                    None => barriers.push((id, 1)),
+                }
+                if barriers.iter().any(|&(b, n)| b == id && n == partitions) {
+                    barriers.retain(|&(b, _)| b != id);
+                    if let Err(e) = sinks.flush(job).await {
+                        result = Err(e);
+                        break;
+                    }
+                    acks.acknowledge(id);
+                }
+                continue;
+            }
             if let Err(e) = sinks.write_output(job, &o, counters).await {
                 result = Err(e);
                 break;

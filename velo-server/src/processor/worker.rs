@@ -19,6 +19,9 @@ pub enum Output {
     DeadLetters(Batch),
     /// Failed records for the `dlq.sink` (`send_to_dlq`).
     Failed(Batch),
+    /// A commit barrier passed this query: flush the sinks, then acknowledge it
+    /// (see [`super::source::Acks`]).
+    Barrier(u64),
 }
 
 /// One query and the bookkeeping around it.
@@ -35,6 +38,9 @@ pub struct QueryWorker {
     state_bytes: u64,
     /// `max.memory.mb` in bytes.
     memory_limit: Option<u64>,
+    /// The source runs until stopped: its end does not flush open state (the
+    /// uncommitted input is read again by whoever reads it next).
+    unbounded: bool,
 }
 
 impl QueryWorker {
@@ -52,6 +58,7 @@ impl QueryWorker {
                 .config
                 .max_memory_mb
                 .map(|mb| mb.saturating_mul(1 << 20)),
+            unbounded: super::source::is_partitioned(job),
         }
     }
 
@@ -71,6 +78,11 @@ impl QueryWorker {
         let result = match message {
             StreamMessage::Batch(b) => self.query.process(&b).map(|o| (o, true)),
             StreamMessage::Watermark(wm) => self.query.on_watermark(wm).map(|o| (o, true)),
+            StreamMessage::Barrier(id) => {
+                out.push(Output::Barrier(id));
+                return Ok(true);
+            }
+            StreamMessage::EndOfStream if self.unbounded => Ok((None, false)),
             StreamMessage::EndOfStream => self.query.finish().map(|o| (o, false)),
         };
         let (emitted, more) = match result {

@@ -1,0 +1,483 @@
+//! The HTTP API of SPEC §7: handlers and their JSON.
+//!
+//! | method and path | answer |
+//! |---|---|
+//! | `POST /jobs` (body: the app's SQL) | 201 `{"ids": [...]}`; 400 `{"error", "message", "line", "column", "diagnostic"}`; 409 when a live job has the same name |
+//! | `GET /jobs` | 200 `{"jobs": [status, ...]}` |
+//! | `GET /jobs/{id}` | 200 status; 404 |
+//! | `DELETE /jobs/{id}` | 200 status once drained; 202 status while still draining after [`STOP_WAIT`]; 404 |
+//! | `GET /metrics` | Prometheus text exposition |
+//! | `GET /health` | 200 `{"status": "ok"}` |
+//!
+//! Every error is JSON with an `error` field. No input reaches a panic: the app
+//! text is parsed and planned like `velo-server check` does, on a blocking
+//! thread, and anything else is looked up, never indexed.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use velo_ast::Span;
+use velo_engine::query::QueryExecutor;
+use velo_planner::PlanOptions;
+
+use crate::app::{Failure, LoadedApp};
+use crate::processor::NO_WATERMARK;
+
+use super::jobs::{Job, Registry, SubmitError};
+use super::metrics::now_ms;
+
+/// How long `DELETE /jobs/{id}` waits for the job to drain before answering
+/// 202 (still stopping).
+pub const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// The name under which apps submitted over HTTP appear in diagnostics.
+pub const REQUEST_APP: &str = "<request>";
+
+/// What the handlers share.
+#[derive(Clone)]
+#[allow(missing_debug_implementations)] // the registry holds a trait object
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub metrics: PrometheusHandle,
+    /// Whether `serve` runs V2 (partitioning strategies are checked at submit).
+    pub partitioned: bool,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/jobs", get(list_jobs).post(submit))
+        .route("/jobs/{id}", get(get_job).delete(stop_job))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// An error answer: a status and a JSON body with at least `error`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: serde_json::Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: serde_json::json!({ "error": error.into() }),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
+/// Why an app was refused, with its position in the text when known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvalidApp {
+    /// 1-based; `null` when the error has no position (a missing file, say).
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    pub message: String,
+    /// The message with the offending line and a caret, as `check` prints it.
+    pub diagnostic: String,
+}
+
+impl InvalidApp {
+    fn at(span: Span, message: String, diagnostic: String) -> InvalidApp {
+        let known = span.start.line > 0;
+        InvalidApp {
+            line: known.then_some(span.start.line),
+            column: known.then_some(span.start.column.max(1)),
+            message,
+            diagnostic,
+        }
+    }
+
+    /// A parse or planning error.
+    pub fn from_plan(e: &velo_planner::Error, text: &str) -> InvalidApp {
+        let message = match e {
+            velo_planner::Error::Parse(p) => p.message.clone(),
+            other => other.to_string(),
+        };
+        InvalidApp::at(e.span(), message, e.render(text, Some(REQUEST_APP)))
+    }
+
+    /// A query that does not compile against its source's schema.
+    pub fn from_compile(e: &velo_engine::Error, text: &str) -> InvalidApp {
+        let message = e.message();
+        match e.span() {
+            Some(span) => InvalidApp::at(
+                span,
+                message.clone(),
+                velo_ast::diagnostic::render(text, Some(REQUEST_APP), span, &message),
+            ),
+            None => InvalidApp::unpositioned(message),
+        }
+    }
+
+    fn unpositioned(message: String) -> InvalidApp {
+        let message = message
+            .strip_prefix("error: ")
+            .map(str::to_string)
+            .unwrap_or(message);
+        InvalidApp {
+            line: None,
+            column: None,
+            diagnostic: format!("error: {message}"),
+            message,
+        }
+    }
+}
+
+/// Parses, plans and checks an app submitted as `text` like `velo-server
+/// check`: every query compiled against its source's schema where that is known
+/// without consuming input. Relative paths in it resolve against the server's
+/// working directory. Blocking (it opens the sources to read their schemas).
+pub fn validate(text: String, partitioned: bool) -> Result<LoadedApp, InvalidApp> {
+    let plan = velo_planner::plan_sql(&text, &PlanOptions { base_dir: None })
+        .map_err(|e| InvalidApp::from_plan(&e, &text))?;
+    let app = LoadedApp {
+        path: PathBuf::from(REQUEST_APP),
+        source: text,
+        plan,
+    };
+    let schemas = app.source_schemas().map_err(|f| match f {
+        Failure::User(m) | Failure::Internal(m) => InvalidApp::unpositioned(m),
+    })?;
+    for (job, schema) in app.plan.jobs.iter().zip(schemas) {
+        if let Some(schema) = schema {
+            QueryExecutor::new(job, schema)
+                .map_err(|e| InvalidApp::from_compile(&e, &app.source))?;
+        }
+        if partitioned {
+            velo_partition::validate(
+                job.strategy.kind,
+                &job.analysis,
+                !job.query().order_by.is_empty(),
+                job.source.partition_key.as_deref(),
+            )
+            .map_err(|e| InvalidApp::unpositioned(format!("job '{}': {e}", job.name)))?;
+        }
+    }
+    Ok(app)
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = super::metrics::render(&state.metrics, &state.registry);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+#[derive(Debug, Serialize)]
+struct Submitted {
+    ids: Vec<String>,
+}
+
+async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let text = String::from_utf8(body.to_vec()).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the body must be the app's SQL text, in UTF-8",
+        )
+    })?;
+    let partitioned = state.partitioned;
+    let validated = tokio::task::spawn_blocking(move || validate(text, partitioned))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "validation failed"))?;
+    let app = validated.map_err(|invalid| {
+        let mut body = serde_json::to_value(&invalid).unwrap_or_default();
+        body["error"] = "invalid app".into();
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body,
+        }
+    })?;
+    let registry = state.registry.clone();
+    let submitted = tokio::task::spawn_blocking(move || registry.submit(app))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "submission failed"))?;
+    match submitted {
+        Ok(jobs) => {
+            let ids = jobs.iter().map(|j| j.id.clone()).collect();
+            Ok((StatusCode::CREATED, Json(Submitted { ids })).into_response())
+        }
+        Err(SubmitError::Conflict { name, id }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("job '{name}' is already running as '{id}' (it writes to the same sink): stop it first"),
+        )),
+        Err(SubmitError::ShuttingDown) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        )),
+        Err(SubmitError::Spawn(e)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot start the job: {e}"),
+        )),
+    }
+}
+
+/// `GET /jobs/{id}`: a job's state and counts.
+#[derive(Debug, Serialize)]
+pub struct JobStatus {
+    pub id: String,
+    pub name: String,
+    pub processor: &'static str,
+    pub state: &'static str,
+    /// Why the job failed.
+    pub reason: Option<String>,
+    pub submitted_at_ms: i64,
+    pub elapsed_s: f64,
+    pub records: Records,
+    pub throughput: Throughput,
+    /// The job's watermark (the least over its partitions), epoch millis.
+    pub watermark: Option<i64>,
+    pub watermark_lag_ms: Option<i64>,
+    /// The query state's estimated size, summed over partitions (tracked
+    /// when `max.memory.mb` is set).
+    pub state_bytes: u64,
+    /// One entry per V2 partition (empty for V1).
+    pub partitions: Vec<PartitionJson>,
+}
+
+/// SPEC §4's accounting: `in = processed + filtered + late + failed` once the
+/// job has ended.
+#[derive(Debug, Serialize)]
+pub struct Records {
+    #[serde(rename = "in")]
+    pub read: u64,
+    pub processed: u64,
+    pub filtered: u64,
+    pub late: u64,
+    pub failed: u64,
+    pub written: u64,
+    pub dlq: u64,
+}
+
+/// Records per second: over the last second or so, and over the whole run.
+#[derive(Debug, Serialize)]
+pub struct Throughput {
+    pub in_per_s: f64,
+    pub out_per_s: f64,
+    pub average_in_per_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PartitionJson {
+    pub partition: usize,
+    pub records_in: u64,
+    pub records_out: u64,
+    pub in_per_s: f64,
+    pub out_per_s: f64,
+    pub queue_depth: usize,
+    pub backpressure: &'static str,
+    /// The worst backpressure state since the job started.
+    pub worst_backpressure: &'static str,
+    pub watermark: Option<i64>,
+    pub watermark_lag_ms: Option<i64>,
+}
+
+fn backpressure_name(level: u8) -> &'static str {
+    match level {
+        0 => "healthy",
+        1 => "warning",
+        2 => "critical",
+        _ => "saturated",
+    }
+}
+
+pub fn job_status(job: &Job) -> JobStatus {
+    let status = job.status();
+    let r = job.counters.snapshot();
+    let rates = job.rates();
+    let elapsed = job.elapsed().as_secs_f64();
+    let now = now_ms();
+    let live = !status.state.is_terminal();
+    let lag = |wm: Option<i64>| wm.filter(|_| live).map(|wm| now.saturating_sub(wm));
+    let partitions: Vec<PartitionJson> = job
+        .counters
+        .partitions
+        .get()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, p)| {
+            let (in_per_s, out_per_s) = rates.partitions.get(i).copied().unwrap_or_default();
+            let wm = p.watermark.load(Ordering::Relaxed);
+            let wm = (wm != NO_WATERMARK).then_some(wm);
+            PartitionJson {
+                partition: i,
+                records_in: p.records_in.load(Ordering::Relaxed),
+                records_out: p.records_out.load(Ordering::Relaxed),
+                in_per_s,
+                out_per_s,
+                // An ended job's queues are gone (drained, or dropped on failure).
+                queue_depth: if live {
+                    p.queue_depth.load(Ordering::Relaxed)
+                } else {
+                    0
+                },
+                backpressure: backpressure_name(if live {
+                    p.backpressure.load(Ordering::Relaxed)
+                } else {
+                    0
+                }),
+                worst_backpressure: backpressure_name(p.worst_backpressure.load(Ordering::Relaxed)),
+                watermark: wm,
+                watermark_lag_ms: lag(wm),
+            }
+        })
+        .collect();
+    // Every partition gets every watermark; the job is as far as the slowest.
+    let watermark = partitions
+        .iter()
+        .map(|p| p.watermark)
+        .collect::<Option<Vec<i64>>>()
+        .and_then(|w| w.into_iter().min());
+    JobStatus {
+        id: job.id.clone(),
+        name: job.name.clone(),
+        processor: job.processor,
+        state: status.state.as_str(),
+        reason: status.reason,
+        submitted_at_ms: job.submitted_at_ms,
+        elapsed_s: elapsed,
+        records: Records {
+            read: r.read,
+            processed: r.processed,
+            filtered: r.filtered,
+            late: r.late,
+            failed: r.failed,
+            written: r.written,
+            dlq: r.dlq,
+        },
+        throughput: Throughput {
+            in_per_s: rates.in_per_s,
+            out_per_s: rates.out_per_s,
+            average_in_per_s: if elapsed > 0.0 {
+                r.read as f64 / elapsed
+            } else {
+                0.0
+            },
+        },
+        watermark,
+        watermark_lag_ms: lag(watermark),
+        state_bytes: job.counters.state_bytes.load(Ordering::Relaxed),
+        partitions,
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct JobList {
+    jobs: Vec<JobStatus>,
+}
+
+async fn list_jobs(State(state): State<AppState>) -> Json<JobList> {
+    let jobs = state
+        .registry
+        .list()
+        .iter()
+        .map(|j| job_status(j))
+        .collect();
+    Json(JobList { jobs })
+}
+
+fn find(state: &AppState, id: &str) -> Result<Arc<Job>, ApiError> {
+    state
+        .registry
+        .get(id)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no job '{id}'")))
+}
+
+async fn get_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobStatus>, ApiError> {
+    let job = find(&state, &id)?;
+    Ok(Json(job_status(&job)))
+}
+
+async fn stop_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job = find(&state, &id)?;
+    job.request_stop();
+    let code = if job.wait_ended(STOP_WAIT).await {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((code, Json(job_status(&job))).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_syntax_error_has_its_line_and_column() {
+        let err = validate("SELECT a\nFROM t WHERE WHERE".to_string(), true).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.column.is_some_and(|c| c > 1), "{err:?}");
+        assert!(!err.message.contains("at line"), "{}", err.message);
+        assert!(
+            err.diagnostic.contains("<request>:2:"),
+            "{}",
+            err.diagnostic
+        );
+    }
+
+    #[test]
+    fn a_planning_error_has_its_line_and_column() {
+        let err = validate("SELECT a FROM nowhere".to_string(), true).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(1), Some(15)), "{err:?}");
+        assert!(err.message.contains("not declared"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_unknown_column_is_found_against_the_source_schema() {
+        let err = validate(
+            "CREATE STREAM out AS SELECT nope FROM orders
+             WITH ('orders.type' = 'generator_source', 'out.type' = 'stdout_sink');"
+                .to_string(),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(err.line, Some(1), "{err:?}");
+        assert!(err.message.contains("nope"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_empty_app_has_no_position() {
+        let err = validate(String::new(), true).unwrap_err();
+        assert_eq!((err.line, err.column), (None, None));
+    }
+}

@@ -1,0 +1,232 @@
+//! A real Kafka-compatible broker for tests: `tansu` on a free loopback port,
+//! with in-memory storage, stopped when the [`Broker`] is dropped; and a small
+//! rdkafka client to create topics, produce and consume.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+/// A message read back: its key (empty when none) and its JSON value.
+pub type Keyed = (String, serde_json::Value);
+
+/// A running broker.
+pub struct Broker {
+    child: Child,
+    port: u16,
+}
+
+fn tansu_binary() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("tansu"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let home = std::env::var_os("HOME")?;
+        let p = PathBuf::from(home).join(".cargo/bin/tansu");
+        p.is_file().then_some(p)
+    })
+}
+
+impl Broker {
+    /// Starts a broker; `None` (the test is skipped) only when `tansu` is
+    /// missing and `VELO_SKIP_KAFKA_TESTS=1` says that is fine.
+    pub fn start() -> Option<Broker> {
+        let Some(tansu) = tansu_binary() else {
+            if std::env::var_os("VELO_SKIP_KAFKA_TESTS").is_some_and(|v| v == "1") {
+                eprintln!("skipped: no tansu binary (VELO_SKIP_KAFKA_TESTS=1)");
+                return None;
+            }
+            panic!(
+                "the Kafka tests need the tansu broker: `cargo install --locked tansu --features dynostore` \
+                 (.ci/run does it), or set VELO_SKIP_KAFKA_TESTS=1"
+            );
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        let broker = Broker { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(broker)
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.bootstrap());
+        c
+    }
+
+    pub fn create_topic(&self, name: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = self.config().create().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let results = rt
+            .block_on(admin.create_topics([&topic], &AdminOptions::new()))
+            .unwrap();
+        for r in results {
+            r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+        }
+    }
+
+    /// Produces `(key, value)` messages and waits for every delivery.
+    pub fn produce(&self, topic: &str, messages: impl Iterator<Item = (String, String)>) {
+        let producer: ThreadedProducer<DefaultProducerContext> = self.config().create().unwrap();
+        for (key, value) in messages {
+            let mut record = BaseRecord::to(topic).key(&key).payload(&value);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((e, r)) => {
+                        assert!(
+                            matches!(
+                                e.rdkafka_error_code(),
+                                Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                            ),
+                            "produce: {e}"
+                        );
+                        record = r;
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
+    fn consumer(&self, topic: &str) -> BaseConsumer {
+        let group = format!(
+            "test-reader-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        consumer
+    }
+
+    /// Reads `topic` from the start until `done` says so; every message as
+    /// `(key, JSON value)`. Panics after `timeout`.
+    fn consume(
+        &self,
+        topic: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&[Keyed]) -> bool,
+    ) -> Result<Vec<Keyed>, Vec<Keyed>> {
+        let consumer = self.consumer(topic);
+        let deadline = Instant::now() + timeout;
+        let mut rows = Vec::new();
+        while !done(&rows) {
+            if Instant::now() >= deadline {
+                return Err(rows);
+            }
+            if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+                let m = m.unwrap();
+                let key = m
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .unwrap_or_default();
+                let value = serde_json::from_slice(m.payload().unwrap_or(b"null")).unwrap();
+                rows.push((key, value));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The first `n` messages of `topic` (at least).
+    pub fn consume_until(
+        &self,
+        topic: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<serde_json::Value> {
+        self.consume(topic, timeout, |rows| rows.len() >= n)
+            .unwrap_or_else(|rows| {
+                panic!("{topic}: only {} messages within {timeout:?}", rows.len())
+            })
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    }
+
+    /// Messages of `topic` with their keys, at least `n`.
+    pub fn consume_keys(&self, topic: &str, n: usize, timeout: Duration) -> Vec<Keyed> {
+        self.consume(topic, timeout, |rows| rows.len() >= n)
+            .unwrap_or_else(|rows| {
+                panic!("{topic}: only {} messages within {timeout:?}", rows.len())
+            })
+    }
+
+    /// Messages of `topic` until `n` distinct `id`s have been seen (duplicates
+    /// included in what is returned); `Err` with what was read after `timeout`.
+    pub fn consume_distinct_until(
+        &self,
+        topic: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<serde_json::Value>, Vec<serde_json::Value>> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut counted = 0;
+        self.consume(topic, timeout, |rows| {
+            for (_, v) in &rows[counted..] {
+                seen.insert(v["id"].as_u64());
+            }
+            counted = rows.len();
+            seen.len() >= n
+        })
+        .map(|rows| rows.into_iter().map(|(_, v)| v).collect())
+        .map_err(|rows| rows.into_iter().map(|(_, v)| v).collect())
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,277 @@
+//! Kafka end to end: a real Kafka-compatible broker (`tansu`, installed by
+//! `.ci/run`) on a loopback port, topics with several partitions, the real
+//! `velo-server` binary reading one topic and writing another, driven as a user
+//! drives it (SIGTERM, SIGKILL, a second instance in the same consumer group).
+//!
+//! Without the `tansu` binary these tests fail, unless `VELO_SKIP_KAFKA_TESTS=1`.
+
+#![cfg(unix)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::broker::Broker;
+
+/// A record of the input topic: `{"id", "k", "v", "ts"}`, keyed by `k`.
+fn record(id: u64) -> (String, String) {
+    let k = format!("key{}", id % 5);
+    // One record a second of event time, from 2024-01-15T10:00:00Z.
+    let ts = 1_705_312_800_000u64 + id * 1000;
+    let value = format!(r#"{{"id":{id},"k":"{k}","v":{},"ts":{ts}}}"#, id * 10);
+    (k, value)
+}
+
+fn app(
+    dir: &Path,
+    broker: &Broker,
+    body: &str,
+    input: &str,
+    output: &str,
+    group: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{group}.sql"));
+    let text = format!(
+        "{body}
+         WITH ('src.type' = 'kafka_source', 'src.topic' = '{input}',
+               'src.bootstrap.servers' = '{b}', 'src.group.id' = '{group}',
+               'src.schema' = 'id BIGINT, k VARCHAR, v BIGINT, ts BIGINT',
+               'src.kafka.session.timeout.ms' = '6000',
+               'src.kafka.heartbeat.interval.ms' = '1000',
+               'out.type' = 'kafka_sink', 'out.topic' = '{output}',
+               'out.bootstrap.servers' = '{b}');",
+        b = broker.bootstrap()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `velo-server`, killed if the test ends without stopping it.
+struct Instance(Option<Child>);
+
+impl Instance {
+    /// SIGKILL: no drain, no last commit.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn start(app: &Path) -> Instance {
+    Instance(Some(
+        Command::new(env!("CARGO_BIN_EXE_velo-server"))
+            .arg("run")
+            .arg(app)
+            .args(["--processor", "v2", "--partitions", "2"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+/// SIGTERM, then the exit status and stderr (bounded in time).
+fn terminate(mut instance: Instance) -> (Option<i32>, String) {
+    let mut child = instance.0.take().expect("running");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("velo-server did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ids(rows: &[serde_json::Value]) -> Vec<u64> {
+    let mut ids: Vec<u64> = rows.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn filter_from_topic_to_topic_with_keys_and_system_columns() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("filter-in", 3);
+    broker.create_topic("filter-out", 2);
+    broker.produce("filter-in", (0..300).map(record));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(
+        dir.path(),
+        &broker,
+        "CREATE STREAM out AS SELECT id, k PRIMARY KEY, v, _partition AS p FROM src WHERE v % 20 = 0",
+        "filter-in",
+        "filter-out",
+        "filter",
+    );
+    let child = start(&app);
+    let rows = broker.consume_until("filter-out", 150, Duration::from_secs(60));
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        ids(&rows),
+        (0..300).step_by(2).collect::<Vec<_>>(),
+        "{stderr}"
+    );
+    for r in &rows {
+        let p = r["p"].as_u64().unwrap();
+        assert!(p < 3, "{r}");
+    }
+    // The message key is the PRIMARY KEY column's value.
+    let keyed = broker.consume_keys("filter-out", 150, Duration::from_secs(30));
+    assert!(keyed
+        .iter()
+        .all(|(k, v)| v["k"].as_str() == Some(k.as_str())));
+    assert!(stderr.contains("job 'out' (v2): in "), "{stderr}");
+}
+
+#[test]
+fn group_by_and_tumbling_windows_over_partitions() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("win-in", 3);
+    broker.create_topic("win-out", 1);
+    // 600 s of event time: windows of a minute, 10 of them, 5 keys.
+    broker.produce("win-in", (0..600).map(record));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(
+        dir.path(),
+        &broker,
+        "CREATE STREAM out AS SELECT k, COUNT(*) AS n, SUM(v) AS total, _window_start AS w
+         FROM src GROUP BY k WINDOW TUMBLING(ts, INTERVAL '1' MINUTE)",
+        "win-in",
+        "win-out",
+        "win",
+    );
+    let child = start(&app);
+    // Every partition's watermark reaches 10:09:59; windows up to 10:09 close
+    // (9 of them per key); the last stays open while the job runs.
+    let rows = broker.consume_until("win-out", 45, Duration::from_secs(60));
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut windows: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    for r in &rows {
+        let key = (
+            r["k"].as_str().unwrap().to_string(),
+            r["w"].as_str().unwrap().to_string(),
+        );
+        let prev = windows.insert(
+            key,
+            (r["n"].as_u64().unwrap(), r["total"].as_u64().unwrap()),
+        );
+        assert!(prev.is_none(), "a window emitted twice: {r}");
+    }
+    assert_eq!(windows.len(), 45, "{rows:?}");
+    // Key k (id % 5 == k) has 12 records in each minute.
+    for ((k, _), (n, _)) in &windows {
+        assert_eq!(*n, 12, "{k}");
+    }
+}
+
+#[test]
+fn two_instances_share_the_partitions_and_one_takes_over_after_sigkill() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("scale-in", 4);
+    broker.create_topic("scale-out", 2);
+    broker.produce("scale-in", (0..1000).map(record));
+    let dir = tempfile::tempdir().unwrap();
+    let body = "CREATE STREAM out AS SELECT id, k, v FROM src";
+    let a = start(&app(
+        dir.path(),
+        &broker,
+        body,
+        "scale-in",
+        "scale-out",
+        "scale",
+    ));
+    let b_app = dir.path().join("b.sql");
+    std::fs::copy(dir.path().join("scale.sql"), &b_app).unwrap();
+    let b = start(&b_app);
+    broker.consume_until("scale-out", 1000, Duration::from_secs(60));
+    // A stops (SIGTERM: it drains, commits and leaves the group); B gets its
+    // partitions at the rebalance.
+    let (code, stderr) = terminate(a);
+    assert_eq!(code, Some(0), "{stderr}");
+    broker.produce("scale-in", (1000..2000).map(record));
+    let read = broker.consume_distinct_until("scale-out", 2000, Duration::from_secs(90));
+    let (code, stderr) = terminate(b);
+    let rows = read.unwrap_or_else(|rows| {
+        let have: BTreeSet<u64> = ids(&rows).into_iter().collect();
+        let missing: Vec<u64> = (0..2000).filter(|i| !have.contains(i)).collect();
+        panic!(
+            "{} ids missing, e.g. {:?}\n{stderr}",
+            missing.len(),
+            &missing[..missing.len().min(20)]
+        )
+    });
+    assert_eq!(code, Some(0), "{stderr}");
+    let distinct: BTreeSet<u64> = ids(&rows).into_iter().collect();
+    assert_eq!(distinct, (0..2000).collect::<BTreeSet<_>>(), "{stderr}");
+    // Duplicates only within the at-least-once window: what A had processed
+    // but not committed when it died (at most a commit interval's worth).
+    let duplicates = rows.len() - distinct.len();
+    eprintln!("duplicates after the SIGKILL: {duplicates}");
+    assert!(duplicates <= 1000, "{duplicates} duplicates");
+}
+
+#[test]
+fn a_restart_after_sigkill_resumes_from_the_last_commit() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("restart-in", 2);
+    broker.create_topic("restart-out", 1);
+    broker.produce("restart-in", (0..500).map(record));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(
+        dir.path(),
+        &broker,
+        "CREATE STREAM out AS SELECT id, v FROM src",
+        "restart-in",
+        "restart-out",
+        "restart",
+    );
+    let mut first = start(&app);
+    broker.consume_until("restart-out", 500, Duration::from_secs(60));
+    // Let a commit happen, then kill it hard.
+    std::thread::sleep(Duration::from_millis(1500));
+    first.kill();
+    broker.produce("restart-in", (500..800).map(record));
+    let second = start(&app);
+    let read = broker.consume_distinct_until("restart-out", 800, Duration::from_secs(60));
+    let (code, stderr) = terminate(second);
+    let rows = read.unwrap_or_else(|rows| panic!("{} rows read\n{stderr}", rows.len()));
+    assert_eq!(code, Some(0), "{stderr}");
+    let distinct: BTreeSet<u64> = ids(&rows).into_iter().collect();
+    assert_eq!(distinct, (0..800).collect::<BTreeSet<_>>());
+    // Committed before the kill: the restart does not read everything again.
+    assert!(
+        rows.len() < 1300,
+        "{} rows: the restart re-read from the start",
+        rows.len()
+    );
+}
