@@ -275,3 +275,45 @@ fn a_restart_after_sigkill_resumes_from_the_last_commit() {
         rows.len()
     );
 }
+
+#[test]
+fn the_rekey_example_aggregates_a_topic_not_keyed_by_the_group_key() {
+    let Some(broker) = Broker::start() else { return };
+    broker.create_topic("trades", 3);
+    broker.create_topic("trades-by-symbol", 3);
+    broker.create_topic("symbol-stats", 1);
+    // 240 trades over 4 minutes of event time, keyed by trader (not symbol).
+    let trades = (0..240u64).map(|i| {
+        let trader = format!("T{}", i % 7);
+        let value = format!(
+            r#"{{"trader_id":"{trader}","symbol":"SYM{}","price":{}.5,"quantity":{},"trade_time":{}}}"#,
+            i % 4,
+            100 + i % 10,
+            10 + i,
+            1_705_312_800_000u64 + i * 1000
+        );
+        (trader, value)
+    });
+    broker.produce("trades", trades);
+    let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/kafka-rekey/app.sql");
+    let child = Instance(Some(
+        Command::new(env!("CARGO_BIN_EXE_velo-server"))
+            .arg("run")
+            .arg(&app)
+            .env("VELO_KAFKA_BROKERS", broker.bootstrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    // Minutes 0-2 close (the last trade is at 10:03:59): 3 windows x 4 symbols.
+    let rows = broker.consume_until("symbol-stats", 12, Duration::from_secs(60));
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    let mut seen = BTreeSet::new();
+    for r in &rows[..12] {
+        // 60 trades a minute, 15 per symbol.
+        assert_eq!(r["trades"].as_u64(), Some(15), "{r}");
+        let key = (r["symbol"].to_string(), r["_window_start"].to_string());
+        assert!(seen.insert(key), "a window emitted twice: {r}");
+    }
+}
