@@ -1,10 +1,7 @@
-//! A real Kafka-compatible broker for tests: `tansu` on a free loopback port,
-//! with in-memory storage, stopped when the [`Broker`] is dropped; and a small
-//! rdkafka client to create topics, produce and consume.
+//! A real Kafka-compatible broker for tests: velo-io's `Tansu` (tansu on a free
+//! loopback port, in-memory storage, stopped when dropped), and a small rdkafka
+//! client to create topics, produce and consume.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -14,75 +11,28 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
+// The same broker starter as velo-io's tests; not every helper is used here.
+#[allow(dead_code)]
+#[path = "../../../velo-io/tests/common/tansu.rs"]
+mod tansu;
+
 /// A message read back: its key (empty when none) and its JSON value.
 pub type Keyed = (String, serde_json::Value);
 
 /// A running broker.
 pub struct Broker {
-    child: Child,
-    port: u16,
-}
-
-fn tansu_binary() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("tansu"))
-            .find(|p| p.is_file())
-    });
-    on_path.or_else(|| {
-        let home = std::env::var_os("HOME")?;
-        let p = PathBuf::from(home).join(".cargo/bin/tansu");
-        p.is_file().then_some(p)
-    })
+    tansu: tansu::Tansu,
 }
 
 impl Broker {
-    /// Starts a broker; `None` (the test is skipped) only when `tansu` is
-    /// missing and `VELO_SKIP_KAFKA_TESTS=1` says that is fine.
+    /// Starts a broker; `None` (the test is skipped) only when
+    /// `VELO_SKIP_KAFKA_TESTS=1`. Panics when `tansu` is missing.
     pub fn start() -> Option<Broker> {
-        let Some(tansu) = tansu_binary() else {
-            if std::env::var_os("VELO_SKIP_KAFKA_TESTS").is_some_and(|v| v == "1") {
-                eprintln!("skipped: no tansu binary (VELO_SKIP_KAFKA_TESTS=1)");
-                return None;
-            }
-            panic!(
-                "the Kafka tests need the tansu broker: `cargo install --locked tansu --features dynostore` \
-                 (.ci/run does it), or set VELO_SKIP_KAFKA_TESTS=1"
-            );
-        };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu");
-        let broker = Broker { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(broker)
+        tansu::Tansu::start().map(|tansu| Broker { tansu })
     }
 
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.tansu.brokers.clone()
     }
 
     fn config(&self) -> ClientConfig {
@@ -221,12 +171,5 @@ impl Broker {
         })
         .map(|rows| rows.into_iter().map(|(_, v)| v).collect())
         .map_err(|rows| rows.into_iter().map(|(_, v)| v).collect())
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
