@@ -357,3 +357,38 @@ fn continuous_group_by_emits_every_change_across_partitions() {
         assert_eq!((*n, *total), (120, expected), "{k}");
     }
 }
+
+#[test]
+fn a_silent_partition_stops_holding_the_watermark_back() {
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("idle-in", 2);
+    broker.create_topic("idle-out", 1);
+    // Everything goes to partition 0; partition 1 never sends anything. Its
+    // watermark would hold every window open, until it counts as idle (5 s).
+    broker.produce_to("idle-in", Some(0), (0..180).map(record));
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(
+        dir.path(),
+        &broker,
+        "CREATE STREAM out AS SELECT k, COUNT(*) AS n, _window_start AS w
+         FROM src GROUP BY k WINDOW TUMBLING(ts, INTERVAL '1' MINUTE)",
+        "idle-in",
+        "idle-out",
+        "idle",
+    );
+    let started = Instant::now();
+    let child = start(&app);
+    // Minutes 0 and 1 close once partition 1 is idle (5 keys each); minute 2
+    // stays open.
+    let rows = broker.consume_until("idle-out", 10, Duration::from_secs(60));
+    let waited = started.elapsed();
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(rows.iter().all(|r| r["n"].as_u64() == Some(12)), "{rows:?}");
+    assert!(
+        waited >= Duration::from_secs(5),
+        "windows closed after {waited:?}, before the silent partition could be idle"
+    );
+}

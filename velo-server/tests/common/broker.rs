@@ -58,9 +58,22 @@ impl Broker {
 
     /// Produces `(key, value)` messages and waits for every delivery.
     pub fn produce(&self, topic: &str, messages: impl Iterator<Item = (String, String)>) {
+        self.produce_to(topic, None, messages);
+    }
+
+    /// [`Broker::produce`], into one partition when `partition` is given.
+    pub fn produce_to(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        messages: impl Iterator<Item = (String, String)>,
+    ) {
         let producer: ThreadedProducer<DefaultProducerContext> = self.config().create().unwrap();
         for (key, value) in messages {
             let mut record = BaseRecord::to(topic).key(&key).payload(&value);
+            if let Some(p) = partition {
+                record = record.partition(p);
+            }
             loop {
                 match producer.send(record) {
                     Ok(()) => break,
