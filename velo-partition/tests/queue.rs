@@ -308,3 +308,29 @@ fn recv_spinning_takes_waiting_messages_then_parks_until_one_arrives() {
     assert_eq!(rx.recv_spinning(Duration::from_micros(50)), None);
     assert_eq!(rx.recv_spinning(Duration::ZERO), None);
 }
+
+#[test]
+fn a_commit_barrier_reaches_every_partition_in_order() {
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..3).map(|_| partition_queue(8)).unzip();
+    let mut d = Dispatcher::new(create(StrategyKind::RoundRobin), txs);
+    let ctx = RoutingContext::new(3, vec![]);
+    d.send(StreamMessage::Batch(batch(&["a"])), &ctx).unwrap();
+    d.send(StreamMessage::Barrier(7), &ctx).unwrap();
+    d.send(StreamMessage::Batch(batch(&["b"])), &ctx).unwrap();
+    drop(d);
+    // Round robin: "a" to partition 0, "b" to partition 1; the barrier to all,
+    // between them.
+    let shapes: Vec<String> = rxs
+        .iter()
+        .map(|rx| {
+            rx.iter()
+                .map(|m| match m {
+                    StreamMessage::Batch(_) => 'B',
+                    StreamMessage::Barrier(7) => '|',
+                    _ => '?',
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(shapes, ["B|", "|B", "|"]);
+}
