@@ -8,7 +8,9 @@
 --
 -- Job 2: aggregate the re-keyed topic. Its source declares that it is
 -- partitioned by `symbol`, the GROUP BY key, so every symbol's window is
--- computed whole by the one instance that owns its partition.
+-- computed whole by the one instance that owns its partition. Job 1 reads the
+-- input's partitions side by side, so a re-keyed partition receives their
+-- trades interleaved: allow for that disorder in the watermark (here 10 s).
 --
 -- Start a broker, create the topics (several partitions each), then:
 --   VELO_KAFKA_BROKERS=localhost:9092 velo-server run examples/kafka-rekey/app.sql
@@ -30,5 +32,5 @@ WINDOW TUMBLING(trade_time, INTERVAL '1' MINUTE)
 WITH ('by_symbol.type' = 'kafka_source', 'by_symbol.topic' = 'trades-by-symbol',
       'by_symbol.group.id' = 'symbol-stats', 'by_symbol.partition.key' = 'symbol',
       'by_symbol.schema' = 'symbol VARCHAR, trader_id VARCHAR, price DOUBLE, quantity BIGINT, trade_time TIMESTAMP',
-      'event.time.field' = 'trade_time',
+      'event.time.field' = 'trade_time', 'watermark.max_out_of_orderness' = '10s',
       'symbol_stats.type' = 'kafka_sink', 'symbol_stats.topic' = 'symbol-stats');

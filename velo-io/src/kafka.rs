@@ -131,7 +131,16 @@ impl KafkaReader {
     /// group while [`DataReader::next_batch`] polls.
     pub fn open(config: &KafkaSourceConfig, options: &ReaderOptions) -> Result<KafkaReader> {
         let topic = config.topic.as_str();
-        let consumer: BaseConsumer = client_config(&config.brokers, &config.properties)
+        let mut settings = ClientConfig::new();
+        // Cooperative rebalancing: a member keeps the partitions it is not
+        // giving away, and with them its uncommitted progress, so a member
+        // joining or leaving makes nobody read those records again.
+        // `NAME.kafka.partition.assignment.strategy` overrides it.
+        settings.set("partition.assignment.strategy", "cooperative-sticky");
+        for (key, value) in client_config(&config.brokers, &config.properties).config_map() {
+            settings.set(key, value);
+        }
+        let consumer: BaseConsumer = settings
             .set("group.id", &config.group_id)
             .set("auto.offset.reset", &config.auto_offset_reset)
             .set("enable.auto.commit", "false")

@@ -94,6 +94,27 @@ impl Broker {
         producer.flush(Duration::from_secs(30)).unwrap();
     }
 
+    /// The offsets `group` has committed for `topic`'s partitions `0..n`
+    /// (`None`: nothing committed).
+    pub fn committed(&self, group: &str, topic: &str, n: i32) -> Vec<Option<i64>> {
+        let consumer: BaseConsumer = self.config().set("group.id", group).create().unwrap();
+        let mut list = rdkafka::TopicPartitionList::new();
+        for p in 0..n {
+            list.add_partition(topic, p);
+        }
+        let committed = consumer
+            .committed_offsets(list, Duration::from_secs(10))
+            .unwrap();
+        (0..n)
+            .map(
+                |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                    Some(rdkafka::Offset::Offset(o)) => Some(o),
+                    _ => None,
+                },
+            )
+            .collect()
+    }
+
     fn consumer(&self, topic: &str) -> BaseConsumer {
         let group = format!(
             "test-reader-{}",
