@@ -19,5 +19,7 @@ WITH (
     'trades.format' = 'csv',
     'symbol_stats.type' = 'file_sink',
     'symbol_stats.path' = 'output/symbol_stats.jsonl',
-    'symbol_stats.format' = 'jsonl'
+    'symbol_stats.format' = 'jsonl',
+    -- A GROUP BY without a window keeps one entry per symbol: bound it.
+    'max.memory.mb' = '64'
 );
