@@ -65,9 +65,17 @@ fn kafka_error(topic: &str, message: impl Into<String>) -> Error {
     }
 }
 
-/// The client settings Velo sets, after the pass-through ones so that they win.
-fn client_config(brokers: &str, properties: &[(String, String)]) -> ClientConfig {
+/// The client settings: Velo's `defaults`, then the pass-through ones (which
+/// may override them), then those Velo sets, which win.
+fn client_config(
+    brokers: &str,
+    defaults: &[(&str, &str)],
+    properties: &[(String, String)],
+) -> ClientConfig {
     let mut config = ClientConfig::new();
+    for (key, value) in defaults {
+        config.set(*key, *value);
+    }
     for (key, value) in properties {
         config.set(key, value);
     }
@@ -131,16 +139,11 @@ impl KafkaReader {
     /// group while [`DataReader::next_batch`] polls.
     pub fn open(config: &KafkaSourceConfig, options: &ReaderOptions) -> Result<KafkaReader> {
         let topic = config.topic.as_str();
-        let mut settings = ClientConfig::new();
         // Cooperative rebalancing: a member keeps the partitions it is not
         // giving away, and with them its uncommitted progress, so a member
         // joining or leaving makes nobody read those records again.
-        // `NAME.kafka.partition.assignment.strategy` overrides it.
-        settings.set("partition.assignment.strategy", "cooperative-sticky");
-        for (key, value) in client_config(&config.brokers, &config.properties).config_map() {
-            settings.set(key, value);
-        }
-        let consumer: BaseConsumer = settings
+        let defaults = [("partition.assignment.strategy", "cooperative-sticky")];
+        let consumer: BaseConsumer = client_config(&config.brokers, &defaults, &config.properties)
             .set("group.id", &config.group_id)
             .set("auto.offset.reset", &config.auto_offset_reset)
             .set("enable.auto.commit", "false")
@@ -469,7 +472,7 @@ impl KafkaWriter {
             _ => KeyColumns::Many(indices),
         };
         let producer: BaseProducer<DeliveryTracker> =
-            client_config(&config.brokers, &config.properties)
+            client_config(&config.brokers, &[], &config.properties)
                 .create_with_context(DeliveryTracker::default())
                 .map_err(|e| kafka_error(topic, format!("cannot create the producer: {e}")))?;
         check_topic(producer.client(), topic)?;

@@ -38,6 +38,32 @@ use velo_types::DataType;
 
 pub use accumulator::{Accumulator, AvgSum, DistinctState, SumState};
 
+/// Updates each accumulator with its argument value, stopping at the first
+/// that fails. With `heap_bytes` (only when some accumulator can grow: string
+/// MIN/MAX, DISTINCT sets), adds what the update changed in the memory the
+/// accumulators hold outside their inline size, for `state_bytes`.
+#[inline]
+pub(crate) fn fold(
+    accumulators: &mut [Accumulator],
+    args: &[velo_types::Value],
+    heap_bytes: Option<&mut usize>,
+) -> crate::error::Result<()> {
+    let update = |accumulators: &mut [Accumulator]| {
+        accumulators
+            .iter_mut()
+            .zip(args)
+            .try_for_each(|(acc, v)| acc.update(v))
+    };
+    let Some(heap_bytes) = heap_bytes else {
+        return update(accumulators);
+    };
+    let before: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
+    let result = update(accumulators);
+    let after: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
+    *heap_bytes = (*heap_bytes + after).saturating_sub(before);
+    result
+}
+
 use crate::error::{Error, Result};
 use crate::expr::{compile, PhysicalExpr, Scope};
 

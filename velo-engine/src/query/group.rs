@@ -13,7 +13,7 @@ use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 
 use super::compile_select;
-use crate::aggregate::{compile_aggregate, Accumulator, AggregateFunction};
+use crate::aggregate::{compile_aggregate, fold, Accumulator, AggregateFunction};
 use crate::error::Result;
 use crate::expr::{compile, PhysicalExpr, Scope};
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
@@ -294,16 +294,11 @@ impl GroupAggregate {
                 i
             }
         };
-        let accumulators = &mut self.groups[idx].accumulators;
-        if self.accumulators_grow {
-            let before: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
-            let result = fold(accumulators, &self.row_scratch);
-            let after: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
-            self.heap_bytes = (self.heap_bytes + after).saturating_sub(before);
-            result?;
-        } else {
-            fold(accumulators, &self.row_scratch)?;
-        }
+        fold(
+            &mut self.groups[idx].accumulators,
+            &self.row_scratch,
+            self.accumulators_grow.then_some(&mut self.heap_bytes),
+        )?;
         if self.emit == EmitMode::Changes {
             self.emit_group(idx, out)?;
         }
@@ -340,13 +335,4 @@ impl GroupAggregate {
             .extend(group.accumulators.iter().map(Accumulator::evaluate));
         self.output.emit(&self.row_scratch, out)
     }
-}
-
-/// Updates each accumulator with its argument value.
-#[inline]
-fn fold(accumulators: &mut [Accumulator], args: &[Value]) -> Result<()> {
-    for (acc, v) in accumulators.iter_mut().zip(args) {
-        acc.update(v)?;
-    }
-    Ok(())
 }

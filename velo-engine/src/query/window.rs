@@ -55,7 +55,7 @@ use velo_planner::{JobPlan, TimeWindowKind};
 use velo_types::{BatchBuilder, Schema, SchemaRef, Value};
 
 use super::group::{compile_keys_and_aggregates, GroupOutput};
-use crate::aggregate::{Accumulator, AggregateFunction};
+use crate::aggregate::{fold, Accumulator, AggregateFunction};
 use crate::error::{Error, Result};
 use crate::expr::PhysicalExpr;
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
@@ -423,15 +423,11 @@ impl WindowAggregate {
     #[inline]
     fn fold_args(&mut self, slot: u32) -> Result<()> {
         let s = slot as usize;
-        let accumulators = &mut self.acc_store[s * self.na..(s + 1) * self.na];
-        if !self.accumulators_grow {
-            return fold(accumulators, &self.arg_scratch);
-        }
-        let before: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
-        let result = fold(accumulators, &self.arg_scratch);
-        let after: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
-        self.heap_bytes = (self.heap_bytes + after).saturating_sub(before);
-        result
+        fold(
+            &mut self.acc_store[s * self.na..(s + 1) * self.na],
+            &self.arg_scratch,
+            self.accumulators_grow.then_some(&mut self.heap_bytes),
+        )
     }
 
     /// One (tumbling or sliding) window of the current row.
@@ -761,16 +757,6 @@ fn mix(key_hash: u64, start: i64) -> u64 {
     let x = (key_hash ^ (start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) as u128
         * 0xD6E8_FEB8_6659_FD93u128;
     (x as u64) ^ ((x >> 64) as u64)
-}
-
-/// Folds one row's aggregate arguments into a state entry's accumulators,
-/// stopping at the first that fails.
-#[inline]
-fn fold(accumulators: &mut [Accumulator], args: &[Value]) -> Result<()> {
-    for (acc, v) in accumulators.iter_mut().zip(args) {
-        acc.update(v)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
