@@ -36,6 +36,7 @@ use velo_bench::runner::{
     prepare, run_v1, run_v1_paced, run_v2, run_v2_paced, PacedOptions, Prepared, RunResult,
 };
 use velo_bench::{Scenario, SCENARIOS};
+use velo_server::processor::Placement;
 
 #[derive(Debug, Parser)]
 #[command(about = "Velo's scenario benchmark: V1 and V2@N on in-memory input")]
@@ -89,6 +90,11 @@ struct Args {
     /// time, and sleeps before that (0: only sleep).
     #[arg(long, default_value_t = 300)]
     pacer_spin_us: u64,
+    /// V2 in memory: where partition 0 runs: on its own thread (`dedicated`), on
+    /// the router's (`compact`), or `auto`: compact when the machine has fewer
+    /// cores than the router and the N workers, as `velo-server` does.
+    #[arg(long, default_value = "auto")]
+    placement: Placement,
     /// Only the end-to-end mode (through the velo-server binary and files).
     #[arg(long, conflicts_with = "no_e2e")]
     e2e: bool,
@@ -139,10 +145,10 @@ fn select(args: &[String]) -> Result<Vec<&'static Scenario>> {
     Ok(out)
 }
 
-fn run(p: &Prepared, c: Config, keep_rows: bool) -> Result<RunResult> {
+fn run(p: &Prepared, c: Config, placement: Placement, keep_rows: bool) -> Result<RunResult> {
     match c {
         None => run_v1(p, keep_rows),
-        Some(n) => run_v2(p, n, keep_rows),
+        Some(n) => run_v2(p, n, placement, keep_rows),
     }
 }
 
@@ -267,6 +273,7 @@ fn real_main() -> Result<()> {
             latency_rate: args.rate,
             warmup_batches: args.warmup_batches,
             pacer_spin_us: args.pacer_spin_us,
+            placement: args.placement.name(),
         },
         scenarios: Vec::new(),
         end_to_end: Vec::new(),
@@ -303,7 +310,7 @@ fn real_main() -> Result<()> {
 
             // Correctness first: every V2 output equals V1's as a multiset.
             step("V1 reference run".into());
-            let reference = run(&p, None, check)?;
+            let reference = run(&p, None, args.placement, check)?;
             pb.inc(1);
             let mut sr = ScenarioReport {
                 id: s.id.to_string(),
@@ -319,7 +326,7 @@ fn real_main() -> Result<()> {
                 let expected = reference.rows.unwrap_or_default();
                 for c in configs.iter().skip(1) {
                     step(format!("checking {} against V1", label(*c)));
-                    let mut got = run(&p, *c, true)?.rows.unwrap_or_default();
+                    let mut got = run(&p, *c, args.placement, true)?.rows.unwrap_or_default();
                     if args.corrupt_v2_for_test {
                         corrupt(&mut got);
                     }
@@ -340,12 +347,14 @@ fn real_main() -> Result<()> {
             let mut rates: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
             let mut rows_out = vec![0; configs.len()];
             let mut used = vec![1; configs.len()];
+            let mut placed = vec![None; configs.len()];
             for r in 0..runs {
                 for (i, c) in configs.iter().enumerate() {
                     step(format!("{} run {}/{runs}", label(*c), r + 1));
-                    let res = run(&p, *c, false)?;
+                    let res = run(&p, *c, args.placement, false)?;
                     rows_out[i] = res.rows_out;
                     used[i] = res.partitions;
+                    placed[i] = res.placement;
                     rates[i].push(res.throughput(p.records));
                     pb.inc(1);
                 }
@@ -371,6 +380,7 @@ fn real_main() -> Result<()> {
                         records: latency_records,
                         warmup_batches: args.warmup_batches,
                         spin: std::time::Duration::from_micros(args.pacer_spin_us),
+                        placement: args.placement,
                     };
                     let run = match c {
                         None => run_v1_paced(lp, &o)?,
@@ -384,6 +394,7 @@ fn real_main() -> Result<()> {
                 sr.configs.push(ConfigReport {
                     config: label(*c),
                     partitions: used[i],
+                    placement: placed[i].map(Placement::name),
                     records: p.records,
                     rec_per_s: medians[i],
                     rec_per_s_runs: rates[i].clone(),

@@ -75,6 +75,8 @@ pub struct Settings {
     pub latency_rate: Option<f64>,
     pub warmup_batches: usize,
     pub pacer_spin_us: u64,
+    /// V2's `--placement` (in memory; end to end is always `auto`).
+    pub placement: &'static str,
 }
 
 /// One scenario's results.
@@ -103,6 +105,10 @@ pub struct ConfigReport {
     pub config: String,
     /// Partitions really used (V2 may use fewer than asked); 1 for V1.
     pub partitions: usize,
+    /// V2 only: where partition 0 ran, `dedicated` (own thread) or `compact`
+    /// (the router's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<&'static str>,
     pub records: u64,
     /// Median of `rec_per_s_runs`.
     pub rec_per_s: f64,

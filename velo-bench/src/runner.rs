@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, ensure, Result};
 use velo_engine::query::{EventTime, QueryExecutor};
 use velo_planner::JobPlan;
-use velo_server::processor::v2::{run_partitioned, PartitionLayout};
+use velo_server::processor::v2::{run_partitioned, PartitionLayout, Placement};
 use velo_server::processor::worker::{Output, QueryWorker};
 use velo_server::processor::JobCounters;
 use velo_types::{Batch, SchemaRef, StreamMessage, Value};
@@ -45,6 +45,8 @@ pub struct RunResult {
     /// The partitions the run really used (V2 may use fewer than asked, e.g. one
     /// for ORDER BY or a FanIn strategy); 1 for V1.
     pub partitions: usize,
+    /// V2 only: where partition 0 ran (`Dedicated` or `Compact`).
+    pub placement: Option<Placement>,
 }
 
 impl RunResult {
@@ -138,14 +140,20 @@ pub fn run_v1(p: &Prepared, keep_rows: bool) -> Result<RunResult> {
         rows,
         rows_per_message: Some(per_message),
         partitions: 1,
+        placement: None,
     })
 }
 
-/// V2: the partitioned runtime with `partitions` workers and the planner's strategy.
-pub fn run_v2(p: &Prepared, partitions: usize, keep_rows: bool) -> Result<RunResult> {
+/// V2: the partitioned runtime with `partitions` workers, the planner's strategy
+/// and partition 0 placed as `placement` says.
+pub fn run_v2(
+    p: &Prepared,
+    partitions: usize,
+    placement: Placement,
+    keep_rows: bool,
+) -> Result<RunResult> {
     let counters = JobCounters::default();
-    let layout =
-        PartitionLayout::new(&p.plan, &p.schema, None, partitions).map_err(|e| anyhow!("{e:?}"))?;
+    let layout = layout(p, partitions, placement)?;
     let queries = (0..layout.partitions())
         .map(|_| compile(p))
         .collect::<Result<Vec<_>>>()?;
@@ -166,12 +174,10 @@ pub fn run_v2(p: &Prepared, partitions: usize, keep_rows: bool) -> Result<RunRes
                 None => Ok(false),
             }
         },
-        |rx| {
-            for o in rx {
-                if let Output::Rows(b) = o {
-                    sink_result.0 += b.num_rows() as u64;
-                    collect(&b, &mut sink_result.1);
-                }
+        |o: Output| {
+            if let Output::Rows(b) = o {
+                sink_result.0 += b.num_rows() as u64;
+                collect(&b, &mut sink_result.1);
             }
             Ok(())
         },
@@ -184,7 +190,16 @@ pub fn run_v2(p: &Prepared, partitions: usize, keep_rows: bool) -> Result<RunRes
         rows: sink_result.1,
         rows_per_message: None,
         partitions: layout.partitions(),
+        placement: Some(layout.placement.resolve(layout.partitions())),
     })
+}
+
+/// The V2 layout of `p` for `partitions` workers and `placement`.
+fn layout(p: &Prepared, partitions: usize, placement: Placement) -> Result<PartitionLayout> {
+    let mut layout =
+        PartitionLayout::new(&p.plan, &p.schema, None, partitions).map_err(|e| anyhow!("{e:?}"))?;
+    layout.placement = placement;
+    Ok(layout)
 }
 
 /// Settings of a paced (latency) run.
@@ -200,6 +215,8 @@ pub struct PacedOptions {
     /// The pacer yields in a loop for the last `spin` before a due time, and
     /// sleeps before that (see [`Pacer::new`]).
     pub spin: Duration,
+    /// V2 only: where partition 0 runs.
+    pub placement: Placement,
 }
 
 /// The warm-up batches of a paced run over `messages`.
@@ -324,8 +341,7 @@ pub fn run_v2_paced(p: &Prepared, partitions: usize, o: &PacedOptions) -> Result
     let (messages, records) = paced_input(p, o.records);
     let warmup = warmup(&messages, o);
     let n = messages.len();
-    let layout =
-        PartitionLayout::new(&p.plan, &p.schema, None, partitions).map_err(|e| anyhow!("{e:?}"))?;
+    let layout = layout(p, partitions, o.placement)?;
     let parts = layout.partitions();
     let expected = expected_per_partition(p, &messages, &layout)?;
     let counters = JobCounters::default();
@@ -345,6 +361,8 @@ pub fn run_v2_paced(p: &Prepared, partitions: usize, o: &PacedOptions) -> Result
     // Per output batch: when it reached the sink, its partition (or `parts` when
     // unknown), that partition's and the whole sink's running row counts.
     let mut arrivals: Vec<(Instant, usize, u64, u64)> = Vec::with_capacity(n * parts);
+    let mut per_partition = vec![0u64; parts + 1];
+    let mut total = 0u64;
     let mut input = messages.into_iter();
     let mut pacer = Pacer::new(o.rate, o.spin);
     let start = Instant::now();
@@ -363,22 +381,18 @@ pub fn run_v2_paced(p: &Prepared, partitions: usize, o: &PacedOptions) -> Result
             }
             None => Ok(false),
         },
-        |rx| {
-            let mut per_partition = vec![0u64; parts + 1];
-            let mut total = 0u64;
-            for o in rx {
-                if let Output::Rows(b) = o {
-                    let at = Instant::now();
-                    let addr = Arc::as_ptr(b.schema()) as usize;
-                    let q = if distinct {
-                        ids.iter().position(|&x| x == addr).unwrap_or(parts)
-                    } else {
-                        parts
-                    };
-                    per_partition[q] += b.num_rows() as u64;
-                    total += b.num_rows() as u64;
-                    arrivals.push((at, q, per_partition[q], total));
-                }
+        |o: Output| {
+            if let Output::Rows(b) = o {
+                let at = Instant::now();
+                let addr = Arc::as_ptr(b.schema()) as usize;
+                let q = if distinct {
+                    ids.iter().position(|&x| x == addr).unwrap_or(parts)
+                } else {
+                    parts
+                };
+                per_partition[q] += b.num_rows() as u64;
+                total += b.num_rows() as u64;
+                arrivals.push((at, q, per_partition[q], total));
             }
             Ok(())
         },

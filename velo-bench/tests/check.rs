@@ -5,6 +5,7 @@ use velo_bench::runner::{
     paced_input, prepare, run_v1, run_v1_paced, run_v2, run_v2_paced, PacedOptions,
 };
 use velo_bench::SCENARIOS;
+use velo_server::processor::Placement;
 use velo_types::Value;
 
 fn rows() -> Vec<Vec<Value>> {
@@ -73,13 +74,15 @@ fn real_v1_and_v2_outputs_agree_and_a_tampered_one_fails() {
         let reference = run_v1(&p, true).unwrap().rows.unwrap();
         assert!(!reference.is_empty(), "scenario {}", s.id);
         for n in [1, 2, 3] {
-            let got = run_v2(&p, n, true).unwrap().rows.unwrap();
-            if let Err(m) = check_outputs(&reference, &got) {
-                panic!("scenario {} V2@{n}: {m}", s.id);
+            for placement in [Placement::Dedicated, Placement::Compact] {
+                let got = run_v2(&p, n, placement, true).unwrap().rows.unwrap();
+                if let Err(m) = check_outputs(&reference, &got) {
+                    panic!("scenario {} V2@{n} {}: {m}", s.id, placement.name());
+                }
             }
         }
         // Deliberately wrong: one value of V2's output changed.
-        let mut wrong = run_v2(&p, 2, true).unwrap().rows.unwrap();
+        let mut wrong = run_v2(&p, 2, Placement::Auto, true).unwrap().rows.unwrap();
         let last = wrong.len() / 2;
         let col = wrong[last].len() - 1;
         wrong[last][col] = match &wrong[last][col] {
@@ -93,7 +96,7 @@ fn real_v1_and_v2_outputs_agree_and_a_tampered_one_fails() {
             s.id
         );
         // And one row dropped.
-        let mut short = run_v2(&p, 2, true).unwrap().rows.unwrap();
+        let mut short = run_v2(&p, 2, Placement::Auto, true).unwrap().rows.unwrap();
         short.pop();
         assert!(check_outputs(&reference, &short).is_err());
     }
@@ -110,6 +113,7 @@ fn paced_runs_measure_every_producing_message() {
             records: 10_000,
             warmup_batches: 2,
             spin: velo_bench::latency::SPIN_BELOW,
+            placement: Placement::Dedicated,
         };
         let (input, records) = paced_input(&p, o.records);
         assert_eq!(records, 10_000);
@@ -119,10 +123,20 @@ fn paced_runs_measure_every_producing_message() {
             .count();
         let v1 = run_v1_paced(&p, &o).unwrap();
         let v2 = run_v2_paced(&p, 2, &o).unwrap();
-        assert!(v1.exact && v2.exact, "scenario {}", s.id);
+        let compact = PacedOptions {
+            placement: Placement::Compact,
+            ..o.clone()
+        };
+        let v2_compact = run_v2_paced(&p, 2, &compact).unwrap();
+        assert!(
+            v1.exact && v2.exact && v2_compact.exact,
+            "scenario {}",
+            s.id
+        );
         assert_eq!(v1.batches, 20);
         assert_eq!(v2.batches, 20);
-        for run in [&v1, &v2] {
+        assert_eq!(v2_compact.batches, 20);
+        for run in [&v1, &v2, &v2_compact] {
             // The warm-up batches (and their watermarks) are not measured.
             assert!(
                 run.samples.len() >= producing.saturating_sub(4) && run.samples.len() <= producing,

@@ -23,7 +23,7 @@ use proptest::prelude::*;
 use velo_partition::StrategyKind;
 use velo_server::app::LoadedApp;
 use velo_server::processor::{
-    JobCounters, JobProcessor, JobReport, RunOptions, V1Processor, V2Processor,
+    JobCounters, JobProcessor, JobReport, Placement, RunOptions, V1Processor, V2Processor,
 };
 
 const KEYS: [Option<&str>; 5] = [Some("a"), Some("b"), Some("ab"), Some("c"), None];
@@ -330,7 +330,10 @@ fn per_key<'a>(lines: &'a [String], key: &[&str]) -> BTreeMap<String, Vec<&'a st
 
 /// The (partitions, strategy) runs of one case: every strategy valid for the
 /// query and the planner's choice (`None`), each with 1 to 8 partitions.
-fn v2_configs(app: &LoadedApp) -> Vec<(usize, Option<StrategyKind>)> {
+/// Every partition count from 1 to 8 with every valid strategy; each pair once,
+/// with partition 0 on its own thread or on the router's, alternately, so
+/// both placements meet every strategy.
+fn v2_configs(app: &LoadedApp) -> Vec<(usize, Option<StrategyKind>, Placement)> {
     let job = &app.plan.jobs[0];
     let order_by = !job.query().order_by.is_empty();
     let mut strategies: Vec<Option<StrategyKind>> = vec![None];
@@ -350,8 +353,13 @@ fn v2_configs(app: &LoadedApp) -> Vec<(usize, Option<StrategyKind>)> {
     );
     let mut configs = Vec::new();
     for n in 1..=8 {
-        for &s in &strategies {
-            configs.push((n, s));
+        for (i, &s) in strategies.iter().enumerate() {
+            let placement = if (n + i) % 2 == 0 {
+                Placement::Compact
+            } else {
+                Placement::Dedicated
+            };
+            configs.push((n, s, placement));
         }
     }
     configs
@@ -388,17 +396,19 @@ fn check(case: &Case) {
     let v1_keys = key.as_ref().map(|k| per_key(&v1.out, k));
 
     let app = load(dir.path(), case, "v1");
-    for (i, (partitions, strategy)) in v2_configs(&app).into_iter().enumerate() {
+    for (i, (partitions, strategy, placement)) in v2_configs(&app).into_iter().enumerate() {
         let tag = format!("v2_{i}");
         let what = format!(
-            "V2 with {partitions} partitions, strategy {}, batch size {}\n{app_text}",
+            "V2 with {partitions} partitions, strategy {}, placement {}, batch size {}\n{app_text}",
             strategy.map_or("auto", |s| s.name()),
+            placement.name(),
             case.batch_size
         );
         let v2 = run(
             &V2Processor {
                 partitions,
                 strategy,
+                placement,
             },
             dir.path(),
             case,
@@ -619,6 +629,7 @@ fn late_records_are_counted() {
             &V2Processor {
                 partitions: 3,
                 strategy: None,
+                placement: Placement::Auto,
             },
             "v2",
         ),

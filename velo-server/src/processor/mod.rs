@@ -23,7 +23,7 @@ use velo_planner::JobPlan;
 use crate::app::{Failure, LoadedApp};
 use crate::progress;
 pub use v1::V1Processor;
-pub use v2::V2Processor;
+pub use v2::{Placement, V2Processor};
 
 /// Options of `velo-server run`.
 #[derive(Debug, Clone)]

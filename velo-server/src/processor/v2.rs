@@ -1,32 +1,38 @@
 //! The V2 processor: records are routed by the job's partitioning strategy to N
-//! partition workers, one OS thread each, each owning its query state outright.
+//! partition workers, each owning its query state outright.
 //!
 //! ```text
-//! job thread:    source -> SourceDriver -> Dispatcher --bounded queue--> worker 0..N
-//! worker i:      QueryWorker (its own QueryExecutor) --bounded channel--> sink thread
-//! sink thread:   Sinks (the job's writers)
+//! router (job thread): source -> SourceDriver -> Dispatcher --bounded queue--> worker 1..N-1
+//!                      and worker 0: on its own thread, or here (Placement)
+//! each worker:         QueryWorker (its own QueryExecutor) -> the job's sinks, under a lock
 //! ```
 //!
 //! Batches are split by the strategy; watermarks and the end of the stream are
 //! broadcast in-band, after the sub-batches before them, so every worker closes
-//! windows at the same point of the input as V1 (SPEC §4). Queues are bounded: a
-//! slow sink fills the output channel, the workers block, their queues fill, and
-//! the source waits — memory stays bounded. Nothing on the per-record path takes
-//! a lock; counters are updated once per batch.
+//! windows at the same point of the input as V1 (SPEC §4). There is no sink
+//! thread: a worker writes its own output (one lock per output batch), so a row
+//! is handed over once, router to worker, or not at all for partition 0 when
+//! the router runs it. Whether it does ([`Placement`]) depends on the cores: with
+//! fewer cores than the router and N workers (the default N is the core count)
+//! it does, so the job has one thread per core and none waits for a core to
+//! be handed its batch. Queues are bounded: a slow sink holds up the workers
+//! writing to it, their queues fill, and the source waits — memory stays
+//! bounded. Nothing on the per-record path takes a lock; counters are updated
+//! once per batch.
 //!
 //! [`PartitionLayout`] and [`run_partitioned`] are the runtime itself, independent
 //! of where messages come from and where output goes: [`V2Processor`] drives them
 //! from the job's source and sinks, the benchmarks from in-memory batches.
 
 use std::sync::atomic::Ordering;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
 use velo_ast::Expr;
 use velo_engine::query::QueryExecutor;
 use velo_io::ReaderOptions;
 use velo_partition::{
-    create, partition_queue, recv_spinning, Dispatcher, QueueGauges, RoutingContext, StrategyKind,
+    create, partition_queue, Dispatcher, QueueGauges, RoutingContext, StrategyKind,
 };
 use velo_planner::JobPlan;
 use velo_types::{Schema, StreamMessage};
@@ -40,38 +46,146 @@ use crate::app::{Failure, LoadedApp};
 /// Messages a partition queue holds before the source blocks.
 const QUEUE_CAPACITY: usize = 64;
 
-/// How long a worker or the sink thread polls its empty queue before parking
-/// (see [`velo_partition::recv_spinning`]) when the machine has a core for each
-/// of the runtime's threads: long enough to span the gap between two batches of
-/// a steady trickle, so the hand-offs do not pay a wake-up each.
+/// How long a worker polls its empty queue before parking (see
+/// [`velo_partition::recv_spinning`]) when the machine has a core for each of
+/// the runtime's threads: long enough to span the gap between two batches of a
+/// steady trickle, so the hand-offs do not pay a wake-up each.
 const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
-/// [`SPIN_BEFORE_PARK`] when the router, the `partitions` workers and the sink
-/// thread each have a core; zero otherwise. Polling on a shared core only delays
-/// the thread it waits for: measured on 2 cores at V2@2 (4 threads), a 100 us
-/// spin raised scenario 2's p95 at 2M rec/s from 0.1 ms to 4 ms.
-fn spin_before_park(partitions: usize) -> Duration {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores >= partitions + 2 {
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// [`SPIN_BEFORE_PARK`] when each of the run's `threads` has a core; zero
+/// otherwise. Polling on a shared core only delays the thread it waits for:
+/// measured on 2 cores at V2@2 with 4 threads, a 100 us spin raised scenario
+/// 2's p95 at 2M rec/s from 0.1 ms to 4 ms.
+fn spin_before_park(threads: usize) -> Duration {
+    if cores() >= threads {
         SPIN_BEFORE_PARK
     } else {
         Duration::ZERO
     }
 }
 
-/// The sink thread's view of every worker's output: iterates until all the
-/// workers are done, polling briefly before parking.
-#[derive(Debug)]
-pub struct Outputs {
-    rx: Receiver<Output>,
-    spin: Duration,
+/// Which thread runs partition 0's worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// `Dedicated` when the machine has a core for the router and each of the
+    /// N workers, `Compact` otherwise (the default N is the core count, so by
+    /// default `Compact`).
+    #[default]
+    Auto,
+    /// Every partition worker has its own thread; the router only routes:
+    /// N + 1 threads.
+    Dedicated,
+    /// The router runs partition 0's worker itself, right after handing the
+    /// other partitions their shares of each batch: N threads, so none waits
+    /// for a core, and partition 0's records are not handed over at all.
+    Compact,
 }
 
-impl Iterator for Outputs {
-    type Item = Output;
+impl Placement {
+    /// `Dedicated` or `Compact`: what `Auto` means on this machine for a run
+    /// with `partitions` workers.
+    pub fn resolve(self, partitions: usize) -> Placement {
+        match self {
+            Placement::Auto if cores() < partitions + 1 => Placement::Compact,
+            Placement::Auto => Placement::Dedicated,
+            chosen => chosen,
+        }
+    }
 
-    fn next(&mut self) -> Option<Output> {
-        recv_spinning(&self.rx, self.spin)
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Auto => "auto",
+            Placement::Dedicated => "dedicated",
+            Placement::Compact => "compact",
+        }
+    }
+}
+
+impl std::str::FromStr for Placement {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Placement, String> {
+        match s {
+            "auto" => Ok(Placement::Auto),
+            "dedicated" => Ok(Placement::Dedicated),
+            "compact" => Ok(Placement::Compact),
+            other => Err(format!(
+                "unknown placement '{other}' (expected auto, dedicated or compact)"
+            )),
+        }
+    }
+}
+
+/// Where a partitioned run's outputs go. There is no sink thread: whichever
+/// thread produced an output (a partition worker, or the router for its own
+/// side outputs) writes it, one at a time under a lock taken once per output
+/// batch, so a row reaches the sink without another hand-off.
+pub trait OutputSink: Send {
+    /// Takes one output. An error stops the run; it is the run's error unless
+    /// a worker failed first.
+    fn write(&mut self, output: Output) -> Result<(), Failure>;
+
+    /// Called once after the last output, also after a failure (rows written
+    /// before it are flushed either way).
+    fn finish(&mut self) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+impl<F> OutputSink for F
+where
+    F: FnMut(Output) -> Result<(), Failure> + Send,
+{
+    fn write(&mut self, output: Output) -> Result<(), Failure> {
+        self(output)
+    }
+}
+
+/// The sink has failed: stop producing (the sink's error is reported).
+#[derive(Debug)]
+struct SinkStopped;
+
+/// An [`OutputSink`] shared by the threads of a run.
+struct SharedSink<S> {
+    state: Mutex<(S, Option<Failure>)>,
+}
+
+impl<S: OutputSink> SharedSink<S> {
+    fn new(sink: S) -> SharedSink<S> {
+        SharedSink {
+            state: Mutex::new((sink, None)),
+        }
+    }
+
+    fn write(&self, output: Output) -> Result<(), SinkStopped> {
+        // A thread that panicked while writing is reported as a panic; the
+        // sink itself is still usable for closing.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (sink, failed) = &mut *state;
+        if failed.is_some() {
+            return Err(SinkStopped);
+        }
+        sink.write(output).map_err(|e| {
+            *failed = Some(e);
+            SinkStopped
+        })
+    }
+
+    /// Finishes the sink; its first error, if any.
+    fn finish(self) -> Result<(), Failure> {
+        let (mut sink, failed) = self
+            .state
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let finished = sink.finish();
+        match failed {
+            Some(e) => Err(e),
+            None => finished,
+        }
     }
 }
 
@@ -82,14 +196,17 @@ pub struct V2Processor {
     pub partitions: usize,
     /// A strategy forced from the command line; `None` keeps the planner's.
     pub strategy: Option<StrategyKind>,
+    /// Which thread runs partition 0.
+    pub placement: Placement,
 }
 
 impl V2Processor {
     /// N = the number of CPU cores, the planner's strategy.
     pub fn with_default_partitions() -> V2Processor {
         V2Processor {
-            partitions: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            partitions: cores(),
             strategy: None,
+            placement: Placement::Auto,
         }
     }
 }
@@ -104,6 +221,8 @@ pub struct PartitionLayout {
     /// sets [`RoutingContext::source_partition`] from it, for
     /// `sticky_partition` and `smart_repartition`.
     pub source_partition_column: Option<usize>,
+    /// Which thread runs partition 0; `Auto` unless a caller chooses.
+    pub placement: Placement,
 }
 
 impl PartitionLayout {
@@ -165,6 +284,7 @@ impl PartitionLayout {
             kind,
             ctx,
             source_partition_column,
+            placement: Placement::Auto,
         })
     }
 
@@ -185,73 +305,87 @@ fn key_columns(exprs: &[Expr], schema: &Schema) -> Option<Vec<usize>> {
         .collect()
 }
 
-/// Runs the partitioned runtime: `next` (called on this thread) produces the
-/// in-band message sequence and returns `false` after the last, and may push
-/// outputs of its own for the sink (failed records for the DLQ); each of the
-/// `layout.partitions()` workers owns one query from `queries`; `sink` runs on its
-/// own thread and consumes every worker's output until they are all done.
-pub fn run_partitioned<Next, Sink>(
+/// Runs the partitioned runtime: `next` (called on this thread, the router)
+/// produces the in-band message sequence and returns `false` after the last,
+/// and may push outputs of its own for the sink (failed records for the DLQ);
+/// each of the `layout.partitions()` workers owns one query from `queries`,
+/// and runs on its own thread or, for partition 0 under [`Placement::Compact`],
+/// on the router's; every output goes to `sink` from the thread that produced
+/// it. `sink` is finished once every worker is done.
+pub fn run_partitioned<Next, S>(
     job: &JobPlan,
     layout: &PartitionLayout,
     queries: Vec<QueryExecutor>,
     mut next: Next,
-    sink: Sink,
+    sink: S,
     counters: &JobCounters,
 ) -> Result<(), Failure>
 where
     Next: FnMut(&mut Vec<StreamMessage>, &mut Vec<Output>) -> Result<bool, Failure>,
-    Sink: FnOnce(Outputs) -> Result<(), Failure> + Send,
+    S: OutputSink,
 {
     let partitions = layout.partitions();
-    let spin = spin_before_park(partitions);
     assert_eq!(queries.len(), partitions, "one query per partition");
+    let hosted = layout.placement.resolve(partitions) == Placement::Compact;
+    let threads = partitions + usize::from(!hosted);
+    let spin = spin_before_park(threads);
     let status: &[PartitionStatus] = counters.partitions.get_or_init(|| {
         (0..partitions)
             .map(|_| PartitionStatus::default())
             .collect()
     });
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..partitions)
+    let (senders, mut receivers): (Vec<_>, Vec<_>) = (0..partitions)
         .map(|_| partition_queue::<StreamMessage>(QUEUE_CAPACITY))
         .unzip();
     let gauges: Vec<QueueGauges> = (0..partitions)
         .map(|p| QueueGauges::new(&job.name, p))
         .collect();
-    let (out_tx, out_rx) = bounded::<Output>(QUEUE_CAPACITY * partitions);
+    let shared = SharedSink::new(sink);
+    let sink = &shared;
     let mut dispatcher = Dispatcher::new(create(layout.kind), senders);
+    let mut queries = queries.into_iter();
+    // Partition 0 on this thread: its queue, which this thread drains after
+    // every message it routes (so it never holds more than one), and worker.
+    let mut first = hosted.then(|| {
+        let query = queries.next().expect("one query per partition");
+        (
+            receivers.remove(0),
+            Partition::new(job, 0, QueryWorker::new(job, query), &status[0]),
+        )
+    });
 
-    std::thread::scope(|scope| {
+    let (first_error, routed) = std::thread::scope(|scope| {
+        let offset = usize::from(hosted);
         let workers: Vec<_> = queries
-            .into_iter()
             .zip(receivers)
             .enumerate()
-            .map(|(p, (query, rx))| {
-                let out_tx = out_tx.clone();
+            .map(|(i, (query, rx))| {
+                let p = i + offset;
                 let status = &status[p];
                 scope.spawn(move || {
-                    run_worker(
-                        job,
-                        p,
-                        QueryWorker::new(job, query),
-                        rx,
-                        out_tx,
-                        counters,
-                        status,
-                    )
+                    let mut partition =
+                        Partition::new(job, p, QueryWorker::new(job, query), status);
+                    while let Some(message) = rx.recv_spinning(spin) {
+                        if !partition.handle(job, message, counters, sink)? {
+                            break;
+                        }
+                    }
+                    Ok(())
                 })
             })
             .collect();
-        // The router's own outputs; dropped with the router so the sink ends.
-        let side_tx = out_tx;
-        let sink_handle = scope.spawn(move || sink(Outputs { rx: out_rx, spin }));
 
-        // The router: this thread.
         let mut messages = Vec::new();
         let mut side = Vec::new();
         let mut ctx = layout.ctx.clone();
-        let routed = loop {
+        let mut first_result = Ok(());
+        let routed = 'route: loop {
             let read = next(&mut messages, &mut side);
-            // A closed channel means the sink failed; it reports why.
-            let mut closed = side.drain(..).any(|o| side_tx.send(o).is_err());
+            // A sink that stopped reports why.
+            let mut closed = false;
+            for o in side.drain(..) {
+                closed = closed || sink.write(o).is_err();
+            }
             match read {
                 Err(e) => break Err(e),
                 Ok(more) => {
@@ -267,6 +401,18 @@ where
                         }
                         // A closed queue means a worker stopped; it reports why.
                         closed = closed || dispatcher.send(m, &ctx).is_err();
+                        if let Some((rx, partition)) = &mut first {
+                            while let Ok(m) = rx.try_recv() {
+                                match partition.handle(job, m, counters, sink) {
+                                    Ok(true) => {}
+                                    Ok(false) => closed = true,
+                                    Err(e) => {
+                                        first_result = Err(e);
+                                        break 'route Ok(());
+                                    }
+                                }
+                            }
+                        }
                     }
                     dispatcher.record_metrics(&gauges);
                     for (q, s) in dispatcher.queues().iter().zip(status) {
@@ -283,8 +429,10 @@ where
         };
         // Closing the queues lets the workers finish even after a source error.
         drop(dispatcher);
-        drop(side_tx);
-        let mut first_error = None;
+        drop(first);
+        // A worker's own error explains a closed queue better than the router's,
+        // and a worker's or the sink's error explains a stopped sink better.
+        let mut first_error = first_result.err();
         for h in workers {
             let r = h
                 .join()
@@ -293,18 +441,13 @@ where
                 first_error.get_or_insert(e);
             }
         }
-        let r = sink_handle
-            .join()
-            .unwrap_or_else(|_| Err(Failure::Internal("the sink thread panicked".into())));
-        if let Err(e) = r {
-            first_error.get_or_insert(e);
-        }
-        // A worker's own error explains a closed queue better than the router's.
-        match (first_error, routed) {
-            (Some(e), _) | (None, Err(e)) => Err(e),
-            (None, Ok(())) => Ok(()),
-        }
-    })
+        (first_error, routed)
+    });
+    let finished = shared.finish();
+    match (first_error, finished, routed) {
+        (Some(e), _, _) | (None, Err(e), _) | (None, Ok(()), Err(e)) => Err(e),
+        (None, Ok(()), Ok(())) => Ok(()),
+    }
 }
 
 impl JobProcessor for V2Processor {
@@ -328,7 +471,8 @@ impl JobProcessor for V2Processor {
         ))?;
         let mut source = SourceDriver::new(app, job, reader)?;
         let schema = source.schema();
-        let layout = PartitionLayout::new(job, &schema, self.strategy, self.partitions)?;
+        let mut layout = PartitionLayout::new(job, &schema, self.strategy, self.partitions)?;
+        layout.placement = self.placement;
         let queries = (0..layout.partitions())
             .map(|_| app.compile(job, schema.clone()))
             .collect::<Result<Vec<_>, _>>()?;
@@ -350,104 +494,133 @@ impl JobProcessor for V2Processor {
                 }
                 rt.block_on(source.next(job, messages, side, counters))
             };
-        let partitions = layout.partitions();
-        let sink = |rx: Outputs| run_sink(job, &mut sinks, rx, counters, &acks, partitions);
+        let sink = JobSink {
+            job,
+            sinks: &mut sinks,
+            counters,
+            acks: &acks,
+            partitions: layout.partitions(),
+            barriers: Vec::new(),
+            rt: super::job_runtime()?,
+        };
         run_partitioned(job, &layout, queries, next, sink, counters)?;
         rt.block_on(source.commit(job))
     }
 }
 
-/// One partition worker: applies its queue's messages to its own query.
-fn run_worker(
-    job: &JobPlan,
-    partition: usize,
-    mut worker: QueryWorker,
-    rx: velo_partition::QueueReceiver<StreamMessage>,
-    out: Sender<Output>,
-    counters: &JobCounters,
-    status: &PartitionStatus,
-) -> Result<(), Failure> {
-    let spin = spin_before_park(counters.partitions.get().map_or(1, Vec::len));
-    let labels = [
-        ("job", job.name.clone()),
-        ("partition", partition.to_string()),
-    ];
-    let records_in = metrics::counter!("velo_partition_records_in_total", &labels);
-    let records_out = metrics::counter!("velo_partition_records_out_total", &labels);
-    let latency = metrics::histogram!("velo_partition_batch_latency_seconds", &labels);
-    let watermark = metrics::gauge!("velo_partition_watermark_ms", &labels);
-    let mut outputs = Vec::new();
-    while let Some(message) = rx.recv_spinning(spin) {
+/// One partition's worker and its metrics, on whichever thread runs it.
+struct Partition<'a> {
+    worker: QueryWorker,
+    status: &'a PartitionStatus,
+    outputs: Vec<Output>,
+    records_in: metrics::Counter,
+    records_out: metrics::Counter,
+    latency: metrics::Histogram,
+    watermark: metrics::Gauge,
+}
+
+impl<'a> Partition<'a> {
+    fn new(
+        job: &JobPlan,
+        partition: usize,
+        worker: QueryWorker,
+        status: &'a PartitionStatus,
+    ) -> Partition<'a> {
+        let labels = [
+            ("job", job.name.clone()),
+            ("partition", partition.to_string()),
+        ];
+        Partition {
+            worker,
+            status,
+            outputs: Vec::new(),
+            records_in: metrics::counter!("velo_partition_records_in_total", &labels),
+            records_out: metrics::counter!("velo_partition_records_out_total", &labels),
+            latency: metrics::histogram!("velo_partition_batch_latency_seconds", &labels),
+            watermark: metrics::gauge!("velo_partition_watermark_ms", &labels),
+        }
+    }
+
+    /// Applies one message and writes its outputs to `sink`. `false` once no
+    /// more input is needed, or the sink has stopped (it reports why).
+    fn handle<S: OutputSink>(
+        &mut self,
+        job: &JobPlan,
+        message: StreamMessage,
+        counters: &JobCounters,
+        sink: &SharedSink<S>,
+    ) -> Result<bool, Failure> {
         let start = Instant::now();
         let rows = match &message {
             StreamMessage::Batch(b) => b.num_rows() as u64,
             StreamMessage::Watermark(wm) => {
-                watermark.set(wm.0 as f64);
-                status.watermark.store(wm.0, Ordering::Relaxed);
+                self.watermark.set(wm.0 as f64);
+                self.status.watermark.store(wm.0, Ordering::Relaxed);
                 0
             }
             StreamMessage::Barrier(_) | StreamMessage::EndOfStream => 0,
         };
-        let more = worker.handle(job, message, counters, &mut outputs)?;
-        records_in.increment(rows);
-        status.records_in.fetch_add(rows, Ordering::Relaxed);
-        for o in outputs.drain(..) {
+        let more = self
+            .worker
+            .handle(job, message, counters, &mut self.outputs)?;
+        self.records_in.increment(rows);
+        self.status.records_in.fetch_add(rows, Ordering::Relaxed);
+        for o in self.outputs.drain(..) {
             if let Output::Rows(b) = &o {
-                records_out.increment(b.num_rows() as u64);
-                status
-                    .records_out
-                    .fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                let n = b.num_rows() as u64;
+                self.records_out.increment(n);
+                self.status.records_out.fetch_add(n, Ordering::Relaxed);
             }
-            if out.send(o).is_err() {
-                return Ok(()); // the sink failed; it reports why
+            if sink.write(o).is_err() {
+                return Ok(false);
             }
         }
-        latency.record(start.elapsed().as_secs_f64());
-        if !more {
-            break;
-        }
+        self.latency.record(start.elapsed().as_secs_f64());
+        Ok(more)
     }
-    Ok(())
 }
 
-/// The sink thread of [`V2Processor`]: writes every worker's output.
-fn run_sink(
-    job: &JobPlan,
-    sinks: &mut Sinks,
-    rx: Outputs,
-    counters: &JobCounters,
-    acks: &Acks,
+/// The job's sinks as the [`OutputSink`] of a V2 run: writes each output on
+/// the thread that produced it, and flushes the sinks, then acknowledges a
+/// commit barrier once every partition has passed it.
+struct JobSink<'a> {
+    job: &'a JobPlan,
+    sinks: &'a mut Sinks,
+    counters: &'a JobCounters,
+    acks: &'a Acks,
     partitions: usize,
-) -> Result<(), Failure> {
-    let rt = super::job_runtime()?;
-    rt.block_on(async {
-        let mut result = Ok(());
-        // Barrier ids seen and from how many partitions; each worker forwards
-        // every barrier, in order.
-        let mut barriers: Vec<(u64, usize)> = Vec::new();
-        for o in rx {
-            if let Output::Barrier(id) = o {
-                match barriers.iter_mut().find(|(b, _)| *b == id) {
-                    Some((_, n)) => *n += 1,
-                    None => barriers.push((id, 1)),
-                }
-                if barriers.iter().any(|&(b, n)| b == id && n == partitions) {
-                    barriers.retain(|&(b, _)| b != id);
-                    if let Err(e) = sinks.flush(job).await {
-                        result = Err(e);
-                        break;
-                    }
-                    acks.acknowledge(id);
-                }
-                continue;
+    /// Barrier ids seen and from how many partitions; each worker forwards
+    /// every barrier, in order.
+    barriers: Vec<(u64, usize)>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl OutputSink for JobSink<'_> {
+    fn write(&mut self, output: Output) -> Result<(), Failure> {
+        let Output::Barrier(id) = output else {
+            return self
+                .rt
+                .block_on(self.sinks.write_output(self.job, &output, self.counters));
+        };
+        let seen = match self.barriers.iter_mut().find(|(b, _)| *b == id) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
             }
-            if let Err(e) = sinks.write_output(job, &o, counters).await {
-                result = Err(e);
-                break;
+            None => {
+                self.barriers.push((id, 1));
+                1
             }
+        };
+        if seen == self.partitions {
+            self.barriers.retain(|&(b, _)| b != id);
+            self.rt.block_on(self.sinks.flush(self.job))?;
+            self.acks.acknowledge(id);
         }
-        // Rows written before a failure are flushed either way, like V1.
-        let closed = sinks.close(job).await;
-        result.and(closed)
-    })
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), Failure> {
+        self.rt.block_on(self.sinks.close(self.job))
+    }
 }
