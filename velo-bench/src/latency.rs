@@ -122,6 +122,9 @@ pub struct LatencySummary {
     /// Batches handed over more than 50 us after their due time.
     pub late_batches: u64,
     pub max_lateness_us: f64,
+    /// The p95 of every paced run of this configuration, in run order; the
+    /// other fields are those of the run with the median p95.
+    pub p95_us_runs: Vec<f64>,
 }
 
 impl LatencySummary {
@@ -166,7 +169,18 @@ impl LatencySummary {
             batches: run.batches,
             late_batches: run.late_batches,
             max_lateness_us: us(run.max_lateness),
+            p95_us_runs: Vec::new(),
         }
+    }
+
+    /// The summary of the run with the median p95 (the lower middle one for an
+    /// even count), with every run's p95 in `p95_us_runs`.
+    pub fn median_of(mut runs: Vec<LatencySummary>) -> Option<LatencySummary> {
+        let p95s: Vec<f64> = runs.iter().map(|s| s.p95_us).collect();
+        runs.sort_by(|a, b| a.p95_us.total_cmp(&b.p95_us));
+        let mut median = runs.into_iter().nth((p95s.len().max(1) - 1) / 2)?;
+        median.p95_us_runs = p95s;
+        Some(median)
     }
 }
 
@@ -190,5 +204,22 @@ mod tests {
         assert_eq!(s.p99_us, 2000.0);
         assert_eq!(s.max_us, 10000.0);
         assert_eq!(s.weight, 100);
+    }
+
+    #[test]
+    fn median_of_runs_by_p95() {
+        let run = |ms: u64| LatencyRun {
+            samples: vec![(Duration::from_millis(ms), 1)],
+            records: 1,
+            elapsed: Duration::from_secs(1),
+            ..LatencyRun::default()
+        };
+        let summaries = [3, 1, 2].map(|ms| LatencySummary::new(1.0, &run(ms)));
+        let m = LatencySummary::median_of(summaries.to_vec()).unwrap();
+        assert_eq!(m.p95_us, 2000.0);
+        assert_eq!(m.p95_us_runs, vec![3000.0, 1000.0, 2000.0]);
+        let two = LatencySummary::median_of(summaries[..2].to_vec()).unwrap();
+        assert_eq!(two.p95_us, 1000.0, "the lower middle of an even count");
+        assert!(LatencySummary::median_of(Vec::new()).is_none());
     }
 }

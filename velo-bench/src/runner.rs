@@ -318,9 +318,9 @@ fn pace(pacer: &mut Pacer, rows: usize, run: &mut LatencyRun) {
 /// What is measured, per input message `i` that produces output rows (a batch, or
 /// for EMIT FINAL windows the watermark that closes them): from the instant the
 /// `next` closure hands it to the router (after waiting for its due time; a
-/// watermark is handed over right after its batch) to the instant the sink thread
+/// watermark is handed over right after its batch) to the instant the sink
 /// receives the last of the output batches that message produces across the
-/// partitions. The sink thread records, per output batch, only the instant, the
+/// partitions. The sink records, per output batch, only the instant, the
 /// partition and that partition's running row count.
 ///
 /// How output is attributed: before the run (untimed), the input is routed with

@@ -41,7 +41,7 @@ impl JobProcessor for V1Processor {
                 Sinks::open(job, worker.query().output_schema().clone(), &input_schema).await?;
             let result = pump(job, options, counters, &mut source, &mut worker, &mut sinks).await;
             // Rows produced before a failure are valid output: flush them either way
-            // (V2's sink thread does the same), then report the first error.
+            // (V2 does the same), then report the first error.
             let closed = sinks.close(job).await;
             result?;
             closed?;

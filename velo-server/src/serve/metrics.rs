@@ -76,7 +76,7 @@ fn describe() {
     metrics::describe_counter!(
         "velo_partition_records_out_total",
         Unit::Count,
-        "Rows a V2 partition worker handed to the sink thread."
+        "Rows a V2 partition worker produced for the job's sink."
     );
     metrics::describe_histogram!(
         "velo_partition_batch_latency_seconds",
