@@ -143,7 +143,9 @@ pub trait PartitioningStrategy: Send + fmt::Debug {
     /// The strategy's config name, e.g. `always_hash`.
     fn name(&self) -> &'static str;
 
-    /// Splits `batch` into per-partition sub-batches, appended to `out`.
+    /// Splits `batch` into per-partition sub-batches, appended to `out`: at
+    /// most one per partition (V2's router, when it runs partition 0 itself,
+    /// relies on that to drain that partition's queue after every batch).
     fn route(&mut self, batch: Batch, ctx: &RoutingContext, out: &mut Vec<(usize, Batch)>);
 }
 

@@ -78,6 +78,30 @@ fn not_numeric(kind: &'static str, v: &Value) -> Error {
 }
 
 impl Accumulator {
+    /// Sets `self` to `fresh` (a new accumulator of the same aggregate), as
+    /// `clone_from` does, but assigns the plain numeric states in place: a window
+    /// slot is reset this way each time it closes, and the derived `clone_from`
+    /// drops the old state and clones the new one variant by variant.
+    #[inline]
+    pub fn reset_from(&mut self, fresh: &Accumulator) {
+        match (self, fresh) {
+            (Accumulator::Count(a), Accumulator::Count(b))
+            | (Accumulator::CountStar(a), Accumulator::CountStar(b)) => *a = *b,
+            (Accumulator::Sum(a), Accumulator::Sum(b)) => *a = *b,
+            (
+                Accumulator::Avg { sum, count },
+                Accumulator::Avg {
+                    sum: fresh_sum,
+                    count: fresh_count,
+                },
+            ) => {
+                *sum = *fresh_sum;
+                *count = *fresh_count;
+            }
+            (this, fresh) => this.clone_from(fresh),
+        }
+    }
+
     /// A fresh accumulator (without DISTINCT).
     pub fn new(kind: AggregateKind, _input_type: DataType) -> Accumulator {
         use AggregateKind::*;
@@ -499,5 +523,44 @@ fn avg_f64(s: AvgSum) -> f64 {
         AvgSum::Int(i) => i as f64,
         AvgSum::Float(f) => f,
         AvgSum::Decimal(d) => d.to_f64().unwrap_or(f64::NAN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_from_gives_a_fresh_accumulator_of_every_kind() {
+        use AggregateKind::*;
+        let kinds = [
+            Count, CountStar, Sum, Avg, Min, Max, StddevSamp, VarPop, FirstValue, LastValue,
+        ];
+        let values = [Value::Int(7), Value::Float(2.5), Value::Int(-3)];
+        for kind in kinds {
+            for distinct in [false, true] {
+                let make = || {
+                    let acc = Accumulator::new(kind, DataType::Float);
+                    if distinct {
+                        Accumulator::distinct(acc)
+                    } else {
+                        acc
+                    }
+                };
+                let fresh = make();
+                let mut used = make();
+                for v in &values {
+                    used.update(v).unwrap();
+                }
+                assert_ne!(
+                    format!("{used:?}"),
+                    format!("{fresh:?}"),
+                    "{kind:?}: updating changes the state"
+                );
+                used.reset_from(&fresh);
+                assert_eq!(format!("{used:?}"), format!("{fresh:?}"), "{kind:?}");
+                assert_eq!(used.evaluate(), fresh.evaluate(), "{kind:?}");
+            }
+        }
     }
 }

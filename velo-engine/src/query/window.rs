@@ -411,7 +411,7 @@ impl WindowAggregate {
             .iter_mut()
             .zip(&self.fresh)
         {
-            acc.clone_from(fresh);
+            acc.reset_from(fresh);
         }
         let m = &mut self.slots[s];
         m.live = false;
