@@ -92,8 +92,9 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     pacer_spin_us: u64,
     /// V2 in memory: where partition 0 runs: on its own thread (`dedicated`), on
-    /// the router's (`compact`), or `auto`: compact when the machine has fewer
-    /// cores than the router and the N workers, as `velo-server` does.
+    /// the router's (`compact`), or `auto`: compact on a machine of at most 4
+    /// cores with fewer cores than the router and the N workers, as
+    /// `velo-server` does.
     #[arg(long, default_value = "auto")]
     placement: Placement,
     /// Only the end-to-end mode (through the velo-server binary and files).

@@ -12,10 +12,10 @@
 //! windows at the same point of the input as V1 (SPEC §4). There is no sink
 //! thread: a worker writes its own output (one lock per output batch), so a row
 //! is handed over once, router to worker, or not at all for partition 0 when
-//! the router runs it. Whether it does ([`Placement`]) depends on the cores: with
-//! fewer cores than the router and N workers (the default N is the core count)
-//! it does, so the job has one thread per core and none waits for a core to
-//! be handed its batch. Queues are bounded: a slow sink holds up the workers
+//! the router runs it. Whether it does ([`Placement`]) depends on the cores: on
+//! a small machine with fewer cores than the router and N workers (the
+//! default N is the core count) it does, so the job has one thread per core
+//! and none waits for a core to be handed its batch. Queues are bounded: a slow sink holds up the workers
 //! writing to it, their queues fill, and the source waits — memory stays
 //! bounded. Nothing on the per-record path takes a lock; counters are updated
 //! once per batch.
@@ -71,12 +71,21 @@ fn spin_before_park(threads: usize) -> Duration {
     }
 }
 
+/// The most cores on which [`Placement::Auto`] lets the router run partition 0.
+/// On few cores the workers are the bottleneck and a thread more than there
+/// are cores makes every hand-off wait for one (measured on 2 cores: p95 at
+/// half load 1-3 ms with the extra thread, tens of us without). On many cores
+/// the router, which routes every record, becomes the bottleneck, and giving
+/// it partition 0's work as well would hold back every partition, while one
+/// thread more than cores matters less. Not yet measured above 2 cores.
+pub const COMPACT_MAX_CORES: usize = 4;
+
 /// Which thread runs partition 0's worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Placement {
-    /// `Dedicated` when the machine has a core for the router and each of the
-    /// N workers, `Compact` otherwise (the default N is the core count, so by
-    /// default `Compact`).
+    /// `Compact` on a small machine (at most [`COMPACT_MAX_CORES`] cores)
+    /// without a core for the router and each of the N workers (the default
+    /// N is the core count, so there by default), `Dedicated` otherwise.
     #[default]
     Auto,
     /// Every partition worker has its own thread; the router only routes:
@@ -93,7 +102,9 @@ impl Placement {
     /// with `partitions` workers.
     pub fn resolve(self, partitions: usize) -> Placement {
         match self {
-            Placement::Auto if cores() < partitions + 1 => Placement::Compact,
+            Placement::Auto if cores() < partitions + 1 && cores() <= COMPACT_MAX_CORES => {
+                Placement::Compact
+            }
             Placement::Auto => Placement::Dedicated,
             chosen => chosen,
         }
@@ -625,5 +636,31 @@ impl OutputSink for JobSink<'_> {
 
     fn finish(&mut self) -> Result<(), Failure> {
         self.rt.block_on(self.sinks.close(self.job))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_auto_follows_the_cores() {
+        assert_eq!(Placement::Dedicated.resolve(64), Placement::Dedicated);
+        assert_eq!(Placement::Compact.resolve(1), Placement::Compact);
+        let n = cores();
+        let small = n <= COMPACT_MAX_CORES;
+        // N = cores: no core for the router.
+        let expected = if small {
+            Placement::Compact
+        } else {
+            Placement::Dedicated
+        };
+        assert_eq!(Placement::Auto.resolve(n), expected);
+        // A core for the router and every worker.
+        assert_eq!(Placement::Auto.resolve(n - 1), Placement::Dedicated);
+        for p in [Placement::Auto, Placement::Dedicated, Placement::Compact] {
+            assert_eq!(p.name().parse::<Placement>(), Ok(p));
+        }
+        assert!("sideways".parse::<Placement>().is_err());
     }
 }
