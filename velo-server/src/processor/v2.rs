@@ -419,7 +419,10 @@ where
                             while let Ok(m) = rx.try_recv() {
                                 match partition.handle(job, m, counters, sink) {
                                     Ok(true) => {}
-                                    Ok(false) => closed = true,
+                                    Ok(false) => {
+                                        closed = true;
+                                        break;
+                                    }
                                     Err(e) => {
                                         first_result = Err(e);
                                         break 'route Ok(());
