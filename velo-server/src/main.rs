@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use velo_server::app::{Failure, LoadedApp};
-use velo_server::processor::{self, JobProcessor, RunOptions, V1Processor, V2Processor};
+use velo_server::processor::{self, JobProcessor, Placement, RunOptions, V1Processor, V2Processor};
 use velo_server::serve::{self, ServeOptions};
 use velo_server::{explain, progress};
 
@@ -55,6 +55,11 @@ enum Command {
         /// Partitioning strategy for V2 (default: auto).
         #[arg(long, default_value = "auto")]
         strategy: String,
+        /// Where V2 runs partition 0: on its own thread (dedicated), on the
+        /// router's (compact), or auto: compact on a machine of at most 4 cores
+        /// with fewer cores than the router and the N workers.
+        #[arg(long, default_value = "auto")]
+        placement: String,
         /// Rows per input batch.
         #[arg(long, default_value_t = 1024)]
         batch_size: usize,
@@ -81,6 +86,9 @@ enum Command {
         /// Partition workers per job for V2 (default: number of CPU cores).
         #[arg(long)]
         partitions: Option<usize>,
+        /// Where V2 runs partition 0 (see `run --help`).
+        #[arg(long, default_value = "auto")]
+        placement: String,
         /// Rows per input batch.
         #[arg(long, default_value_t = 1024)]
         batch_size: usize,
@@ -113,8 +121,10 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             processor,
             partitions,
             strategy,
+            placement,
             batch_size,
         } => {
+            let placement = parse_placement(&placement)?;
             let strategy = match strategy.as_str() {
                 "auto" => None,
                 name => Some(velo_partition::StrategyKind::parse(name).ok_or_else(|| {
@@ -142,6 +152,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                         v2.partitions = n;
                     }
                     v2.strategy = strategy;
+                    v2.placement = placement;
                     processor::run_app(&v2, &loaded, &options)
                 }
             }
@@ -164,8 +175,10 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             app,
             processor,
             partitions,
+            placement,
             batch_size,
         } => {
+            let placement = parse_placement(&placement)?;
             if partitions == Some(0) {
                 return Err(Failure::User(
                     "error: --partitions must be at least 1".to_string(),
@@ -178,6 +191,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                     if let Some(n) = partitions {
                         v2.partitions = n;
                     }
+                    v2.placement = placement;
                     Arc::new(v2)
                 }
             };
@@ -189,4 +203,13 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             })
         }
     }
+}
+
+/// `--placement`: a user error (exit 1) when unknown, like `--strategy`.
+fn parse_placement(name: &str) -> Result<Placement, Failure> {
+    name.parse().map_err(|_| {
+        Failure::User(format!(
+            "error: unknown --placement '{name}': expected auto, dedicated or compact"
+        ))
+    })
 }

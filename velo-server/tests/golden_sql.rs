@@ -7,8 +7,9 @@
 //! named by a first line `-- command: check`), so paths in messages are stable.
 //! `VELO_BLESS=1 cargo test -p velo-server --test golden_sql` rewrites the
 //! `expected` files from what the binary does now. Every `run` case runs on the
-//! V1 processor (whose output is the expectation) and on V2 with 3 partitions,
-//! whose rows must be the same multiset.
+//! V1 processor (whose output is the expectation) and on V2 with 3 partitions
+//! (partition 0 on its own thread or the router's, alternately), whose rows
+//! must be the same multiset.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -164,12 +165,24 @@ fn sql_cases() {
         root.display()
     );
     let mut failures = Vec::new();
-    for case in &cases {
+    for (i, case) in cases.iter().enumerate() {
         // V1 is the reference: its output is the expectation, exactly.
         let actual = run_case(case, &["--processor", "v1"]);
         // V2 must give the same rows (SPEC §4); with several partitions the rows of
         // different keys may interleave differently, so compare as multisets.
-        let v2 = run_case(case, &["--processor", "v2", "--partitions", "3"]);
+        // Every other case runs partition 0 on the router's thread.
+        let placement = if i % 2 == 0 { "dedicated" } else { "compact" };
+        let v2 = run_case(
+            case,
+            &[
+                "--processor",
+                "v2",
+                "--partitions",
+                "3",
+                "--placement",
+                placement,
+            ],
+        );
         if !agree(&v2, &actual) {
             failures.push(format!(
                 "case {}: V2 differs from V1:\n--- v1\n{actual}\n--- v2\n{v2}",
@@ -195,4 +208,25 @@ fn sql_cases() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn an_unknown_placement_is_a_user_error() {
+    for command in ["run", "serve"] {
+        let mut args = vec![command];
+        if command == "run" {
+            args.push("app.sql");
+        }
+        args.extend(["--placement", "sideways"]);
+        let output = Command::new(env!("CARGO_BIN_EXE_velo-server"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr).trim_end(),
+            "error: unknown --placement 'sideways': expected auto, dedicated or compact",
+            "{command}"
+        );
+    }
 }
