@@ -105,3 +105,23 @@ fn having_filters_final_groups_and_failures_are_counted() {
     assert_eq!((c.rows_in, c.failed, c.filtered, c.rows_out), (5, 1, 0, 2));
     assert_eq!(q.take_failures().len(), 1);
 }
+
+#[test]
+fn a_group_column_selected_twice_is_emitted_twice() {
+    // Plain columns of the group row are moved into the output row when each
+    // appears once; a repeated one must be copied, not moved out and lost.
+    let input = trades();
+    let mut q = QueryExecutor::new(
+        &plan(
+            "SELECT sym, SUM(qty) AS total, sym AS again, SUM(qty) AS total2 FROM t GROUP BY sym",
+        ),
+        input.schema().clone(),
+    )
+    .unwrap();
+    let out = rows(q.process(&input).unwrap());
+    let expect: Vec<Vec<Value>> = [("A", 10), ("B", 5), ("A", 17), ("C", 0), ("B", 6)]
+        .iter()
+        .map(|(s, n)| vec![Value::str(s), Value::Int(*n), Value::str(s), Value::Int(*n)])
+        .collect();
+    assert_eq!(out, expect);
+}

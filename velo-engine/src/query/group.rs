@@ -100,6 +100,9 @@ pub(crate) struct GroupOutput {
     /// When every select item is a plain column of the group row (the common
     /// case): their positions, copied without evaluating expressions.
     direct: Option<Vec<usize>>,
+    /// `direct`'s positions are all different, so [`GroupOutput::emit`] moves
+    /// the values out of the group row instead of cloning them.
+    direct_moves: bool,
 }
 
 /// The names of the window columns in a windowed query's group row.
@@ -152,9 +155,15 @@ impl GroupOutput {
                 PhysicalExpr::Column { index, .. } => Some(*index),
                 _ => None,
             })
-            .collect();
+            .collect::<Option<Vec<usize>>>();
+        let direct_moves = direct.as_ref().is_some_and(|columns| {
+            let mut seen = columns.clone();
+            seen.sort_unstable();
+            seen.windows(2).all(|w| w[0] != w[1])
+        });
         Ok(GroupOutput {
             direct,
+            direct_moves,
             out_scratch: Vec::with_capacity(select.len()),
             having,
             select,
@@ -173,16 +182,21 @@ impl GroupOutput {
 
     /// Evaluates HAVING over one group row and, when it holds, appends the select
     /// list's values to `out`. Allocates nothing: the row is built in a reused
-    /// scratch vector.
+    /// scratch vector. `group_row` is scratch space of the caller: its values may
+    /// be moved out (left NULL).
     #[inline]
-    pub(crate) fn emit(&mut self, group_row: &[Value], out: &mut BatchBuilder) -> Result<()> {
+    pub(crate) fn emit(&mut self, group_row: &mut [Value], out: &mut BatchBuilder) -> Result<()> {
         if let Some(h) = &self.having {
             if !matches!(h.eval(group_row)?, Value::Bool(true)) {
                 return Ok(());
             }
         }
         if let Some(columns) = &self.direct {
-            out.push_row(columns.iter().map(|&i| group_row[i].clone()));
+            if self.direct_moves {
+                out.push_row(columns.iter().map(|&i| std::mem::take(&mut group_row[i])));
+            } else {
+                out.push_row(columns.iter().map(|&i| group_row[i].clone()));
+            }
             return Ok(());
         }
         self.out_scratch.clear();
@@ -333,6 +347,6 @@ impl GroupAggregate {
         self.row_scratch.extend(group.key.iter().cloned());
         self.row_scratch
             .extend(group.accumulators.iter().map(Accumulator::evaluate));
-        self.output.emit(&self.row_scratch, out)
+        self.output.emit(&mut self.row_scratch, out)
     }
 }

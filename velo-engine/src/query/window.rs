@@ -662,7 +662,7 @@ impl WindowAggregate {
         );
         self.row_scratch.push(Value::Timestamp(m.start));
         self.row_scratch.push(Value::Timestamp(end));
-        self.output.emit(&self.row_scratch, out)
+        self.output.emit(&mut self.row_scratch, out)
     }
 
     /// Closes every window whose end is at or below `watermark` (every window
