@@ -649,7 +649,7 @@ pub(crate) fn compile_select(
             }
             SelectItem::Expr { expr, alias, .. } => {
                 let compiled = compile(expr, scope)?;
-                let name = output_name(expr, alias.as_ref());
+                let name = velo_planner::output_name(expr, alias.as_ref());
                 fields.push(Field::new(&name, compiled.data_type()));
                 exprs.push(compiled);
                 texts.push(expr.to_string());
@@ -671,21 +671,6 @@ pub(crate) fn compile_select(
         }
     }
     Ok((exprs, fields, texts))
-}
-
-/// The output column name of a select item: its alias, else the column's own
-/// name, else the expression's SQL text (e.g. `COUNT(*)`).
-pub(crate) fn output_name(expr: &velo_ast::Expr, alias: Option<&velo_ast::Ident>) -> String {
-    if let Some(a) = alias {
-        return a.value.clone();
-    }
-    match expr {
-        velo_ast::Expr::Identifier(id) => id.value.clone(),
-        velo_ast::Expr::CompoundIdentifier(parts) => {
-            parts.last().map(|p| p.value.clone()).unwrap_or_default()
-        }
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -173,6 +173,11 @@ impl Default for PartitionStatus {
 }
 
 impl JobCounters {
+    /// The V2 partitions' statuses; none before V2 starts, and none for V1.
+    pub fn partition_statuses(&self) -> &[PartitionStatus] {
+        self.partitions.get().map_or(&[], Vec::as_slice)
+    }
+
     /// Counters for `job` that also feed its `velo_job_records_*_total` metrics
     /// in the installed recorder ([`JobCounters::default`] feeds none).
     pub fn for_job(job: &str) -> JobCounters {
@@ -216,9 +221,11 @@ impl JobCounters {
     }
 }
 
-/// What a finished job did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a finished job did; also the `records` object of the HTTP API
+/// (SPEC §4's accounting: `in = processed + filtered + late + failed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct JobReport {
+    #[serde(rename = "in")]
     pub read: u64,
     pub processed: u64,
     pub filtered: u64,
@@ -226,6 +233,7 @@ pub struct JobReport {
     pub failed: u64,
     pub written: u64,
     pub dlq: u64,
+    #[serde(skip)]
     pub elapsed: Duration,
 }
 

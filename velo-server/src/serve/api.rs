@@ -31,7 +31,7 @@ use velo_engine::query::QueryExecutor;
 use velo_planner::PlanOptions;
 
 use crate::app::{Failure, LoadedApp};
-use crate::processor::NO_WATERMARK;
+use crate::processor::{JobReport, NO_WATERMARK};
 
 use super::jobs::{Job, Registry, SubmitError};
 use super::metrics::now_ms;
@@ -255,7 +255,8 @@ pub struct JobStatus {
     pub reason: Option<String>,
     pub submitted_at_ms: i64,
     pub elapsed_s: f64,
-    pub records: Records,
+    /// SPEC §4's accounting, which adds up once the job has ended.
+    pub records: JobReport,
     pub throughput: Throughput,
     /// The job's watermark (the least over its partitions), epoch millis.
     pub watermark: Option<i64>,
@@ -265,20 +266,6 @@ pub struct JobStatus {
     pub state_bytes: u64,
     /// One entry per V2 partition (empty for V1).
     pub partitions: Vec<PartitionJson>,
-}
-
-/// SPEC §4's accounting: `in = processed + filtered + late + failed` once the
-/// job has ended.
-#[derive(Debug, Serialize)]
-pub struct Records {
-    #[serde(rename = "in")]
-    pub read: u64,
-    pub processed: u64,
-    pub filtered: u64,
-    pub late: u64,
-    pub failed: u64,
-    pub written: u64,
-    pub dlq: u64,
 }
 
 /// Records per second: over the last second or so, and over the whole run.
@@ -323,10 +310,8 @@ pub fn job_status(job: &Job) -> JobStatus {
     let lag = |wm: Option<i64>| wm.filter(|_| live).map(|wm| now.saturating_sub(wm));
     let partitions: Vec<PartitionJson> = job
         .counters
-        .partitions
-        .get()
-        .into_iter()
-        .flatten()
+        .partition_statuses()
+        .iter()
         .enumerate()
         .map(|(i, p)| {
             let (in_per_s, out_per_s) = rates.partitions.get(i).copied().unwrap_or_default();
@@ -369,15 +354,7 @@ pub fn job_status(job: &Job) -> JobStatus {
         reason: status.reason,
         submitted_at_ms: job.submitted_at_ms,
         elapsed_s: elapsed,
-        records: Records {
-            read: r.read,
-            processed: r.processed,
-            filtered: r.filtered,
-            late: r.late,
-            failed: r.failed,
-            written: r.written,
-            dlq: r.dlq,
-        },
+        records: r,
         throughput: Throughput {
             in_per_s: rates.in_per_s,
             out_per_s: rates.out_per_s,

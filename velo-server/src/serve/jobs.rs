@@ -180,10 +180,8 @@ impl Job {
         let snap = self.counters.snapshot();
         let parts: Vec<(u64, u64)> = self
             .counters
-            .partitions
-            .get()
-            .into_iter()
-            .flatten()
+            .partition_statuses()
+            .iter()
             .map(|p| {
                 (
                     p.records_in.load(Ordering::Relaxed),

@@ -137,14 +137,7 @@ pub fn render(handle: &PrometheusHandle, registry: &Registry) -> String {
         if state.is_terminal() {
             continue;
         }
-        for (p, status) in job
-            .counters
-            .partitions
-            .get()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (p, status) in job.counters.partition_statuses().iter().enumerate() {
             let wm = status.watermark.load(std::sync::atomic::Ordering::Relaxed);
             if wm != NO_WATERMARK {
                 let labels = [("job", job.name.clone()), ("partition", p.to_string())];
