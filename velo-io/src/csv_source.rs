@@ -50,6 +50,8 @@ struct Recorder<R> {
     base: u64,
     /// Bytes before this stream offset are no longer needed.
     keep_from: u64,
+    /// The inner stream has reported its end.
+    eof: bool,
 }
 
 impl<R> Recorder<R> {
@@ -59,7 +61,15 @@ impl<R> Recorder<R> {
             kept: Vec::new(),
             base: 0,
             keep_from: 0,
+            eof: false,
         }
+    }
+
+    /// True when a record ending at stream offset `end` ended with the input: the
+    /// one record whose quoting the parser may have left open.
+    #[inline]
+    fn ends_input(&self, end: u64) -> bool {
+        self.eof && end == self.base + self.kept.len() as u64
     }
 
     /// The byte at stream offset `at`, if it is kept.
@@ -106,6 +116,9 @@ impl<R> Recorder<R> {
 impl<R: Read> Read for Recorder<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(out)?;
+        if n == 0 && !out.is_empty() {
+            self.eof = true;
+        }
         // Drop what is no longer needed once it is at least half of what is kept,
         // so that on average each byte is moved at most once.
         let unneeded = self.keep_from.saturating_sub(self.base);
@@ -260,6 +273,7 @@ pub struct CsvReader<R> {
     positions: Vec<u64>,
     batch_size: usize,
     done: bool,
+    delimiter: u8,
 }
 
 impl<R: Read> CsvReader<R> {
@@ -403,6 +417,7 @@ impl<R: Read> CsvReader<R> {
             deferred: None,
             batch_size,
             done: false,
+            delimiter: encoding.delimiter,
         })
     }
 
@@ -445,6 +460,11 @@ impl<R: Read> CsvReader<R> {
                 }
             };
             let (start, line) = self.rdr.get_ref().start_of(&self.record);
+            if self.rdr.get_ref().ends_input(end) {
+                if let Some(e) = self.unterminated_quote(start, end, line) {
+                    return self.fail(e);
+                }
+            }
             if let Err(e) = self.decoder.decode(&self.record, line, &mut self.builder) {
                 let e = match self.rdr.get_ref().raw(start, end) {
                     Some(raw) => e.with_raw(raw),
@@ -455,6 +475,25 @@ impl<R: Read> CsvReader<R> {
             self.positions.push(line);
         }
         Ok((!self.builder.is_empty()).then(|| self.take_batch()))
+    }
+
+    /// The last record of the input as an error when a quoted field in it is never
+    /// closed: the parser takes the rest of the input into that field instead.
+    #[cold]
+    fn unterminated_quote(&self, start: u64, end: u64, line: u64) -> Option<Error> {
+        let raw = self.rdr.get_ref().raw(start, end)?;
+        if !quote_left_open(raw, self.delimiter) {
+            return None;
+        }
+        let e = Error::Malformed {
+            path: self.decoder.label.to_string(),
+            line,
+            message: "unterminated quoted field: a quote opened in this record is never closed, \
+                      so the rest of the input would be read as one value"
+                .to_string(),
+            raw: None,
+        };
+        Some(e.with_raw(raw))
     }
 
     /// The rows decoded so far, with their positions.
@@ -473,6 +512,34 @@ impl<R: Read> CsvReader<R> {
             Ok(Some(self.take_batch()))
         }
     }
+}
+
+/// True if `record` ends inside a quoted field, read as the csv parser reads it:
+/// a field is quoted when it starts with `"`; inside, `""` is a quote and a lone
+/// `"` ends the quoting (the rest of the field is taken as it is).
+fn quote_left_open(record: &[u8], delimiter: u8) -> bool {
+    let mut field_start = true;
+    let mut quoted = false;
+    let mut i = 0;
+    while i < record.len() {
+        let b = record[i];
+        if quoted {
+            if b == b'"' {
+                if record.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    quoted = false;
+                }
+            }
+        } else if field_start && b == b'"' {
+            quoted = true;
+            field_start = false;
+        } else {
+            field_start = b == delimiter || b == b'\n' || b == b'\r';
+        }
+        i += 1;
+    }
+    quoted
 }
 
 /// The header's column names: trimmed, `cN` for an empty one, no duplicates.
@@ -618,6 +685,45 @@ mod tests {
         assert_eq!(b.row(0), [Value::Int(7), Value::Int(8)]);
         assert_eq!(b.positions(), Some(&[6][..]));
         assert!(r.read_batch().unwrap().is_none());
+    }
+
+    /// Regression: a quote that was never closed took the rest of the file into one
+    /// field, and the run reported nothing.
+    #[test]
+    fn an_unterminated_quote_is_a_record_error_at_its_starting_line() {
+        let text = "a,b\n1,x\n2,\"open\n3,y\n4,z\n";
+        let mut r = reader(text, Format::Csv, Some("a INT, b VARCHAR")).unwrap();
+        let b = r.read_batch().unwrap().unwrap();
+        assert_eq!(b.row(0), [Value::Int(1), Value::from("x")]);
+        let e = r.read_batch().unwrap_err();
+        assert!(e.is_record_error());
+        assert_eq!(
+            e.to_string(),
+            "t.csv:3: unterminated quoted field: a quote opened in this record is never closed, \
+             so the rest of the input would be read as one value"
+        );
+        assert_eq!(e.raw_record(), Some("2,\"open\n3,y\n4,z"));
+        assert!(r.read_batch().unwrap().is_none());
+        // Inferred types and no trailing newline: the same.
+        let mut r = reader("a,b\n1,\"x\"\"y", Format::Csv, None).unwrap();
+        assert_eq!(r.read_batch().unwrap_err().line(), Some(2));
+    }
+
+    #[test]
+    fn closed_quotes_at_the_end_of_input_are_fine() {
+        for text in [
+            "a,b\n1,\"x\"\n",
+            "a,b\n1,\"x\"",
+            "a,b\n1,\"x\"\"y\"\n",
+            "a,b\n1,\"multi\nline\"\n",
+            "a,b\n1,ab\"c\n",
+        ] {
+            let mut r = reader(text, Format::Csv, Some("a INT, b VARCHAR")).unwrap();
+            let rows = all_rows(&mut r).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(rows.len(), 1, "{text:?}");
+        }
+        assert!(quote_left_open(b"1;\"a;b", b';'));
+        assert!(!quote_left_open(b"1;\"a;b\";c", b';'));
     }
 
     #[test]

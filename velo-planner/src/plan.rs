@@ -36,6 +36,8 @@ pub struct SourcePlan {
     /// `NAME.partition.key`: the columns the source is already partitioned by.
     pub partition_key: Option<Vec<String>>,
     pub span: Span,
+    /// Where the `NAME.path` value is written, for a file source.
+    pub path_span: Option<Span>,
 }
 
 /// Where a job writes to.
@@ -43,6 +45,8 @@ pub struct SourcePlan {
 pub struct SinkPlan {
     pub name: String,
     pub config: SinkConfig,
+    /// Where the `NAME.path` value is written, for a file sink.
+    pub path_span: Option<Span>,
 }
 
 /// One continuous job: a statement, planned.
@@ -201,6 +205,7 @@ fn plan_statement(
                     ..Encoding::default()
                 },
             },
+            path_span: None,
         },
         Some(ident) => {
             let sink_name = ident.value.clone();
@@ -218,6 +223,7 @@ fn plan_statement(
             }
             let config = sink_config(&props, &sink_name, kind, ident.span, &cx, &key_columns)?;
             SinkPlan {
+                path_span: path_span(&props, &sink_name),
                 name: sink_name,
                 config,
             }
@@ -245,6 +251,7 @@ fn plan_statement(
             // Side sinks get the failed or late rows, which have no PRIMARY KEY.
             Some((k, _)) if !k.is_source() => Ok(Some(SinkPlan {
                 config: sink_config(&props, &target, k, p.value_span, &cx, &[])?,
+                path_span: path_span(&props, &target),
                 name: target,
             })),
             _ => Err(not_a_sink()),
@@ -280,6 +287,7 @@ fn plan_statement(
         name,
         statement: st.clone(),
         source: SourcePlan {
+            path_span: path_span(&props, &source_name),
             name: source_name,
             alias: from.alias.as_ref().map(|a| a.value.clone()),
             config: source_config,
@@ -328,6 +336,11 @@ pub fn output_name(expr: &velo_ast::Expr, alias: Option<&velo_ast::Ident>) -> St
         }
         other => other.to_string(),
     }
+}
+
+/// Where `NAME.path` is written, if it is.
+fn path_span(props: &PropertyMap<'_>, name: &str) -> Option<Span> {
+    props.get(&format!("{name}.path")).map(|p| p.value_span)
 }
 
 /// The warning for state that grows with the input for as long as the job runs,

@@ -36,6 +36,8 @@ impl LoadedApp {
         let base_dir = path.parent().filter(|p| !p.as_os_str().is_empty());
         let plan = velo_planner::plan_sql(&source, &PlanOptions { base_dir })
             .map_err(|e| Failure::User(e.render(&source, Some(&path.display().to_string()))))?;
+        crate::paths::check(&plan, Some(path))
+            .map_err(|c| Failure::User(c.render(&source, &path.display().to_string())))?;
         Ok(LoadedApp {
             path: path.to_path_buf(),
             source,

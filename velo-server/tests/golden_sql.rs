@@ -9,7 +9,7 @@
 //! `expected` files from what the binary does now. Every `run` case runs on the
 //! V1 processor (whose output is the expectation) and on V2 with 3 partitions
 //! (partition 0 on its own thread or the router's, alternately), whose rows
-//! must be the same multiset.
+//! must be the same multiset. No run may change its input files or app file.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -68,6 +68,13 @@ fn run_case(case: &Path, extra: &[&str]) -> String {
         .output()
         .unwrap();
     let mut text = format!("exit: {}\n", output.status.code().unwrap_or(-1));
+    // No run may change its inputs (or its app file): a changed one shows in the
+    // text, which no `expected` file holds.
+    for name in &before {
+        if fs::read(tmp.path().join(name)).ok() != fs::read(case.join(name)).ok() {
+            text.push_str(&format!("--- input changed: {}\n", name.display()));
+        }
+    }
     let mut files = Vec::new();
     created_files(tmp.path(), &before, &mut files);
     for (name, content) in files {

@@ -1,21 +1,33 @@
 //! Project tasks, per the cargo-xtask convention: `cargo xtask <task>`.
 //!
-//! - `ci`: formatting, clippy with warnings denied, and the tests (what `.ci/run` does).
+//! - `test [ARGS]`: the whole test suite on a fresh machine (the README's test
+//!   command): installs the `tansu` broker that the Kafka tests run against when it
+//!   is missing (`cargo install --locked`, once, about 15 minutes on 2 cores), then
+//!   runs `cargo test --workspace [ARGS]` with `VELO_TANSU` pointing at it.
+//! - `ci`: formatting, clippy with warnings denied, and `test` (what `.ci/run` does).
 //! - `bench [--quick] [--scenario LIST] [--records N] [--partitions LIST] [...]`:
 //!   the scenario suite (`velo-bench`), built and run in release mode; it prints
 //!   the table and writes `target/bench/results.json` (every other option is
 //!   passed on to `velo-bench`, see `cargo xtask bench --help`).
 //! - `bench --criterion [--quick]`: the criterion micro-benchmarks instead.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+/// The tansu release the Kafka tests are written against.
+const TANSU_VERSION: &str = "0.6.0";
+
 fn cargo(args: &[&str]) -> Result<()> {
+    cargo_with_env(args, &[])
+}
+
+fn cargo_with_env(args: &[&str], env: &[(&str, &Path)]) -> Result<()> {
     eprintln!("$ cargo {}", args.join(" "));
     let status = Command::new(env!("CARGO"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
         .status()
         .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
     if !status.success() {
@@ -28,6 +40,73 @@ fn cargo(args: &[&str]) -> Result<()> {
 fn workspace_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// Where `cargo install` puts binaries: `$CARGO_INSTALL_ROOT/bin`, else
+/// `$CARGO_HOME/bin`, else `~/.cargo/bin`.
+fn cargo_bin_dir() -> Option<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    var("CARGO_INSTALL_ROOT")
+        .or_else(|| var("CARGO_HOME"))
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|root| root.join("bin"))
+}
+
+/// The `tansu` binary the Kafka tests would use, as they look for it:
+/// `$VELO_TANSU`, else `tansu` on `PATH`, else in cargo's bin folder.
+fn find_tansu() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("VELO_TANSU").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| dir.join("tansu"));
+    let in_cargo = cargo_bin_dir().map(|dir| dir.join("tansu"));
+    on_path.chain(in_cargo).find(|p| p.is_file())
+}
+
+/// Finds `tansu`, installing it from crates.io first when it is missing.
+fn ensure_tansu() -> Result<PathBuf> {
+    if let Some(found) = find_tansu() {
+        return Ok(found);
+    }
+    eprintln!(
+        "== the Kafka tests need the tansu broker, which is not installed: installing tansu \
+         {TANSU_VERSION} with cargo install (once; it takes about 15 minutes on 2 cores)"
+    );
+    cargo(&[
+        "install",
+        "--locked",
+        "tansu",
+        "--version",
+        TANSU_VERSION,
+        "--features",
+        "dynostore",
+    ])?;
+    find_tansu()
+        .context("cargo install tansu succeeded, but no tansu binary is in cargo's bin folder")
+}
+
+/// `cargo xtask test [ARGS]`: the README's test command.
+fn test(extra: &[String]) -> Result<()> {
+    let skip_kafka = std::env::var("VELO_SKIP_KAFKA_TESTS").is_ok_and(|v| v == "1");
+    let tansu = if skip_kafka {
+        None
+    } else {
+        Some(ensure_tansu()?)
+    };
+    let mut a = vec!["test", "--workspace"];
+    a.extend(extra.iter().map(String::as_str));
+    match &tansu {
+        Some(t) => {
+            eprintln!("== Kafka tests run against {}", t.display());
+            cargo_with_env(&a, &[("VELO_TANSU", t)])
+        }
+        None => cargo(&a),
+    }
 }
 
 fn main() -> Result<()> {
@@ -43,8 +122,9 @@ fn main() -> Result<()> {
                 "-D",
                 "warnings",
             ])?;
-            cargo(&["test", "--workspace"])
+            test(&[])
         }
+        Some("test") => test(&args[1..]),
         Some("bench") if args.iter().any(|x| x == "--criterion") => {
             let mut a = vec!["bench", "-p", "velo-engine", "--bench", "query"];
             if args.iter().any(|x| x == "--quick") {
@@ -73,7 +153,7 @@ fn main() -> Result<()> {
             cargo(&a)
         }
         _ => bail!(
-            "usage: cargo xtask <ci | bench [--quick] [--scenario LIST] [--records N] [--partitions LIST] | bench --criterion [--quick]>"
+            "usage: cargo xtask <test [CARGO TEST ARGS] | ci | bench [--quick] [--scenario LIST] [--records N] [--partitions LIST] | bench --criterion [--quick]>"
         ),
     }
 }

@@ -150,6 +150,13 @@ impl InvalidApp {
 pub fn validate(text: String, partitioned: bool) -> Result<LoadedApp, InvalidApp> {
     let plan = velo_planner::plan_sql(&text, &PlanOptions { base_dir: None })
         .map_err(|e| InvalidApp::from_plan(&e, &text))?;
+    crate::paths::check(&plan, None).map_err(|c| match c.span {
+        Some(span) => {
+            let diagnostic = c.render(&text, REQUEST_APP);
+            InvalidApp::at(span, c.message, diagnostic)
+        }
+        None => InvalidApp::unpositioned(c.message),
+    })?;
     let app = LoadedApp {
         path: PathBuf::from(REQUEST_APP),
         source: text,
