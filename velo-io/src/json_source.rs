@@ -688,7 +688,10 @@ mod tests {
             text.as_bytes(),
             "t.jsonl",
             &encoding,
-            &ReaderOptions { batch_size: 2 },
+            &ReaderOptions {
+                batch_size: 2,
+                ..Default::default()
+            },
         )
     }
 

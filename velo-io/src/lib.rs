@@ -44,6 +44,7 @@ mod parse;
 pub mod render;
 pub mod stdin;
 pub mod stdout;
+pub mod system_columns;
 mod writer;
 
 use async_trait::async_trait;
@@ -76,7 +77,7 @@ pub const INFERENCE_SAMPLE_RECORDS: usize = 1000;
 /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
 ///     let config = SourceConfig::Generator { profile: GeneratorProfile::Orders, records: 2500 };
-///     let mut reader = open_reader(&config, &ReaderOptions { batch_size: 1000 }).await?;
+///     let mut reader = open_reader(&config, &ReaderOptions { batch_size: 1000, ..Default::default() }).await?;
 ///     assert_eq!(reader.schema().field(0).name.as_ref(), "order_id");
 ///     let mut rows = 0;
 ///     while let Some(batch) = reader.next_batch().await? {
@@ -175,11 +176,19 @@ pub trait DataWriter: Send {
 pub struct ReaderOptions {
     /// The maximum number of rows per batch (default 1024; 0 is treated as 1).
     pub batch_size: usize,
+    /// Append SPEC §2's system columns (`_key`, `_partition`, `_offset`,
+    /// `_timestamp`) to a source that has no such columns of its own (see
+    /// [`system_columns`](crate::system_columns)); Kafka sources always carry
+    /// them. Off by default: the planner asks for them when a query uses one.
+    pub system_columns: bool,
 }
 
 impl Default for ReaderOptions {
     fn default() -> Self {
-        ReaderOptions { batch_size: 1024 }
+        ReaderOptions {
+            batch_size: 1024,
+            system_columns: false,
+        }
     }
 }
 
@@ -198,18 +207,23 @@ pub async fn open_reader(
     config: &SourceConfig,
     options: &ReaderOptions,
 ) -> Result<Box<dyn DataReader>> {
-    match config {
+    let reader: Box<dyn DataReader> = match config {
         SourceConfig::File { path, encoding } => {
-            csv_source::open_file_reader(path, encoding, options)
+            csv_source::open_file_reader(path, encoding, options)?
         }
-        SourceConfig::Stdin { encoding } => stdin::open(encoding, options),
-        SourceConfig::Generator { profile, records } => Ok(Box::new(GeneratorReader::new(
+        SourceConfig::Stdin { encoding } => stdin::open(encoding, options)?,
+        SourceConfig::Generator { profile, records } => Box::new(GeneratorReader::new(
             *profile,
             *records,
             options.effective_batch_size(),
-        ))),
-        SourceConfig::Kafka(kafka) => Ok(Box::new(KafkaReader::open(kafka, options)?)),
-    }
+        )),
+        SourceConfig::Kafka(kafka) => return Ok(Box::new(KafkaReader::open(kafka, options)?)),
+    };
+    Ok(if options.system_columns {
+        system_columns::SystemColumnsReader::wrap(reader)
+    } else {
+        reader
+    })
 }
 
 /// Opens the writer for a sink, which writes rows of `schema`. A file sink creates or

@@ -451,6 +451,45 @@ fn check_grouped(expr: &Expr, keys: &[String], allow_window_cols: bool) -> Resul
     }
 }
 
+/// Whether the query names one of SPEC §2's system columns (`_key`,
+/// `_partition`, `_offset`, `_timestamp`) anywhere, or makes one its event
+/// time: a source without them of its own then has them appended.
+pub(crate) fn uses_system_columns(query: &SelectQuery, event_time_field: Option<&str>) -> bool {
+    let is_system = |name: &str| {
+        velo_types::connector::SYSTEM_COLUMNS
+            .iter()
+            .any(|(s, _)| s.eq_ignore_ascii_case(name))
+    };
+    if event_time_field.is_some_and(is_system) {
+        return true;
+    }
+    if query
+        .window
+        .as_ref()
+        .and_then(WindowSpec::time_column)
+        .is_some_and(|c| is_system(&c.value))
+    {
+        return true;
+    }
+    let mut exprs: Vec<&Expr> = Vec::new();
+    for item in &query.projection {
+        if let SelectItem::Expr { expr, .. } = item {
+            exprs.push(expr);
+        }
+    }
+    exprs.extend(query.selection.iter());
+    exprs.extend(query.group_by.iter());
+    exprs.extend(query.having.iter());
+    exprs.extend(query.order_by.iter().map(|o| &o.expr));
+    exprs.into_iter().any(|e| {
+        sqlparser::ast::visit_expressions(e, |e| match column_name(e) {
+            Some(name) if is_system(&name) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break()
+    })
+}
+
 /// The column an expression names, if it is a column reference.
 pub(crate) fn column_name(expr: &Expr) -> Option<String> {
     match expr {

@@ -5,7 +5,7 @@ use std::path::Path;
 use velo_ast::{App, SelectItem, Span, Statement, StatementKind};
 use velo_types::connector::{Encoding, Format, SinkConfig, SourceConfig, KAFKA_TIMESTAMP_COLUMN};
 
-use crate::analysis::{analyze, column_name, QueryAnalysis};
+use crate::analysis::{analyze, column_name, uses_system_columns, QueryAnalysis};
 use crate::config::{
     connector_type, job_config, sink_config, source_config, ConnectorContext, JobConfig,
     PropertyMap, JOB_KEYS, KAFKA_BROKERS_ENV,
@@ -38,6 +38,9 @@ pub struct SourcePlan {
     pub span: Span,
     /// Where the `NAME.path` value is written, for a file source.
     pub path_span: Option<Span>,
+    /// The query uses a system column (`_key`, `_partition`, `_offset`,
+    /// `_timestamp`): a source without them of its own appends them.
+    pub system_columns: bool,
 }
 
 /// Where a job writes to.
@@ -283,6 +286,7 @@ fn plan_statement(
     }
     warnings.extend(unbounded_state_warning(&analysis, &config));
     let strategy = choose_strategy(query, &analysis, &config, partition_key.as_deref())?;
+    let system_columns = uses_system_columns(query, config.event_time_field.as_deref());
     Ok(JobPlan {
         name,
         statement: st.clone(),
@@ -293,6 +297,7 @@ fn plan_statement(
             config: source_config,
             partition_key,
             span: from.span,
+            system_columns,
         },
         sink,
         config,

@@ -87,7 +87,13 @@ impl LoadedApp {
                 velo_types::connector::SourceConfig::Kafka(k) => Some(Arc::new(k.reader_schema())),
                 config => {
                     let reader = rt
-                        .block_on(velo_io::open_reader(config, &Default::default()))
+                        .block_on(velo_io::open_reader(
+                            config,
+                            &velo_io::ReaderOptions {
+                                system_columns: job.source.system_columns,
+                                ..Default::default()
+                            },
+                        ))
                         .map_err(|e| io_failure(job, &e))?;
                     Some(reader.schema())
                 }

@@ -92,6 +92,11 @@ pub const KAFKA_SYSTEM_COLUMNS: [(&str, DataType); 4] = [
     (KAFKA_TIMESTAMP_COLUMN, DataType::Timestamp),
 ];
 
+/// SPEC §2's system columns, selectable on every source: the same four as
+/// [`KAFKA_SYSTEM_COLUMNS`], which other sources carry when a query uses them
+/// (velo-io's `system_columns` adapter).
+pub const SYSTEM_COLUMNS: [(&str, DataType); 4] = KAFKA_SYSTEM_COLUMNS;
+
 /// The message key column of a Kafka source (see [`KAFKA_SYSTEM_COLUMNS`]).
 pub const KAFKA_KEY_COLUMN: &str = "_key";
 /// The partition column of a Kafka source (see [`KAFKA_SYSTEM_COLUMNS`]).

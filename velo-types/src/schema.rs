@@ -24,6 +24,10 @@ impl Field {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Schema {
     fields: Vec<Field>,
+    /// How many of the last fields are system columns that a reader appended on
+    /// request (`_key`, `_partition`, `_offset`, `_timestamp`): selectable by
+    /// name, but not part of `*`.
+    system_tail: usize,
 }
 
 /// A schema shared by every batch of a stream.
@@ -31,7 +35,23 @@ pub type SchemaRef = Arc<Schema>;
 
 impl Schema {
     pub fn new(fields: Vec<Field>) -> Schema {
-        Schema { fields }
+        Schema {
+            fields,
+            system_tail: 0,
+        }
+    }
+
+    /// This schema with its last `n` fields marked as appended system columns,
+    /// which `*` leaves out.
+    pub fn with_system_tail(mut self, n: usize) -> Schema {
+        self.system_tail = n.min(self.fields.len());
+        self
+    }
+
+    /// The number of leading fields that `SELECT *` expands to: all but the
+    /// system columns a reader appended on request.
+    pub fn wildcard_len(&self) -> usize {
+        self.fields.len() - self.system_tail
     }
 
     pub fn fields(&self) -> &[Field] {

@@ -262,8 +262,12 @@ impl QueryExecutor {
             let exprs = agg.select_texts().to_vec();
             (Body::Aggregate(Box::new(agg)), schema, exprs)
         } else {
-            let (exprs, fields, texts) =
-                compile_select(&query.projection, &scope, input_schema.len(), query.span)?;
+            let (exprs, fields, texts) = compile_select(
+                &query.projection,
+                &scope,
+                input_schema.wildcard_len(),
+                query.span,
+            )?;
             let scratch = Vec::with_capacity(exprs.len());
             (
                 Body::Project { exprs, scratch },

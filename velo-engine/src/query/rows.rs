@@ -734,8 +734,12 @@ impl RowsWindowExec {
             qualifiers,
             substitutions: &substitutions,
         };
-        let (select, fields, select_texts) =
-            compile_select(&query.projection, &ext_scope, input.len(), query.span)?;
+        let (select, fields, select_texts) = compile_select(
+            &query.projection,
+            &ext_scope,
+            input.wildcard_len(),
+            query.span,
+        )?;
 
         let frame = window.buffer_rows;
         let history = frame.max(b.max_lag.map_or(0, |k| k + 1));

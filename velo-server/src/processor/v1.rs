@@ -32,6 +32,7 @@ impl JobProcessor for V1Processor {
         rt.block_on(async {
             let reader_options = ReaderOptions {
                 batch_size: options.batch_size,
+                system_columns: job.source.system_columns,
             };
             let reader = open_source(job, &reader_options).await?;
             let mut source = SourceDriver::new(app, job, reader)?;

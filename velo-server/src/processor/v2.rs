@@ -484,6 +484,7 @@ impl JobProcessor for V2Processor {
             job,
             &ReaderOptions {
                 batch_size: options.batch_size,
+                system_columns: job.source.system_columns,
             },
         ))?;
         let mut source = SourceDriver::new(app, job, reader)?;
