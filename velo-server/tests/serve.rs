@@ -635,6 +635,20 @@ fn a_failing_job_leaves_the_others_running_and_says_why() {
     let failed = server.wait_for(&bad_sink[0], "failed", |j| j["state"] == "failed");
     let reason = failed["reason"].as_str().unwrap();
     assert!(reason.contains("bad_sink"), "{reason}");
+    // On stderr: its summary, marked failed, then the reason as an error.
+    let summary = format!("job '{}' (v2): in ", bad_sink[0]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (line, next) = loop {
+        let stderr = server.stderr();
+        let mut lines = stderr.lines().skip_while(|l| !l.starts_with(&summary));
+        if let (Some(line), Some(next)) = (lines.next(), lines.next()) {
+            break (line.to_string(), next.to_string());
+        }
+        assert!(Instant::now() < deadline, "no failed summary: {stderr}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(line.ends_with(" (failed)"), "{line}");
+    assert_eq!(next, format!("error: {reason}"));
 
     // Relative paths resolve against the server's working directory.
     let bad_input = server.submit(
