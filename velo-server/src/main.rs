@@ -1,13 +1,19 @@
 //! `velo-server`: runs, checks, explains and serves Velo SQL apps (SPEC §1).
 //!
-//! Exit codes: 0 success, 1 a user error (bad SQL, a missing file, bad input),
-//! 2 an internal error. No panic reaches the user: a panic is caught, reported
-//! as an internal error and exits 2.
+//! Exit codes: 0 success (`--help` and `--version` included), 1 a user error
+//! (bad SQL, a missing file, bad input, a bad command line), 2 an internal
+//! error. No panic reaches the user: a panic is caught, reported as an
+//! internal error and exits 2.
+//!
+//! What the library reports goes through `tracing`; this binary installs the
+//! subscriber ([`velo_server::logging`]): `RUST_LOG` filters, `--log-format`
+//! of `run` and `serve` picks text (the default) or JSON lines on stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// mimalloc: batches are allocated on one thread and freed on another in V2, and
@@ -17,9 +23,38 @@ use clap::{Parser, Subcommand, ValueEnum};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use velo_server::app::{Failure, LoadedApp};
+use velo_server::logging::{self, LogFormat};
 use velo_server::processor::{self, JobProcessor, Placement, RunOptions, V1Processor, V2Processor};
-use velo_server::serve::{self, ServeOptions};
+use velo_server::serve::{self, api::DEFAULT_MAX_BODY_BYTES, ServeOptions};
 use velo_server::{explain, progress};
+
+/// The most V2 partition workers per job (`--partitions`). Each is a thread
+/// with its own queue, query state and metric series; past the cores they
+/// only take turns, and 1024 is far past any machine Velo is run on, while
+/// tens of thousands of threads exhaust the process's limits.
+const MAX_PARTITIONS: u64 = 1024;
+
+/// The most rows per input batch (`--batch-size`). A reader allocates a
+/// batch's columns up front (24 bytes a value), and V2's queues hold up to 64
+/// messages each: at 64 Ki rows a 10-column source's batch is 15 MiB, and a
+/// full pipeline about 1 GiB, while per-batch costs are already spread thin at
+/// the default 1024.
+const MAX_BATCH_SIZE: u64 = 65_536;
+
+/// The largest `--max-body-bytes`: 1 GiB (a body is read whole into memory).
+const MAX_BODY_BYTES: u64 = 1 << 30;
+
+fn partitions_parser() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..=MAX_PARTITIONS)
+}
+
+fn batch_size_parser() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..=MAX_BATCH_SIZE)
+}
+
+fn body_bytes_parser() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..=MAX_BODY_BYTES)
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "velo-server", version, about = "Velo streaming SQL engine")]
@@ -42,6 +77,25 @@ enum ExplainFormat {
     Json,
 }
 
+/// `--log-format`: how `run` and `serve` write their messages on stderr.
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum LogFormatArg {
+    /// Messages as lines of text (`warning: ...`), no timestamps.
+    #[default]
+    Text,
+    /// One JSON object per event: timestamp, level, message, fields.
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(f: LogFormatArg) -> LogFormat {
+        match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run every job of the app until its sources are exhausted.
@@ -49,8 +103,8 @@ enum Command {
         app: PathBuf,
         #[arg(long, value_enum, default_value = "v2")]
         processor: Processor,
-        /// Partition workers for V2 (default: number of CPU cores).
-        #[arg(long)]
+        /// Partition workers for V2, 1 to 1024 (default: number of CPU cores).
+        #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = partitions_parser())]
         partitions: Option<usize>,
         /// Partitioning strategy for V2 (default: auto).
         #[arg(long, default_value = "auto")]
@@ -60,9 +114,12 @@ enum Command {
         /// with fewer cores than the router and the N workers.
         #[arg(long, default_value = "auto")]
         placement: String,
-        /// Rows per input batch.
-        #[arg(long, default_value_t = 1024)]
+        /// Rows per input batch, 1 to 65536.
+        #[arg(long, value_name = "N", default_value_t = 1024, allow_negative_numbers = true, value_parser = batch_size_parser())]
         batch_size: usize,
+        /// How messages are written on stderr (filtered by RUST_LOG).
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormatArg,
     },
     /// Parse and plan the app; print nothing but errors.
     Check { app: PathBuf },
@@ -83,34 +140,73 @@ enum Command {
         app: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "v2")]
         processor: Processor,
-        /// Partition workers per job for V2 (default: number of CPU cores).
-        #[arg(long)]
+        /// Partition workers per job for V2, 1 to 1024 (default: number of CPU cores).
+        #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = partitions_parser())]
         partitions: Option<usize>,
         /// Where V2 runs partition 0 (see `run --help`).
         #[arg(long, default_value = "auto")]
         placement: String,
-        /// Rows per input batch.
-        #[arg(long, default_value_t = 1024)]
+        /// Rows per input batch, 1 to 65536.
+        #[arg(long, value_name = "N", default_value_t = 1024, allow_negative_numbers = true, value_parser = batch_size_parser())]
         batch_size: usize,
+        /// The largest request body (an app's SQL) accepted; larger ones get 413.
+        #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, allow_negative_numbers = true, value_parser = body_bytes_parser())]
+        max_body_bytes: usize,
+        /// How messages are written on stderr (filtered by RUST_LOG).
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormatArg,
     },
 }
 
+impl Command {
+    fn log_format(&self) -> LogFormat {
+        match self {
+            Command::Run { log_format, .. } | Command::Serve { log_format, .. } => {
+                (*log_format).into()
+            }
+            Command::Check { .. } | Command::Explain { .. } => LogFormat::Text,
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    std::panic::set_hook(Box::new(|info| {
-        eprintln!("internal error: {info}");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap's message; `--help` and `--version` go to stdout and exit
+            // 0, a bad command line is a user error (SPEC §1 keeps 2 for
+            // internal errors, clap's own code for it).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    let format = cli.command.log_format();
+    logging::init(format);
+    std::panic::set_hook(Box::new(move |info| {
+        report(format, &format!("internal error: {info}"));
     }));
-    let cli = Cli::parse();
     match std::panic::catch_unwind(|| execute(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(Failure::User(msg))) => {
-            eprintln!("{msg}");
+            report(format, &msg);
             ExitCode::from(1)
         }
         Ok(Err(Failure::Internal(msg))) => {
-            eprintln!("internal error: {msg}");
+            report(format, &format!("internal error: {msg}"));
             ExitCode::from(2)
         }
         Err(_) => ExitCode::from(2),
+    }
+}
+
+/// The final error: as it is in the text form (whatever `RUST_LOG` says), an
+/// `error` event in the JSON form.
+fn report(format: LogFormat, msg: &str) {
+    match format {
+        LogFormat::Text => eprintln!("{msg}"),
+        LogFormat::Json => {
+            tracing::error!("{}", msg.strip_prefix("error: ").unwrap_or(msg));
+        }
     }
 }
 
@@ -123,6 +219,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             strategy,
             placement,
             batch_size,
+            log_format,
         } => {
             let placement = parse_placement(&placement)?;
             let strategy = match strategy.as_str() {
@@ -133,15 +230,13 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                     ))
                 })?),
             };
-            if partitions == Some(0) {
-                return Err(Failure::User(
-                    "error: --partitions must be at least 1".to_string(),
-                ));
-            }
             let loaded = LoadedApp::load(&app)?;
             let options = RunOptions {
-                batch_size: batch_size.max(1),
-                progress: progress::stderr_is_terminal(),
+                batch_size,
+                // The progress line is for a person at a terminal; JSON lines
+                // are for a machine, which it would only get in the way of.
+                progress: progress::stderr_is_terminal()
+                    && matches!(log_format, LogFormatArg::Text),
                 stop: processor::stop_on_signal(),
             };
             match processor {
@@ -177,13 +272,10 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             partitions,
             placement,
             batch_size,
+            max_body_bytes,
+            log_format: _,
         } => {
             let placement = parse_placement(&placement)?;
-            if partitions == Some(0) {
-                return Err(Failure::User(
-                    "error: --partitions must be at least 1".to_string(),
-                ));
-            }
             let processor: Arc<dyn JobProcessor + Send> = match processor {
                 Processor::V1 => Arc::new(V1Processor),
                 Processor::V2 => {
@@ -199,7 +291,8 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                 bind,
                 app,
                 processor,
-                batch_size: batch_size.max(1),
+                batch_size,
+                max_body_bytes,
             })
         }
     }

@@ -1,4 +1,9 @@
 //! The live progress line (when stderr is a terminal) and the end-of-run summary.
+//!
+//! The progress line is the command's own display, drawn by `indicatif` and
+//! cleared at the end; it is not an event. The summary line is: an `info`
+//! event of target [`SUMMARY_TARGET`] with the counts as fields (see
+//! [`crate::logging`]).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::logging::SUMMARY_TARGET;
 use crate::processor::{JobCounters, JobReport};
 
 pub fn stderr_is_terminal() -> bool {
@@ -80,6 +86,29 @@ pub fn summary_line(job: &str, processor: &str, r: &JobReport) -> String {
         r.written,
         human_rate(rate)
     )
+}
+
+/// Emits the summary of job `name`, labelled `label` (its name in `run`, its
+/// id in `serve`), with ` (failed)` appended when it failed.
+pub fn log_summary(label: &str, name: &str, processor: &str, r: &JobReport, failed: bool) {
+    let line = summary_line(label, processor, r);
+    let suffix = if failed { " (failed)" } else { "" };
+    tracing::info!(
+        target: SUMMARY_TARGET,
+        job = name,
+        label,
+        processor,
+        records_in = r.read,
+        processed = r.processed,
+        filtered = r.filtered,
+        late = r.late,
+        failed = r.failed,
+        written = r.written,
+        dlq = r.dlq,
+        elapsed_s = r.elapsed.as_secs_f64(),
+        ok = !failed,
+        "{line}{suffix}"
+    );
 }
 
 fn human_rate(r: f64) -> String {

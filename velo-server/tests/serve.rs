@@ -63,7 +63,12 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("listening on http://") {
+                // The message, in the text form or under `--log-format json`.
+                let message = serde_json::from_str::<Json>(&line)
+                    .ok()
+                    .and_then(|e| e["message"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| line.clone());
+                if let Some(addr) = message.strip_prefix("listening on http://") {
                     let _ = tx.send(addr.to_string());
                 }
                 let mut log = log.lock().unwrap();
@@ -408,6 +413,7 @@ fn submit_inspect_scrape_and_stop_over_http() {
         lines_in(&dir.path().join("out.jsonl")) as u64,
         records(&stopped, "written")
     );
+    assert_final_metrics(&server, &stopped);
     // Stopping an ended job is a no-op; unknown ones are 404.
     assert_eq!(server.json("DELETE", "/jobs/out-1", "").0, 200);
     assert_eq!(server.json("GET", "/jobs/nope", "").0, 404);
@@ -422,6 +428,188 @@ fn submit_inspect_scrape_and_stop_over_http() {
         "{}",
         server.stderr()
     );
+}
+
+/// Once job `ended` (the only job the server has run under its name) has
+/// ended, the metrics hold exactly its final counts: the job's, each
+/// partition's, and the server's job counts.
+fn assert_final_metrics(server: &Server, ended: &Json) {
+    let (status, text) = server.request("GET", "/metrics", "");
+    assert_eq!(status, 200);
+    let scrape = parse_metrics(&text);
+    let name = ended["name"].as_str().unwrap();
+    let job_label = [("job", name)];
+    for (metric, field) in [
+        ("velo_job_records_in_total", "in"),
+        ("velo_job_records_processed_total", "processed"),
+        ("velo_job_records_filtered_total", "filtered"),
+        ("velo_job_records_late_total", "late"),
+        ("velo_job_records_failed_total", "failed"),
+        ("velo_job_records_out_total", "written"),
+    ] {
+        // A counter that was never incremented may be absent: it is zero.
+        let value = sample(&scrape, metric, &job_label).unwrap_or(0.0);
+        assert_eq!(value, records(ended, field) as f64, "{metric}:\n{text}");
+    }
+    let partitions = ended["partitions"].as_array().unwrap();
+    let (mut total_in, mut total_out) = (0, 0);
+    for p in partitions {
+        let index = p["partition"].to_string();
+        let labels = [("job", name), ("partition", index.as_str())];
+        let records_in = p["records_in"].as_u64().unwrap();
+        let records_out = p["records_out"].as_u64().unwrap();
+        total_in += records_in;
+        total_out += records_out;
+        for (metric, value) in [
+            ("velo_partition_records_in_total", records_in),
+            ("velo_partition_records_out_total", records_out),
+        ] {
+            assert_eq!(
+                sample(&scrape, metric, &labels).unwrap_or(0.0),
+                value as f64,
+                "{metric} {index}:\n{text}"
+            );
+        }
+        if let Some(wm) = p["watermark"].as_i64() {
+            assert_eq!(
+                sample(&scrape, "velo_partition_watermark_ms", &labels),
+                Some(wm as f64),
+                "{index}:\n{text}"
+            );
+        }
+    }
+    // Every record read went to one partition; every row a partition
+    // produced was written (the sink took them all).
+    assert_eq!(total_in, records(ended, "in"), "{ended}");
+    assert_eq!(total_out, records(ended, "written"), "{ended}");
+    assert_eq!(
+        sample(&scrape, "velo_jobs", &[("state", "finished")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&scrape, "velo_jobs", &[("state", "running")]),
+        Some(0.0)
+    );
+    assert_eq!(sample(&scrape, "velo_jobs_submitted_total", &[]), Some(1.0));
+}
+
+#[test]
+fn every_http_error_is_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--max-body-bytes", "200"]);
+    let cases = [
+        ("GET", "/nothing/here", "", 404, "no such endpoint"),
+        ("GET", "/jobs/nope", "", 404, "no job 'nope'"),
+        ("DELETE", "/jobs/nope", "", 404, "no job 'nope'"),
+        (
+            "POST",
+            "/health",
+            "",
+            405,
+            "method POST is not allowed on /health",
+        ),
+        (
+            "PUT",
+            "/jobs/x",
+            "",
+            405,
+            "method PUT is not allowed on /jobs/x",
+        ),
+        ("GET", "/jobs/%FF", "", 400, "Invalid UTF-8"),
+        ("POST", "/jobs", "\u{0}", 400, "invalid app"),
+    ];
+    for (method, path, body, status, error) in cases {
+        let (got, json) = server.json(method, path, body);
+        assert_eq!(got, status, "{method} {path}: {json}");
+        let text = json["error"].as_str().unwrap_or_else(|| panic!("{json}"));
+        assert!(text.contains(error), "{method} {path}: {json}");
+    }
+    // A body over the limit: 413, said in JSON; one at the limit is read.
+    let big = format!("SELECT a FROM t -- {}", "x".repeat(200));
+    let (status, json) = server.json("POST", "/jobs", &big);
+    assert_eq!(status, 413, "{json}");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "error": "the body is over the server's limit of 200 bytes (--max-body-bytes)"
+        })
+    );
+    let at_limit = format!("SELECT a FROM nowhere{}", " ".repeat(200 - 21));
+    assert_eq!(at_limit.len(), 200);
+    let (status, json) = server.json("POST", "/jobs", &at_limit);
+    assert_eq!((status, &json["line"]), (400, &1.into()), "{json}");
+    // The 405 still says what is allowed.
+    let (status, head) = raw_head(&server.addr, "DELETE /health");
+    assert_eq!(status, 405);
+    assert!(head.contains("allow: get,head"), "{head}");
+}
+
+/// The status and the head, lowercased, of `request_line` (method and path)
+/// sent with no body.
+fn raw_head(addr: &str, request_line: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{request_line} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let head = raw.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head)
+}
+
+#[test]
+fn log_format_json_serves_and_logs_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &["--log-format", "json"]);
+    let ids = server.submit(&endless_orders("logged"));
+    server.wait_for(&ids[0], "wrote output", |j| records(j, "written") > 0);
+    assert_eq!(
+        server.signal_and_wait("-TERM"),
+        Some(0),
+        "{}",
+        server.stderr()
+    );
+    let stderr = server.stderr();
+    let events: Vec<Json> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let messages: Vec<&str> = events
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[0].starts_with("listening on http://"), "{stderr}");
+    let started = events
+        .iter()
+        .find(|e| e["message"] == "job 'logged' started (id logged-1)")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(
+        (&started["job"], &started["id"]),
+        (&"logged".into(), &"logged-1".into())
+    );
+    assert!(
+        messages.contains(&"stopping: draining jobs (signal received)"),
+        "{stderr}"
+    );
+    assert!(
+        messages.contains(&"stopped: 1 running job(s) drained"),
+        "{stderr}"
+    );
+    let summary = events
+        .iter()
+        .find(|e| e["target"] == "velo_server::summary")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(summary["label"], "logged-1");
+    assert_eq!(summary["ok"], true);
+    let written = summary["written"].as_u64().unwrap();
+    assert!(written > 0, "{summary}");
+    assert_eq!(lines_in(&dir.path().join("logged.jsonl")) as u64, written);
 }
 
 #[test]
@@ -447,6 +635,20 @@ fn a_failing_job_leaves_the_others_running_and_says_why() {
     let failed = server.wait_for(&bad_sink[0], "failed", |j| j["state"] == "failed");
     let reason = failed["reason"].as_str().unwrap();
     assert!(reason.contains("bad_sink"), "{reason}");
+    // On stderr: its summary, marked failed, then the reason as an error.
+    let summary = format!("job '{}' (v2): in ", bad_sink[0]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (line, next) = loop {
+        let stderr = server.stderr();
+        let mut lines = stderr.lines().skip_while(|l| !l.starts_with(&summary));
+        if let (Some(line), Some(next)) = (lines.next(), lines.next()) {
+            break (line.to_string(), next.to_string());
+        }
+        assert!(Instant::now() < deadline, "no failed summary: {stderr}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(line.ends_with(" (failed)"), "{line}");
+    assert_eq!(next, format!("error: {reason}"));
 
     // Relative paths resolve against the server's working directory.
     let bad_input = server.submit(
@@ -475,6 +677,35 @@ fn a_failing_job_leaves_the_others_running_and_says_why() {
         Some(2.0),
         "{text}"
     );
+    assert_eq!(sample(&scrape, "velo_jobs_submitted_total", &[]), Some(3.0));
+    for (state, n) in [
+        ("running", 1.0),
+        ("failed", 2.0),
+        ("finished", 0.0),
+        ("stopping", 0.0),
+    ] {
+        assert_eq!(
+            sample(&scrape, "velo_jobs", &[("state", state)]),
+            Some(n),
+            "{state}:\n{text}"
+        );
+    }
+    // The failed job read the good first row and failed at the second: its
+    // counters say so, in the API and the metrics alike.
+    let failed = server.job(&bad_input[0]);
+    let labels = [("job", "bad_input")];
+    assert_eq!(records(&failed, "failed"), 1, "{failed}");
+    for (metric, field) in [
+        ("velo_job_records_in_total", "in"),
+        ("velo_job_records_failed_total", "failed"),
+        ("velo_job_records_out_total", "written"),
+    ] {
+        assert_eq!(
+            sample(&scrape, metric, &labels).unwrap_or(0.0),
+            records(&failed, field) as f64,
+            "{metric}:\n{text}"
+        );
+    }
     assert_eq!(
         server.json("DELETE", &format!("/jobs/{}", ids[0]), "").0,
         200

@@ -97,7 +97,7 @@ impl DlqRows {
     }
 }
 
-/// Prints failure warnings for one side of a job, at most [`MAX_WARNINGS`].
+/// Reports failure warnings for one side of a job, at most [`MAX_WARNINGS`].
 #[derive(Debug, Default)]
 pub struct Warnings {
     printed: u64,
@@ -107,10 +107,11 @@ impl Warnings {
     pub fn warn(&mut self, job: &JobPlan, message: &str) {
         self.printed += 1;
         if self.printed <= MAX_WARNINGS {
-            eprintln!("warning: job '{}': {message}", job.name);
+            tracing::warn!(job = %job.name, "job '{}': {message}", job.name);
         } else if self.printed == MAX_WARNINGS + 1 {
-            eprintln!(
-                "warning: job '{}': further warnings are only counted",
+            tracing::warn!(
+                job = %job.name,
+                "job '{}': further warnings are only counted",
                 job.name
             );
         }
@@ -163,8 +164,9 @@ impl Retry {
             });
         }
         self.attempt += 1;
-        eprintln!(
-            "warning: job '{}': {e}; retrying in {} ms (attempt {} of {})",
+        tracing::warn!(
+            job = %job.name,
+            "job '{}': {e}; retrying in {} ms (attempt {} of {})",
             job.name,
             self.backoff.as_millis(),
             self.attempt,

@@ -66,12 +66,12 @@ pub fn stop_on_signal() -> Arc<AtomicBool> {
                 }
                 #[cfg(not(unix))]
                 let _ = tokio::signal::ctrl_c().await;
-                eprintln!("stopping: draining jobs (signal received)");
+                tracing::info!("stopping: draining jobs (signal received)");
                 flag.store(true, Ordering::SeqCst);
             });
         });
     if let Err(e) = spawned {
-        eprintln!("warning: cannot watch for signals: {e}");
+        tracing::warn!("cannot watch for signals: {e}");
     }
     stop
 }
@@ -269,6 +269,29 @@ pub trait JobProcessor: Sync {
     ) -> Result<(), Failure>;
 }
 
+/// Reports a job about to start: its planner warnings, and (debug) what it
+/// reads and writes and how it is spread.
+pub fn log_plan(job: &JobPlan, processor: &str, batch_size: usize) {
+    for w in &job.warnings {
+        tracing::warn!(job = %job.name, "job '{}': {w}", job.name);
+    }
+    tracing::debug!(
+        job = %job.name,
+        processor,
+        source = %failures::source_label(job),
+        sink = %job.sink.name,
+        strategy = job.strategy.kind.name(),
+        batch_size,
+        "job '{}': {processor}, reads {} in batches of {batch_size}, writes sink '{}'; strategy {} ({}); failure_strategy {:?}",
+        job.name,
+        failures::source_label(job),
+        job.sink.name,
+        job.strategy.kind.name(),
+        job.strategy.reason,
+        job.config.failure_strategy,
+    );
+}
+
 /// Runs every job of the app concurrently, one thread each; the first failure
 /// decides the exit code once every job has stopped.
 pub fn run_app(
@@ -277,9 +300,7 @@ pub fn run_app(
     options: &RunOptions,
 ) -> Result<(), Failure> {
     for job in &app.plan.jobs {
-        for w in &job.warnings {
-            eprintln!("warning: job '{}': {w}", job.name);
-        }
+        log_plan(job, processor.name(), options.batch_size);
     }
     let counters: Vec<Arc<JobCounters>> = app
         .plan
@@ -322,17 +343,11 @@ pub fn run_app(
         match result {
             Ok(elapsed) => {
                 report.elapsed = elapsed;
-                eprintln!(
-                    "{}",
-                    progress::summary_line(&job.name, processor.name(), &report)
-                );
+                progress::log_summary(&job.name, &job.name, processor.name(), &report, false);
             }
             Err(f) => {
                 report.elapsed = start.elapsed();
-                eprintln!(
-                    "{} (failed)",
-                    progress::summary_line(&job.name, processor.name(), &report)
-                );
+                progress::log_summary(&job.name, &job.name, processor.name(), &report, true);
                 first_failure.get_or_insert(f);
             }
         }

@@ -273,6 +273,12 @@ impl SourceDriver {
         };
         // Partitions revoked since the barrier are no longer ours to commit.
         offsets.retain(|(partition, _)| p.assigned.contains(partition));
+        tracing::debug!(
+            job = %job.name,
+            barrier = acked,
+            "job '{}': committing the offsets of barrier {acked} (partition, offset): {offsets:?}",
+            job.name
+        );
         self.reader
             .commit_offsets(&offsets)
             .await

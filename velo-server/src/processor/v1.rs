@@ -86,6 +86,12 @@ async fn pump(
                 if let Output::Barrier(id) = output {
                     // Flushed: everything before the barrier is in the sinks.
                     acks.acknowledge(id);
+                    tracing::debug!(
+                        job = %job.name,
+                        barrier = id,
+                        "job '{}': barrier {id} passed; sinks flushed",
+                        job.name
+                    );
                 }
             }
             more = more && handled?;

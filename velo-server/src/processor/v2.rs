@@ -268,8 +268,9 @@ impl PartitionLayout {
             StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
         );
         if hashes && keys.len() != key_exprs.len() {
-            eprintln!(
-                "warning: job '{}': the key is computed, not a plain column; routing everything to one partition",
+            tracing::warn!(
+                job = %job.name,
+                "job '{}': the key is computed, not a plain column; routing everything to one partition",
                 job.name
             );
             kind = StrategyKind::FanIn;
@@ -343,6 +344,23 @@ where
     let hosted = layout.placement.resolve(partitions) == Placement::Compact;
     let threads = partitions + usize::from(!hosted);
     let spin = spin_before_park(threads);
+    tracing::debug!(
+        job = %job.name,
+        partitions,
+        strategy = layout.kind.name(),
+        placement = if hosted { "compact" } else { "dedicated" },
+        threads,
+        "job '{}': v2: {partitions} partition(s) by {}{}, placement {} ({threads} thread(s)), queues of {QUEUE_CAPACITY} messages, spin {} us",
+        job.name,
+        layout.kind.name(),
+        if layout.ctx.key_columns.is_empty() {
+            String::new()
+        } else {
+            format!(" on columns {:?}", layout.ctx.key_columns)
+        },
+        if hosted { "compact" } else { "dedicated" },
+        spin.as_micros(),
+    );
     let status: &[PartitionStatus] = counters.partitions.get_or_init(|| {
         (0..partitions)
             .map(|_| PartitionStatus::default())
@@ -634,6 +652,12 @@ impl OutputSink for JobSink<'_> {
             self.barriers.retain(|&(b, _)| b != id);
             self.rt.block_on(self.sinks.flush(self.job))?;
             self.acks.acknowledge(id);
+            tracing::debug!(
+                job = %self.job.name,
+                barrier = id,
+                "job '{}': barrier {id} passed every partition; sinks flushed",
+                self.job.name
+            );
         }
         Ok(())
     }

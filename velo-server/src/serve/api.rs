@@ -2,14 +2,17 @@
 //!
 //! | method and path | answer |
 //! |---|---|
-//! | `POST /jobs` (body: the app's SQL) | 201 `{"ids": [...]}`; 400 `{"error", "message", "line", "column", "diagnostic"}`; 409 when a live job has the same name |
+//! | `POST /jobs` (body: the app's SQL) | 201 `{"ids": [...]}`; 400 `{"error", "message", "line", "column", "diagnostic"}`; 409 when a live job has the same name; 413 past [`AppState::max_body_bytes`] |
 //! | `GET /jobs` | 200 `{"jobs": [status, ...]}` |
 //! | `GET /jobs/{id}` | 200 status; 404 |
 //! | `DELETE /jobs/{id}` | 200 status once drained; 202 status while still draining after [`STOP_WAIT`]; 404 |
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /health` | 200 `{"status": "ok"}` |
 //!
-//! Every error is JSON with an `error` field. No input reaches a panic: the app
+//! Every error is JSON with an `error` field: the handlers' own, and the
+//! router's (404 of an unknown path, 405 of a known path with another method,
+//! 413 of a body over [`AppState::max_body_bytes`], a bad path segment), which
+//! [`json_errors`] turns into the same form. No input reaches a panic: the app
 //! text is parsed and planned like `velo-server check` does, on a blocking
 //! thread, and anything else is looked up, never indexed.
 
@@ -18,9 +21,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -43,6 +48,15 @@ pub const STOP_WAIT: Duration = Duration::from_secs(10);
 /// The name under which apps submitted over HTTP appear in diagnostics.
 pub const REQUEST_APP: &str = "<request>";
 
+/// The default of `--max-body-bytes`: the largest request body (an app's SQL
+/// text) the server reads. 2 MiB, axum's own default, which the server had
+/// before the limit was settable.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
+
+/// The most of an error body of the router's that [`json_errors`] reads to
+/// quote it (its texts are one line).
+const MAX_QUOTED_ERROR: usize = 4096;
+
 /// What the handlers share.
 #[derive(Clone)]
 #[allow(missing_debug_implementations)] // the registry holds a trait object
@@ -51,9 +65,12 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Whether `serve` runs V2 (partitioning strategies are checked at submit).
     pub partitioned: bool,
+    /// Request bodies past this many bytes are refused with 413.
+    pub max_body_bytes: usize,
 }
 
 pub fn router(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -61,6 +78,57 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}", get(get_job).delete(stop_job))
         .fallback(not_found)
         .with_state(state)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(json_errors))
+}
+
+/// Turns an error answer that is not JSON (the router's 405, an extractor's
+/// plain-text rejection) into `{"error": "..."}` with the same status and
+/// headers; logs every request at debug level. Applied to every route and the
+/// fallback.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status();
+    tracing::debug!(
+        method = %method,
+        path = %path,
+        status = status.as_u16(),
+        "HTTP {method} {path}: {status}"
+    );
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_QUOTED_ERROR)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
+    let error = if status == StatusCode::METHOD_NOT_ALLOWED {
+        // The router adds the `Allow` header after this layer.
+        format!("method {method} is not allowed on {path}")
+    } else if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let body = serde_json::json!({ "error": error }).to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// An error answer: a status and a JSON body with at least `error`.
@@ -208,7 +276,24 @@ struct Submitted {
     ids: Vec<String>,
 }
 
-async fn submit(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+async fn submit(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                status,
+                format!(
+                    "the body is over the server's limit of {} bytes (--max-body-bytes)",
+                    state.max_body_bytes
+                ),
+            )
+        } else {
+            ApiError::new(status, rejection.body_text())
+        }
+    })?;
     let text = String::from_utf8(body.to_vec()).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -273,9 +273,7 @@ impl Registry {
         }
         let mut started: Vec<Arc<Job>> = Vec::with_capacity(app.plan.jobs.len());
         for (index, planned) in app.plan.jobs.iter().enumerate() {
-            for w in &planned.warnings {
-                eprintln!("warning: job '{}': {w}", planned.name);
-            }
+            crate::processor::log_plan(planned, self.processor.name(), self.batch_size);
             inner.submitted += 1;
             let job = Arc::new(Job {
                 id: format!("{}-{}", planned.name, inner.submitted),
@@ -308,7 +306,13 @@ impl Registry {
                 }
             }
             metrics::counter!(JOBS_SUBMITTED_METRIC).increment(1);
-            eprintln!("job '{}' started (id {})", job.name, job.id);
+            tracing::info!(
+                job = %job.name,
+                id = %job.id,
+                "job '{}' started (id {})",
+                job.name,
+                job.id
+            );
             inner.jobs.push_back(job.clone());
             started.push(job);
         }
@@ -345,13 +349,19 @@ impl Registry {
                 };
                 let mut report = job.counters.snapshot();
                 report.elapsed = job.started.elapsed();
-                let line = progress::summary_line(&job.id, processor.name(), &report);
-                match &outcome {
-                    Ok(()) => eprintln!("{line}"),
-                    Err(reason) => eprintln!("{line} (failed)\n{reason}"),
-                }
+                progress::log_summary(
+                    &job.id,
+                    &job.name,
+                    processor.name(),
+                    &report,
+                    outcome.is_err(),
+                );
                 let outcome =
                     outcome.map_err(|m| m.strip_prefix("error: ").map(str::to_string).unwrap_or(m));
+                if let Err(reason) = &outcome {
+                    // `error: ` in the text form, unless it reads `internal error: `.
+                    tracing::error!(job = %job.name, id = %job.id, "{reason}");
+                }
                 // Ending and giving up the handle together: a thread whose handle
                 // is dropped is detached, so its stack is freed when it exits
                 // (an exited thread that nobody joins keeps it). See `submit`.

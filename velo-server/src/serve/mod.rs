@@ -43,6 +43,8 @@ pub struct ServeOptions {
     pub processor: Arc<dyn JobProcessor + Send>,
     /// Rows per input batch.
     pub batch_size: usize,
+    /// Request bodies past this many bytes get 413 (`--max-body-bytes`).
+    pub max_body_bytes: usize,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains every job.
@@ -69,13 +71,14 @@ pub fn serve(options: ServeOptions) -> Result<(), Failure> {
         registry: registry.clone(),
         metrics: handle,
         partitioned,
+        max_body_bytes: options.max_body_bytes,
     };
     let served = rt.block_on(run(&options.bind, app, state));
     // Whatever ended the server (a signal, or an error), drain every job.
     registry.close();
     let live = registry.join_all();
     if served.is_ok() {
-        eprintln!("stopped: {live} running job(s) drained");
+        tracing::info!("stopped: {live} running job(s) drained");
     }
     rt.shutdown_timeout(Duration::from_secs(1));
     served
@@ -89,7 +92,7 @@ async fn run(bind: &str, app: Option<LoadedApp>, state: api::AppState) -> Result
         .local_addr()
         .map_err(|e| Failure::Internal(format!("cannot read the bound address: {e}")))?;
     let shutdown = shutdown_signal(state.registry.clone())?;
-    eprintln!("listening on http://{addr}");
+    tracing::info!("listening on http://{addr}");
     if let Some(app) = app {
         state.registry.submit(app).map_err(|e| match e {
             SubmitError::Spawn(e) => Failure::Internal(format!("cannot start a job: {e}")),
@@ -137,14 +140,14 @@ fn shutdown_signal(
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            eprintln!("stopping: draining jobs (signal received)");
+            tracing::info!("stopping: draining jobs (signal received)");
             registry.close();
             tokio::spawn(async move {
                 tokio::select! {
                     _ = int.recv() => {}
                     _ = term.recv() => {}
                 }
-                eprintln!("second signal: exiting without draining");
+                tracing::info!("second signal: exiting without draining");
                 std::process::exit(1);
             });
         })
@@ -153,7 +156,7 @@ fn shutdown_signal(
     {
         Ok(async move {
             let _ = tokio::signal::ctrl_c().await;
-            eprintln!("stopping: draining jobs (signal received)");
+            tracing::info!("stopping: draining jobs (signal received)");
             registry.close();
         })
     }
