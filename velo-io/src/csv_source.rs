@@ -552,7 +552,10 @@ mod tests {
             text.as_bytes(),
             "t.csv",
             &encoding,
-            &ReaderOptions { batch_size: 2 },
+            &ReaderOptions {
+                batch_size: 2,
+                ..Default::default()
+            },
         )
     }
 

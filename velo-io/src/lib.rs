@@ -46,6 +46,9 @@ pub mod stdin;
 pub mod stdout;
 mod writer;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use velo_types::connector::{SinkConfig, SourceConfig};
 use velo_types::{Batch, SchemaRef};
@@ -76,7 +79,7 @@ pub const INFERENCE_SAMPLE_RECORDS: usize = 1000;
 /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// rt.block_on(async {
 ///     let config = SourceConfig::Generator { profile: GeneratorProfile::Orders, records: 2500 };
-///     let mut reader = open_reader(&config, &ReaderOptions { batch_size: 1000 }).await?;
+///     let mut reader = open_reader(&config, &ReaderOptions { batch_size: 1000, ..Default::default() }).await?;
 ///     assert_eq!(reader.schema().field(0).name.as_ref(), "order_id");
 ///     let mut rows = 0;
 ///     while let Some(batch) = reader.next_batch().await? {
@@ -171,21 +174,36 @@ pub trait DataWriter: Send {
 }
 
 /// Options for opening a reader.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ReaderOptions {
     /// The maximum number of rows per batch (default 1024; 0 is treated as 1).
     pub batch_size: usize,
+    /// The job's stop signal (SIGINT / SIGTERM), for a reader that waits for
+    /// data before it can be opened: a Kafka source without a declared schema
+    /// waits for its first messages, and gives up with [`Error::Stopped`] once
+    /// this is set. `None`: wait until data arrives.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for ReaderOptions {
     fn default() -> Self {
-        ReaderOptions { batch_size: 1024 }
+        ReaderOptions {
+            batch_size: 1024,
+            stop: None,
+        }
     }
 }
 
 impl ReaderOptions {
     pub(crate) fn effective_batch_size(&self) -> usize {
         self.batch_size.max(1)
+    }
+
+    /// Whether the job was told to stop.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 

@@ -41,7 +41,14 @@ fn read_all(
     batch_size: usize,
 ) -> Result<(SchemaRef, Vec<Vec<Value>>), Error> {
     block_on(async {
-        let mut r = open_reader(config, &ReaderOptions { batch_size }).await?;
+        let mut r = open_reader(
+            config,
+            &ReaderOptions {
+                batch_size,
+                ..Default::default()
+            },
+        )
+        .await?;
         let schema = r.schema();
         let mut rows = Vec::new();
         while let Some(b) = r.next_batch().await? {
@@ -463,9 +470,15 @@ enum Item {
 /// usable): rows with their positions and the errors, in the order returned.
 fn read_through(config: &SourceConfig, batch_size: usize) -> Vec<Item> {
     block_on(async {
-        let mut r = open_reader(config, &ReaderOptions { batch_size })
-            .await
-            .unwrap();
+        let mut r = open_reader(
+            config,
+            &ReaderOptions {
+                batch_size,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         let mut items = Vec::new();
         loop {
             match r.next_batch().await {

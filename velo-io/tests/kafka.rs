@@ -84,7 +84,7 @@ fn source(brokers: &str, topic: &str, group: &str, schema: &str) -> SourceConfig
             ("session.timeout.ms".to_string(), "6000".to_string()),
             ("heartbeat.interval.ms".to_string(), "500".to_string()),
         ],
-        schema: parse_schema_decl(schema).unwrap(),
+        schema: Some(parse_schema_decl(schema).unwrap()),
     })
 }
 
@@ -171,9 +171,15 @@ fn reader_returns_every_message_with_its_system_columns_and_offset() {
             "g-read",
             "sym VARCHAR, price DOUBLE",
         );
-        let mut reader = open_reader(&config, &ReaderOptions { batch_size: 5 })
-            .await
-            .unwrap();
+        let mut reader = open_reader(
+            &config,
+            &ReaderOptions {
+                batch_size: 5,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         let names: Vec<String> = reader.schema().names().map(str::to_string).collect();
         assert_eq!(
             names,
@@ -308,18 +314,30 @@ fn a_new_reader_in_the_group_resumes_after_the_committed_offsets() {
     produce(&rt, &broker.brokers, "resume", &messages);
     rt.block_on(async {
         let config = source(&broker.brokers, "resume", "g-resume", "n BIGINT");
-        let mut reader = open_reader(&config, &ReaderOptions { batch_size: 3 })
-            .await
-            .unwrap();
+        let mut reader = open_reader(
+            &config,
+            &ReaderOptions {
+                batch_size: 3,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         let got = read(reader.as_mut(), 20, 0).await;
         assert_eq!(got.rows.len(), 20);
         // Finished with offsets 0..=3 of partition 0 and 0..=6 of partition 1.
         reader.commit_offsets(&[(0, 4), (1, 7)]).await.unwrap();
         drop(reader);
 
-        let mut reader = open_reader(&config, &ReaderOptions { batch_size: 3 })
-            .await
-            .unwrap();
+        let mut reader = open_reader(
+            &config,
+            &ReaderOptions {
+                batch_size: 3,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         let mut got = read(reader.as_mut(), 9, 0).await;
         let extra = read_for(reader.as_mut(), Duration::from_millis(500)).await;
         assert!(extra.rows.is_empty(), "{extra:?}");

@@ -64,7 +64,7 @@ enum Command {
         #[arg(long, default_value_t = 1024)]
         batch_size: usize,
     },
-    /// Parse and plan the app; print nothing but errors.
+    /// Parse and plan the app; print nothing but errors and warnings.
     Check { app: PathBuf },
     /// Show each job's plan.
     Explain {
@@ -139,6 +139,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                 ));
             }
             let loaded = LoadedApp::load(&app)?;
+            loaded.require_environment()?;
             let options = RunOptions {
                 batch_size: batch_size.max(1),
                 progress: progress::stderr_is_terminal(),
@@ -159,7 +160,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         }
         Command::Check { app } => {
             let loaded = LoadedApp::load(&app)?;
-            loaded.check_schemas()
+            loaded.check(|warning| eprintln!("{warning}"))
         }
         Command::Explain { app, format } => {
             let loaded = LoadedApp::load(&app)?;

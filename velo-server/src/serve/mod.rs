@@ -52,7 +52,8 @@ pub fn serve(options: ServeOptions) -> Result<(), Failure> {
     let app = match &options.app {
         Some(path) => {
             let app = LoadedApp::load(path)?;
-            app.check_schemas()?;
+            app.require_environment()?;
+            app.check(|warning| eprintln!("{warning}"))?;
             Some(app)
         }
         None => None,
