@@ -1030,6 +1030,34 @@ mod tests {
     }
 
     #[test]
+    fn the_sampler_leaves_out_the_keys_it_is_told_to_skip() {
+        let mut sampler = JsonSampler::default();
+        assert!(sampler.is_empty());
+        sampler.observe(br#"{"a":1,"_key":"k","b":[1]}"#);
+        sampler.observe(b"not json");
+        sampler.observe(br#"{"c":"2024-01-15 10:00:00","a":2e3}"#);
+        let columns = sampler.finish(|k| k == "_key");
+        let fields: Vec<(&str, DataType)> = columns
+            .schema
+            .fields()
+            .iter()
+            .map(|f| (&*f.name, f.data_type))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("a", DataType::Float),
+                ("b", DataType::String),
+                ("c", DataType::Timestamp)
+            ]
+        );
+        assert_eq!(
+            columns.kinds,
+            [JsonKind::Number, JsonKind::Nested, JsonKind::String]
+        );
+    }
+
+    #[test]
     fn a_column_of_nulls_in_the_sample_is_varchar() {
         let mut r = reader("{\"a\":null}\n{\"a\":\"x\"}\n{\"a\":1}\n", None).unwrap();
         assert_eq!(r.schema().field(0).data_type, DataType::String);
