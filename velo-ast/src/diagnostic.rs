@@ -17,7 +17,22 @@ use sqlparser::tokenizer::Span;
 ///
 /// A span with line 0 (unknown position) renders the message alone.
 pub fn render(source: &str, file: Option<&str>, span: Span, message: &str) -> String {
-    let mut out = format!("error: {message}");
+    render_as("error", source, file, span, message)
+}
+
+/// [`render`] for a warning: the same layout, headed `warning:`.
+pub fn render_warning(source: &str, file: Option<&str>, span: Span, message: &str) -> String {
+    render_as("warning", source, file, span, message)
+}
+
+fn render_as(
+    severity: &str,
+    source: &str,
+    file: Option<&str>,
+    span: Span,
+    message: &str,
+) -> String {
+    let mut out = format!("{severity}: {message}");
     let line_no = span.start.line as usize;
     if line_no == 0 {
         return out;
@@ -63,6 +78,16 @@ mod tests {
         assert_eq!(
             text,
             "error: unknown function 'bogus'\n --> app.sql:2:14\n  |\n2 | FROM t WHERE bogus(1)\n  |              ^^^^^"
+        );
+    }
+
+    #[test]
+    fn a_warning_is_laid_out_like_an_error() {
+        let src = "SELECT a FROM t";
+        let span = Span::new(Location::new(1, 15), Location::new(1, 16));
+        assert_eq!(
+            render_warning(src, Some("app.sql"), span, "typed at run time"),
+            "warning: typed at run time\n --> app.sql:1:15\n  |\n1 | SELECT a FROM t\n  |               ^"
         );
     }
 

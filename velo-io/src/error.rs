@@ -97,6 +97,11 @@ pub enum Error {
     #[error("kafka topic '{topic}': {message}")]
     Kafka { topic: String, message: String },
 
+    /// The job was told to stop while the reader waited for the first records
+    /// that type its columns (a Kafka source without a declared schema).
+    #[error("{path}: stopped before the first records arrived, so its columns are unknown")]
+    Stopped { path: String },
+
     /// An error from the shared data model.
     #[error(transparent)]
     Types(#[from] velo_types::Error),
@@ -156,7 +161,8 @@ impl Error {
             | Error::InvalidUtf8 { path, .. }
             | Error::Schema { path, .. }
             | Error::BatchWidth { path, .. }
-            | Error::Closed { path } => Some(path),
+            | Error::Closed { path }
+            | Error::Stopped { path } => Some(path),
             Error::Kafka { topic, .. } => Some(topic),
             Error::Types(_) => None,
         }

@@ -1,9 +1,16 @@
 //! JSON-lines sources: one JSON object per line (blank lines are skipped).
 //!
 //! Columns come from the declared schema, else from the union of the keys of the
-//! first [`crate::INFERENCE_SAMPLE_RECORDS`] objects in first-seen order, each typed
-//! from its sample values (integers, then floats; strings holding ISO-8601 timestamps
-//! become TIMESTAMP; booleans; anything mixed, and nested objects or arrays, VARCHAR).
+//! first [`crate::INFERENCE_SAMPLE_RECORDS`] objects in first-seen order
+//! ([`JsonSampler`], shared with the Kafka reader). Without a schema a column is
+//! typed by the JSON type of its first non-null sampled value (SPEC §3): booleans
+//! BOOLEAN; numbers BIGINT, or DOUBLE once a sampled value has a fraction or an
+//! exponent; strings VARCHAR, or TIMESTAMP when every sampled string is an ISO-8601
+//! timestamp; nested objects or arrays VARCHAR holding their JSON text; a column
+//! with nothing but nulls in the sample VARCHAR. Such a column then only takes
+//! values of that JSON type (integers in a DOUBLE column included): any other
+//! value, in the sample or after it, makes its record fail with an error naming
+//! the column, its type and the value found. Its type never changes silently.
 //! A key missing from an object is NULL; keys that are not columns are skipped.
 //!
 //! Each line is parsed once, straight into the row's values, with serde's visitor
@@ -11,7 +18,7 @@
 //! column by first trying the column after the previous key's (objects usually
 //! repeat one key order), then by a scan of the column names.
 //!
-//! Conversions to a declared type: JSON numbers to BIGINT (integral values only),
+//! Conversions to a declared type are lenient: JSON numbers to BIGINT (integral values only),
 //! DOUBLE, DECIMAL (from the number's shortest decimal text; give exact decimals as
 //! strings for more than 15 significant digits) and TIMESTAMP (epoch milliseconds);
 //! strings are parsed as for CSV; numbers and booleans become their text in a
@@ -34,7 +41,9 @@ use velo_types::connector::Encoding;
 use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 
 use crate::error::{show_found, Error, Result};
-use crate::parse::{convert_text, expected_text, fit_decimal, parse_decimal, ConvError, TypeGuess};
+use crate::parse::{
+    convert_text, expected_text, fit_decimal, parse_decimal, parse_timestamp, ConvError,
+};
 use crate::render::write_float;
 use crate::{DataReader, ReaderOptions, INFERENCE_SAMPLE_RECORDS};
 
@@ -85,11 +94,15 @@ impl<R: BufRead> JsonLinesReader<R> {
             batch_size,
             done: false,
         };
-        let schema = match &encoding.schema {
-            Some(declared) => declared.clone(),
-            None => reader.infer()?,
+        let (schema, decoder) = match &encoding.schema {
+            Some(declared) => (declared.clone(), JsonRowDecoder::new(declared)),
+            None => {
+                let inferred = reader.infer()?;
+                let decoder = JsonRowDecoder::inferred(&inferred);
+                (inferred.schema, decoder)
+            }
         };
-        reader.decoder = JsonRowDecoder::new(&schema);
+        reader.decoder = decoder;
         reader.schema = Arc::new(schema);
         reader.builder = BatchBuilder::with_capacity(reader.schema.clone(), batch_size);
         Ok(reader)
@@ -133,9 +146,8 @@ impl<R: BufRead> JsonLinesReader<R> {
 
     /// Samples the first lines and infers the columns; the sampled lines are kept to
     /// be returned first.
-    fn infer(&mut self) -> Result<Schema> {
-        let mut columns: Vec<(String, TypeGuess)> = Vec::new();
-        let mut hint = 0;
+    fn infer(&mut self) -> Result<InferredColumns> {
+        let mut sampler = JsonSampler::default();
         while self.pending.len() < INFERENCE_SAMPLE_RECORDS {
             match self.next_line() {
                 Ok(true) => {}
@@ -145,18 +157,10 @@ impl<R: BufRead> JsonLinesReader<R> {
                     break;
                 }
             }
-            if let Ok(text) = std::str::from_utf8(&self.buf) {
-                let mut de = serde_json::Deserializer::from_str(text);
-                // A line that fails here fails again, with its error, when returned.
-                let _ = SampleRow {
-                    columns: &mut columns,
-                    hint: &mut hint,
-                }
-                .deserialize(&mut de);
-            }
+            sampler.observe(&self.buf);
             self.pending.push_back((self.line, self.buf.clone()));
         }
-        if columns.is_empty() {
+        if sampler.is_empty() {
             if self.pending.is_empty() {
                 if let Some(e) = self.pending_error.take() {
                     return Err(e);
@@ -167,12 +171,7 @@ impl<R: BufRead> JsonLinesReader<R> {
                 message: "no JSON object with any key in the first records: cannot infer the columns; declare the source's schema".into(),
             });
         }
-        Ok(Schema::new(
-            columns
-                .iter()
-                .map(|(name, g)| Field::new(name, g.result()))
-                .collect(),
-        ))
+        Ok(sampler.finish(|_| false))
     }
 
     /// The next batch, read synchronously (see [`DataReader::next_batch`]).
@@ -243,6 +242,9 @@ impl<R: BufRead> JsonLinesReader<R> {
 pub(crate) struct JsonRowDecoder {
     names: Vec<Arc<str>>,
     types: Vec<DataType>,
+    /// Per column, the one JSON type it takes when it was inferred; `None` for a
+    /// declared column (lenient conversions).
+    kinds: Vec<Option<JsonKind>>,
     slots: Vec<Value>,
     /// The column after the previous key's: objects usually repeat one key order.
     hint: usize,
@@ -253,8 +255,17 @@ impl JsonRowDecoder {
         JsonRowDecoder {
             names: schema.fields().iter().map(|f| f.name.clone()).collect(),
             types: schema.fields().iter().map(|f| f.data_type).collect(),
+            kinds: vec![None; schema.len()],
             slots: vec![Value::Null; schema.len()],
             hint: 0,
+        }
+    }
+
+    /// A decoder for inferred columns: each takes values of its JSON type only.
+    pub(crate) fn inferred(columns: &InferredColumns) -> JsonRowDecoder {
+        JsonRowDecoder {
+            kinds: columns.kinds.iter().copied().map(Some).collect(),
+            ..JsonRowDecoder::new(&columns.schema)
         }
     }
 
@@ -277,6 +288,7 @@ impl JsonRowDecoder {
         let parsed = RowSeed {
             names: &self.names,
             types: &self.types,
+            kinds: &self.kinds,
             slots: &mut self.slots,
             hint: &mut self.hint,
         }
@@ -288,7 +300,10 @@ impl JsonRowDecoder {
                 path: label.to_string(),
                 line,
                 column: self.names[c].to_string(),
-                expected: expected_text(self.types[c]),
+                expected: match self.kinds[c] {
+                    None => expected_text(self.types[c]),
+                    Some(_) => format!("{} (its type from its first values)", self.types[c]),
+                },
                 found,
                 raw: None,
             }),
@@ -356,6 +371,7 @@ fn find_key(names: &[Arc<str>], hint: usize, key: &str) -> Option<usize> {
 struct RowSeed<'a> {
     names: &'a [Arc<str>],
     types: &'a [DataType],
+    kinds: &'a [Option<JsonKind>],
     slots: &'a mut [Value],
     hint: &'a mut usize,
 }
@@ -385,7 +401,11 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
             match column {
                 Some(c) => {
                     *self.hint = c + 1;
-                    match map.next_value_seed(TypedValue(self.types[c]))? {
+                    let seed = TypedValue {
+                        ty: self.types[c],
+                        kind: self.kinds[c],
+                    };
+                    match map.next_value_seed(seed)? {
                         Ok(v) => self.slots[c] = v,
                         Err(found) => {
                             if bad.is_none() {
@@ -432,15 +452,59 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 }
 
+/// The JSON type an inferred column takes (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonKind {
+    Boolean,
+    Number,
+    String,
+    /// An object or an array, kept as its JSON text.
+    Nested,
+}
+
+/// How a value that does not fit an inferred column is named in its error:
+/// its JSON type, then the value.
+#[cold]
+fn describe(kind: JsonKind, shown: &str) -> String {
+    match kind {
+        JsonKind::Boolean => format!("the boolean {shown}"),
+        JsonKind::Number => format!("the number {shown}"),
+        JsonKind::String => format!("the string {shown}"),
+        JsonKind::Nested => shown.to_string(),
+    }
+}
+
 /// Converts one JSON value to a column's type; `Err(found)` when it does not fit.
-struct TypedValue(DataType);
+/// An inferred column (`kind` set) takes values of its JSON type only.
+#[derive(Clone, Copy)]
+struct TypedValue {
+    ty: DataType,
+    kind: Option<JsonKind>,
+}
 
 type Typed = std::result::Result<Value, String>;
 
 impl TypedValue {
+    /// `convert` for a declared column or a value of the inferred column's JSON
+    /// type; any misfit in an inferred column is named with its JSON type
+    /// (`shown`: how the value is shown in the error).
+    #[inline]
+    fn fit(
+        &self,
+        found: JsonKind,
+        shown: impl FnOnce() -> String,
+        convert: impl FnOnce() -> Typed,
+    ) -> Typed {
+        match self.kind {
+            None => convert(),
+            Some(k) if k == found => convert().map_err(|shown| describe(found, &shown)),
+            Some(_) => Err(describe(found, &shown())),
+        }
+    }
+
     fn integer(&self, i: i128) -> Typed {
         let found = || i.to_string();
-        match self.0 {
+        match self.ty {
             DataType::Int => i64::try_from(i).map(Value::Int).map_err(|_| found()),
             DataType::Timestamp => i64::try_from(i).map(Value::Timestamp).map_err(|_| found()),
             DataType::Float => Ok(Value::Float(i as f64)),
@@ -483,73 +547,106 @@ impl<'de> Visitor<'de> for TypedValue {
     }
 
     fn visit_bool<E>(self, b: bool) -> std::result::Result<Typed, E> {
-        Ok(match self.0 {
-            DataType::Boolean => Ok(Value::Bool(b)),
-            DataType::String => Ok(Value::str(if b { "true" } else { "false" })),
-            DataType::Null => Ok(Value::Null),
-            _ => Err(b.to_string()),
-        })
+        Ok(self.fit(
+            JsonKind::Boolean,
+            || b.to_string(),
+            || match self.ty {
+                DataType::Boolean => Ok(Value::Bool(b)),
+                DataType::String => Ok(Value::str(if b { "true" } else { "false" })),
+                DataType::Null => Ok(Value::Null),
+                _ => Err(b.to_string()),
+            },
+        ))
     }
 
     fn visit_i64<E>(self, i: i64) -> std::result::Result<Typed, E> {
-        Ok(match self.0 {
-            DataType::Int => Ok(Value::Int(i)),
-            DataType::Timestamp => Ok(Value::Timestamp(i)),
-            _ => self.integer(i as i128),
-        })
+        Ok(self.fit(
+            JsonKind::Number,
+            || i.to_string(),
+            || match self.ty {
+                DataType::Int => Ok(Value::Int(i)),
+                DataType::Timestamp => Ok(Value::Timestamp(i)),
+                _ => self.integer(i as i128),
+            },
+        ))
     }
 
     fn visit_u64<E>(self, u: u64) -> std::result::Result<Typed, E> {
-        Ok(match (self.0, i64::try_from(u)) {
-            (DataType::Int, Ok(i)) => Ok(Value::Int(i)),
-            (DataType::Timestamp, Ok(i)) => Ok(Value::Timestamp(i)),
-            _ => self.integer(u as i128),
-        })
+        Ok(self.fit(
+            JsonKind::Number,
+            || u.to_string(),
+            || match (self.ty, i64::try_from(u)) {
+                (DataType::Int, Ok(i)) => Ok(Value::Int(i)),
+                (DataType::Timestamp, Ok(i)) => Ok(Value::Timestamp(i)),
+                _ => self.integer(u as i128),
+            },
+        ))
     }
 
     fn visit_f64<E>(self, f: f64) -> std::result::Result<Typed, E> {
-        let integral =
-            f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f);
-        let mut text = Vec::with_capacity(24);
-        write_float(&mut text, f);
-        let found = || String::from_utf8_lossy(&text).into_owned();
-        Ok(match self.0 {
-            DataType::Float => Ok(Value::Float(f)),
-            DataType::Int if integral => Ok(Value::Int(f as i64)),
-            DataType::Timestamp if integral => Ok(Value::Timestamp(f as i64)),
-            DataType::Decimal { precision, scale } => parse_decimal(&text, precision, scale)
-                .map(Value::Decimal)
-                .ok_or_else(found),
-            DataType::String => Ok(Value::str(&found())),
-            DataType::Null => Ok(Value::Null),
-            _ => Err(found()),
-        })
+        let show = || {
+            let mut text = Vec::with_capacity(24);
+            write_float(&mut text, f);
+            String::from_utf8_lossy(&text).into_owned()
+        };
+        Ok(self.fit(JsonKind::Number, show, || {
+            let integral = f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f);
+            let mut text = Vec::with_capacity(24);
+            write_float(&mut text, f);
+            let found = || String::from_utf8_lossy(&text).into_owned();
+            match self.ty {
+                DataType::Float => Ok(Value::Float(f)),
+                DataType::Int if integral => Ok(Value::Int(f as i64)),
+                DataType::Timestamp if integral => Ok(Value::Timestamp(f as i64)),
+                DataType::Decimal { precision, scale } => parse_decimal(&text, precision, scale)
+                    .map(Value::Decimal)
+                    .ok_or_else(found),
+                DataType::String => Ok(Value::str(&found())),
+                DataType::Null => Ok(Value::Null),
+                _ => Err(found()),
+            }
+        }))
     }
 
     fn visit_str<E>(self, s: &str) -> std::result::Result<Typed, E> {
-        if self.0 == DataType::String {
-            return Ok(Ok(Value::Str(Arc::from(s))));
-        }
-        Ok(match convert_text(s.as_bytes(), self.0) {
-            Ok(v) => Ok(v),
-            Err(ConvError::Invalid | ConvError::Utf8) => Err(show_found(s.as_bytes())),
-        })
+        Ok(self.fit(
+            JsonKind::String,
+            || show_found(s.as_bytes()),
+            || {
+                if self.ty == DataType::String {
+                    return Ok(Value::Str(Arc::from(s)));
+                }
+                match convert_text(s.as_bytes(), self.ty) {
+                    Ok(v) => Ok(v),
+                    Err(ConvError::Invalid | ConvError::Utf8) => Err(show_found(s.as_bytes())),
+                }
+            },
+        ))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Typed, A::Error> {
         let v = serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        Ok(self.nested(v, "a JSON object"))
+        Ok(self.fit(
+            JsonKind::Nested,
+            || "a JSON object".to_string(),
+            || self.nested(v, "a JSON object"),
+        ))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Typed, A::Error> {
         let v = serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        Ok(self.nested(v, "a JSON array"))
+        Ok(self.fit(
+            JsonKind::Nested,
+            || "a JSON array".to_string(),
+            || self.nested(v, "a JSON array"),
+        ))
     }
 }
 
 impl TypedValue {
     fn nested(&self, v: serde_json::Value, what: &str) -> Typed {
-        match self.0 {
+        match self.ty {
             DataType::String => Ok(Value::str(&v.to_string())),
             DataType::Null => Ok(Value::Null),
             _ => Err(what.to_string()),
@@ -557,9 +654,107 @@ impl TypedValue {
     }
 }
 
+/// What the sample says of one column: the JSON type of its first non-null
+/// value, widened from integers to floats, and for strings whether all of them
+/// were timestamps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum JsonGuess {
+    #[default]
+    Unseen,
+    Boolean,
+    Integer,
+    Float,
+    Text {
+        timestamps: bool,
+    },
+    Nested,
+}
+
+impl JsonGuess {
+    /// Takes in one sampled value's guess. A value of another JSON type does
+    /// not change the column: its record fails when it is decoded.
+    fn observe(&mut self, value: JsonGuess) {
+        *self = match (*self, value) {
+            (JsonGuess::Unseen, v) => v,
+            (JsonGuess::Integer, JsonGuess::Float) => JsonGuess::Float,
+            (JsonGuess::Text { timestamps: a }, JsonGuess::Text { timestamps: b }) => {
+                JsonGuess::Text { timestamps: a && b }
+            }
+            (current, _) => current,
+        };
+    }
+
+    fn column(self) -> (DataType, JsonKind) {
+        match self {
+            JsonGuess::Boolean => (DataType::Boolean, JsonKind::Boolean),
+            JsonGuess::Integer => (DataType::Int, JsonKind::Number),
+            JsonGuess::Float => (DataType::Float, JsonKind::Number),
+            JsonGuess::Text { timestamps: true } => (DataType::Timestamp, JsonKind::String),
+            JsonGuess::Unseen | JsonGuess::Text { timestamps: false } => {
+                (DataType::String, JsonKind::String)
+            }
+            JsonGuess::Nested => (DataType::String, JsonKind::Nested),
+        }
+    }
+}
+
+/// Columns inferred from sampled JSON objects: their schema and, per column,
+/// the JSON type it takes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct InferredColumns {
+    pub(crate) schema: Schema,
+    pub(crate) kinds: Vec<JsonKind>,
+}
+
+/// Infers columns from sampled JSON objects (see the module docs): the union of
+/// their keys in first-seen order, each typed by [`JsonGuess`].
+#[derive(Debug, Default)]
+pub(crate) struct JsonSampler {
+    columns: Vec<(String, JsonGuess)>,
+    hint: usize,
+}
+
+impl JsonSampler {
+    /// Takes in one record's bytes; one that is not a JSON object says what it
+    /// can before its error (which it meets again, with its error, when decoded).
+    pub(crate) fn observe(&mut self, bytes: &[u8]) {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let _ = SampleRow {
+                columns: &mut self.columns,
+                hint: &mut self.hint,
+            }
+            .deserialize(&mut de);
+        }
+    }
+
+    /// Whether no sampled object had any key.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+
+    /// The inferred columns, leaving out the keys `skip` names (the Kafka
+    /// reader's system columns).
+    pub(crate) fn finish(self, skip: impl Fn(&str) -> bool) -> InferredColumns {
+        let (fields, kinds) = self
+            .columns
+            .into_iter()
+            .filter(|(name, _)| !skip(name))
+            .map(|(name, guess)| {
+                let (data_type, kind) = guess.column();
+                (Field::new(&name, data_type), kind)
+            })
+            .unzip();
+        InferredColumns {
+            schema: Schema::new(fields),
+            kinds,
+        }
+    }
+}
+
 /// Records the keys (first-seen order) and value kinds of one sample object.
 struct SampleRow<'a> {
-    columns: &'a mut Vec<(String, TypeGuess)>,
+    columns: &'a mut Vec<(String, JsonGuess)>,
     hint: &'a mut usize,
 }
 
@@ -590,7 +785,7 @@ impl<'de> Visitor<'de> for SampleRow<'_> {
 }
 
 struct SampleKey<'a> {
-    columns: &'a mut Vec<(String, TypeGuess)>,
+    columns: &'a mut Vec<(String, JsonGuess)>,
     hint: usize,
 }
 
@@ -613,13 +808,13 @@ impl<'de> Visitor<'de> for SampleKey<'_> {
         if let Some(i) = self.columns.iter().position(|(n, _)| n == key) {
             return Ok(i);
         }
-        self.columns.push((key.to_string(), TypeGuess::default()));
+        self.columns.push((key.to_string(), JsonGuess::default()));
         Ok(self.columns.len() - 1)
     }
 }
 
-/// Feeds one sample value's kind to its column's guess.
-struct Classify<'a>(&'a mut TypeGuess);
+/// Feeds one sample value's JSON type to its column's guess.
+struct Classify<'a>(&'a mut JsonGuess);
 
 impl<'de> DeserializeSeed<'de> for Classify<'_> {
     type Value = ();
@@ -640,33 +835,40 @@ impl<'de> Visitor<'de> for Classify<'_> {
         Ok(())
     }
     fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
-        self.0.observe_json_bool();
+        self.0.observe(JsonGuess::Boolean);
         Ok(())
     }
     fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
-        self.0.observe_json_number(true);
+        self.0.observe(JsonGuess::Integer);
         Ok(())
     }
     fn visit_u64<E>(self, u: u64) -> std::result::Result<(), E> {
-        self.0.observe_json_number(i64::try_from(u).is_ok());
+        // Past i64: a float rather than a failure of every such record.
+        self.0.observe(if i64::try_from(u).is_ok() {
+            JsonGuess::Integer
+        } else {
+            JsonGuess::Float
+        });
         Ok(())
     }
     fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
-        self.0.observe_json_number(false);
+        self.0.observe(JsonGuess::Float);
         Ok(())
     }
     fn visit_str<E>(self, s: &str) -> std::result::Result<(), E> {
-        self.0.observe_json_string(s);
+        self.0.observe(JsonGuess::Text {
+            timestamps: parse_timestamp(s.as_bytes(), false).is_some(),
+        });
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        self.0.observe_other();
+        self.0.observe(JsonGuess::Nested);
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        self.0.observe_other();
+        self.0.observe(JsonGuess::Nested);
         Ok(())
     }
 }
@@ -733,6 +935,136 @@ mod tests {
         assert_eq!(rows[0][2], Value::Null);
         assert_eq!(rows[2][3], Value::Timestamp(1_705_312_800_000));
         assert_eq!(rows[2][5], Value::str("{\"g\":[1]}"));
+    }
+
+    /// The errors of every record, in order, and the rows of the others.
+    fn rows_and_errors(r: &mut JsonLinesReader<&[u8]>) -> (Vec<Vec<Value>>, Vec<String>) {
+        let (mut rows, mut errors) = (Vec::new(), Vec::new());
+        loop {
+            match r.read_batch() {
+                Ok(Some(b)) => rows.extend(b.rows().map(|r| r.to_vec())),
+                Ok(None) => break,
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        (rows, errors)
+    }
+
+    #[test]
+    fn an_inferred_column_keeps_the_json_type_of_its_first_values() {
+        // SPEC §3: a value of another JSON type fails its record; the column's
+        // type never changes silently (it used to become VARCHAR).
+        let text = r#"{"n":1,"s":"x","b":true,"o":{"k":1}}
+{"n":2.5,"s":"y","b":false,"o":[1]}
+{"n":"3","s":4,"b":"no","o":"text"}
+{"n":null,"s":null,"b":null,"o":null}
+"#;
+        let mut r = reader(text, None).unwrap();
+        let types: Vec<DataType> = r.schema().fields().iter().map(|f| f.data_type).collect();
+        // Integers widen to DOUBLE once a float is sampled.
+        assert_eq!(
+            types,
+            [
+                DataType::Float,
+                DataType::String,
+                DataType::Boolean,
+                DataType::String
+            ]
+        );
+        let (rows, errors) = rows_and_errors(&mut r);
+        assert_eq!(
+            rows,
+            [
+                vec![
+                    Value::Float(1.0),
+                    Value::str("x"),
+                    Value::Bool(true),
+                    Value::str("{\"k\":1}")
+                ],
+                vec![
+                    Value::Float(2.5),
+                    Value::str("y"),
+                    Value::Bool(false),
+                    Value::str("[1]")
+                ],
+                vec![Value::Null; 4],
+            ]
+        );
+        // The first misfit of the record names it.
+        assert_eq!(
+            errors,
+            ["t.jsonl:3: column 'n': expected DOUBLE (its type from its first values), found the string '3'"]
+        );
+    }
+
+    #[test]
+    fn a_type_change_after_the_sample_fails_those_records_only() {
+        let mut text = String::new();
+        for i in 0..INFERENCE_SAMPLE_RECORDS {
+            text.push_str(&format!("{{\"id\":{i},\"t\":\"2024-01-15T10:00:00Z\"}}\n"));
+        }
+        text.push_str("{\"id\":1.5,\"t\":\"2024-01-15T10:00:01Z\"}\n");
+        text.push_str("{\"id\":\"7\",\"t\":\"2024-01-15T10:00:02Z\"}\n");
+        text.push_str("{\"id\":8,\"t\":\"soon\"}\n");
+        text.push_str("{\"id\":9,\"t\":1705312800000}\n");
+        text.push_str("{\"id\":10,\"t\":\"2024-01-15T10:00:03Z\"}\n");
+        let mut r = reader(&text, None).unwrap();
+        let types: Vec<DataType> = r.schema().fields().iter().map(|f| f.data_type).collect();
+        assert_eq!(types, [DataType::Int, DataType::Timestamp]);
+        let (rows, errors) = rows_and_errors(&mut r);
+        assert_eq!(rows.len(), INFERENCE_SAMPLE_RECORDS + 1);
+        assert_eq!(
+            rows.last().unwrap(),
+            &[Value::Int(10), Value::Timestamp(1_705_312_803_000)]
+        );
+        let n = INFERENCE_SAMPLE_RECORDS;
+        assert_eq!(
+            errors,
+            [
+                format!("t.jsonl:{}: column 'id': expected BIGINT (its type from its first values), found the number 1.5", n + 1),
+                format!("t.jsonl:{}: column 'id': expected BIGINT (its type from its first values), found the string '7'", n + 2),
+                format!("t.jsonl:{}: column 't': expected TIMESTAMP (its type from its first values), found the string 'soon'", n + 3),
+                format!("t.jsonl:{}: column 't': expected TIMESTAMP (its type from its first values), found the number 1705312800000", n + 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_sampler_leaves_out_the_keys_it_is_told_to_skip() {
+        let mut sampler = JsonSampler::default();
+        assert!(sampler.is_empty());
+        sampler.observe(br#"{"a":1,"_key":"k","b":[1]}"#);
+        sampler.observe(b"not json");
+        sampler.observe(br#"{"c":"2024-01-15 10:00:00","a":2e3}"#);
+        let columns = sampler.finish(|k| k == "_key");
+        let fields: Vec<(&str, DataType)> = columns
+            .schema
+            .fields()
+            .iter()
+            .map(|f| (&*f.name, f.data_type))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("a", DataType::Float),
+                ("b", DataType::String),
+                ("c", DataType::Timestamp)
+            ]
+        );
+        assert_eq!(
+            columns.kinds,
+            [JsonKind::Number, JsonKind::Nested, JsonKind::String]
+        );
+    }
+
+    #[test]
+    fn a_column_of_nulls_in_the_sample_is_varchar() {
+        let mut r = reader("{\"a\":null}\n{\"a\":\"x\"}\n{\"a\":1}\n", None).unwrap();
+        assert_eq!(r.schema().field(0).data_type, DataType::String);
+        let (rows, errors) = rows_and_errors(&mut r);
+        assert_eq!(rows, [vec![Value::Null], vec![Value::str("x")]]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].ends_with("found the number 1"), "{errors:?}");
     }
 
     #[test]

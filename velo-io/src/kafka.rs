@@ -2,7 +2,14 @@
 //!
 //! [`KafkaReader`] is a member of a consumer group subscribed to one topic. Each
 //! message value is one JSON object, decoded with the declared schema by the same
-//! rules as JSON-lines files (`json_source`); every row then carries the
+//! rules as JSON-lines files (`json_source`). Without a declared schema the reader
+//! discovers the columns when it opens: it waits for the first messages (as long
+//! as it takes, until the job's stop signal) and samples up to
+//! [`INFERENCE_SAMPLE_RECORDS`] of them, or those that arrive within
+//! [`SAMPLE_WINDOW`] of the first, typing each column by the JSON type of its
+//! first values like a JSON file without a schema (a key named like a system
+//! column is left out); the sampled messages are then returned first, like any
+//! others. Every row then carries the
 //! [`KAFKA_SYSTEM_COLUMNS`] (`_key`, `_partition`, `_offset`, `_timestamp`), and
 //! its source position ([`Batch::positions`]) is its offset. A message without a
 //! value (a tombstone) or with a blank one is skipped, like a blank line in a
@@ -24,7 +31,7 @@
 //! Like the file adapters, both block the calling thread inside their async fns
 //! (librdkafka's own threads do the network IO).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,17 +39,19 @@ use async_trait::async_trait;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use velo_types::connector::{KafkaSinkConfig, KafkaSourceConfig, KAFKA_SYSTEM_COLUMNS};
+use velo_types::connector::{
+    with_kafka_system_columns, KafkaSinkConfig, KafkaSourceConfig, KAFKA_SYSTEM_COLUMNS,
+};
 use velo_types::{Batch, BatchBuilder, SchemaRef, Value};
 
 use crate::error::{Error, Result};
-use crate::json_source::JsonRowDecoder;
+use crate::json_source::{InferredColumns, JsonRowDecoder, JsonSampler};
 use crate::render::{write_json_value, write_text_value, JsonRowEncoder};
-use crate::{DataReader, DataWriter, ReaderOptions};
+use crate::{DataReader, DataWriter, ReaderOptions, INFERENCE_SAMPLE_RECORDS};
 
 /// The longest [`DataReader::next_batch`] waits for messages before it returns
 /// what it has, possibly nothing.
@@ -51,6 +60,12 @@ pub const POLL_WAIT: Duration = Duration::from_millis(100);
 /// How long opening a reader or a writer waits for the topic's metadata (the
 /// brokers are unreachable, or the topic does not exist, past it).
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A reader without a declared schema samples the messages that arrive within
+/// this long of the first (at most [`INFERENCE_SAMPLE_RECORDS`]) to type its
+/// columns: a backlog gives a full sample at once, a trickle does not hold the
+/// job back for long.
+pub const SAMPLE_WINDOW: Duration = Duration::from_secs(1);
 
 /// How a Kafka partition is named in record errors: `topic[partition]`, e.g.
 /// `trades[2]` (with the offset as the line: `trades[2]:1042: ...`).
@@ -121,6 +136,8 @@ pub struct KafkaReader {
     returned: BTreeMap<i32, i64>,
     /// `topic[partition]` labels for record errors, by partition.
     labels: BTreeMap<i32, Arc<str>>,
+    /// Messages read to discover the columns, returned before any other.
+    sampled: VecDeque<OwnedMessage>,
 }
 
 impl std::fmt::Debug for KafkaReader {
@@ -154,12 +171,24 @@ impl KafkaReader {
         consumer
             .subscribe(&[topic])
             .map_err(|e| kafka_error(topic, format!("cannot subscribe: {e}")))?;
-        let schema: SchemaRef = Arc::new(config.reader_schema());
+        let (decoder, schema, sampled) = match &config.schema {
+            Some(declared) => (
+                JsonRowDecoder::new(declared),
+                with_kafka_system_columns(declared),
+                VecDeque::new(),
+            ),
+            None => {
+                let (columns, sampled) = sample(&consumer, topic, options)?;
+                let schema = with_kafka_system_columns(&columns.schema);
+                (JsonRowDecoder::inferred(&columns), schema, sampled)
+            }
+        };
+        let schema: SchemaRef = Arc::new(schema);
         let batch_size = options.effective_batch_size();
         Ok(KafkaReader {
             consumer,
             topic: config.topic.clone(),
-            decoder: JsonRowDecoder::new(&config.schema),
+            decoder,
             builder: BatchBuilder::with_capacity(schema.clone(), batch_size),
             schema,
             positions: Vec::with_capacity(batch_size),
@@ -167,6 +196,7 @@ impl KafkaReader {
             deferred: None,
             returned: BTreeMap::new(),
             labels: BTreeMap::new(),
+            sampled,
         })
     }
 
@@ -180,38 +210,46 @@ impl KafkaReader {
         }
         let deadline = Instant::now() + POLL_WAIT;
         while self.builder.num_rows() < self.batch_size {
-            // Wait for the first message; then take what has already arrived.
-            let wait = if self.builder.is_empty() {
-                deadline.saturating_duration_since(Instant::now())
+            let failure = if let Some(message) = self.sampled.pop_front() {
+                match take(
+                    &message,
+                    &mut self.decoder,
+                    &mut self.labels,
+                    &self.topic,
+                    &mut self.builder,
+                    &mut self.positions,
+                    &mut self.returned,
+                ) {
+                    None => continue,
+                    Some(f) => f,
+                }
             } else {
-                Duration::ZERO
-            };
-            let polled = self.consumer.poll(wait);
-            let failure = match polled {
-                None if self.builder.is_empty() && Instant::now() < deadline => continue,
-                None => break,
-                Some(Ok(message)) => {
-                    let partition = message.partition();
-                    let next = message.offset() + 1;
-                    match decode_message(
+                // Wait for the first message; then take what has already arrived.
+                let wait = if self.builder.is_empty() {
+                    deadline.saturating_duration_since(Instant::now())
+                } else {
+                    Duration::ZERO
+                };
+                match self.consumer.poll(wait) {
+                    None if self.builder.is_empty() && Instant::now() < deadline => continue,
+                    None => break,
+                    Some(Ok(message)) => match take(
                         &message,
                         &mut self.decoder,
                         &mut self.labels,
                         &self.topic,
                         &mut self.builder,
                         &mut self.positions,
+                        &mut self.returned,
                     ) {
-                        Ok(()) => {
-                            self.returned.insert(partition, next);
-                            continue;
-                        }
-                        Err(e) => (e, Some((partition, next))),
-                    }
+                        None => continue,
+                        Some(f) => f,
+                    },
+                    Some(Err(e)) => match consumer_failure(&self.topic, e) {
+                        Some(e) => (e, None),
+                        None => continue,
+                    },
                 }
-                Some(Err(e)) => match consumer_failure(&self.topic, e) {
-                    Some(e) => (e, None),
-                    None => continue,
-                },
             };
             if self.builder.is_empty() {
                 if let Some((partition, offset)) = failure.1 {
@@ -272,10 +310,85 @@ impl KafkaReader {
     }
 }
 
-/// Appends one message as a row (declared columns, then the system columns)
+/// Waits for the first messages of a reader without a declared schema and
+/// infers the columns from them (see the module docs); returns the columns and
+/// the messages read, to be returned first. Fails with [`Error::Stopped`] when
+/// the job stops before any message with a key arrived.
+fn sample(
+    consumer: &BaseConsumer<DefaultConsumerContext>,
+    topic: &str,
+    options: &ReaderOptions,
+) -> Result<(InferredColumns, VecDeque<OwnedMessage>)> {
+    let mut sampler = JsonSampler::default();
+    let mut sampled = VecDeque::new();
+    let mut first: Option<Instant> = None;
+    loop {
+        if let Some(t) = first {
+            if sampled.len() >= INFERENCE_SAMPLE_RECORDS || t.elapsed() >= SAMPLE_WINDOW {
+                break;
+            }
+        }
+        if options.stopped() {
+            if first.is_some() {
+                break;
+            }
+            return Err(Error::Stopped {
+                path: format!("kafka topic '{topic}'"),
+            });
+        }
+        match consumer.poll(POLL_WAIT) {
+            None => {}
+            Some(Ok(message)) => {
+                if let Some(payload) = message.payload() {
+                    sampler.observe(payload.trim_ascii());
+                }
+                if first.is_none() && !sampler.is_empty() {
+                    first = Some(Instant::now());
+                }
+                sampled.push_back(message.detach());
+            }
+            Some(Err(e)) => {
+                if let Some(e) = consumer_failure(topic, e) {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let system = |key: &str| {
+        KAFKA_SYSTEM_COLUMNS
+            .iter()
+            .any(|(name, _)| key.eq_ignore_ascii_case(name))
+    };
+    Ok((sampler.finish(system), sampled))
+}
+
+/// Decodes one message into the batch being built and notes the offset after
+/// it as returned; when it cannot be decoded, the failure to return with that
+/// offset.
+fn take<M: Message>(
+    message: &M,
+    decoder: &mut JsonRowDecoder,
+    labels: &mut BTreeMap<i32, Arc<str>>,
+    topic: &str,
+    builder: &mut BatchBuilder,
+    positions: &mut Vec<u64>,
+    returned: &mut BTreeMap<i32, i64>,
+) -> Option<(Error, Option<(i32, i64)>)> {
+    let partition = message.partition();
+    let next = message.offset() + 1;
+    match decode_message(message, decoder, labels, topic, builder, positions) {
+        Ok(()) => {
+            returned.insert(partition, next);
+            None
+        }
+        Err(e) => Some((e, Some((partition, next)))),
+    }
+}
+
+/// Appends one message as a row (the value's columns, then the system columns)
 /// with its offset as position; a blank value is skipped.
-fn decode_message(
-    message: &BorrowedMessage<'_>,
+fn decode_message<M: Message>(
+    message: &M,
     decoder: &mut JsonRowDecoder,
     labels: &mut BTreeMap<i32, Arc<str>>,
     topic: &str,

@@ -47,6 +47,9 @@ pub mod stdout;
 pub mod system_columns;
 mod writer;
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use velo_types::connector::{SinkConfig, SourceConfig};
 use velo_types::{Batch, SchemaRef};
@@ -172,7 +175,7 @@ pub trait DataWriter: Send {
 }
 
 /// Options for opening a reader.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ReaderOptions {
     /// The maximum number of rows per batch (default 1024; 0 is treated as 1).
     pub batch_size: usize,
@@ -181,6 +184,11 @@ pub struct ReaderOptions {
     /// [`system_columns`](crate::system_columns)); Kafka sources always carry
     /// them. Off by default: the planner asks for them when a query uses one.
     pub system_columns: bool,
+    /// The job's stop signal (SIGINT / SIGTERM), for a reader that waits for
+    /// data before it can be opened: a Kafka source without a declared schema
+    /// waits for its first messages, and gives up with [`Error::Stopped`] once
+    /// this is set. `None`: wait until data arrives.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for ReaderOptions {
@@ -188,6 +196,7 @@ impl Default for ReaderOptions {
         ReaderOptions {
             batch_size: 1024,
             system_columns: false,
+            stop: None,
         }
     }
 }
@@ -195,6 +204,13 @@ impl Default for ReaderOptions {
 impl ReaderOptions {
     pub(crate) fn effective_batch_size(&self) -> usize {
         self.batch_size.max(1)
+    }
+
+    /// Whether the job was told to stop.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 

@@ -345,42 +345,6 @@ impl TypeGuess {
         }
     }
 
-    /// Observes a value already known to be a JSON number.
-    pub(crate) fn observe_json_number(&mut self, is_int: bool) {
-        self.seen += 1;
-        self.bool_ok = false;
-        self.ts_ok = false;
-        self.int_ok &= is_int;
-    }
-
-    /// Observes a JSON boolean.
-    pub(crate) fn observe_json_bool(&mut self) {
-        self.seen += 1;
-        self.int_ok = false;
-        self.float_ok = false;
-        self.ts_ok = false;
-    }
-
-    /// Observes a JSON string: only a timestamp or a plain string can be inferred.
-    pub(crate) fn observe_json_string(&mut self, s: &str) {
-        self.seen += 1;
-        self.bool_ok = false;
-        self.int_ok = false;
-        self.float_ok = false;
-        if self.ts_ok {
-            self.ts_ok = parse_timestamp(s.as_bytes(), false).is_some();
-        }
-    }
-
-    /// Observes a nested JSON object or array (kept as its JSON text).
-    pub(crate) fn observe_other(&mut self) {
-        self.seen += 1;
-        self.bool_ok = false;
-        self.int_ok = false;
-        self.float_ok = false;
-        self.ts_ok = false;
-    }
-
     pub(crate) fn result(&self) -> DataType {
         if self.seen == 0 {
             DataType::String

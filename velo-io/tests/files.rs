@@ -625,14 +625,21 @@ fn json_lines_record_errors_carry_their_line_and_raw_text() {
     assert!(matches!(&items[5], Item::Row(7, r) if r[..] == [Value::Int(3)]));
 
     // Without a declared schema the lines come from the inference sample: the
-    // column is VARCHAR ("x" fits), the other errors are the same.
+    // column is BIGINT, the JSON type of its first value, so "x" fails too
+    // (SPEC §3: no silent change of type); the other errors are the same.
     let items = read_through(&source(&path, encoding(Format::JsonLines, b',', None)), 2);
-    assert_eq!(positions(&items), [1, 4, 7]);
+    assert_eq!(positions(&items), [1, 7]);
     check_failed(
         &items[1],
         3,
         "{\"a\":2,",
         "bad.jsonl:3: invalid JSON: EOF while parsing a value at character 7",
+    );
+    check_failed(
+        &items[2],
+        4,
+        "{\"a\":\"x\"}",
+        "bad.jsonl:4: column 'a': expected BIGINT (its type from its first values), found the string 'x'",
     );
     check_failed(
         &items[4],

@@ -84,7 +84,7 @@ fn source(brokers: &str, topic: &str, group: &str, schema: &str) -> SourceConfig
             ("session.timeout.ms".to_string(), "6000".to_string()),
             ("heartbeat.interval.ms".to_string(), "500".to_string()),
         ],
-        schema: parse_schema_decl(schema).unwrap(),
+        schema: Some(parse_schema_decl(schema).unwrap()),
     })
 }
 
@@ -603,5 +603,80 @@ fn opening_an_unknown_topic_fails() {
             "kafka topic 'nope': the topic does not exist"
         );
         assert!(!e.is_record_error());
+    });
+}
+
+#[test]
+fn a_reader_without_a_schema_types_the_columns_from_the_first_messages() {
+    let Some(broker) = Tansu::start() else { return };
+    let rt = runtime();
+    create_topic(&rt, &broker.brokers, "loose", 1);
+    create_topic(&rt, &broker.brokers, "silent", 1);
+    let values = [
+        r#"{"sym":"A","n":1,"_offset":"shadowed"}"#,
+        r#"{"sym":"B","n":2.5,"extra":true}"#,
+        r#"{"sym":"C","n":"3"}"#,
+    ];
+    let messages: Vec<Msg<'_>> = values.iter().map(|v| (0, None, Some(*v), None)).collect();
+    produce(&rt, &broker.brokers, "loose", &messages);
+    let schemaless = |topic: &str, group: &str| match source(&broker.brokers, topic, group, "a INT")
+    {
+        SourceConfig::Kafka(mut k) => {
+            k.schema = None;
+            SourceConfig::Kafka(k)
+        }
+        other => other,
+    };
+
+    rt.block_on(async {
+        let mut reader = open_reader(&schemaless("loose", "g-loose"), &ReaderOptions::default())
+            .await
+            .unwrap();
+        let columns: Vec<(String, DataType)> = reader
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name.to_string(), f.data_type))
+            .collect();
+        // A key named like a system column is left out; n widens to DOUBLE.
+        let expected: Vec<(String, DataType)> = [
+            ("sym", DataType::String),
+            ("n", DataType::Float),
+            ("extra", DataType::Boolean),
+            ("_key", DataType::String),
+            ("_partition", DataType::Int),
+            ("_offset", DataType::Int),
+            ("_timestamp", DataType::Timestamp),
+        ]
+        .iter()
+        .map(|(n, t)| (n.to_string(), *t))
+        .collect();
+        assert_eq!(columns, expected);
+        // The sampled messages come back first; the string in 'n' fails.
+        let got = read(reader.as_mut(), 2, 1).await;
+        assert_eq!(got.rows[0][..3], [Value::str("A"), Value::Float(1.0), Value::Null]);
+        assert_eq!(got.rows[0][5], Value::Int(0));
+        assert_eq!(got.rows[1][..3], [Value::str("B"), Value::Float(2.5), Value::Bool(true)]);
+        assert_eq!(
+            got.errors[0].to_string(),
+            "loose[0]:2: column 'n': expected DOUBLE (its type from its first values), found the string '3'"
+        );
+
+        // Stopped while it waits for a first message: Error::Stopped, promptly.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let options = ReaderOptions {
+            stop: Some(stop.clone()),
+            ..Default::default()
+        };
+        let flag = stop.clone();
+        let setter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(2));
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let started = Instant::now();
+        let result = open_reader(&schemaless("silent", "g-silent"), &options).await;
+        setter.join().unwrap();
+        assert!(matches!(result, Err(Error::Stopped { .. })), "{:?}", result.err());
+        assert!(started.elapsed() < Duration::from_secs(10));
     });
 }

@@ -12,6 +12,7 @@ use velo_types::{parse_schema_decl, Schema};
 
 use crate::duration::parse_duration_text;
 use crate::error::{Error, Result};
+use crate::plan::RuntimeSetting;
 use crate::strategy::StrategyKind;
 
 /// How the event-time column is encoded (`event.time.format`).
@@ -427,6 +428,7 @@ pub(crate) fn source_config(
     kind: ConnectorType,
     span: Span,
     cx: &ConnectorContext<'_>,
+    runtime: &mut Vec<RuntimeSetting>,
 ) -> Result<SourceConfig> {
     let base_dir = cx.base_dir;
     check_connector_keys(props, name)?;
@@ -452,7 +454,9 @@ pub(crate) fn source_config(
             };
             Ok(SourceConfig::Generator { profile, records })
         }
-        ConnectorType::KafkaSource => kafka_source(props, name, span, cx).map(SourceConfig::Kafka),
+        ConnectorType::KafkaSource => {
+            kafka_source(props, name, span, cx, runtime).map(SourceConfig::Kafka)
+        }
         _ => Err(Error::Invalid {
             message: format!("'{name}' is declared as a sink but used as a source"),
             span,
@@ -469,6 +473,7 @@ pub(crate) fn sink_config(
     span: Span,
     cx: &ConnectorContext<'_>,
     key_columns: &[String],
+    runtime: &mut Vec<RuntimeSetting>,
 ) -> Result<SinkConfig> {
     let base_dir = cx.base_dir;
     check_connector_keys(props, name)?;
@@ -481,7 +486,7 @@ pub(crate) fn sink_config(
             encoding: encoding(props, name, Format::JsonLines)?,
         }),
         ConnectorType::KafkaSink => {
-            let common = kafka_common(props, name, span, cx, ConnectorType::KafkaSink)?;
+            let common = kafka_common(props, name, span, cx, ConnectorType::KafkaSink, runtime)?;
             Ok(SinkConfig::Kafka(KafkaSinkConfig {
                 topic: common.topic,
                 brokers: common.brokers,
@@ -541,6 +546,7 @@ fn kafka_common(
     span: Span,
     cx: &ConnectorContext<'_>,
     kind: ConnectorType,
+    runtime: &mut Vec<RuntimeSetting>,
 ) -> Result<KafkaCommon> {
     let prefix = format!("{}.", name.to_ascii_lowercase());
     let mut properties = Vec::new();
@@ -620,6 +626,8 @@ fn kafka_common(
         ));
     }
 
+    // Brokers only the environment supplies are no error in the app text:
+    // `check` warns, `run` refuses the job (SPEC §1).
     let brokers_key = format!("{name}.bootstrap.servers");
     let brokers = match props.get(&brokers_key) {
         Some(p) if p.value.trim().is_empty() => {
@@ -629,13 +637,14 @@ fn kafka_common(
         None => match cx.env_brokers.map(str::trim).filter(|b| !b.is_empty()) {
             Some(b) => b.to_string(),
             None => {
-                return Err(Error::InvalidProperty {
-                    key: brokers_key.clone(),
-                    reason: format!(
+                runtime.push(RuntimeSetting {
+                    message: format!(
                         "'{name}' needs brokers: add '{brokers_key}' = 'host:9092' or set the environment variable {KAFKA_BROKERS_ENV}"
                     ),
                     span,
-                })
+                    unmet: true,
+                });
+                String::new()
             }
         },
     };
@@ -651,8 +660,9 @@ fn kafka_source(
     name: &str,
     span: Span,
     cx: &ConnectorContext<'_>,
+    runtime: &mut Vec<RuntimeSetting>,
 ) -> Result<KafkaSourceConfig> {
-    let common = kafka_common(props, name, span, cx, ConnectorType::KafkaSource)?;
+    let common = kafka_common(props, name, span, cx, ConnectorType::KafkaSource, runtime)?;
     let group_id = match props.get(&format!("{name}.group.id")) {
         Some(p) if p.value.trim().is_empty() => {
             return Err(invalid(p, "expected a consumer group name"))
@@ -665,13 +675,34 @@ fn kafka_source(
         Some(p) => one_of(p, &[("earliest", "earliest"), ("latest", "latest")])?,
     };
     let schema_key = format!("{name}.schema");
-    let schema_prop = props.get(&schema_key).ok_or_else(|| Error::InvalidProperty {
-        key: schema_key.clone(),
-        reason: format!(
-            "'{name}' needs a schema: Kafka message values are untyped JSON, so declare the columns, e.g. '{schema_key}' = 'id BIGINT, price DOUBLE, ts TIMESTAMP'"
-        ),
-        span,
-    })?;
+    let schema = match props.get(&schema_key) {
+        Some(p) => Some(kafka_schema(p)?),
+        None => {
+            // SPEC §3: the original system's apps declare no schema; the
+            // reader types the columns from the first messages it receives.
+            runtime.push(RuntimeSetting {
+                message: format!(
+                    "'{name}' declares no '{schema_key}': its columns and their types come from the JSON values of the first messages, at run time"
+                ),
+                span,
+                unmet: false,
+            });
+            None
+        }
+    };
+    Ok(KafkaSourceConfig {
+        topic: common.topic,
+        brokers: common.brokers,
+        group_id,
+        auto_offset_reset: auto_offset_reset.to_string(),
+        properties: common.properties,
+        schema,
+    })
+}
+
+/// A Kafka source's declared `NAME.schema`: the message value's columns, none
+/// of which may take a system column's name.
+fn kafka_schema(schema_prop: &Property) -> Result<Schema> {
     let schema: Schema =
         parse_schema_decl(&schema_prop.value).map_err(|e| invalid(schema_prop, e.to_string()))?;
     if let Some(f) = schema.fields().iter().find(|f| {
@@ -687,12 +718,5 @@ fn kafka_source(
             ),
         ));
     }
-    Ok(KafkaSourceConfig {
-        topic: common.topic,
-        brokers: common.brokers,
-        group_id,
-        auto_offset_reset: auto_offset_reset.to_string(),
-        properties: common.properties,
-        schema,
-    })
+    Ok(schema)
 }

@@ -33,6 +33,7 @@ pub use config::{
 pub use duration::parse_duration_text;
 pub use error::{Error, Result};
 pub use plan::{
-    output_name, plan_app, plan_sql, AppPlan, JobPlan, PlanOptions, SinkPlan, SourcePlan,
+    output_name, plan_app, plan_sql, AppPlan, JobPlan, PlanOptions, RuntimeSetting, SinkPlan,
+    SourcePlan,
 };
 pub use strategy::{StrategyChoice, StrategyKind};

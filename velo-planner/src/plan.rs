@@ -69,6 +69,22 @@ pub struct JobPlan {
     pub dlq: Option<SinkPlan>,
     /// Things worth telling the user that do not stop the job.
     pub warnings: Vec<String>,
+    /// What the app text leaves to the run-time environment, in the order met.
+    pub runtime: Vec<RuntimeSetting>,
+}
+
+/// A setting that the app text leaves to the run-time environment (SPEC §1):
+/// Kafka brokers from `VELO_KAFKA_BROKERS`, a schema discovered from the data.
+/// `velo-server check` shows each as a warning at its position; `run` refuses
+/// a job with an [`RuntimeSetting::unmet`] one, with the same message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeSetting {
+    pub message: String,
+    /// The connector's name in the statement.
+    pub span: Span,
+    /// The environment the plan was made in does not supply it (no brokers
+    /// anywhere): the job cannot run there.
+    pub unmet: bool,
 }
 
 impl JobPlan {
@@ -192,7 +208,15 @@ fn plan_statement(
             span: from.name.span,
         });
     }
-    let source_config = source_config(&props, &source_name, kind, from.name.span, &cx)?;
+    let mut runtime = Vec::new();
+    let source_config = source_config(
+        &props,
+        &source_name,
+        kind,
+        from.name.span,
+        &cx,
+        &mut runtime,
+    )?;
     let partition_key = props
         .get(&format!("{source_name}.partition.key"))
         .map(|p| p.value.split(',').map(|s| s.trim().to_string()).collect());
@@ -224,7 +248,15 @@ fn plan_statement(
                     span: ident.span,
                 });
             }
-            let config = sink_config(&props, &sink_name, kind, ident.span, &cx, &key_columns)?;
+            let config = sink_config(
+                &props,
+                &sink_name,
+                kind,
+                ident.span,
+                &cx,
+                &key_columns,
+                &mut runtime,
+            )?;
             SinkPlan {
                 path_span: path_span(&props, &sink_name),
                 name: sink_name,
@@ -238,7 +270,10 @@ fn plan_statement(
             sink.name
         ));
     }
-    let side_sink = |key: &str, target: Option<String>| -> Result<Option<SinkPlan>> {
+    let side_sink = |key: &str,
+                     target: Option<String>,
+                     runtime: &mut Vec<RuntimeSetting>|
+     -> Result<Option<SinkPlan>> {
         let Some(target) = target else {
             return Ok(None);
         };
@@ -253,7 +288,7 @@ fn plan_statement(
         match connector_type(&props, &target)? {
             // Side sinks get the failed or late rows, which have no PRIMARY KEY.
             Some((k, _)) if !k.is_source() => Ok(Some(SinkPlan {
-                config: sink_config(&props, &target, k, p.value_span, &cx, &[])?,
+                config: sink_config(&props, &target, k, p.value_span, &cx, &[], runtime)?,
                 path_span: path_span(&props, &target),
                 name: target,
             })),
@@ -266,8 +301,9 @@ fn plan_statement(
             crate::config::LateDataStrategy::DeadLetter { sink } => Some(sink.clone()),
             _ => None,
         },
+        &mut runtime,
     )?;
-    let dlq = side_sink("dlq.sink", config.dlq_sink.clone())?;
+    let dlq = side_sink("dlq.sink", config.dlq_sink.clone(), &mut runtime)?;
 
     let analysis = analyze(query)?;
     if config.event_time_field.is_none() {
@@ -306,6 +342,7 @@ fn plan_statement(
         dead_letter,
         dlq,
         warnings,
+        runtime,
     })
 }
 
@@ -596,7 +633,11 @@ mod tests {
         /// The error's message and the app text its span points at.
         fn error(sql: &str, env: Option<&str>) -> (String, String) {
             let e = plan(sql, env).expect_err(sql);
-            let span = e.span();
+            (e.to_string(), at(sql, e.span()))
+        }
+
+        /// The app text `span` points at.
+        fn at(sql: &str, span: Span) -> String {
             let lines: Vec<&str> = sql.lines().collect();
             let line = lines[span.start.line as usize - 1];
             let start = span.start.column as usize - 1;
@@ -605,7 +646,7 @@ mod tests {
             } else {
                 line.len()
             };
-            (e.to_string(), line[start..end].to_string())
+            line[start..end].to_string()
         }
 
         #[test]
@@ -621,9 +662,10 @@ mod tests {
                     group_id: "velo-out".to_string(),
                     auto_offset_reset: "earliest".to_string(),
                     properties: vec![],
-                    schema: parse_schema_decl("sym VARCHAR, price DOUBLE").unwrap(),
+                    schema: Some(parse_schema_decl("sym VARCHAR, price DOUBLE").unwrap()),
                 }
             );
+            assert!(j.runtime.is_empty(), "{:?}", j.runtime);
             // A bare SELECT's group is named after its job.
             let j = job(&format!("SELECT sym FROM in WITH ({SOURCE})"));
             assert_eq!(source(&j).group_id, "velo-select_1");
@@ -659,14 +701,29 @@ mod tests {
             );
             let p = plan(&sql2, Some("env:9092")).unwrap();
             assert_eq!(source(&p.jobs[0]).brokers, "prop:9092");
+            // Brokers nowhere: not an error of the app text, but the job cannot run.
             for env in [None, Some("  ")] {
-                let (message, at) = error(sql, env);
+                let j = plan(sql, env).unwrap().jobs.remove(0);
+                assert_eq!(source(&j).brokers, "");
+                let unmet: Vec<_> = j.runtime.iter().filter(|r| r.unmet).collect();
+                assert_eq!(unmet.len(), 1, "{:?}", j.runtime);
                 assert_eq!(
-                    message,
-                    "invalid property 'in.bootstrap.servers': 'in' needs brokers: add 'in.bootstrap.servers' = 'host:9092' or set the environment variable VELO_KAFKA_BROKERS"
+                    unmet[0].message,
+                    "'in' needs brokers: add 'in.bootstrap.servers' = 'host:9092' or set the environment variable VELO_KAFKA_BROKERS"
                 );
-                assert_eq!(at, "in");
+                assert_eq!(at(sql, unmet[0].span), "in");
             }
+            // The same for a Kafka sink.
+            let sql3 = format!(
+                "CREATE STREAM out AS SELECT sym FROM in WITH ({SOURCE}, 'out.type' = 'kafka_sink', 'out.topic' = 'o')"
+            );
+            let j = plan(&sql3, None).unwrap().jobs.remove(0);
+            assert_eq!(sink(&j).brokers, "");
+            assert!(
+                matches!(&j.runtime[..], [r] if r.unmet && r.message.starts_with("'out' needs brokers") && at(&sql3, r.span) == "out"),
+                "{:?}",
+                j.runtime
+            );
         }
 
         #[test]
@@ -681,11 +738,6 @@ mod tests {
                     "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 'a b', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT')",
                     "invalid property 'in.topic': expected a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-'), found 'a b'",
                     "'a b'",
-                ),
-                (
-                    "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.bootstrap.servers' = 'b:1')",
-                    "invalid property 'in.schema': 'in' needs a schema: Kafka message values are untyped JSON, so declare the columns, e.g. 'in.schema' = 'id BIGINT, price DOUBLE, ts TIMESTAMP'",
-                    "in",
                 ),
                 (
                     "SELECT a FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't', 'in.bootstrap.servers' = 'b:1', 'in.schema' = 'a INT', 'in.auto.offset.reset' = 'smallest')",
@@ -819,7 +871,7 @@ mod tests {
         #[test]
         fn reader_schema_appends_the_system_columns() {
             let j = job(&format!("SELECT sym FROM in WITH ({SOURCE})"));
-            let schema = source(&j).reader_schema();
+            let schema = source(&j).reader_schema().expect("a declared schema");
             let columns: Vec<(&str, DataType)> = schema
                 .fields()
                 .iter()
@@ -835,6 +887,20 @@ mod tests {
                     ("_offset", DataType::Int),
                     ("_timestamp", DataType::Timestamp),
                 ]
+            );
+        }
+
+        #[test]
+        fn a_source_without_a_schema_is_typed_at_run_time() {
+            // The original system's dialect: no schema, brokers from the environment.
+            let sql = "SELECT sym FROM in WITH ('in.type' = 'kafka_source', 'in.topic' = 't')";
+            let j = plan(sql, Some("env:9092")).unwrap().jobs.remove(0);
+            assert_eq!(source(&j).schema, None);
+            assert_eq!(source(&j).reader_schema(), None);
+            assert!(
+                matches!(&j.runtime[..], [r] if !r.unmet && r.message.contains("first messages") && at(sql, r.span) == "in"),
+                "{:?}",
+                j.runtime
             );
         }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use velo_engine::query::QueryExecutor;
 use velo_planner::{AppPlan, JobPlan, PlanOptions};
+use velo_types::connector::SourceConfig;
 use velo_types::SchemaRef;
 
 /// Why a command failed, deciding its exit code.
@@ -58,45 +59,96 @@ impl LoadedApp {
         }
     }
 
-    /// `check`: compiles every job against its source's schema where the schema
-    /// can be known without consuming input (files, the generator, a declared
-    /// schema).
-    pub fn check_schemas(&self) -> Result<(), Failure> {
+    /// `check` (SPEC §1): compiles every job against its source's schema where
+    /// the schema can be known without consuming input (files, the generator, a
+    /// declared schema). What only the run-time environment supplies (brokers
+    /// from `VELO_KAFKA_BROKERS`, columns discovered from the data, an input
+    /// file that does not exist yet) is handed to `warn`, rendered at its
+    /// position; errors in the app text itself are the failure.
+    pub fn check(&self, mut warn: impl FnMut(&str)) -> Result<(), Failure> {
         for (job, schema) in self.plan.jobs.iter().zip(self.source_schemas()?) {
-            if let Some(schema) = schema {
-                self.compile(job, schema)?;
+            for setting in &job.runtime {
+                warn(&self.render_warning(setting.span, &setting.message));
+            }
+            match schema {
+                InputSchema::Known(schema) => {
+                    self.compile(job, schema)?;
+                }
+                InputSchema::AtRunTime => {}
+                InputSchema::Missing(message) => {
+                    warn(&self.render_warning(job.source.span, &message));
+                }
             }
         }
         Ok(())
     }
 
-    /// Each job's input schema, in job order, where it can be known without
-    /// consuming input (files, the generator, a declared schema); `None` for
-    /// stdin without a declared schema.
-    pub fn source_schemas(&self) -> Result<Vec<Option<SchemaRef>>, Failure> {
+    /// `run`: fails, with the message `check` warns with, when a job needs a
+    /// setting that this environment does not supply (Kafka brokers nowhere).
+    pub fn require_environment(&self) -> Result<(), Failure> {
+        let unmet: Vec<String> = self
+            .plan
+            .jobs
+            .iter()
+            .flat_map(|job| &job.runtime)
+            .filter(|setting| setting.unmet)
+            .map(|setting| {
+                velo_ast::diagnostic::render(
+                    &self.source,
+                    Some(&self.path.display().to_string()),
+                    setting.span,
+                    &setting.message,
+                )
+            })
+            .collect();
+        if unmet.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::User(unmet.join("\n")))
+        }
+    }
+
+    fn render_warning(&self, span: velo_ast::Span, message: &str) -> String {
+        velo_ast::diagnostic::render_warning(
+            &self.source,
+            Some(&self.path.display().to_string()),
+            span,
+            message,
+        )
+    }
+
+    /// Each job's input schema, in job order, as far as it can be known without
+    /// consuming input (see [`InputSchema`]).
+    pub fn source_schemas(&self) -> Result<Vec<InputSchema>, Failure> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| Failure::Internal(e.to_string()))?;
         let mut schemas = Vec::with_capacity(self.plan.jobs.len());
         for job in &self.plan.jobs {
             let schema = match &job.source.config {
-                velo_types::connector::SourceConfig::Stdin { encoding } => {
-                    encoding.schema.as_ref().map(|s| Arc::new(s.clone()))
-                }
-                // Declared; known without connecting to the brokers.
-                velo_types::connector::SourceConfig::Kafka(k) => Some(Arc::new(k.reader_schema())),
-                config => {
-                    let reader = rt
-                        .block_on(velo_io::open_reader(
-                            config,
-                            &velo_io::ReaderOptions {
-                                system_columns: job.source.system_columns,
-                                ..Default::default()
-                            },
-                        ))
-                        .map_err(|e| io_failure(job, &e))?;
-                    Some(reader.schema())
-                }
+                SourceConfig::Stdin { encoding } => match &encoding.schema {
+                    Some(s) => InputSchema::Known(Arc::new(s.clone())),
+                    None => InputSchema::AtRunTime,
+                },
+                // Declared: known without connecting to the brokers.
+                SourceConfig::Kafka(k) => match k.reader_schema() {
+                    Some(s) => InputSchema::Known(Arc::new(s)),
+                    None => InputSchema::AtRunTime,
+                },
+                config => match rt.block_on(velo_io::open_reader(
+                    config,
+                    &velo_io::ReaderOptions {
+                        system_columns: job.source.system_columns,
+                        ..Default::default()
+                    },
+                )) {
+                    Ok(reader) => InputSchema::Known(reader.schema()),
+                    // Not an error of the app text: it may exist by the time it runs.
+                    Err(e) if is_not_found(&e) => {
+                        InputSchema::Missing(format!("job '{}': {e}", job.name))
+                    }
+                    Err(e) => return Err(io_failure(job, &e)),
+                },
             };
             schemas.push(schema);
         }
@@ -106,6 +158,22 @@ impl LoadedApp {
     pub fn compile(&self, job: &JobPlan, schema: SchemaRef) -> Result<QueryExecutor, Failure> {
         QueryExecutor::new(job, schema).map_err(|e| self.compile_error(&e))
     }
+}
+
+/// What is known of a job's input schema before the job runs.
+#[derive(Debug)]
+pub enum InputSchema {
+    /// Declared, or read from the input's head (a file's header or sample).
+    Known(SchemaRef),
+    /// Typed from the data once the job runs: stdin or a Kafka source without
+    /// a declared schema.
+    AtRunTime,
+    /// The input file does not exist (yet): what `run` would fail with now.
+    Missing(String),
+}
+
+fn is_not_found(e: &velo_io::Error) -> bool {
+    matches!(e, velo_io::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// An IO error as the user sees it.

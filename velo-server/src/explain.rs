@@ -4,6 +4,29 @@ use serde_json::{json, Value as Json};
 use velo_planner::{AppPlan, JobPlan, LateDataStrategy, TimeWindowKind};
 use velo_types::connector::{SinkConfig, SourceConfig};
 
+/// How explain shows the columns of a Kafka source without a declared schema.
+const RUN_TIME_SCHEMA: &str = "typed at run time from the first messages";
+
+/// A Kafka connector's brokers; `null` when neither the app nor the
+/// environment names them (`run` refuses the job).
+fn brokers(brokers: &str) -> Json {
+    if brokers.is_empty() {
+        Json::Null
+    } else {
+        json!(brokers)
+    }
+}
+
+/// A declared schema as `name TYPE` pairs, as it is written in `NAME.schema`.
+fn schema_text(schema: &velo_types::Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name, f.data_type))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn source_json(job: &JobPlan) -> Json {
     let s = &job.source;
     let mut v = match &s.config {
@@ -18,8 +41,12 @@ fn source_json(job: &JobPlan) -> Json {
             "type": "generator_source", "profile": format!("{profile:?}"), "records": records,
         }),
         SourceConfig::Kafka(k) => json!({
-            "type": "kafka_source", "topic": k.topic, "bootstrap_servers": k.brokers,
+            "type": "kafka_source", "topic": k.topic, "bootstrap_servers": brokers(&k.brokers),
             "group_id": k.group_id, "auto_offset_reset": k.auto_offset_reset,
+            "schema": match &k.schema {
+                Some(schema) => schema_text(schema),
+                None => RUN_TIME_SCHEMA.to_string(),
+            },
         }),
     };
     v["name"] = json!(s.name);
@@ -39,7 +66,7 @@ fn sink_json(job: &JobPlan) -> Json {
             json!({"type": "stdout_sink", "format": format!("{:?}", encoding.format)})
         }
         SinkConfig::Kafka(k) => json!({
-            "type": "kafka_sink", "topic": k.topic, "bootstrap_servers": k.brokers,
+            "type": "kafka_sink", "topic": k.topic, "bootstrap_servers": brokers(&k.brokers),
             "key": k.key_columns,
         }),
     };

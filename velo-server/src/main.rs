@@ -121,7 +121,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormatArg,
     },
-    /// Parse and plan the app; print nothing but errors.
+    /// Parse and plan the app; print nothing but errors and warnings.
     Check { app: PathBuf },
     /// Show each job's plan.
     Explain {
@@ -231,6 +231,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                 })?),
             };
             let loaded = LoadedApp::load(&app)?;
+            loaded.require_environment()?;
             let options = RunOptions {
                 batch_size,
                 // The progress line is for a person at a terminal; JSON lines
@@ -254,7 +255,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
         }
         Command::Check { app } => {
             let loaded = LoadedApp::load(&app)?;
-            loaded.check_schemas()
+            loaded.check(|warning| eprintln!("{warning}"))
         }
         Command::Explain { app, format } => {
             let loaded = LoadedApp::load(&app)?;

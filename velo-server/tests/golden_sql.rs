@@ -4,7 +4,8 @@
 //! an `expected` file holding the exit code, then every file the run created (the
 //! sinks' output) and the stdout, then the error lines of stderr. The case runs in
 //! a temporary copy of its folder, as `velo-server run app.sql` (or the command
-//! named by a first line `-- command: check`), so paths in messages are stable.
+//! named by a first line `-- command: check`), so paths in messages are stable,
+//! and without `VELO_KAFKA_BROKERS` in its environment.
 //! `VELO_BLESS=1 cargo test -p velo-server --test golden_sql` rewrites the
 //! `expected` files from what the binary does now. Every `run` case runs on the
 //! V1 processor (whose output is the expectation) and on V2 with 3 partitions
@@ -65,6 +66,8 @@ fn run_case(case: &Path, extra: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_velo-server"))
         .args(&args)
         .current_dir(tmp.path())
+        // Cases name their brokers, or test what happens without any.
+        .env_remove("VELO_KAFKA_BROKERS")
         .output()
         .unwrap();
     let mut text = format!("exit: {}\n", output.status.code().unwrap_or(-1));

@@ -412,3 +412,120 @@ fn a_silent_partition_stops_holding_the_watermark_back() {
         "windows closed after {waited:?}, before the silent partition could be idle"
     );
 }
+
+/// The app of the schemaless tests, in the original system's dialect: no
+/// `src.schema`, no brokers in the file (they come from `VELO_KAFKA_BROKERS`).
+fn schemaless_app(
+    dir: &Path,
+    body: &str,
+    input: &str,
+    output: &str,
+    group: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("{group}.sql"));
+    let text = format!(
+        "{body}
+         WITH ('src.type' = 'kafka_source', 'src.topic' = '{input}', 'src.group.id' = '{group}',
+               'src.kafka.session.timeout.ms' = '6000',
+               'src.kafka.heartbeat.interval.ms' = '1000',
+               'out.type' = 'kafka_sink', 'out.topic' = '{output}');"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `velo-server run` with the brokers only in the environment.
+fn start_with_env_brokers(app: &Path, broker: &Broker) -> Instance {
+    Instance(Some(
+        Command::new(env!("CARGO_BIN_EXE_velo-server"))
+            .arg("run")
+            .arg(app)
+            .args(["--processor", "v2", "--partitions", "2"])
+            .env("VELO_KAFKA_BROKERS", broker.bootstrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+#[test]
+fn a_schemaless_source_types_its_columns_from_the_first_messages() {
+    // SPEC §3: without a schema the columns come from the JSON values; a value
+    // of another type later is a failed record, never a change of type.
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("loose-in", 1);
+    broker.create_topic("loose-out", 1);
+    let bad = |id: u64, v: &str| {
+        let (k, _) = record(id);
+        (
+            k.clone(),
+            format!(r#"{{"id":{id},"k":"{k}","v":{v},"ts":1}}"#),
+        )
+    };
+    // In the sample: 'v' is BIGINT from its first values, so a string fails.
+    broker.produce("loose-in", (0..40).map(record));
+    broker.produce("loose-in", [bad(40, r#""lots""#)].into_iter());
+    broker.produce("loose-in", (41..60).map(record));
+    let dir = tempfile::tempdir().unwrap();
+    let app = schemaless_app(
+        dir.path(),
+        "CREATE STREAM out AS SELECT id, k, v * 2 AS v2, _offset AS o FROM src",
+        "loose-in",
+        "loose-out",
+        "loose",
+    );
+    let child = start_with_env_brokers(&app, &broker);
+    let first = broker.consume_until("loose-out", 59, Duration::from_secs(60));
+    // After the sample: a float and a boolean in 'v' fail too; the rest flows.
+    broker.produce("loose-in", [bad(60, "1.5"), bad(61, "true")].into_iter());
+    broker.produce("loose-in", (62..70).map(record));
+    let rows = broker.consume_until("loose-out", 67, Duration::from_secs(60));
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(first.len() >= 59);
+    let expected: Vec<u64> = (0..70).filter(|id| ![40, 60, 61].contains(id)).collect();
+    assert_eq!(ids(&rows), expected, "{stderr}");
+    for r in &rows {
+        let id = r["id"].as_u64().unwrap();
+        // v is id * 10, a BIGINT: doubled exactly, not as a float or a string.
+        assert_eq!(r["v2"].as_i64(), Some(id as i64 * 20), "{r}");
+        assert_eq!(r["o"].as_u64(), Some(id), "{r}");
+    }
+    for reason in [
+        "column 'v': expected BIGINT (its type from its first values), found the string 'lots'",
+        "column 'v': expected BIGINT (its type from its first values), found the number 1.5",
+        "column 'v': expected BIGINT (its type from its first values), found the boolean true",
+    ] {
+        assert!(stderr.contains(reason), "{reason}: {stderr}");
+    }
+    assert!(
+        stderr.contains("in 70 = processed 67 + filtered 0 + late 0 + failed 3"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_schemaless_source_stopped_before_its_first_message_exits_cleanly() {
+    // The reader waits for the first messages to type the columns; SIGTERM
+    // while it waits is a normal stop with nothing read.
+    let Some(broker) = Broker::start() else {
+        return;
+    };
+    broker.create_topic("silent-in", 1);
+    broker.create_topic("silent-out", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let app = schemaless_app(
+        dir.path(),
+        "CREATE STREAM out AS SELECT id FROM src",
+        "silent-in",
+        "silent-out",
+        "silent",
+    );
+    let child = start_with_env_brokers(&app, &broker);
+    std::thread::sleep(Duration::from_secs(3));
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("job 'out' (v2): in 0 = "), "{stderr}");
+}

@@ -110,14 +110,16 @@ pub const KAFKA_TIMESTAMP_COLUMN: &str = "_timestamp";
 /// `kafka_source`: a topic read as a member of a consumer group (unbounded).
 ///
 /// Message values are JSON objects decoded with [`KafkaSourceConfig::schema`]
-/// (the same rules as JSON-lines files); every row also carries the
+/// (the same rules as JSON-lines files), or without one with the columns the
+/// reader discovers from the first messages; every row also carries the
 /// [`KAFKA_SYSTEM_COLUMNS`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaSourceConfig {
     /// `NAME.topic`.
     pub topic: String,
     /// `NAME.bootstrap.servers`, else the environment variable `VELO_KAFKA_BROKERS`
-    /// (resolved by the planner).
+    /// (resolved by the planner); empty when neither is set, which the plan
+    /// records as a setting left to the environment (`run` refuses the job).
     pub brokers: String,
     /// `NAME.group.id`; by default `velo-<job name>` (the job's sink name, or
     /// `select_N` for a bare SELECT), so that every instance of the same job
@@ -131,23 +133,32 @@ pub struct KafkaSourceConfig {
     /// `<setting>` (e.g. `'in.kafka.session.timeout.ms' = '6000'` gives
     /// `("session.timeout.ms", "6000")`), in key order.
     pub properties: Vec<(String, String)>,
-    /// `NAME.schema`, required: JSON values carry no types.
-    pub schema: Schema,
+    /// `NAME.schema`; `None`: the columns and their types are discovered at
+    /// run time from the first messages' JSON values (SPEC §3, the original
+    /// system's schemaless JSON).
+    pub schema: Option<Schema>,
 }
 
 impl KafkaSourceConfig {
     /// The columns of every batch the reader returns: [`KafkaSourceConfig::schema`]'s
     /// columns, then the [`KAFKA_SYSTEM_COLUMNS`]. Known without connecting to
-    /// the brokers (for `velo-server check`).
-    pub fn reader_schema(&self) -> Schema {
-        let mut fields = self.schema.fields().to_vec();
-        fields.extend(
-            KAFKA_SYSTEM_COLUMNS
-                .iter()
-                .map(|(name, data_type)| Field::new(name, *data_type)),
-        );
-        Schema::new(fields)
+    /// the brokers (for `velo-server check`) when the schema is declared; `None`
+    /// when it is discovered from the data.
+    pub fn reader_schema(&self) -> Option<Schema> {
+        self.schema.as_ref().map(with_kafka_system_columns)
     }
+}
+
+/// `columns` followed by the [`KAFKA_SYSTEM_COLUMNS`]: the schema of a Kafka
+/// reader whose message values have those columns.
+pub fn with_kafka_system_columns(columns: &Schema) -> Schema {
+    let mut fields = columns.fields().to_vec();
+    fields.extend(
+        KAFKA_SYSTEM_COLUMNS
+            .iter()
+            .map(|(name, data_type)| Field::new(name, *data_type)),
+    );
+    Schema::new(fields)
 }
 
 /// `kafka_sink`: one message per output row, its value the row as a JSON object.
@@ -155,7 +166,8 @@ impl KafkaSourceConfig {
 pub struct KafkaSinkConfig {
     /// `NAME.topic`.
     pub topic: String,
-    /// `NAME.bootstrap.servers`, else the environment variable `VELO_KAFKA_BROKERS`.
+    /// `NAME.bootstrap.servers`, else the environment variable `VELO_KAFKA_BROKERS`;
+    /// empty when neither is set (as for [`KafkaSourceConfig::brokers`]).
     pub brokers: String,
     /// Every `NAME.kafka.<setting>` property, passed to librdkafka as `<setting>`.
     pub properties: Vec<(String, String)>,

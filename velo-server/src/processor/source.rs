@@ -32,15 +32,18 @@ use super::{Count, JobCounters};
 use crate::app::{io_failure, Failure, LoadedApp};
 
 /// Opens `job`'s reader, retrying under `retry_with_backoff` (a file that is
-/// not there yet, say).
+/// not there yet, say). `None`: the job was stopped while the reader waited for
+/// the first records that type its columns (a Kafka source without a declared
+/// schema); it read nothing and has nothing to drain.
 pub async fn open_source(
     job: &JobPlan,
     options: &ReaderOptions,
-) -> Result<Box<dyn DataReader>, Failure> {
+) -> Result<Option<Box<dyn DataReader>>, Failure> {
     let mut retry = Retry::new(job);
     loop {
         match open_reader(&job.source.config, options).await {
-            Ok(r) => return Ok(r),
+            Ok(r) => return Ok(Some(r)),
+            Err(velo_io::Error::Stopped { .. }) => return Ok(None),
             Err(e) => retry.wait_or_fail(job, &e).await?,
         }
     }

@@ -33,8 +33,11 @@ impl JobProcessor for V1Processor {
             let reader_options = ReaderOptions {
                 batch_size: options.batch_size,
                 system_columns: job.source.system_columns,
+                stop: Some(options.stop.clone()),
             };
-            let reader = open_source(job, &reader_options).await?;
+            let Some(reader) = open_source(job, &reader_options).await? else {
+                return Ok(());
+            };
             let mut source = SourceDriver::new(app, job, reader)?;
             let input_schema = source.schema();
             let mut worker = QueryWorker::new(job, app.compile(job, input_schema.clone())?);

@@ -498,13 +498,18 @@ impl JobProcessor for V2Processor {
         counters: &JobCounters,
     ) -> Result<(), Failure> {
         let rt = super::job_runtime()?;
-        let reader = rt.block_on(open_source(
+        let Some(reader) = rt.block_on(open_source(
             job,
             &ReaderOptions {
                 batch_size: options.batch_size,
                 system_columns: job.source.system_columns,
+                stop: Some(options.stop.clone()),
             },
-        ))?;
+        ))?
+        else {
+            // Stopped before the source could type its columns: nothing read.
+            return Ok(());
+        };
         let mut source = SourceDriver::new(app, job, reader)?;
         let schema = source.schema();
         let mut layout = PartitionLayout::new(job, &schema, self.strategy, self.partitions)?;

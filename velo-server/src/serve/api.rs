@@ -35,7 +35,7 @@ use velo_ast::Span;
 use velo_engine::query::QueryExecutor;
 use velo_planner::PlanOptions;
 
-use crate::app::{Failure, LoadedApp};
+use crate::app::{Failure, InputSchema, LoadedApp};
 use crate::processor::{JobReport, NO_WATERMARK};
 
 use super::jobs::{Job, Registry, SubmitError};
@@ -230,13 +230,37 @@ pub fn validate(text: String, partitioned: bool) -> Result<LoadedApp, InvalidApp
         source: text,
         plan,
     };
-    let schemas = app.source_schemas().map_err(|f| match f {
+    let unpositioned = |f| match f {
         Failure::User(m) | Failure::Internal(m) => InvalidApp::unpositioned(m),
-    })?;
+    };
+    // The server runs the app at once: what its environment lacks is an error.
+    if let Some(setting) = app
+        .plan
+        .jobs
+        .iter()
+        .flat_map(|j| &j.runtime)
+        .find(|s| s.unmet)
+    {
+        return Err(InvalidApp::at(
+            setting.span,
+            setting.message.clone(),
+            velo_ast::diagnostic::render(
+                &app.source,
+                Some(REQUEST_APP),
+                setting.span,
+                &setting.message,
+            ),
+        ));
+    }
+    let schemas = app.source_schemas().map_err(unpositioned)?;
     for (job, schema) in app.plan.jobs.iter().zip(schemas) {
-        if let Some(schema) = schema {
-            QueryExecutor::new(job, schema)
-                .map_err(|e| InvalidApp::from_compile(&e, &app.source))?;
+        match schema {
+            InputSchema::Known(schema) => {
+                QueryExecutor::new(job, schema)
+                    .map_err(|e| InvalidApp::from_compile(&e, &app.source))?;
+            }
+            InputSchema::AtRunTime => {}
+            InputSchema::Missing(message) => return Err(InvalidApp::unpositioned(message)),
         }
         if partitioned {
             velo_partition::validate(

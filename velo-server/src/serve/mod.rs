@@ -54,7 +54,8 @@ pub fn serve(options: ServeOptions) -> Result<(), Failure> {
     let app = match &options.app {
         Some(path) => {
             let app = LoadedApp::load(path)?;
-            app.check_schemas()?;
+            app.require_environment()?;
+            app.check(|warning| tracing::warn!("{warning}"))?;
             Some(app)
         }
         None => None,
