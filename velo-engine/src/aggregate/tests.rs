@@ -1,6 +1,6 @@
-use rust_decimal::Decimal;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
+use velo_types::Decimal;
 use velo_types::{DataType, Field, Schema, Value};
 
 use super::*;
@@ -40,7 +40,7 @@ fn run(kind: AggregateKind, distinct: bool, ty: DataType, values: &[Value]) -> V
     for v in values {
         acc.update(v).unwrap();
     }
-    acc.evaluate()
+    acc.evaluate().unwrap()
 }
 
 fn ints(v: &[i64]) -> Vec<Value> {
@@ -479,7 +479,7 @@ fn merge_equals_sequential_updates() {
                         right.update(v).unwrap();
                     }
                     left.merge(&right).unwrap();
-                    let (got, want) = (left.evaluate(), whole.evaluate());
+                    let (got, want) = (left.evaluate().unwrap(), whole.evaluate().unwrap());
                     match (&got, &want) {
                         (Value::Float(x), Value::Float(y)) => assert!(
                             (x - y).abs() <= 1e-9 * y.abs().max(1.0),

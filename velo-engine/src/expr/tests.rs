@@ -1,9 +1,9 @@
 //! Tests of compilation and evaluation, with expressions parsed by sqlparser.
 
-use rust_decimal::Decimal;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use velo_ast::Expr;
+use velo_types::Decimal;
 use velo_types::{DataType, Field, Schema, Value};
 
 use super::*;
@@ -85,7 +85,7 @@ fn s(v: &str) -> Value {
     Value::str(v)
 }
 
-fn dec(m: i64, scale: u32) -> Value {
+fn dec(m: i128, scale: u8) -> Value {
     Value::Decimal(Decimal::new(m, scale))
 }
 
