@@ -476,6 +476,20 @@ mod tests {
         let _ = parse_decimal(b"1e-99999", 10, 2);
         assert!(parse_decimal(&[b'9'; 200], 38, 0).is_none());
         assert!(parse_decimal(b"1e", 10, 2).is_none());
+        // 38 digits fit, 39 do not; 29 digits at scale 2 (past a 96-bit mantissa) fit.
+        let nines = [b'9'; 39];
+        assert_eq!(
+            parse_decimal(&nines[..38], 38, 0).unwrap().to_string(),
+            "9".repeat(38)
+        );
+        assert!(parse_decimal(&nines, 38, 0).is_none());
+        assert_eq!(
+            parse_decimal(b"123456789012345678901234567.89", 29, 2)
+                .unwrap()
+                .to_string(),
+            "123456789012345678901234567.89"
+        );
+        assert!(parse_decimal(b"123456789012345678901234567.89", 28, 2).is_none());
     }
 
     #[test]

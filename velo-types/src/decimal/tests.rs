@@ -36,6 +36,16 @@ fn parses_38_digits_and_rejects_39() {
         .parse::<Decimal>()
         .is_err());
     assert_eq!(d("1.5e2").to_string(), "150");
+    // 2^64 at scale 10: the first 19-digit chunk is 0000000000000000000 + ...
+    let two_64 = Decimal::new(1 << 64, 10);
+    assert_eq!(two_64.to_string(), "1844674407.3709551616");
+    assert_eq!(
+        Decimal::new(10_i128.pow(19), 0).to_string(),
+        "10000000000000000000"
+    );
+    assert_eq!(Decimal::new(-5, 3).to_string(), "-0.005");
+    assert_eq!(Decimal::new(0, 2).to_string(), "0.00");
+    assert_eq!(format!("{:>6}", Decimal::new(15, 1)), "   1.5");
     assert_eq!(d("-1.25E-1").to_string(), "-0.125");
     for bad in ["", "-", ".", "1e", "1.2.3", "abc", "1e+", "--1", " "] {
         assert!(bad.parse::<Decimal>().is_err(), "{bad:?}");

@@ -144,26 +144,43 @@ impl FromStr for Decimal {
 
 /// Writes the plain rendering into `buf` and returns it.
 pub(super) fn encode(d: Decimal, buf: &mut [u8; MAX_LEN]) -> &str {
+    const CHUNK: u128 = POW10[19];
     let (m, scale) = (d.mantissa(), d.scale() as usize);
+    // The digits, last first; 128-bit division only above u64 (19 at a time).
+    let mut digits = [0u8; 40];
+    let mut n = 0;
     let mut a = m.unsigned_abs();
-    let mut i = MAX_LEN;
-    let mut written = 0;
-    while a > 0 || written <= scale {
-        if written == scale && scale > 0 {
-            i -= 1;
-            buf[i] = b'.';
+    while a > u64::MAX as u128 {
+        let mut c = (a % CHUNK) as u64;
+        a /= CHUNK;
+        for _ in 0..19 {
+            digits[n] = (c % 10) as u8;
+            c /= 10;
+            n += 1;
         }
-        i -= 1;
-        buf[i] = b'0' + (a % 10) as u8;
-        a /= 10;
-        written += 1;
     }
+    let mut c = a as u64;
+    while c > 0 {
+        digits[n] = (c % 10) as u8;
+        c /= 10;
+        n += 1;
+    }
+    let mut len = 0;
     if m < 0 {
-        i -= 1;
-        buf[i] = b'-';
+        buf[0] = b'-';
+        len = 1;
+    }
+    // Index i counts from the right: the units digit is at `scale`.
+    for i in (0..n.max(scale + 1)).rev() {
+        buf[len] = b'0' + digits[i];
+        len += 1;
+        if i == scale && scale > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
     }
     // Only ASCII was written.
-    std::str::from_utf8(&buf[i..]).unwrap_or("")
+    std::str::from_utf8(&buf[..len]).unwrap_or("")
 }
 
 impl fmt::Display for Decimal {
