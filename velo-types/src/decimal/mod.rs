@@ -221,7 +221,12 @@ impl Decimal {
     pub fn checked_mul(self, other: Decimal) -> Option<Decimal> {
         let scale = self.scale + other.scale;
         if scale <= MAX_PRECISION {
-            if let Some(m) = self.mantissa.checked_mul(other.mantissa) {
+            let (a, b) = (self.mantissa, other.mantissa);
+            // Two i64 mantissas: a plain multiply (i128's checked one is a call).
+            if let (Ok(x), Ok(y)) = (i64::try_from(a), i64::try_from(b)) {
+                return Decimal::try_new(x as i128 * y as i128, scale);
+            }
+            if let Some(m) = a.checked_mul(b) {
                 return Decimal::try_new(m, scale);
             }
         }
