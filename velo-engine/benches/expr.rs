@@ -9,7 +9,7 @@ use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use velo_engine::aggregate::{AggregateFunction, AggregateKind};
 use velo_engine::expr::{compile, Scope};
-use velo_types::{DataType, Field, Schema, Value};
+use velo_types::{DataType, Decimal, Field, Schema, Value};
 
 fn parse(sql: &str) -> velo_ast::Expr {
     Parser::new(&GenericDialect {})
@@ -82,9 +82,40 @@ fn main() {
     for row in &rows {
         acc.update(&arg.eval(row).expect("eval")).expect("update");
     }
-    black_box(acc.evaluate());
+    black_box(acc.evaluate().expect("evaluate"));
     println!(
         "SUM(price * qty): {:.2} M rows/s",
         rows.len() as f64 / start.elapsed().as_secs_f64() / 1e6
+    );
+
+    // Exact DECIMAL(38,2) SUM and a product at scale 4, the per-record decimal path.
+    let decimals: Vec<Value> = (0..rows.len() as i128)
+        .map(|i| Value::Decimal(Decimal::new(i * 7919 % 10_000_000, 2)))
+        .collect();
+    let ty = DataType::Decimal {
+        precision: 38,
+        scale: 2,
+    };
+    let start = Instant::now();
+    let mut acc = AggregateFunction::new(AggregateKind::Sum, false, ty).new_accumulator();
+    for v in &decimals {
+        acc.update(v).expect("update");
+    }
+    black_box(acc.evaluate().expect("evaluate"));
+    println!(
+        "SUM(DECIMAL(38,2)): {:.2} M rows/s",
+        decimals.len() as f64 / start.elapsed().as_secs_f64() / 1e6
+    );
+    let start = Instant::now();
+    let mut product = Decimal::ZERO;
+    for v in &decimals {
+        if let Value::Decimal(d) = v {
+            product = black_box(d.checked_mul(*d).expect("fits"));
+        }
+    }
+    black_box(product);
+    println!(
+        "DECIMAL(38,2) * DECIMAL(38,2): {:.2} M rows/s",
+        decimals.len() as f64 / start.elapsed().as_secs_f64() / 1e6
     );
 }

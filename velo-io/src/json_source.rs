@@ -34,16 +34,13 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rust_decimal::Decimal;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use velo_types::connector::Encoding;
-use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
+use velo_types::{Batch, BatchBuilder, DataType, Decimal, Field, Schema, SchemaRef, Value};
 
 use crate::error::{show_found, Error, Result};
-use crate::parse::{
-    convert_text, expected_text, fit_decimal, parse_decimal, parse_timestamp, ConvError,
-};
+use crate::parse::{convert_text, expected_text, parse_decimal, parse_timestamp, ConvError};
 use crate::render::write_float;
 use crate::{DataReader, ReaderOptions, INFERENCE_SAMPLE_RECORDS};
 
@@ -508,9 +505,8 @@ impl TypedValue {
             DataType::Int => i64::try_from(i).map(Value::Int).map_err(|_| found()),
             DataType::Timestamp => i64::try_from(i).map(Value::Timestamp).map_err(|_| found()),
             DataType::Float => Ok(Value::Float(i as f64)),
-            DataType::Decimal { precision, scale } => Decimal::try_from_i128_with_scale(i, 0)
-                .ok()
-                .and_then(|d| fit_decimal(d, precision, scale))
+            DataType::Decimal { precision, scale } => Decimal::from_i128(i)
+                .and_then(|d| d.fit(precision, scale))
                 .map(Value::Decimal)
                 .ok_or_else(found),
             DataType::String => Ok(Value::str(&i.to_string())),

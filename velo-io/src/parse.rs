@@ -4,11 +4,9 @@
 //! Everything here works on byte slices and allocates nothing except the
 //! `Arc<str>` of a string value.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
-use rust_decimal::{Decimal, RoundingStrategy};
-use velo_types::{DataType, Value};
+use velo_types::{DataType, Decimal, Value};
 
 /// Why a text field could not be converted to its column's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,34 +125,9 @@ pub(crate) fn parse_timestamp_or_millis(t: &[u8]) -> Option<i64> {
 }
 
 /// An exact decimal, rounded half away from zero to `scale` digits after the point,
-/// and `None` when its integer part needs more than `precision - scale` digits.
+/// and `None` when it needs more than `precision` digits in all (at most 38).
 pub(crate) fn parse_decimal(t: &[u8], precision: u8, scale: u8) -> Option<Decimal> {
-    let s = std::str::from_utf8(t).ok()?;
-    let s = s.strip_prefix('+').unwrap_or(s);
-    let d = if s.bytes().any(|b| b == b'e' || b == b'E') {
-        Decimal::from_scientific(s)
-            .or_else(|_| Decimal::from_scientific_lossy(s))
-            .ok()?
-    } else {
-        Decimal::from_str_exact(s)
-            .or_else(|_| Decimal::from_str(s))
-            .ok()?
-    };
-    fit_decimal(d, precision, scale)
-}
-
-/// Rounds `d` to `scale` and checks that it fits DECIMAL(precision, scale).
-pub(crate) fn fit_decimal(d: Decimal, precision: u8, scale: u8) -> Option<Decimal> {
-    let mut r = d.round_dp_with_strategy(scale as u32, RoundingStrategy::MidpointAwayFromZero);
-    r.rescale(scale as u32);
-    if r.scale() != scale as u32 {
-        return None;
-    }
-    let limit = 10u128.checked_pow(precision as u32)?;
-    if r.mantissa().unsigned_abs() >= limit {
-        return None;
-    }
-    Some(r)
+    Decimal::parse_rounded(t, scale)?.fit(precision, scale)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -467,6 +440,20 @@ mod tests {
         let _ = parse_decimal(b"1e-99999", 10, 2);
         assert!(parse_decimal(&[b'9'; 200], 38, 0).is_none());
         assert!(parse_decimal(b"1e", 10, 2).is_none());
+        // 38 digits fit, 39 do not; 29 digits at scale 2 (past a 96-bit mantissa) fit.
+        let nines = [b'9'; 39];
+        assert_eq!(
+            parse_decimal(&nines[..38], 38, 0).unwrap().to_string(),
+            "9".repeat(38)
+        );
+        assert!(parse_decimal(&nines, 38, 0).is_none());
+        assert_eq!(
+            parse_decimal(b"123456789012345678901234567.89", 29, 2)
+                .unwrap()
+                .to_string(),
+            "123456789012345678901234567.89"
+        );
+        assert!(parse_decimal(b"123456789012345678901234567.89", 28, 2).is_none());
     }
 
     #[test]

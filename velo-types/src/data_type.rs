@@ -57,11 +57,7 @@ impl DataType {
                             Some(r) => r.ok(),
                         };
                         match (p, s, parts.next()) {
-                            (Some(p), Some(s), None)
-                                if (1..=38).contains(&p) && s <= p && s <= 28 =>
-                            {
-                                (p, s)
-                            }
+                            (Some(p), Some(s), None) if (1..=38).contains(&p) && s <= p => (p, s),
                             _ => return Err(Error::UnknownType(t.to_string())),
                         }
                     }
@@ -126,6 +122,14 @@ mod tests {
             }
         );
         assert!(DataType::parse_sql("DECIMAL(2,5)").is_err());
+        assert_eq!(
+            DataType::parse_sql("NUMERIC(38, 38)").unwrap(),
+            DataType::Decimal {
+                precision: 38,
+                scale: 38
+            }
+        );
+        assert!(DataType::parse_sql("DECIMAL(39, 2)").is_err());
         assert!(DataType::parse_sql("BLOB").is_err());
         assert!(DataType::parse_sql("BIGINT(3)").is_err());
     }

@@ -13,6 +13,7 @@
 mod batch;
 pub mod connector;
 mod data_type;
+pub mod decimal;
 mod error;
 mod schema;
 mod stream;
@@ -25,5 +26,4 @@ pub use schema::{parse_schema_decl, Field, Schema, SchemaRef};
 pub use stream::{StreamMessage, Watermark};
 pub use value::{civil_from_days, format_timestamp_millis, Value};
 
-/// Re-exported so that every crate agrees on one exact decimal type.
-pub use rust_decimal::Decimal;
+pub use decimal::{Decimal, ParseDecimalError};

@@ -3,8 +3,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::Decimal;
+use crate::decimal::Decimal;
 
 use crate::data_type::DataType;
 
@@ -47,7 +46,7 @@ impl Value {
             Value::Float(_) => DataType::Float,
             Value::Decimal(d) => DataType::Decimal {
                 precision: 38,
-                scale: d.scale() as u8,
+                scale: d.scale(),
             },
             Value::Str(_) => DataType::String,
             Value::Timestamp(_) => DataType::Timestamp,
@@ -59,7 +58,7 @@ impl Value {
         match self {
             Value::Int(i) => Some(*i as f64),
             Value::Float(f) => Some(*f),
-            Value::Decimal(d) => d.to_f64(),
+            Value::Decimal(d) => Some(d.to_f64()),
             Value::Timestamp(t) => Some(*t as f64),
             _ => None,
         }
@@ -93,10 +92,10 @@ impl Value {
             (Int(a), Float(b)) => (*a as f64).partial_cmp(b),
             (Float(a), Int(b)) => a.partial_cmp(&(*b as f64)),
             (Decimal(a), Decimal(b)) => Some(a.cmp(b)),
-            (Decimal(a), Int(b)) => Some(a.cmp(&rust_decimal::Decimal::from(*b))),
-            (Int(a), Decimal(b)) => Some(rust_decimal::Decimal::from(*a).cmp(b)),
-            (Decimal(a), Float(b)) => a.to_f64().and_then(|a| a.partial_cmp(b)),
-            (Float(a), Decimal(b)) => b.to_f64().and_then(|b| a.partial_cmp(&b)),
+            (Decimal(a), Int(b)) => Some(a.cmp(&crate::Decimal::from(*b))),
+            (Int(a), Decimal(b)) => Some(crate::Decimal::from(*a).cmp(b)),
+            (Decimal(a), Float(b)) => a.to_f64().partial_cmp(b),
+            (Float(a), Decimal(b)) => a.partial_cmp(&b.to_f64()),
             (Str(a), Str(b)) => Some(a.as_ref().cmp(b.as_ref())),
             (Timestamp(a), Timestamp(b)) => Some(a.cmp(b)),
             (Timestamp(a), Int(b)) | (Int(a), Timestamp(b)) => Some(a.cmp(b)),
@@ -160,7 +159,7 @@ impl Hash for Value {
             Value::Bool(b) => state.write_u8(*b as u8),
             Value::Int(i) | Value::Timestamp(i) => state.write_i64(*i),
             Value::Float(f) => state.write_u64(canonical_f64_bits(*f)),
-            Value::Decimal(d) => d.normalize().hash(state),
+            Value::Decimal(d) => d.hash(state),
             Value::Str(s) => s.as_ref().hash(state),
         }
     }
@@ -267,6 +266,7 @@ mod tests {
 
     #[test]
     fn value_is_compact() {
+        // A DECIMAL(38) mantissa is an i128: packed, it does not grow the enum.
         assert!(std::mem::size_of::<Value>() <= 24);
     }
 

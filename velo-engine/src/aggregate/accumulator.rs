@@ -2,9 +2,7 @@
 
 use std::cmp::Ordering;
 
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
-use rust_decimal::Decimal;
-use velo_types::{DataType, Value};
+use velo_types::{DataType, Decimal, Value};
 
 use super::AggregateKind;
 use crate::error::{Error, Result};
@@ -231,8 +229,11 @@ impl Accumulator {
     }
 
     /// The aggregate's current result.
-    pub fn evaluate(&self) -> Value {
-        match self {
+    ///
+    /// Errors: a DECIMAL AVG whose quotient needs more than 38 digits at its
+    /// result scale ([`Decimal::avg_scale`]) is an overflow, never rounded further.
+    pub fn evaluate(&self) -> Result<Value> {
+        Ok(match self {
             Accumulator::Count(n) | Accumulator::CountStar(n) => Value::Int(*n),
             Accumulator::Sum(s) => match s {
                 SumState::Empty => Value::Null,
@@ -247,13 +248,10 @@ impl Accumulator {
                     _ if n == 0 => Value::Null,
                     AvgSum::Int(i) => Value::Float(*i as f64 / n as f64),
                     AvgSum::Float(f) => Value::Float(*f / n as f64),
-                    AvgSum::Decimal(d) => {
-                        let scale = d.scale().max(6);
-                        match d.checked_div(Decimal::from(n)) {
-                            Some(q) => Value::Decimal(q.round_dp(scale)),
-                            None => Value::Float(d.to_f64().unwrap_or(f64::NAN) / n as f64),
-                        }
-                    }
+                    AvgSum::Decimal(d) => Value::Decimal(
+                        d.checked_div_to(Decimal::from(n), Decimal::avg_scale(d.scale()))
+                            .ok_or(Error::Overflow { context: "AVG" })?,
+                    ),
                 }
             }
             Accumulator::Min(v)
@@ -272,13 +270,13 @@ impl Accumulator {
                 };
                 let denom = if sample { n - 1 } else { n };
                 if denom < 1 {
-                    return Value::Null;
+                    return Ok(Value::Null);
                 }
                 let var = (m2 / denom as f64).max(0.0);
                 Value::Float(if root { var.sqrt() } else { var })
             }
-            Accumulator::Distinct(state) => state.inner.evaluate(),
-        }
+            Accumulator::Distinct(state) => return state.inner.evaluate(),
+        })
     }
 
     /// Folds `other` (the state of the same aggregate over other rows) into `self`,
@@ -451,18 +449,14 @@ fn sum_add(state: SumState, v: &Value) -> Result<SumState> {
         }
         (SumState::Float(a), Value::Int(b)) => SumState::Float(a + *b as f64),
         (SumState::Float(a), Value::Float(b)) => SumState::Float(a + b),
-        (SumState::Float(a), Value::Decimal(b)) => {
-            SumState::Float(a + b.to_f64().unwrap_or(f64::NAN))
-        }
+        (SumState::Float(a), Value::Decimal(b)) => SumState::Float(a + b.to_f64()),
         (SumState::Decimal(a), Value::Int(b)) => {
             SumState::Decimal(a.checked_add(Decimal::from(*b)).ok_or_else(overflow)?)
         }
         (SumState::Decimal(a), Value::Decimal(b)) => {
             SumState::Decimal(a.checked_add(*b).ok_or_else(overflow)?)
         }
-        (SumState::Decimal(a), Value::Float(b)) => {
-            SumState::Float(a.to_f64().unwrap_or(f64::NAN) + b)
-        }
+        (SumState::Decimal(a), Value::Float(b)) => SumState::Float(a.to_f64() + b),
         (_, other) => return Err(not_numeric("SUM", other)),
     })
 }
@@ -484,14 +478,14 @@ fn avg_add(state: AvgSum, v: &Value) -> Result<AvgSum> {
         ),
         (AvgSum::Float(a), Value::Int(b)) => AvgSum::Float(a + *b as f64),
         (AvgSum::Float(a), Value::Float(b)) => AvgSum::Float(a + b),
-        (AvgSum::Float(a), Value::Decimal(b)) => AvgSum::Float(a + b.to_f64().unwrap_or(f64::NAN)),
+        (AvgSum::Float(a), Value::Decimal(b)) => AvgSum::Float(a + b.to_f64()),
         (AvgSum::Decimal(a), Value::Int(b)) => {
             AvgSum::Decimal(a.checked_add(Decimal::from(*b)).ok_or_else(overflow)?)
         }
         (AvgSum::Decimal(a), Value::Decimal(b)) => {
             AvgSum::Decimal(a.checked_add(*b).ok_or_else(overflow)?)
         }
-        (AvgSum::Decimal(a), Value::Float(b)) => AvgSum::Float(a.to_f64().unwrap_or(f64::NAN) + b),
+        (AvgSum::Decimal(a), Value::Float(b)) => AvgSum::Float(a.to_f64() + b),
         (_, other) => return Err(not_numeric("AVG", other)),
     })
 }
@@ -522,7 +516,7 @@ fn avg_f64(s: AvgSum) -> f64 {
         AvgSum::Empty => 0.0,
         AvgSum::Int(i) => i as f64,
         AvgSum::Float(f) => f,
-        AvgSum::Decimal(d) => d.to_f64().unwrap_or(f64::NAN),
+        AvgSum::Decimal(d) => d.to_f64(),
     }
 }
 
@@ -559,7 +553,11 @@ mod tests {
                 );
                 used.reset_from(&fresh);
                 assert_eq!(format!("{used:?}"), format!("{fresh:?}"), "{kind:?}");
-                assert_eq!(used.evaluate(), fresh.evaluate(), "{kind:?}");
+                assert_eq!(
+                    used.evaluate().unwrap(),
+                    fresh.evaluate().unwrap(),
+                    "{kind:?}"
+                );
             }
         }
     }

@@ -19,8 +19,10 @@
 //!   rows; feed it `Value::Null`).
 //! * On an empty group COUNT is 0 and every other aggregate is NULL.
 //! * COUNT is BIGINT. SUM of BIGINT is BIGINT with checked overflow (an error, not a
-//!   wrap), of DOUBLE is DOUBLE, of DECIMAL is an exact DECIMAL. AVG is DOUBLE, or
-//!   an exact DECIMAL (scale at least 6) for DECIMAL input; AVG of BIGINT sums in
+//!   wrap), of DOUBLE is DOUBLE, of DECIMAL is an exact DECIMAL(38, s) (past 38
+//!   digits an overflow error). AVG is DOUBLE, or for DECIMAL input a DECIMAL of
+//!   scale max(s, 6) rounded half away from zero (an overflow error if it cannot
+//!   fit 38 digits); AVG of BIGINT sums in
 //!   128 bits, so it cannot overflow. MIN/MAX/FIRST_VALUE/LAST_VALUE keep the input
 //!   type. FIRST_VALUE/LAST_VALUE follow arrival order (ignoring NULLs, as Flink).
 //! * STDDEV = STDDEV_SAMP, VARIANCE = VAR_SAMP; with STDDEV_POP and VAR_POP they

@@ -1,6 +1,6 @@
-use rust_decimal::Decimal;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
+use velo_types::Decimal;
 use velo_types::{DataType, Field, Schema, Value};
 
 use super::*;
@@ -40,7 +40,7 @@ fn run(kind: AggregateKind, distinct: bool, ty: DataType, values: &[Value]) -> V
     for v in values {
         acc.update(v).unwrap();
     }
-    acc.evaluate()
+    acc.evaluate().unwrap()
 }
 
 fn ints(v: &[i64]) -> Vec<Value> {
@@ -479,7 +479,7 @@ fn merge_equals_sequential_updates() {
                         right.update(v).unwrap();
                     }
                     left.merge(&right).unwrap();
-                    let (got, want) = (left.evaluate(), whole.evaluate());
+                    let (got, want) = (left.evaluate().unwrap(), whole.evaluate().unwrap());
                     match (&got, &want) {
                         (Value::Float(x), Value::Float(y)) => assert!(
                             (x - y).abs() <= 1e-9 * y.abs().max(1.0),
@@ -502,4 +502,47 @@ fn merge_errors() {
     assert!(matches!(sum.merge(&other), Err(Error::Overflow { .. })));
     let count = Accumulator::new(AggregateKind::Count, DataType::Int);
     assert!(sum.merge(&count).is_err());
+}
+
+#[test]
+fn decimal_sum_and_avg_are_exact_at_38_digits() {
+    let ty = |scale| DataType::Decimal {
+        precision: 38,
+        scale,
+    };
+    let dec = |s: &str| Value::Decimal(s.parse::<Decimal>().unwrap());
+    // 8 x (10^26 - 0.01) = 8 x 10^26 - 0.08; the mean is the value at scale 6.
+    let eight = vec![dec("99999999999999999999999999.99"); 8];
+    let sum = run(AggregateKind::Sum, false, ty(2), &eight);
+    assert_eq!(sum.to_string(), "799999999999999999999999999.92");
+    let avg = run(AggregateKind::Avg, false, ty(2), &eight);
+    assert_eq!(avg.to_string(), "99999999999999999999999999.990000");
+    // (1 + 2 + 2) / 3 = 1.666666|67: half away from zero at scale 6.
+    let avg = run(
+        AggregateKind::Avg,
+        false,
+        ty(0),
+        &[dec("1"), dec("2"), dec("2")],
+    );
+    assert_eq!(avg.to_string(), "1.666667");
+
+    // (10^38 - 1) + 1 needs 39 digits: an overflow, and the state keeps 10^38 - 1.
+    let nines = dec("99999999999999999999999999999999999999");
+    let mut acc = AggregateFunction::new(AggregateKind::Sum, false, ty(0)).new_accumulator();
+    acc.update(&nines).unwrap();
+    assert!(matches!(
+        acc.update(&dec("1")),
+        Err(Error::Overflow { context: "SUM" })
+    ));
+    assert_eq!(acc.evaluate().unwrap(), nines);
+
+    // An AVG of a 33-digit integer at scale 6 needs 39 digits: an overflow,
+    // never a rounded or DOUBLE result.
+    let mut acc = AggregateFunction::new(AggregateKind::Avg, false, ty(0)).new_accumulator();
+    acc.update(&dec("100000000000000000000000000000000"))
+        .unwrap();
+    assert!(matches!(
+        acc.evaluate(),
+        Err(Error::Overflow { context: "AVG" })
+    ));
 }

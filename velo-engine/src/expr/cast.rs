@@ -1,12 +1,9 @@
 //! CAST and the parsing of timestamps.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
-use rust_decimal::{Decimal, RoundingStrategy};
-use velo_types::{DataType, Value};
+use velo_types::{DataType, Decimal, Value};
 
 use crate::error::{Error, Result};
 
@@ -76,25 +73,6 @@ fn parse_bool(s: &str) -> Option<bool> {
     None
 }
 
-fn parse_decimal(s: &str) -> Option<Decimal> {
-    let s = s.trim();
-    Decimal::from_str(s)
-        .ok()
-        .or_else(|| Decimal::from_scientific(s).ok())
-}
-
-/// Rounds a decimal to `scale` (half away from zero) and checks that it fits
-/// `precision` digits.
-fn fit_decimal(d: Decimal, precision: u8, scale: u8) -> Option<Decimal> {
-    let mut r = d.round_dp_with_strategy(scale as u32, RoundingStrategy::MidpointAwayFromZero);
-    r.rescale(scale as u32);
-    if r.scale() != scale as u32 {
-        return None;
-    }
-    let limit = 10u128.checked_pow(precision as u32)?;
-    (r.mantissa().unsigned_abs() < limit).then_some(r)
-}
-
 fn f64_to_i64(f: f64) -> Option<i64> {
     // Truncates toward zero, as CAST does in Flink; out of range is an error.
     let t = f.trunc();
@@ -127,7 +105,7 @@ pub fn cast_value(v: &Value, to: DataType) -> Result<Value> {
 
         (Value::Bool(b), DataType::Int) => Value::Int(*b as i64),
         (Value::Float(f), DataType::Int) => Value::Int(f64_to_i64(*f).ok_or_else(fail)?),
-        (Value::Decimal(d), DataType::Int) => Value::Int(d.trunc().to_i64().ok_or_else(fail)?),
+        (Value::Decimal(d), DataType::Int) => Value::Int(d.to_i64().ok_or_else(fail)?),
         (Value::Timestamp(t), DataType::Int) => Value::Int(*t),
         (Value::Str(s), DataType::Int) => Value::Int(s.trim().parse::<i64>().map_err(|_| fail())?),
 
@@ -135,21 +113,21 @@ pub fn cast_value(v: &Value, to: DataType) -> Result<Value> {
         (Value::Int(i), DataType::Float) | (Value::Timestamp(i), DataType::Float) => {
             Value::Float(*i as f64)
         }
-        (Value::Decimal(d), DataType::Float) => Value::Float(d.to_f64().ok_or_else(fail)?),
+        (Value::Decimal(d), DataType::Float) => Value::Float(d.to_f64()),
         (Value::Str(s), DataType::Float) => {
             Value::Float(s.trim().parse::<f64>().map_err(|_| fail())?)
         }
 
         (_, DataType::Decimal { precision, scale }) => {
             let d = match v {
-                Value::Bool(b) => Decimal::from(*b as i64),
-                Value::Int(i) | Value::Timestamp(i) => Decimal::from(*i),
-                Value::Float(f) => Decimal::from_f64(*f).ok_or_else(fail)?,
-                Value::Decimal(d) => *d,
-                Value::Str(s) => parse_decimal(s).ok_or_else(fail)?,
+                Value::Bool(b) => Some(Decimal::from(*b as i64)),
+                Value::Int(i) | Value::Timestamp(i) => Some(Decimal::from(*i)),
+                Value::Float(f) => Decimal::from_f64(*f, scale),
+                Value::Decimal(d) => Some(*d),
+                Value::Str(s) => Decimal::parse_rounded(s.trim().as_bytes(), scale),
                 Value::Null => unreachable!("handled above"),
             };
-            Value::Decimal(fit_decimal(d, precision, scale).ok_or_else(fail)?)
+            Value::Decimal(d.and_then(|d| d.fit(precision, scale)).ok_or_else(fail)?)
         }
 
         (_, DataType::String) => Value::Str(Arc::from(v.to_string())),
@@ -158,9 +136,7 @@ pub fn cast_value(v: &Value, to: DataType) -> Result<Value> {
         (Value::Float(f), DataType::Timestamp) => {
             Value::Timestamp(f64_to_i64(*f).ok_or_else(fail)?)
         }
-        (Value::Decimal(d), DataType::Timestamp) => {
-            Value::Timestamp(d.trunc().to_i64().ok_or_else(fail)?)
-        }
+        (Value::Decimal(d), DataType::Timestamp) => Value::Timestamp(d.to_i64().ok_or_else(fail)?),
         (Value::Str(s), DataType::Timestamp) => {
             Value::Timestamp(parse_timestamp(s).ok_or_else(fail)?)
         }
@@ -211,6 +187,40 @@ mod tests {
             Err(Error::Cast { .. })
         ));
         assert!(cast_value(&Value::str("abc"), to).is_err());
+    }
+
+    #[test]
+    fn decimal_casts_keep_38_digits() {
+        let to = |precision, scale| DataType::Decimal { precision, scale };
+        let text = "12345678901234567890123456789.123456789";
+        assert_eq!(
+            cast_value(&Value::str(text), to(38, 9))
+                .unwrap()
+                .to_string(),
+            text
+        );
+        // Rounded half away from zero at scale 8: the dropped digit is a 9.
+        assert_eq!(
+            cast_value(&Value::str(text), to(38, 8))
+                .unwrap()
+                .to_string(),
+            "12345678901234567890123456789.12345679"
+        );
+        let nines_39 = "9".repeat(39);
+        assert!(cast_value(&Value::str(&nines_39), to(38, 0)).is_err());
+        assert!(cast_value(&Value::str(&nines_39[1..]), to(37, 0)).is_err());
+        assert_eq!(
+            cast_value(&Value::Float(0.1), to(38, 20))
+                .unwrap()
+                .to_string(),
+            "0.10000000000000000000"
+        );
+        assert_eq!(
+            cast_value(&Value::Decimal(Decimal::new(-125, 2)), to(5, 1))
+                .unwrap()
+                .to_string(),
+            "-1.3"
+        );
     }
 
     #[test]

@@ -901,7 +901,7 @@ fn coerce_literal(e: PhysicalExpr, target: DataType, span: Span) -> Result<Physi
             let to = match t {
                 // Keep the literal's own precision: comparison is by value.
                 DataType::Decimal { .. } => {
-                    return match s.trim().parse::<rust_decimal::Decimal>() {
+                    return match s.trim().parse::<velo_types::Decimal>() {
                         Ok(d) => Ok(PhysicalExpr::Literal(Value::Decimal(d))),
                         Err(_) => err(format!("cannot compare {t} with '{s}': not a number"), span),
                     }
@@ -965,9 +965,7 @@ fn number_literal(text: &str) -> Option<Value> {
     if let Ok(i) = text.parse::<i64>() {
         return Some(Value::Int(i));
     }
-    text.parse::<rust_decimal::Decimal>()
-        .ok()
-        .map(Value::Decimal)
+    text.parse::<velo_types::Decimal>().ok().map(Value::Decimal)
 }
 
 fn unit_millis(field: &DateTimeField) -> Option<i64> {

@@ -4,9 +4,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
-use velo_types::{DataType, Value};
+use velo_types::{DataType, Decimal, Value};
 
 use super::ops;
 use super::{cast, PhysicalExpr};
@@ -466,7 +464,8 @@ impl ScalarFunction {
                     Value::Float(f) => f64_millis(*f * 1000.0),
                     Value::Decimal(d) => d
                         .checked_mul(Decimal::from(1000))
-                        .and_then(|m| m.round().to_i64()),
+                        .and_then(|m| m.round_dp(0))
+                        .and_then(|m| m.to_i64()),
                     other => return Err(ops::type_error(name, other)),
                 };
                 Value::Timestamp(millis.ok_or(Error::Overflow {
@@ -559,23 +558,10 @@ fn round(v: &Value, digits: i64) -> Result<Value> {
                 Value::Float(scaled.round() / m)
             }
         }
-        Value::Decimal(d) => {
-            if digits >= 0 {
-                Value::Decimal(d.round_dp_with_strategy(
-                    digits.min(28) as u32,
-                    RoundingStrategy::MidpointAwayFromZero,
-                ))
-            } else if digits < -28 {
-                Value::Decimal(Decimal::ZERO)
-            } else {
-                let p = Decimal::from_i128_with_scale(10i128.pow((-digits) as u32), 0);
-                let q = (d / p).round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-                Value::Decimal(
-                    q.checked_mul(p)
-                        .ok_or(Error::Overflow { context: "ROUND" })?,
-                )
-            }
-        }
+        Value::Decimal(d) => Value::Decimal(
+            d.round_dp(digits)
+                .ok_or(Error::Overflow { context: "ROUND" })?,
+        ),
         other => return Err(ops::type_error("ROUND", other)),
     })
 }

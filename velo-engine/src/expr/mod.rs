@@ -35,6 +35,10 @@
 //!   they cannot be written to JSON and hide data errors; the record fails instead.
 //!   Mixed BIGINT/DOUBLE is DOUBLE, BIGINT/DECIMAL is an exact DECIMAL, and
 //!   DECIMAL/DOUBLE is DOUBLE. Numbers compare by value across types.
+//! * DECIMAL (up to 38 digits, [`velo_types::Decimal`]): `+`, `-`, `%` have scale
+//!   max(s1, s2), `*` s1 + s2, `/` max(s1, s2, 6); all exact except the quotient,
+//!   rounded half away from zero at its scale. A result that needs more than 38
+//!   digits is [`Error::Overflow`], never a rounded value.
 //! * Literals: an integer literal is BIGINT (a DECIMAL if it does not fit), a literal
 //!   with a dot or an exponent (`100.5`, `1e3`) is DOUBLE; an exact decimal is
 //!   written `CAST('1.5' AS DECIMAL(3,1))`. `INTERVAL '5' MINUTE` is a BIGINT number of

@@ -3,9 +3,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::Decimal;
-use velo_types::{DataType, Value};
+use velo_types::{DataType, Decimal, Value};
 
 use super::{ArithOp, CmpOp};
 use crate::error::{Error, Result};
@@ -145,7 +143,7 @@ fn decimal_op(op: ArithOp, a: Decimal, b: Decimal) -> Result<Decimal> {
 }
 
 fn dec_to_f64(d: &Decimal) -> f64 {
-    d.to_f64().unwrap_or(f64::NAN)
+    d.to_f64()
 }
 
 /// `l op r` with NULL propagation, checked integer arithmetic and the numeric
@@ -183,7 +181,7 @@ pub(crate) fn arithmetic_type(
     use DataType::*;
     let dec = |s: u8| Decimal {
         precision: 38,
-        scale: s.min(28),
+        scale: s,
     };
     let scale_of = |t: DataType| match t {
         Decimal { scale, .. } => scale,
@@ -196,10 +194,11 @@ pub(crate) fn arithmetic_type(
         (Float, t) | (t, Float) if t.is_numeric() => Float,
         (Decimal { .. }, Int | Decimal { .. }) | (Int, Decimal { .. }) => {
             let (a, b) = (scale_of(l), scale_of(r));
+            use velo_types::Decimal as D;
             match op {
-                ArithOp::Add | ArithOp::Sub | ArithOp::Mod => dec(a.max(b)),
-                ArithOp::Mul => dec(a + b),
-                ArithOp::Div => dec(a.max(b).max(6)),
+                ArithOp::Add | ArithOp::Sub | ArithOp::Mod => dec(D::sum_scale(a, b)),
+                ArithOp::Mul => dec(D::product_scale(a, b)),
+                ArithOp::Div => dec(D::quotient_scale(a, b)),
             }
         }
         (Timestamp, Int) if matches!(op, ArithOp::Add | ArithOp::Sub) => Timestamp,

@@ -1,9 +1,9 @@
 //! Tests of compilation and evaluation, with expressions parsed by sqlparser.
 
-use rust_decimal::Decimal;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use velo_ast::Expr;
+use velo_types::Decimal;
 use velo_types::{DataType, Field, Schema, Value};
 
 use super::*;
@@ -85,7 +85,7 @@ fn s(v: &str) -> Value {
     Value::str(v)
 }
 
-fn dec(m: i64, scale: u32) -> Value {
+fn dec(m: i128, scale: u8) -> Value {
     Value::Decimal(Decimal::new(m, scale))
 }
 
@@ -747,4 +747,57 @@ fn eval_ref_borrows_columns() {
     ));
     // A short row is an error, not a panic.
     assert!(e.eval(&[]).is_err());
+}
+
+#[test]
+fn decimal_arithmetic_is_exact_at_38_digits() {
+    let text = |sql: &str| eval(sql).to_string();
+    let big = "CAST('99999999999999999999999999.99' AS DECIMAL(38,2))";
+    // 8 x (10^26 - 0.01) and (10^26 - 0.01) x 10^9 = 10^35 - 10^7, both exact.
+    assert_eq!(
+        text(&format!("{big} * 8")),
+        "799999999999999999999999999.92"
+    );
+    assert_eq!(
+        text(&format!("{big} * 1000000000")),
+        "99999999999999999999999999990000000.00"
+    );
+    // (10^9 - 10^-10)^2 = 10^18 - 0.2 + 10^-20 at scale 20.
+    let a = "CAST('999999999.9999999999' AS DECIMAL(38,10))";
+    assert_eq!(
+        text(&format!("{a} * {a}")),
+        "999999999999999999.80000000000000000001"
+    );
+    assert!(matches!(
+        try_compile(&format!("{a} * {a}")).unwrap().data_type(),
+        DataType::Decimal { scale: 20, .. }
+    ));
+    // 2 / 3 at scale max(2, 0, 6) = 6, half away from zero.
+    let two = "CAST('2.00' AS DECIMAL(10,2))";
+    assert_eq!(text(&format!("{two} / 3")), "0.666667");
+    assert_eq!(text(&format!("-{two} / 3")), "-0.666667");
+    assert!(matches!(
+        try_compile(&format!("{two} / 3")).unwrap().data_type(),
+        DataType::Decimal { scale: 6, .. }
+    ));
+    // 10^37 x 10 = 10^38 needs 39 digits.
+    let e37 = "CAST('10000000000000000000000000000000000000' AS DECIMAL(38,0))";
+    assert!(matches!(
+        try_eval(&format!("{e37} * 10")),
+        Err(Error::Overflow { .. })
+    ));
+    assert!(matches!(
+        try_eval(&format!("{e37} * 9 + {e37}")),
+        Err(Error::Overflow { .. })
+    ));
+    assert_eq!(
+        text(&format!("{e37} * 9 + ({e37} - 1)")),
+        "99999999999999999999999999999999999999"
+    );
+    // A 38-digit integer literal is a DECIMAL; 39 digits is not a number Velo holds.
+    assert_eq!(
+        text("99999999999999999999999999999999999999 - 1"),
+        "99999999999999999999999999999999999998"
+    );
+    assert!(try_compile("999999999999999999999999999999999999999").is_err());
 }

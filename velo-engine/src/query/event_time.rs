@@ -15,7 +15,6 @@
 //! made-up time). The server's watermark generation uses the same extractor
 //! ([`EventTime::max_event_time`]) so that the two never disagree.
 
-use rust_decimal::prelude::ToPrimitive;
 use velo_planner::{JobPlan, TimeFormat};
 use velo_types::{Batch, DataType, Schema, Value};
 
@@ -141,7 +140,7 @@ impl EventTime {
             Value::Float(_) | Value::Decimal(_) => {
                 let f = match v {
                     Value::Float(f) => *f,
-                    Value::Decimal(d) => d.to_f64().unwrap_or(f64::NAN),
+                    Value::Decimal(d) => d.to_f64(),
                     _ => unreachable!(),
                 };
                 let ms = match self.unit {

@@ -345,8 +345,9 @@ impl GroupAggregate {
         let group = &self.groups[idx];
         self.row_scratch.clear();
         self.row_scratch.extend(group.key.iter().cloned());
-        self.row_scratch
-            .extend(group.accumulators.iter().map(Accumulator::evaluate));
+        for acc in &group.accumulators {
+            self.row_scratch.push(acc.evaluate()?);
+        }
         self.output.emit(&mut self.row_scratch, out)
     }
 }

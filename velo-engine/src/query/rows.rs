@@ -66,14 +66,12 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
-use rust_decimal::Decimal;
 use sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Spanned, Visit, Visitor,
 };
 use velo_ast::{SelectItem, Span};
 use velo_planner::JobPlan;
-use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
+use velo_types::{BatchBuilder, DataType, Decimal, Field, Schema, SchemaRef, Value};
 
 use crate::aggregate::{compile_aggregate, AggregateFunction, AggregateKind};
 use crate::error::{Error, Result};
@@ -207,7 +205,7 @@ impl RunningSum {
         if self.n_decimals == 0 {
             0.0
         } else {
-            self.decimals.to_f64().unwrap_or(f64::NAN)
+            self.decimals.to_f64()
         }
     }
 
@@ -237,11 +235,12 @@ impl RunningSum {
             let total = Decimal::from_i128(self.ints)
                 .and_then(|i| self.decimals.checked_add(i))
                 .ok_or(Error::Overflow { context: "AVG" })?;
-            let scale = total.scale().max(6);
-            match total.checked_div(Decimal::from(n)) {
-                Some(q) => Value::Decimal(q.round_dp(scale)),
-                None => Value::Float(total.to_f64().unwrap_or(f64::NAN) / n as f64),
-            }
+            let scale = Decimal::avg_scale(total.scale());
+            Value::Decimal(
+                total
+                    .checked_div_to(Decimal::from(n), scale)
+                    .ok_or(Error::Overflow { context: "AVG" })?,
+            )
         } else {
             Value::Float(self.ints as f64 / n as f64)
         })

@@ -655,11 +655,9 @@ impl WindowAggregate {
         } else {
             self.row_scratch.extend_from_slice(keys);
         }
-        self.row_scratch.extend(
-            self.acc_store[s * self.na..(s + 1) * self.na]
-                .iter()
-                .map(Accumulator::evaluate),
-        );
+        for acc in &self.acc_store[s * self.na..(s + 1) * self.na] {
+            self.row_scratch.push(acc.evaluate()?);
+        }
         self.row_scratch.push(Value::Timestamp(m.start));
         self.row_scratch.push(Value::Timestamp(end));
         self.output.emit(&mut self.row_scratch, out)
