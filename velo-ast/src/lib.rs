@@ -23,6 +23,7 @@ mod parser;
 
 pub use ast::*;
 pub use error::{ParseError, Result};
+pub use parser::depth::{with_expr_stack, EXPR_STACK_SIZE, MAX_EXPR_DEPTH};
 
 /// Parses a whole app: statements separated by `;`, `--` and `/* */` comments allowed.
 pub fn parse_app(sql: &str) -> Result<App> {

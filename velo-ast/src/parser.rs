@@ -28,6 +28,7 @@
 //! [`Parser`]: sqlparser::parser::Parser
 
 mod cursor;
+pub(crate) mod depth;
 mod duration;
 mod rewrite;
 mod statement;
@@ -48,7 +49,7 @@ pub(crate) fn parse_app(sql: &str) -> Result<App> {
             continue;
         }
         let (chunk, row_expire) = rewrite::rewrite_row_windows(chunk)?;
-        let mut statement = statement::parse_statement(chunk)?;
+        let mut statement = depth::with_stack_for(chunk, statement::parse_statement)?;
         statement.kind.query_mut().row_expire = row_expire;
         statements.push(statement);
     }

@@ -33,3 +33,9 @@ pub mod expr;
 mod memory;
 pub use error::{Error, Result};
 pub mod query;
+
+/// The stack every thread that runs a query gets: what evaluating (and
+/// compiling, see [`velo_ast::with_expr_stack`]) expressions at the depth
+/// limit ([`velo_ast::MAX_EXPR_DEPTH`]) takes, and room for the rest of the
+/// job. Only the pages a thread touches cost memory.
+pub const THREAD_STACK_SIZE: usize = velo_ast::EXPR_STACK_SIZE + (16 << 20);

@@ -109,9 +109,12 @@ pub fn plan_sql(sql: &str, options: &PlanOptions<'_>) -> Result<AppPlan> {
 /// Plans a parsed app: validates every statement and builds its job. Kafka
 /// connectors without `NAME.bootstrap.servers` take their brokers from the
 /// environment variable [`KAFKA_BROKERS_ENV`] (`VELO_KAFKA_BROKERS`).
+///
+/// Runs on a stack big enough for expressions at the depth limit
+/// ([`velo_ast::with_expr_stack`]).
 pub fn plan_app(app: &App, options: &PlanOptions<'_>) -> Result<AppPlan> {
     let env_brokers = std::env::var(KAFKA_BROKERS_ENV).ok();
-    plan_app_with(app, options, env_brokers.as_deref())
+    velo_ast::with_expr_stack(|| plan_app_with(app, options, env_brokers.as_deref()))
 }
 
 /// [`plan_app`] with the value of `VELO_KAFKA_BROKERS` given (tests do not touch

@@ -6,13 +6,16 @@ use sqlparser::ast::{Expr, Ident};
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
 
+use super::depth::{self, MAX_EXPR_DEPTH};
 use super::tokens::{clean_message, describe, is_trivia, is_word, DIALECT};
 use crate::error::{ParseError, Result};
 
 /// How deep `sqlparser` may recurse into one expression before it gives up
-/// with an error (its default is 50; nested CASE and function calls in real
-/// apps stay far below this, and the `recursive-protection` feature keeps
-/// the stack safe anyway).
+/// with an error (its default is 50): nested parentheses, calls and unary
+/// operators. Chains of infix operators cost it no recursion; the depth of the
+/// tree they build is limited by [`MAX_EXPR_DEPTH`] instead. Nested CASE and
+/// function calls in real apps stay far below this, and the
+/// `recursive-protection` feature keeps the parser's stack safe anyway.
 const RECURSION_LIMIT: usize = 64;
 
 /// Words that start a clause and never start an expression (unless quoted).
@@ -144,8 +147,18 @@ impl Cursor {
         {
             return Err(self.expected("an expression"));
         }
-        let result = self.parser.parse_expr();
-        result.map_err(|e| self.convert(e))
+        let start = self.peek().span;
+        let expr = self.parser.parse_expr().map_err(|e| self.convert(e))?;
+        if depth::deeper_than(&expr, MAX_EXPR_DEPTH) {
+            return Err(ParseError::new(
+                format!(
+                    "expression is nested too deeply: more than {MAX_EXPR_DEPTH} levels \
+                     (the limit; each operator, call, cast and parenthesis adds a level)"
+                ),
+                start,
+            ));
+        }
+        Ok(expr)
     }
 
     /// Turns a `sqlparser` error into a [`ParseError`] at the offending token.
@@ -153,7 +166,13 @@ impl Cursor {
         let message = match error {
             ParserError::ParserError(m) | ParserError::TokenizerError(m) => m,
             ParserError::RecursionLimitExceeded => {
-                return ParseError::new("expression is nested too deeply", self.peek().span)
+                return ParseError::new(
+                    format!(
+                        "expression is nested too deeply: it reaches the limit of \
+                         {RECURSION_LIMIT} levels of parentheses, calls and unary operators"
+                    ),
+                    self.peek().span,
+                )
             }
         };
         let (text, location) = split_location(&message);

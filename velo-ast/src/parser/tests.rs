@@ -141,6 +141,88 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let sql = format!("SELECT {}1{} FROM t", "(".repeat(500), ")".repeat(500));
     let e = error(&sql);
     assert!(e.message.contains("nested too deeply"), "{e}");
+    assert!(
+        e.message.contains("the limit of 64 levels of parentheses"),
+        "{e}"
+    );
+}
+
+/// `SELECT t0 OR t1 OR ... FROM t`, `terms` terms: a tree `terms` levels deep.
+fn or_chain(terms: usize) -> String {
+    let chain: Vec<String> = (0..terms).map(|i| format!("t{i}")).collect();
+    format!("SELECT\n  {} FROM t", chain.join(" OR "))
+}
+
+/// Runs `f` on a thread with a 2 MiB stack (a plain spawned thread's, and a
+/// tokio worker's), so a test proves what fits in it.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap()
+}
+
+#[test]
+fn an_expression_at_the_depth_limit_parses() {
+    // Not `query`: cloning a tree 1024 levels deep takes more than the test
+    // thread's 2 MiB stack in a debug build.
+    let app = parse_app(&or_chain(crate::MAX_EXPR_DEPTH)).unwrap();
+    assert!(matches!(
+        first_expr(app.statements[0].kind.query()),
+        Expr::BinaryOp { .. }
+    ));
+}
+
+#[test]
+fn an_expression_past_the_depth_limit_is_refused_at_its_start() {
+    let e = error(&or_chain(crate::MAX_EXPR_DEPTH + 1));
+    assert_eq!(
+        e.message,
+        "expression is nested too deeply: more than 1024 levels (the limit; each operator, \
+         call, cast and parenthesis adds a level)"
+    );
+    assert_eq!((e.line(), e.column()), (2, 3));
+}
+
+/// The error of a statement too deep to parse (without printing the tree when
+/// it parses).
+fn too_deep(sql: &str) -> crate::ParseError {
+    let e = parse_app(sql)
+        .err()
+        .unwrap_or_else(|| panic!("parsed: {}", &sql[..80]));
+    assert!(e.message.contains("more than 1024 levels"), "{e}");
+    e
+}
+
+#[test]
+fn every_chained_operator_counts_a_level() {
+    // 1023 casts on a column are 1024 levels; one more is too many.
+    parse_app(&format!("SELECT a{} FROM t", "::INT".repeat(1023))).unwrap();
+    too_deep(&format!("SELECT a{} FROM t", "::INT".repeat(1024)));
+    too_deep(&format!("SELECT 1{} FROM t", " + 1 * 2".repeat(1100)));
+    too_deep(&format!("SELECT 'a'{} FROM t", " || 'b'".repeat(1100)));
+    too_deep(&format!(
+        "SELECT x FROM t WHERE {}b",
+        "a IS NULL = ".repeat(600)
+    ));
+    too_deep(&format!("SELECT x FROM t WHERE a{}", " AND b".repeat(1100)));
+}
+
+#[test]
+fn a_very_long_chain_is_refused_on_a_small_stack() {
+    // 200,000 terms: the refused tree is 200,000 levels deep and is dropped
+    // recursively; the parse grows its stack for it.
+    on_small_stack(|| too_deep(&or_chain(200_000)));
+}
+
+#[test]
+fn a_very_long_chain_with_a_syntax_error_at_its_end_is_an_error_on_a_small_stack() {
+    // `sqlparser` drops the 200,000-level tree it built when it meets the error.
+    let chain = "a OR ".repeat(200_000);
+    let e = on_small_stack(move || parse_app(&format!("SELECT {chain}) FROM t")).unwrap_err());
+    assert!(e.message.contains("expected an expression"), "{e}");
 }
 
 #[test]

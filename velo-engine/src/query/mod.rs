@@ -224,8 +224,14 @@ pub struct QueryExecutor {
 }
 
 impl QueryExecutor {
-    /// Compiles `plan`'s query against the schema its source produces.
+    /// Compiles `plan`'s query against the schema its source produces, on a
+    /// stack big enough for expressions at the depth limit
+    /// ([`velo_ast::with_expr_stack`]).
     pub fn new(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
+        velo_ast::with_expr_stack(|| QueryExecutor::compile(plan, input_schema))
+    }
+
+    fn compile(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
         let query = plan.query();
         let qualifiers = plan.qualifiers();
         let scope = Scope {

@@ -319,17 +319,21 @@ pub fn run_app(
             .iter()
             .zip(&counters)
             .map(|(job, c)| {
-                scope.spawn(move || {
-                    let t = Instant::now();
-                    processor.run(app, job, options, c).map(|()| t.elapsed())
-                })
+                std::thread::Builder::new()
+                    .stack_size(velo_engine::THREAD_STACK_SIZE)
+                    .spawn_scoped(scope, move || {
+                        let t = Instant::now();
+                        processor.run(app, job, options, c).map(|()| t.elapsed())
+                    })
             })
             .collect();
         let results = handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Failure::Internal("a job thread panicked".to_string())))
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    Err(Failure::Internal("a job thread panicked".to_string()))
+                }),
+                Err(e) => Err(Failure::Internal(format!("cannot start a job thread: {e}"))),
             })
             .collect();
         if let Some(p) = progress {

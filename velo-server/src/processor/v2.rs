@@ -394,16 +394,18 @@ where
             .map(|(i, (query, rx))| {
                 let p = i + offset;
                 let status = &status[p];
-                scope.spawn(move || {
-                    let mut partition =
-                        Partition::new(job, p, QueryWorker::new(job, query), status);
-                    while let Some(message) = rx.recv_spinning(spin) {
-                        if !partition.handle(job, message, counters, sink)? {
-                            break;
+                std::thread::Builder::new()
+                    .stack_size(velo_engine::THREAD_STACK_SIZE)
+                    .spawn_scoped(scope, move || {
+                        let mut partition =
+                            Partition::new(job, p, QueryWorker::new(job, query), status);
+                        while let Some(message) = rx.recv_spinning(spin) {
+                            if !partition.handle(job, message, counters, sink)? {
+                                break;
+                            }
                         }
-                    }
-                    Ok(())
-                })
+                        Ok(())
+                    })
             })
             .collect();
 
@@ -469,9 +471,14 @@ where
         // and a worker's or the sink's error explains a stopped sink better.
         let mut first_error = first_result.err();
         for h in workers {
-            let r = h
-                .join()
-                .unwrap_or_else(|_| Err(Failure::Internal("a partition worker panicked".into())));
+            let r = match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    Err(Failure::Internal("a partition worker panicked".into()))
+                }),
+                Err(e) => Err(Failure::Internal(format!(
+                    "cannot start a partition worker: {e}"
+                ))),
+            };
             if let Err(e) = r {
                 first_error.get_or_insert(e);
             }

@@ -336,6 +336,7 @@ impl Registry {
         std::thread::Builder::new()
             // A quoted SQL name may hold a NUL, which a thread name may not.
             .name(format!("job-{}", job.id.replace('\0', "")))
+            .stack_size(velo_engine::THREAD_STACK_SIZE)
             .spawn(move || {
                 let plan = &app.plan.jobs[index];
                 let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
