@@ -161,6 +161,7 @@ mod tests {
             let options = ReaderOptions {
                 batch_size: 2,
                 system_columns: true,
+                ..Default::default()
             };
             let mut r = open_reader(config, &options).await.unwrap();
             let mut rows = Vec::new();

@@ -11,8 +11,8 @@
 
 pub mod app;
 pub mod explain;
-pub mod paths;
 pub mod logging;
+pub mod paths;
 pub mod processor;
 pub mod progress;
 pub mod serve;
