@@ -218,3 +218,58 @@ pub struct Property {
     pub key_span: Span,
     pub value_span: Span,
 }
+
+/// The text by which two expressions are the same expression: the SQL text with
+/// column names, qualifiers and function names in lower case and unquoted, since
+/// Velo resolves those case-insensitively; literals are kept exactly, so
+/// `s LIKE 'A%'` and `s LIKE 'a%'` stay different. Used to match a select item
+/// with a GROUP BY key or an aggregate call, at plan time only.
+pub fn canonical_text(expr: &Expr) -> String {
+    use std::ops::ControlFlow;
+
+    use sqlparser::ast::ObjectNamePart;
+
+    fn fold(id: &mut Ident) {
+        id.value.make_ascii_lowercase();
+        id.quote_style = None;
+    }
+    let mut e = expr.clone();
+    let _ = sqlparser::ast::visit_expressions_mut(&mut e, |e| {
+        match e {
+            Expr::Identifier(id) => fold(id),
+            Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(fold),
+            Expr::Function(f) => f.name.0.iter_mut().for_each(|p| match p {
+                ObjectNamePart::Identifier(id) => fold(id),
+                _ => {}
+            }),
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e.to_string()
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::canonical_text;
+
+    fn canon(sql: &str) -> String {
+        let dialect = sqlparser::dialect::GenericDialect {};
+        let e = sqlparser::parser::Parser::new(&dialect)
+            .try_with_sql(sql)
+            .unwrap()
+            .parse_expr()
+            .unwrap();
+        canonical_text(&e)
+    }
+
+    #[test]
+    fn names_fold_and_literals_do_not() {
+        assert_eq!(canon("UPPER(T.Name)"), canon("upper(t.name)"));
+        assert_eq!(canon("\"Amount\" + 1"), canon("amount + 1"));
+        assert_eq!(canon("Count(*)"), "count(*)");
+        assert_ne!(canon("s LIKE 'A%'"), canon("s LIKE 'a%'"));
+        assert_ne!(canon("s || 'X'"), canon("s || 'x'"));
+        assert_ne!(canon("a + 1"), canon("a + 2"));
+    }
+}

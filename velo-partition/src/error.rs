@@ -6,9 +6,6 @@ pub enum Error {
         "unknown partitioning strategy '{0}' (expected always_hash, smart_repartition, sticky_partition, round_robin or fan_in)"
     )]
     UnknownStrategy(String),
-    /// A strategy that would break the query's semantics.
-    #[error("partitioning_strategy '{strategy}' cannot run this query: {reason}")]
-    Invalid { strategy: String, reason: String },
     /// A partition's queue has no receiver any more (its worker stopped).
     #[error("the queue of partition {partition} is closed: its worker has stopped")]
     QueueClosed { partition: usize },

@@ -5,7 +5,7 @@
 //!   sub-batches given a [`RoutingContext`]. The five strategies of SPEC §5 are
 //!   [`AlwaysHash`], [`SmartRepartition`], [`StickyPartition`], [`RoundRobin`] and
 //!   [`FanIn`]; [`create`] and [`from_name`] build them from a
-//!   [`velo_planner::StrategyKind`] or a configured name (aliases accepted).
+//!   [`StrategyKind`] (velo-types') or a configured name (aliases accepted).
 //! - Hash routing computes one hash per row over an unambiguous encoding of the
 //!   key values ([`KeyHasher`]: `Value`'s own `Hash`, variant tag first and strings
 //!   length-delimited, with fixed-seed ahash), so `("ab","c")` and `("a","bc")` are
@@ -13,8 +13,6 @@
 //!   run of a given build. Each sub-batch is allocated once, rows keep their input
 //!   order, and values are moved, not copied. The non-hashing strategies move the
 //!   whole batch without touching its rows.
-//! - [`validate`] refuses a strategy that would break a query's semantics, with
-//!   the planner's rules and messages.
 //! - [`partition_queue`] makes a bounded queue ([`QueueSender`] /
 //!   [`QueueReceiver`]) whose blocking `send` slows a producer down to its
 //!   consumer's pace, and whose depth either side can read as a
@@ -23,15 +21,14 @@
 //!   routed to the queues, watermarks and end of stream are broadcast in-band to
 //!   every queue.
 //!
-//! This crate knows nothing of SQL text or IO; the planner chooses the strategy,
-//! the server runs the workers.
+//! This crate knows nothing of SQL text or IO, and depends on velo-types only:
+//! the planner chooses and validates the strategy, the server runs the workers.
 
 mod backpressure;
 mod dispatch;
 mod error;
 mod queue;
 mod strategy;
-mod validate;
 
 use std::fmt;
 
@@ -46,9 +43,8 @@ pub use queue::{
 pub use strategy::{
     create, from_name, AlwaysHash, FanIn, KeyHasher, RoundRobin, SmartRepartition, StickyPartition,
 };
-pub use validate::{is_aligned, validate};
-pub use velo_planner::StrategyKind;
 use velo_types::Batch;
+pub use velo_types::StrategyKind;
 
 /// What a strategy may know when it routes a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use velo_planner::StrategyKind;
+use velo_types::StrategyKind;
 use velo_types::{Batch, BatchBuilder, Value};
 
 use crate::error::{Error, Result};

@@ -7,7 +7,7 @@ use sqlparser::ast::{
     Expr, FunctionArguments, Spanned, Visit, Visitor, WindowFrameBound, WindowFrameUnits,
     WindowType,
 };
-use velo_ast::{EmitMode, SelectItem, SelectQuery, Span, WindowSpec};
+use velo_ast::{canonical_text, EmitMode, SelectItem, SelectQuery, Span, WindowSpec};
 
 use crate::catalog::{function_kind, FunctionKind};
 use crate::error::{Error, Result};
@@ -153,7 +153,7 @@ pub(crate) fn analyze(query: &SelectQuery) -> Result<QueryAnalysis> {
                 span,
             });
         }
-        let keys: Vec<String> = query.group_by.iter().map(|g| g.to_string()).collect();
+        let keys: Vec<String> = query.group_by.iter().map(canonical_text).collect();
         let allow_window_cols = analysis.window.is_some();
         for item in &query.projection {
             match item {
@@ -302,8 +302,8 @@ fn scan_functions(
                             });
                         }
                         is_agg = true;
-                        let text = expr.to_string();
-                        if !self.aggregates.iter().any(|a| a.to_string() == text) {
+                        let text = canonical_text(expr);
+                        if !self.aggregates.iter().any(|a| canonical_text(a) == text) {
                             self.aggregates.push(expr.clone());
                         }
                     }
@@ -417,7 +417,7 @@ fn check_grouped(expr: &Expr, keys: &[String], allow_window_cols: bool) -> Resul
             let shielded = self.stack.iter().any(|s| *s);
             let mut shields = false;
             if !shielded {
-                if self.keys.iter().any(|k| *k == expr.to_string()) {
+                if self.keys.iter().any(|k| *k == canonical_text(expr)) {
                     shields = true;
                 } else if let Expr::Function(f) = expr {
                     shields = f.over.is_none()

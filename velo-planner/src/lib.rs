@@ -36,4 +36,4 @@ pub use plan::{
     output_name, plan_app, plan_sql, AppPlan, JobPlan, PlanOptions, RuntimeSetting, SinkPlan,
     SourcePlan,
 };
-pub use strategy::{StrategyChoice, StrategyKind};
+pub use strategy::{RoutingNeeds, StrategyChoice, StrategyKind};

@@ -5,13 +5,13 @@ use std::path::Path;
 use velo_ast::{App, SelectItem, Span, Statement, StatementKind};
 use velo_types::connector::{Encoding, Format, SinkConfig, SourceConfig, KAFKA_TIMESTAMP_COLUMN};
 
-use crate::analysis::{analyze, column_name, uses_system_columns, QueryAnalysis};
+use crate::analysis::{analyze, uses_system_columns, QueryAnalysis};
 use crate::config::{
     connector_type, job_config, sink_config, source_config, ConnectorContext, JobConfig,
     PropertyMap, JOB_KEYS, KAFKA_BROKERS_ENV,
 };
 use crate::error::{Error, Result};
-use crate::strategy::{StrategyChoice, StrategyKind};
+use crate::strategy::{RoutingNeeds, StrategyChoice};
 
 /// Options for planning an app.
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,6 +62,8 @@ pub struct JobPlan {
     pub sink: SinkPlan,
     pub config: JobConfig,
     pub analysis: QueryAnalysis,
+    /// What the query needs of its routing (keys, ORDER BY, alignment).
+    pub routing: RoutingNeeds,
     pub strategy: StrategyChoice,
     /// Where late rows go under `late.data.strategy = 'dead_letter'`.
     pub dead_letter: Option<SinkPlan>,
@@ -324,7 +326,12 @@ fn plan_statement(
         });
     }
     warnings.extend(unbounded_state_warning(&analysis, &config));
-    let strategy = choose_strategy(query, &analysis, &config, partition_key.as_deref())?;
+    let routing = RoutingNeeds::new(
+        &analysis,
+        !query.order_by.is_empty(),
+        partition_key.as_deref(),
+    );
+    let strategy = choose_strategy(query, &routing, &config)?;
     let system_columns = uses_system_columns(query, config.event_time_field.as_deref());
     Ok(JobPlan {
         name,
@@ -341,6 +348,7 @@ fn plan_statement(
         sink,
         config,
         analysis,
+        routing,
         strategy,
         dead_letter,
         dlq,
@@ -424,98 +432,18 @@ fn is_distinct_call(expr: &velo_ast::Expr) -> bool {
 /// SPEC §5: the automatic choice, or the explicit one validated against the query.
 fn choose_strategy(
     query: &velo_ast::SelectQuery,
-    analysis: &QueryAnalysis,
+    routing: &RoutingNeeds,
     config: &JobConfig,
-    partition_key: Option<&[String]>,
 ) -> Result<StrategyChoice> {
-    let texts = |exprs: &[velo_ast::Expr]| exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>();
-    let (keys, key_source) = if let Some(rw) = &analysis.rows_window {
-        (texts(&rw.partition_by), "the ROWS window's PARTITION BY")
-    } else {
-        (texts(&analysis.group_keys), "the GROUP BY key")
-    };
-    let aligned = partition_key.is_some_and(|pk| {
-        let cols: Vec<String> = analysis.group_keys.iter().filter_map(column_name).collect();
-        !cols.is_empty()
-            && cols.len() == pk.len()
-            && cols
-                .iter()
-                .all(|c| pk.iter().any(|p| p.eq_ignore_ascii_case(c)))
-    });
-    let span = query.span;
-    let auto = || -> StrategyChoice {
-        if analysis.stateful {
-            if keys.is_empty() {
-                StrategyChoice {
-                    kind: StrategyKind::FanIn,
-                    keys: vec![],
-                    reason: "stateful query without a key: all records must meet in one partition"
-                        .to_string(),
-                }
-            } else if aligned {
-                StrategyChoice {
-                    kind: StrategyKind::SmartRepartition,
-                    keys: keys.clone(),
-                    reason: "the source is already partitioned by the GROUP BY key".to_string(),
-                }
-            } else {
-                StrategyChoice {
-                    kind: StrategyKind::AlwaysHash,
-                    keys: keys.clone(),
-                    reason: format!("stateful query: records are hashed on {key_source}"),
-                }
-            }
-        } else if !query.order_by.is_empty() {
-            StrategyChoice {
-                kind: StrategyKind::StickyPartition,
-                keys: vec![],
-                reason: "stateless query with ORDER BY: each source partition keeps its order"
-                    .to_string(),
-            }
-        } else {
-            StrategyChoice {
-                kind: StrategyKind::RoundRobin,
-                keys: vec![],
-                reason: "stateless query: batches are dealt in turn for throughput".to_string(),
-            }
-        }
-    };
-    let Some(kind) = config.partitioning else {
-        return Ok(auto());
-    };
-    let refuse = |why: &str| -> Result<StrategyChoice> {
-        Err(Error::Invalid {
-            message: format!("partitioning_strategy '{kind}' cannot run this query: {why}"),
-            span,
-        })
-    };
-    match kind {
-        StrategyKind::RoundRobin if analysis.stateful => refuse(
-            "it keeps state per key, and round_robin would split a key's records across partitions",
-        ),
-        StrategyKind::RoundRobin if !query.order_by.is_empty() => {
-            refuse("it has ORDER BY, and round_robin does not keep order")
-        }
-        StrategyKind::StickyPartition if analysis.stateful && !aligned => refuse(
-            "it keeps state per key and the source does not declare a matching 'partition.key'",
-        ),
-        StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
-            if analysis.stateful && keys.is_empty() =>
-        {
-            refuse("it keeps state without a key to hash on; use fan_in")
-        }
-        _ => Ok(StrategyChoice {
-            kind,
-            keys: if matches!(
-                kind,
-                StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
-            ) {
-                keys
-            } else {
-                vec![]
-            },
-            reason: "set by partitioning_strategy".to_string(),
-        }),
+    match config.partitioning {
+        None => Ok(routing.auto()),
+        Some(kind) => match routing.check(kind) {
+            Ok(()) => Ok(routing.explicit(kind)),
+            Err(message) => Err(Error::Invalid {
+                message,
+                span: query.span,
+            }),
+        },
     }
 }
 

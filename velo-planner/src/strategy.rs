@@ -1,60 +1,11 @@
-//! Partitioning strategies by name, and the automatic choice of SPEC §5.
+//! Partitioning strategies: what a query needs of its routing, the automatic
+//! choice of SPEC §5, and the one set of rules that refuses a strategy which
+//! would break a query's semantics.
 
-use std::fmt;
+use velo_types::Schema;
+pub use velo_types::StrategyKind;
 
-/// The five routing strategies of SPEC §5. The routing itself is velo-partition's;
-/// the planner only chooses and validates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StrategyKind {
-    AlwaysHash,
-    SmartRepartition,
-    StickyPartition,
-    RoundRobin,
-    FanIn,
-}
-
-impl StrategyKind {
-    /// Parses a strategy name, accepting the original system's aliases
-    /// (case-insensitive; `-` and `_` are interchangeable): `always_hash` / `hash`,
-    /// `smart_repartition` / `smart`, `sticky_partition` / `sticky`,
-    /// `round_robin` / `roundrobin` / `rr`, `fan_in` / `fanin`.
-    pub fn parse(name: &str) -> Option<StrategyKind> {
-        let norm: String = name
-            .trim()
-            .chars()
-            .filter(|c| *c != '_' && *c != '-')
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        match norm.as_str() {
-            "alwayshash" | "hash" | "alwayshashstrategy" => Some(StrategyKind::AlwaysHash),
-            "smartrepartition" | "smart" | "smartrepartitionstrategy" => {
-                Some(StrategyKind::SmartRepartition)
-            }
-            "stickypartition" | "sticky" | "stickypartitionstrategy" => {
-                Some(StrategyKind::StickyPartition)
-            }
-            "roundrobin" | "rr" | "roundrobinstrategy" => Some(StrategyKind::RoundRobin),
-            "fanin" | "faninstrategy" => Some(StrategyKind::FanIn),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StrategyKind::AlwaysHash => "always_hash",
-            StrategyKind::SmartRepartition => "smart_repartition",
-            StrategyKind::StickyPartition => "sticky_partition",
-            StrategyKind::RoundRobin => "round_robin",
-            StrategyKind::FanIn => "fan_in",
-        }
-    }
-}
-
-impl fmt::Display for StrategyKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::analysis::{column_name, QueryAnalysis};
 
 /// The strategy a job runs with, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,29 +18,302 @@ pub struct StrategyChoice {
     pub reason: String,
 }
 
+/// What decides which strategies can run a query, resolved from the SQL once at
+/// plan time so that the runtime never looks at syntax again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingNeeds {
+    /// The query keeps state per key (or globally).
+    pub stateful: bool,
+    /// The query has ORDER BY.
+    pub order_by: bool,
+    /// The key a record's state belongs to, as SQL text: the ROWS window's
+    /// PARTITION BY, else the GROUP BY expressions.
+    pub key_texts: Vec<String>,
+    /// The same keys as column names; `None` for a key that is computed.
+    pub key_columns: Vec<Option<String>>,
+    /// Where the keys come from, for `explain`: "the GROUP BY key" or "the ROWS
+    /// window's PARTITION BY".
+    pub key_source: &'static str,
+    /// The source declares (`NAME.partition.key`) that it is partitioned by
+    /// exactly the GROUP BY columns, compared as sets ignoring ASCII case.
+    pub aligned: bool,
+}
+
+impl RoutingNeeds {
+    /// Reads the needs off the analysed query; `partition_key` is the source's
+    /// declared partition key.
+    pub fn new(
+        analysis: &QueryAnalysis,
+        order_by: bool,
+        partition_key: Option<&[String]>,
+    ) -> RoutingNeeds {
+        let (keys, key_source) = match &analysis.rows_window {
+            Some(rw) => (&rw.partition_by, "the ROWS window's PARTITION BY"),
+            None => (&analysis.group_keys, "the GROUP BY key"),
+        };
+        let group_columns: Vec<String> =
+            analysis.group_keys.iter().filter_map(column_name).collect();
+        let aligned = partition_key.is_some_and(|pk| {
+            !group_columns.is_empty()
+                && group_columns
+                    .iter()
+                    .all(|c| pk.iter().any(|p| p.eq_ignore_ascii_case(c)))
+                && pk
+                    .iter()
+                    .all(|p| group_columns.iter().any(|c| p.eq_ignore_ascii_case(c)))
+        });
+        RoutingNeeds {
+            stateful: analysis.stateful,
+            order_by,
+            key_texts: keys.iter().map(|e| e.to_string()).collect(),
+            key_columns: keys.iter().map(column_name).collect(),
+            key_source,
+            aligned,
+        }
+    }
+
+    /// Why `kind` cannot run this query, or `None` when it can:
+    /// - `round_robin` is refused for a stateful query (a key's records would be
+    ///   split across partitions) and for a query with ORDER BY;
+    /// - `sticky_partition` is refused for a stateful query unless the source is
+    ///   partitioned by the GROUP BY key ([`RoutingNeeds::aligned`]);
+    /// - `always_hash` and `smart_repartition` are refused for a stateful query
+    ///   with no key to hash on;
+    /// - `fan_in` runs everything.
+    pub fn refusal(&self, kind: StrategyKind) -> Option<&'static str> {
+        match kind {
+            StrategyKind::RoundRobin if self.stateful => Some(
+                "it keeps state per key, and round_robin would split a key's records across partitions",
+            ),
+            StrategyKind::RoundRobin if self.order_by => {
+                Some("it has ORDER BY, and round_robin does not keep order")
+            }
+            StrategyKind::StickyPartition if self.stateful && !self.aligned => Some(
+                "it keeps state per key and the source does not declare a matching 'partition.key'",
+            ),
+            StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
+                if self.stateful && self.key_texts.is_empty() =>
+            {
+                Some("it keeps state without a key to hash on; use fan_in")
+            }
+            _ => None,
+        }
+    }
+
+    /// [`RoutingNeeds::refusal`] as the user-facing message:
+    /// `partitioning_strategy 'K' cannot run this query: WHY`.
+    pub fn check(&self, kind: StrategyKind) -> Result<(), String> {
+        match self.refusal(kind) {
+            None => Ok(()),
+            Some(why) => Err(format!(
+                "partitioning_strategy '{kind}' cannot run this query: {why}"
+            )),
+        }
+    }
+
+    /// The key columns' indices in `schema`, if every key is a plain column of it.
+    pub fn key_indices(&self, schema: &Schema) -> Option<Vec<usize>> {
+        self.key_columns
+            .iter()
+            .map(|c| c.as_deref().and_then(|c| schema.index_of(c)))
+            .collect()
+    }
+
+    /// SPEC §5's automatic choice.
+    pub fn auto(&self) -> StrategyChoice {
+        if self.stateful {
+            if self.key_texts.is_empty() {
+                StrategyChoice {
+                    kind: StrategyKind::FanIn,
+                    keys: vec![],
+                    reason: "stateful query without a key: all records must meet in one partition"
+                        .to_string(),
+                }
+            } else if self.aligned {
+                StrategyChoice {
+                    kind: StrategyKind::SmartRepartition,
+                    keys: self.key_texts.clone(),
+                    reason: "the source is already partitioned by the GROUP BY key".to_string(),
+                }
+            } else {
+                StrategyChoice {
+                    kind: StrategyKind::AlwaysHash,
+                    keys: self.key_texts.clone(),
+                    reason: format!("stateful query: records are hashed on {}", self.key_source),
+                }
+            }
+        } else if self.order_by {
+            StrategyChoice {
+                kind: StrategyKind::StickyPartition,
+                keys: vec![],
+                reason: "stateless query with ORDER BY: each source partition keeps its order"
+                    .to_string(),
+            }
+        } else {
+            StrategyChoice {
+                kind: StrategyKind::RoundRobin,
+                keys: vec![],
+                reason: "stateless query: batches are dealt in turn for throughput".to_string(),
+            }
+        }
+    }
+
+    /// The choice for an explicitly set strategy that [`RoutingNeeds::check`]
+    /// accepted.
+    pub fn explicit(&self, kind: StrategyKind) -> StrategyChoice {
+        let hashes = matches!(
+            kind,
+            StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
+        );
+        StrategyChoice {
+            kind,
+            keys: if hashes {
+                self.key_texts.clone()
+            } else {
+                vec![]
+            },
+            reason: "set by partitioning_strategy".to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{plan_sql, JobPlan};
+
+    const KINDS: [StrategyKind; 5] = [
+        StrategyKind::AlwaysHash,
+        StrategyKind::SmartRepartition,
+        StrategyKind::StickyPartition,
+        StrategyKind::RoundRobin,
+        StrategyKind::FanIn,
+    ];
+
+    fn plan(query: &str, extra: &str) -> crate::Result<JobPlan> {
+        let sql =
+            format!("{query} WITH ('src.type' = 'file_source', 'src.path' = 'in.csv'{extra})");
+        plan_sql(&sql, &Default::default()).map(|p| p.jobs.into_iter().next().unwrap())
+    }
+
+    const QUERIES: [&str; 7] = [
+        "SELECT a, b FROM src",
+        "SELECT a, b FROM src ORDER BY a",
+        "SELECT a, COUNT(*) AS n FROM src GROUP BY a",
+        "SELECT a, b, COUNT(*) AS n FROM src GROUP BY a, b",
+        "SELECT COUNT(*) AS n FROM src",
+        "SELECT a, COUNT(*) AS n FROM src GROUP BY a WINDOW TUMBLING(ts, 1m)",
+        "SELECT a, SUM(x) OVER (ROWS WINDOW BUFFER 10 ROWS PARTITION BY a ORDER BY t) AS s FROM src",
+    ];
+
+    const KEYS: [&str; 5] = [
+        "",
+        ", 'src.partition.key' = 'A'",
+        ", 'src.partition.key' = 'b,a'",
+        ", 'src.partition.key' = 'c'",
+        ", 'src.partition.key' = 'a,c'",
+    ];
+
+    /// The run-time check of a forced strategy (`--strategy`, `serve`) and the
+    /// plan-time check of `partitioning_strategy` are the same rules.
+    #[test]
+    fn run_time_check_agrees_with_plan_time_refusal() {
+        let mut checked = 0;
+        for q in QUERIES {
+            for key in KEYS {
+                let auto = plan(q, key).unwrap_or_else(|e| panic!("{q}: {e}"));
+                // The automatic choice is always valid.
+                auto.routing.check(auto.strategy.kind).unwrap();
+                for kind in KINDS {
+                    let explicit = plan(q, &format!("{key}, 'partitioning_strategy' = '{kind}'"));
+                    match (&explicit, auto.routing.check(kind)) {
+                        (Ok(p), Ok(())) => assert_eq!(p.strategy.kind, kind),
+                        (Err(planner), Err(mine)) => {
+                            assert_eq!(planner.to_string(), mine, "{q} {key} {kind}")
+                        }
+                        (explicit, ours) => {
+                            panic!("{q} {key} {kind}: planner {explicit:?}, check {ours:?}")
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, QUERIES.len() * KEYS.len() * KINDS.len());
+    }
 
     #[test]
-    fn aliases_parse() {
+    fn clear_refusals() {
+        let grouped = plan("SELECT a, COUNT(*) AS n FROM src GROUP BY a", "").unwrap();
+        let err = grouped.routing.check(StrategyKind::RoundRobin).unwrap_err();
         assert_eq!(
-            StrategyKind::parse("Always-Hash"),
-            Some(StrategyKind::AlwaysHash)
+            err,
+            "partitioning_strategy 'round_robin' cannot run this query: it keeps state per key, and round_robin would split a key's records across partitions"
         );
-        assert_eq!(
-            StrategyKind::parse("sticky"),
-            Some(StrategyKind::StickyPartition)
-        );
-        assert_eq!(
-            StrategyKind::parse("RoundRobin"),
-            Some(StrategyKind::RoundRobin)
-        );
-        assert_eq!(StrategyKind::parse("fan_in"), Some(StrategyKind::FanIn));
-        assert_eq!(
-            StrategyKind::parse("smart"),
-            Some(StrategyKind::SmartRepartition)
-        );
-        assert_eq!(StrategyKind::parse("bogus"), None);
+
+        let ordered = plan("SELECT a FROM src ORDER BY a", "").unwrap();
+        let err = ordered.routing.check(StrategyKind::RoundRobin).unwrap_err();
+        assert!(err.ends_with("it has ORDER BY, and round_robin does not keep order"));
+        ordered
+            .routing
+            .check(StrategyKind::StickyPartition)
+            .unwrap();
+
+        let err = grouped
+            .routing
+            .check(StrategyKind::StickyPartition)
+            .unwrap_err();
+        assert!(err.contains("partition.key"), "{err}");
+        let aligned = plan(
+            "SELECT a, COUNT(*) AS n FROM src GROUP BY a",
+            ", 'src.partition.key' = 'a'",
+        )
+        .unwrap();
+        assert!(aligned.routing.aligned);
+        aligned
+            .routing
+            .check(StrategyKind::StickyPartition)
+            .unwrap();
+
+        let keyless = plan("SELECT COUNT(*) AS n FROM src", "").unwrap();
+        let err = keyless.routing.check(StrategyKind::AlwaysHash).unwrap_err();
+        assert!(err.ends_with("use fan_in"), "{err}");
+        keyless.routing.check(StrategyKind::FanIn).unwrap();
+    }
+
+    #[test]
+    fn alignment_compares_sets_of_group_by_columns() {
+        let aligned = |q: &str, key: &str| {
+            plan(q, &format!(", 'src.partition.key' = '{key}'"))
+                .unwrap()
+                .routing
+                .aligned
+        };
+        let by_a = "SELECT a, COUNT(*) AS n FROM src GROUP BY a";
+        let by_ab = "SELECT a, b, COUNT(*) AS n FROM src GROUP BY a, b";
+        assert!(aligned(by_a, "A"));
+        assert!(aligned(by_ab, "b,a"));
+        // The source partitioned by more columns than the key: one key's records
+        // can sit in several source partitions.
+        assert!(!aligned(by_a, "a,b"));
+        assert!(!aligned(by_ab, "a"));
+        // A key named twice is still the set {a}, which is not {a, b}.
+        assert!(!aligned(
+            "SELECT a, COUNT(*) AS n FROM src GROUP BY a, a",
+            "a,b"
+        ));
+    }
+
+    #[test]
+    fn key_columns_resolve_to_indices_only_when_plain() {
+        let schema = Schema::new(vec![
+            velo_types::Field::new("a", velo_types::DataType::Int),
+            velo_types::Field::new("b", velo_types::DataType::Int),
+        ]);
+        let plain = plan("SELECT b, a, COUNT(*) AS n FROM src GROUP BY b, a", "").unwrap();
+        assert_eq!(plain.routing.key_indices(&schema), Some(vec![1, 0]));
+        let computed = plan("SELECT a + 1, COUNT(*) AS n FROM src GROUP BY a + 1", "").unwrap();
+        assert_eq!(computed.routing.key_columns, vec![None]);
+        assert_eq!(computed.routing.key_indices(&schema), None);
     }
 }

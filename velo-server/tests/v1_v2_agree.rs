@@ -335,20 +335,11 @@ fn per_key<'a>(lines: &'a [String], key: &[&str]) -> BTreeMap<String, Vec<&'a st
 /// both placements meet every strategy.
 fn v2_configs(app: &LoadedApp) -> Vec<(usize, Option<StrategyKind>, Placement)> {
     let job = &app.plan.jobs[0];
-    let order_by = !job.query().order_by.is_empty();
     let mut strategies: Vec<Option<StrategyKind>> = vec![None];
     strategies.extend(
         ALL_STRATEGIES
             .into_iter()
-            .filter(|k| {
-                velo_partition::validate(
-                    *k,
-                    &job.analysis,
-                    order_by,
-                    job.source.partition_key.as_deref(),
-                )
-                .is_ok()
-            })
+            .filter(|k| job.routing.check(*k).is_ok())
             .map(Some),
     );
     let mut configs = Vec::new();

@@ -16,6 +16,7 @@ mod data_type;
 pub mod decimal;
 mod error;
 mod schema;
+mod strategy;
 mod stream;
 mod value;
 
@@ -23,6 +24,7 @@ pub use batch::{Batch, BatchBuilder};
 pub use data_type::DataType;
 pub use error::{Error, Result};
 pub use schema::{parse_schema_decl, Field, Schema, SchemaRef};
+pub use strategy::StrategyKind;
 pub use stream::{StreamMessage, Watermark};
 pub use value::{civil_from_days, format_timestamp_millis, Value};
 

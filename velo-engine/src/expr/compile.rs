@@ -22,7 +22,7 @@ pub struct Scope<'a> {
     /// case-insensitively.
     pub qualifiers: &'a [String],
     /// Sub-expressions already computed into a column, by canonical text
-    /// (`expr.to_string()`): GROUP BY expressions and aggregate calls on the
+    /// ([`velo_ast::canonical_text`]): GROUP BY expressions and aggregate calls on the
     /// post-aggregation row. Checked before compiling any sub-expression.
     pub substitutions: &'a [(String, usize)],
 }
@@ -53,150 +53,6 @@ pub(crate) fn function_name(f: &Function) -> String {
         .and_then(|p| p.as_ident())
         .map(|i| i.value.clone())
         .unwrap_or_else(|| f.name.to_string())
-}
-
-/// Whether `expr` is an aggregate call (not a window call with OVER).
-pub(crate) fn as_aggregate_call(expr: &Expr) -> Option<&Function> {
-    match expr {
-        Expr::Function(f) if f.over.is_none() && is_aggregate_function(&function_name(f)) => {
-            Some(f)
-        }
-        _ => None,
-    }
-}
-
-/// Pushes every aggregate call in `expr` that is not nested in another aggregate,
-/// deduplicated by its text. Window calls (with OVER) are skipped, arguments
-/// included.
-pub fn collect_aggregate_calls(expr: &Expr, out: &mut Vec<Expr>) {
-    if as_aggregate_call(expr).is_some() {
-        let text = expr.to_string();
-        if !out.iter().any(|e| e.to_string() == text) {
-            out.push(expr.clone());
-        }
-        return;
-    }
-    if let Expr::Function(f) = expr {
-        if f.over.is_some() {
-            return;
-        }
-    }
-    for child in ast_children(expr) {
-        collect_aggregate_calls(child, out);
-    }
-}
-
-/// The direct sub-expressions of the AST node kinds Velo compiles.
-fn ast_children(expr: &Expr) -> Vec<&Expr> {
-    let mut v: Vec<&Expr> = Vec::new();
-    match expr {
-        Expr::BinaryOp { left, right, .. }
-        | Expr::IsDistinctFrom(left, right)
-        | Expr::IsNotDistinctFrom(left, right) => {
-            v.push(left);
-            v.push(right);
-        }
-        Expr::UnaryOp { expr, .. }
-        | Expr::Nested(expr)
-        | Expr::IsNull(expr)
-        | Expr::IsNotNull(expr)
-        | Expr::IsTrue(expr)
-        | Expr::IsNotTrue(expr)
-        | Expr::IsFalse(expr)
-        | Expr::IsNotFalse(expr)
-        | Expr::IsUnknown(expr)
-        | Expr::IsNotUnknown(expr)
-        | Expr::Cast { expr, .. }
-        | Expr::Extract { expr, .. }
-        | Expr::Ceil { expr, .. }
-        | Expr::Floor { expr, .. }
-        | Expr::Collate { expr, .. } => v.push(expr),
-        Expr::InList { expr, list, .. } => {
-            v.push(expr);
-            v.extend(list.iter());
-        }
-        Expr::Between {
-            expr, low, high, ..
-        } => v.extend([&**expr, &**low, &**high]),
-        Expr::Like {
-            expr,
-            pattern,
-            escape_char,
-            ..
-        }
-        | Expr::ILike {
-            expr,
-            pattern,
-            escape_char,
-            ..
-        } => {
-            v.extend([&**expr, &**pattern]);
-            v.extend(escape_char.iter().map(|b| &**b));
-        }
-        Expr::Substring {
-            expr,
-            substring_from,
-            substring_for,
-            ..
-        } => {
-            v.push(expr);
-            v.extend(substring_from.iter().map(|b| &**b));
-            v.extend(substring_for.iter().map(|b| &**b));
-        }
-        Expr::Trim {
-            expr,
-            trim_what,
-            trim_characters,
-            ..
-        } => {
-            v.push(expr);
-            v.extend(trim_what.iter().map(|b| &**b));
-            v.extend(trim_characters.iter().flatten());
-        }
-        Expr::Position { expr, r#in } => v.extend([&**expr, &**r#in]),
-        Expr::Case {
-            operand,
-            conditions,
-            else_result,
-            ..
-        } => {
-            v.extend(operand.iter().map(|b| &**b));
-            for c in conditions {
-                v.push(&c.condition);
-                v.push(&c.result);
-            }
-            v.extend(else_result.iter().map(|b| &**b));
-        }
-        Expr::Function(f) => {
-            if let FunctionArguments::List(list) = &f.args {
-                for a in &list.args {
-                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
-                    | FunctionArg::Named {
-                        arg: FunctionArgExpr::Expr(e),
-                        ..
-                    }
-                    | FunctionArg::ExprNamed {
-                        arg: FunctionArgExpr::Expr(e),
-                        ..
-                    } = a
-                    {
-                        v.push(e);
-                    }
-                }
-            }
-            if let Some(filter) = &f.filter {
-                v.push(filter);
-            }
-        }
-        Expr::Tuple(items) => v.extend(items.iter()),
-        Expr::Interval(i) => v.push(&i.value),
-        Expr::AtTimeZone {
-            timestamp,
-            time_zone,
-        } => v.extend([&**timestamp, &**time_zone]),
-        _ => {}
-    }
-    v
 }
 
 /// Compiles `expr` against `scope`. See the module docs for the semantics.
@@ -233,11 +89,8 @@ impl Compiler<'_, '_> {
         if subs.is_empty() {
             return Ok(None);
         }
-        let text = expr.to_string();
-        let found = subs
-            .iter()
-            .find(|(t, _)| *t == text)
-            .or_else(|| subs.iter().find(|(t, _)| t.eq_ignore_ascii_case(&text)));
+        let text = velo_ast::canonical_text(expr);
+        let found = subs.iter().find(|(t, _)| *t == text);
         match found {
             Some((_, i)) if *i < self.scope.schema.len() => Ok(Some(*i)),
             Some((_, i)) => err(

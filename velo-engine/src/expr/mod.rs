@@ -67,7 +67,7 @@ use velo_types::{DataType, Value};
 use crate::error::{Error, Result};
 
 pub use cast::{cast_value, parse_timestamp, sql_data_type};
-pub use compile::{collect_aggregate_calls, compile, is_aggregate_function, Scope};
+pub use compile::{compile, is_aggregate_function, Scope};
 pub use functions::{ExtractField, ScalarFunction, TrimMode};
 pub use like::LikeMatcher;
 

@@ -674,11 +674,12 @@ fn aggregates_are_rejected_unless_substituted() {
         Field::new("_agg0", DataType::Int),
         Field::new("_agg1", DataType::Int),
     ]);
-    let subs = vec![
-        ("UPPER(s)".to_string(), 0),
-        ("COUNT(*)".to_string(), 1),
-        ("SUM(a)".to_string(), 2),
-    ];
+    // Substitutions are keyed by canonical text, as the query builders make them.
+    let subs: Vec<(String, usize)> = ["UPPER(s)", "COUNT(*)", "SUM(a)"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (velo_ast::canonical_text(&parse(t)), i))
+        .collect();
     let scope = Scope {
         schema: &post,
         qualifiers: &[],
@@ -698,26 +699,30 @@ fn aggregates_are_rejected_unless_substituted() {
     assert!(err.message().contains("unknown column 'a'"), "{err}");
     let err = compile(&parse("AVG(a)"), &scope).unwrap_err();
     assert!(err.message().contains("AVG is not allowed"), "{err}");
+    // Names match in any case, literals only exactly: `s LIKE 'a%'` is not the
+    // computed `s LIKE 'A%'` (it was, when texts were compared ignoring case).
+    let e = compile(&parse("Upper(S)"), &scope).unwrap();
+    assert_eq!(e.eval(&r).unwrap(), s("K"));
+    let post = Schema::new(vec![Field::new("_k0", DataType::Boolean)]);
+    let subs = vec![(velo_ast::canonical_text(&parse("s LIKE 'A%'")), 0)];
+    let scope = Scope {
+        schema: &post,
+        qualifiers: &[],
+        substitutions: &subs,
+    };
+    assert_eq!(
+        compile(&parse("S like 'A%'"), &scope)
+            .unwrap()
+            .eval(&[T])
+            .unwrap(),
+        T
+    );
+    let err = compile(&parse("s LIKE 'a%'"), &scope).unwrap_err();
+    assert!(err.message().contains("unknown column 's'"), "{err}");
 }
 
 #[test]
-fn collects_aggregate_calls() {
-    let mut out = Vec::new();
-    collect_aggregate_calls(
-        &parse("SUM(a) / COUNT(*) + SUM(a) - MAX(b + 1) + ROW_NUMBER() OVER (ORDER BY a) + COALESCE(MIN(s), 'x')"),
-        &mut out,
-    );
-    let texts: Vec<String> = out.iter().map(|e| e.to_string()).collect();
-    assert_eq!(texts, vec!["SUM(a)", "COUNT(*)", "MAX(b + 1)", "MIN(s)"]);
-    let mut out = Vec::new();
-    collect_aggregate_calls(
-        &parse("CASE WHEN COUNT(DISTINCT a) > 1 THEN AVG(f) END"),
-        &mut out,
-    );
-    assert_eq!(out.len(), 2);
-    let mut out = Vec::new();
-    collect_aggregate_calls(&parse("SUM(a) OVER (PARTITION BY b)"), &mut out);
-    assert!(out.is_empty());
+fn aggregate_functions_are_the_catalogue_s() {
     assert!(is_aggregate_function("stddev_pop"));
     assert!(is_aggregate_function("First_Value"));
     assert!(!is_aggregate_function("upper"));

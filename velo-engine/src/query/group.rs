@@ -8,7 +8,7 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use velo_ast::EmitMode;
+use velo_ast::{canonical_text, EmitMode};
 use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 
@@ -123,11 +123,11 @@ impl GroupOutput {
         let mut substitutions = Vec::new();
         for (i, (k, ke)) in analysis.group_keys.iter().zip(keys).enumerate() {
             group_fields.push(Field::new(&format!("_key{i}"), ke.data_type()));
-            substitutions.push((k.to_string(), i));
+            substitutions.push((canonical_text(k), i));
         }
         for (j, (a, (f, _))) in analysis.aggregates.iter().zip(aggregates).enumerate() {
             group_fields.push(Field::new(&format!("_agg{j}"), f.result_type()));
-            substitutions.push((a.to_string(), keys.len() + j));
+            substitutions.push((canonical_text(a), keys.len() + j));
         }
         if window_columns {
             for name in [WINDOW_START, WINDOW_END] {

@@ -654,7 +654,7 @@ pub(crate) fn compile_select(
                         data_type: f.data_type,
                     });
                     fields.push(f.clone());
-                    texts.push(f.name.to_string());
+                    texts.push(f.name.to_ascii_lowercase());
                 }
             }
             SelectItem::Expr { expr, alias, .. } => {
@@ -662,7 +662,7 @@ pub(crate) fn compile_select(
                 let name = velo_planner::output_name(expr, alias.as_ref());
                 fields.push(Field::new(&name, compiled.data_type()));
                 exprs.push(compiled);
-                texts.push(expr.to_string());
+                texts.push(velo_ast::canonical_text(expr));
             }
         }
     }

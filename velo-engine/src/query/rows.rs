@@ -69,7 +69,7 @@ use hashbrown::HashTable;
 use sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Spanned, Visit, Visitor,
 };
-use velo_ast::{SelectItem, Span};
+use velo_ast::{canonical_text, SelectItem, Span};
 use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Decimal, Field, Schema, SchemaRef, Value};
 
@@ -355,8 +355,8 @@ fn collect_over_calls(expr: &Expr, out: &mut Vec<Expr>) {
         fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
             if let Expr::Function(f) = expr {
                 if f.over.is_some() {
-                    let text = expr.to_string();
-                    if !self.0.iter().any(|e| e.to_string() == text) {
+                    let text = canonical_text(expr);
+                    if !self.0.iter().any(|e| canonical_text(e) == text) {
                         self.0.push(expr.clone());
                     }
                 }
@@ -709,7 +709,7 @@ impl RowsWindowExec {
         for (i, call) in over_calls.iter().enumerate() {
             let (kind, data_type) = b.call(call)?;
             calls.push(kind);
-            substitutions.push((call.to_string(), input.len() + i));
+            substitutions.push((canonical_text(call), input.len() + i));
             ext_fields.push(Field::new(&format!("_over{i}"), data_type));
         }
         let order_exprs = if b.uses_rank {

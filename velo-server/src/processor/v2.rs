@@ -28,7 +28,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use velo_ast::Expr;
 use velo_engine::query::QueryExecutor;
 use velo_io::ReaderOptions;
 use velo_partition::{
@@ -250,24 +249,17 @@ impl PartitionLayout {
     ) -> Result<PartitionLayout, Failure> {
         let query = job.query();
         let mut kind = strategy.unwrap_or(job.strategy.kind);
-        velo_partition::validate(
-            kind,
-            &job.analysis,
-            !query.order_by.is_empty(),
-            job.source.partition_key.as_deref(),
-        )
-        .map_err(|e| Failure::User(format!("error: job '{}': {e}", job.name)))?;
-        let key_exprs = match &job.analysis.rows_window {
-            Some(rw) => &rw.partition_by,
-            None => &job.analysis.group_keys,
-        };
-        let mut keys = key_columns(key_exprs, schema).unwrap_or_default();
+        job.routing
+            .check(kind)
+            .map_err(|e| Failure::User(format!("error: job '{}': {e}", job.name)))?;
+        let key_count = job.routing.key_columns.len();
+        let mut keys = job.routing.key_indices(schema).unwrap_or_default();
         let mut partitions = partitions.max(1);
         let hashes = matches!(
             kind,
             StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
         );
-        if hashes && keys.len() != key_exprs.len() {
+        if hashes && keys.len() != key_count {
             tracing::warn!(
                 job = %job.name,
                 "job '{}': the key is computed, not a plain column; routing everything to one partition",
@@ -306,18 +298,6 @@ impl PartitionLayout {
     pub fn partitions(&self) -> usize {
         self.ctx.partition_count
     }
-}
-
-/// The columns of `exprs` if every one is a plain column of `schema`.
-fn key_columns(exprs: &[Expr], schema: &Schema) -> Option<Vec<usize>> {
-    exprs
-        .iter()
-        .map(|e| match e {
-            Expr::Identifier(id) => schema.index_of(&id.value),
-            Expr::CompoundIdentifier(parts) => parts.last().and_then(|p| schema.index_of(&p.value)),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Runs the partitioned runtime: `next` (called on this thread, the router)

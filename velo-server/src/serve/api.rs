@@ -263,13 +263,9 @@ pub fn validate(text: String, partitioned: bool) -> Result<LoadedApp, InvalidApp
             InputSchema::Missing(message) => return Err(InvalidApp::unpositioned(message)),
         }
         if partitioned {
-            velo_partition::validate(
-                job.strategy.kind,
-                &job.analysis,
-                !job.query().order_by.is_empty(),
-                job.source.partition_key.as_deref(),
-            )
-            .map_err(|e| InvalidApp::unpositioned(format!("job '{}': {e}", job.name)))?;
+            job.routing
+                .check(job.strategy.kind)
+                .map_err(|e| InvalidApp::unpositioned(format!("job '{}': {e}", job.name)))?;
         }
     }
     Ok(app)
