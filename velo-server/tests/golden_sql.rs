@@ -99,9 +99,9 @@ fn run_case(case: &Path, extra: &[&str]) -> String {
 }
 
 /// A job's summary line without its ` in 0.012s (583 rec/s)` part, after
-/// checking that its counts add up (SPEC §4: records in = processed + filtered
-/// + late dropped + failed) and that every late record set aside is counted as
-/// late; other lines as they are.
+/// checking that its counts add up (SPEC §4: `in = processed + filtered +
+/// late dropped + failed`) and that every late record set aside is counted
+/// as late; other lines as they are.
 fn without_timing(line: &str) -> String {
     if !line.starts_with("job '") {
         return line.to_string();
