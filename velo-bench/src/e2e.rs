@@ -329,20 +329,29 @@ fn run_server(bin: &Path, app: &Path, partitions: Option<usize>) -> Result<Serve
 }
 
 /// `(read, written, seconds)` from
-/// `job 'out' (v2): in 1000 = processed 8 + filtered 990 + late 0 + failed 2; written 8 in 0.120s (8.3K rec/s)`,
+/// `job 'out' (v2): in 1000 = processed 8 + filtered 990 + late dropped 0 + failed 2; late 0; written 8 in 0.120s (8.3K rec/s)`,
 /// or `None` when the line is not one, or when its counts do not add up
-/// (SPEC §4: every record read is processed, filtered, late or failed).
+/// (SPEC §4: every record read is processed, filtered, late and dropped, or
+/// failed; `late` counts every late record, so no fewer than `late dropped`).
 fn parse_summary(line: &str) -> Option<(u64, u64, f64)> {
     let rest = line.strip_prefix(&format!("job '{JOB}' ("))?;
     let (_, rest) = rest.split_once("): in ")?;
     let (counts, rest) = rest.split_once("; written ")?;
+    let (counts, late) = counts.split_once("; late ")?;
+    let late: u64 = late.parse().ok()?;
     let (read, parts) = counts.split_once(" = ")?;
     let read: u64 = read.parse().ok()?;
     let mut accounted = 0u64;
+    let mut late_dropped = None;
     for part in parts.split(" + ") {
-        accounted += part.rsplit_once(' ')?.1.parse::<u64>().ok()?;
+        let (name, n) = part.rsplit_once(' ')?;
+        let n = n.parse::<u64>().ok()?;
+        if name == "late dropped" {
+            late_dropped = Some(n);
+        }
+        accounted += n;
     }
-    if accounted != read {
+    if accounted != read || late < late_dropped? {
         return None;
     }
     let (written, rest) = rest.split_once(" in ")?;
@@ -359,22 +368,37 @@ mod summary_tests {
     fn a_summary_line_whose_counts_add_up() {
         assert_eq!(parse_summary("warning: something"), None);
         assert_eq!(
-            parse_summary("job 'out' (v2): in 1000 = processed 8 + filtered 990 + late 0 + failed 2; written 8 in 0.120s (8.3K rec/s)"),
+            parse_summary("job 'out' (v2): in 1000 = processed 8 + filtered 990 + late dropped 0 + failed 2; late 0; written 8 in 0.120s (8.3K rec/s)"),
             Some((1000, 8, 0.12))
         );
         assert_eq!(
-            parse_summary("job 'out' (v1): in 3 = processed 2 + filtered 0 + late 0 + failed 1; written 2, dlq 1 in 1.500s (2 rec/s)"),
+            parse_summary("job 'out' (v1): in 3 = processed 2 + filtered 0 + late dropped 0 + failed 1; late 0; written 2, dlq 1 in 1.500s (2 rec/s)"),
             Some((3, 2, 1.5))
+        );
+        // Late records processed (`process_all`) are late and processed.
+        assert_eq!(
+            parse_summary("job 'out' (v1): in 6 = processed 5 + filtered 0 + late dropped 1 + failed 0; late 3; written 4 in 0.010s (600 rec/s)"),
+            Some((6, 4, 0.01))
         );
     }
 
     #[test]
     fn counts_that_do_not_add_up_are_refused() {
         assert_eq!(
-            parse_summary("job 'out' (v2): in 1000 = processed 8 + filtered 990 + late 0 + failed 1; written 8 in 0.120s (8.3K rec/s)"),
+            parse_summary("job 'out' (v2): in 1000 = processed 8 + filtered 990 + late dropped 0 + failed 1; late 0; written 8 in 0.120s (8.3K rec/s)"),
             None
         );
-        assert_eq!(parse_summary("job 'other' (v2): in 1 = processed 1 + filtered 0 + late 0 + failed 0; written 1 in 0.1s (1 rec/s)"), None);
+        assert_eq!(parse_summary("job 'other' (v2): in 1 = processed 1 + filtered 0 + late dropped 0 + failed 0; late 0; written 1 in 0.1s (1 rec/s)"), None);
+        // Fewer late records than late records set aside.
+        assert_eq!(
+            parse_summary("job 'out' (v1): in 6 = processed 3 + filtered 0 + late dropped 3 + failed 0; late 2; written 3 in 0.010s (600 rec/s)"),
+            None
+        );
+        // The summary form before late records were all counted.
+        assert_eq!(
+            parse_summary("job 'out' (v1): in 6 = processed 3 + filtered 0 + late 3 + failed 0; written 3 in 0.010s (600 rec/s)"),
+            None
+        );
     }
 }
 

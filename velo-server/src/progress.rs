@@ -63,7 +63,9 @@ pub fn spawn<'scope, 'env>(
     Progress { stop, handle }
 }
 
-/// `job 'x' (v1): in 1000 = processed 8 + filtered 990 + late 0 + failed 2; written 8 in 0.12s (8.3K rec/s)`
+/// `job 'x' (v1): in 1000 = processed 8 + filtered 990 + late dropped 0 + failed 2; late 3; written 8 in 0.120s (8.3K rec/s)`:
+/// SPEC §4's accounting (`late dropped` are the late records set aside, dropped
+/// or dead-lettered), then every late record (`late`, processed ones included).
 pub fn summary_line(job: &str, processor: &str, r: &JobReport) -> String {
     let secs = r.elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
@@ -77,12 +79,13 @@ pub fn summary_line(job: &str, processor: &str, r: &JobReport) -> String {
         String::new()
     };
     format!(
-        "job '{job}' ({processor}): in {} = processed {} + filtered {} + late {} + failed {}; written {}{dlq} in {secs:.3}s ({} rec/s)",
+        "job '{job}' ({processor}): in {} = processed {} + filtered {} + late dropped {} + failed {}; late {}; written {}{dlq} in {secs:.3}s ({} rec/s)",
         r.read,
         r.processed,
         r.filtered,
-        r.late,
+        r.late_dropped,
         r.failed,
+        r.late,
         r.written,
         human_rate(rate)
     )
@@ -102,6 +105,7 @@ pub fn log_summary(label: &str, name: &str, processor: &str, r: &JobReport, fail
         processed = r.processed,
         filtered = r.filtered,
         late = r.late,
+        late_dropped = r.late_dropped,
         failed = r.failed,
         written = r.written,
         dlq = r.dlq,
@@ -118,5 +122,30 @@ fn human_rate(r: f64) -> String {
         format!("{:.1}K", r / 1e3)
     } else {
         format!("{r:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_late_records_processed_and_set_aside() {
+        let r = JobReport {
+            read: 10,
+            processed: 6,
+            filtered: 1,
+            late: 5,
+            late_dropped: 2,
+            failed: 1,
+            written: 4,
+            dlq: 1,
+            elapsed: Duration::from_millis(500),
+        };
+        assert_eq!(r.accounted(), r.read);
+        assert_eq!(
+            summary_line("out", "v1", &r),
+            "job 'out' (v1): in 10 = processed 6 + filtered 1 + late dropped 2 + failed 1; late 5; written 4, dlq 1 in 0.500s (20 rec/s)"
+        );
     }
 }

@@ -44,7 +44,7 @@ fn stderr(out: &Output) -> String {
 
 /// The summary line of job `out` for the app above, up to its timing.
 const SUMMARY: &str =
-    "job 'out' (v2): in 3 = processed 2 + filtered 0 + late 0 + failed 1; written 2 in ";
+    "job 'out' (v2): in 3 = processed 2 + filtered 0 + late dropped 0 + failed 1; late 0; written 2 in ";
 
 #[test]
 fn a_bad_command_line_exits_one_with_clap_s_message() {
@@ -270,6 +270,7 @@ fn log_format_json_writes_one_object_per_event() {
         ("processed", 2),
         ("filtered", 0),
         ("late", 0),
+        ("late_dropped", 0),
         ("failed", 1),
         ("written", 2),
         ("dlq", 0),

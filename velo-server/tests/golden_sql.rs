@@ -99,8 +99,9 @@ fn run_case(case: &Path, extra: &[&str]) -> String {
 }
 
 /// A job's summary line without its ` in 0.012s (583 rec/s)` part, after
-/// checking that its counts add up (SPEC §4: records in = processed + filtered
-/// + late + failed); other lines as they are.
+/// checking that its counts add up (SPEC §4: `in = processed + filtered +
+/// late dropped + failed`) and that every late record set aside is counted
+/// as late; other lines as they are.
 fn without_timing(line: &str) -> String {
     if !line.starts_with("job '") {
         return line.to_string();
@@ -114,11 +115,19 @@ fn without_timing(line: &str) -> String {
         .filter(|w| !w.is_empty())
         .map(|w| w.parse().unwrap())
         .collect();
-    // in, processed, filtered, late, failed, written[, dlq]
+    // in, processed, filtered, late dropped, failed, late, written[, dlq]
+    assert!(
+        counts.contains(" + late dropped ") && counts.contains("; late "),
+        "a summary line without its late counts: {line}"
+    );
     assert_eq!(
         numbers[0],
         numbers[1..5].iter().sum::<u64>(),
         "records are lost: {line}"
+    );
+    assert!(
+        numbers[5] >= numbers[3],
+        "late records set aside are not counted as late: {line}"
     );
     format!("{}{}", &line[..timing], &line[end + " rec/s)".len()..])
 }

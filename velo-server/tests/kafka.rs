@@ -501,7 +501,7 @@ fn a_schemaless_source_types_its_columns_from_the_first_messages() {
         assert!(stderr.contains(reason), "{reason}: {stderr}");
     }
     assert!(
-        stderr.contains("in 70 = processed 67 + filtered 0 + late 0 + failed 3"),
+        stderr.contains("in 70 = processed 67 + filtered 0 + late dropped 0 + failed 3; late 0;"),
         "{stderr}"
     );
 }

@@ -265,13 +265,19 @@ fn records(job: &Json, field: &str) -> u64 {
     job["records"][field].as_u64().unwrap()
 }
 
-/// SPEC §4's accounting holds for an ended job.
+/// SPEC §4's accounting holds for an ended job: every record is processed,
+/// filtered, late and set aside, or failed; `late` counts every late record,
+/// the set-aside ones among them.
 fn assert_accounted(job: &Json) {
-    let parts: u64 = ["processed", "filtered", "late", "failed"]
+    let parts: u64 = ["processed", "filtered", "late_dropped", "failed"]
         .iter()
         .map(|f| records(job, f))
         .sum();
     assert_eq!(records(job, "in"), parts, "{job}");
+    assert!(
+        records(job, "late") >= records(job, "late_dropped"),
+        "{job}"
+    );
 }
 
 #[test]
@@ -342,6 +348,7 @@ fn submit_inspect_scrape_and_stop_over_http() {
         "velo_job_records_processed_total",
         "velo_job_records_filtered_total",
         "velo_job_records_late_total",
+        "velo_job_records_late_dropped_total",
         "velo_job_records_failed_total",
         "velo_job_records_out_total",
     ] {
@@ -444,6 +451,7 @@ fn assert_final_metrics(server: &Server, ended: &Json) {
         ("velo_job_records_processed_total", "processed"),
         ("velo_job_records_filtered_total", "filtered"),
         ("velo_job_records_late_total", "late"),
+        ("velo_job_records_late_dropped_total", "late_dropped"),
         ("velo_job_records_failed_total", "failed"),
         ("velo_job_records_out_total", "written"),
     ] {
@@ -491,6 +499,44 @@ fn assert_final_metrics(server: &Server, ended: &Json) {
         Some(0.0)
     );
     assert_eq!(sample(&scrape, "velo_jobs_submitted_total", &[]), Some(1.0));
+}
+
+/// SPEC §4: every late record is counted, in `GET /jobs/{id}` and the metrics:
+/// `late` whatever the strategy did, `late_dropped` for those set aside. With
+/// batches of 2 the watermark after the first batch is 10:01:10, so the rows
+/// at 10:00:10, 10:01:05 and 10:00:50 are late.
+#[test]
+fn late_records_are_counted_over_http_and_in_the_metrics() {
+    let trades = "symbol,qty,ts\n\
+                  AAPL,1,1705312800000\nAAPL,2,1705312870000\n\
+                  AAPL,3,1705312810000\nAAPL,4,1705312865000\n\
+                  AAPL,5,1705312930000\nAAPL,6,1705312850000\n";
+    // (strategy, processed, late, late dropped)
+    for (strategy, processed, late, dropped) in [
+        ("process_all", 6, 3, 0),
+        ("process_with_warning", 6, 3, 0),
+        ("drop", 3, 3, 3),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("trades.csv"), trades).unwrap();
+        let server = Server::start(dir.path(), &["--batch-size", "2"]);
+        let ids = server.submit(&format!(
+            "CREATE STREAM out AS
+             SELECT symbol, _window_start, COUNT(*) AS n FROM trades
+             GROUP BY symbol WINDOW TUMBLING(ts, 1m)
+             WITH ('trades.type' = 'file_source', 'trades.path' = 'trades.csv',
+                   'out.type' = 'file_sink', 'out.path' = 'out.jsonl',
+                   'late.data.strategy' = '{strategy}');"
+        ));
+        let job = server.wait_for(&ids[0], "finished", |j| j["state"] == "finished");
+        assert_accounted(&job);
+        assert_eq!(
+            ["in", "processed", "late", "late_dropped", "failed"].map(|f| records(&job, f)),
+            [6, processed, late, dropped, 0],
+            "{strategy}: {job}"
+        );
+        assert_final_metrics(&server, &job);
+    }
 }
 
 #[test]

@@ -593,11 +593,15 @@ fn late_windowed_cases_with_dead_letters() {
 }
 
 /// SPEC §4: "every late record is counted in metrics". The job's `late` counter
-/// (the one the progress line, the summary and `GET /jobs` read) must count the
-/// late rows, here at least the ones the dead-letter sink received.
+/// (the one the summary, `GET /jobs` and `velo_job_records_late_total` read)
+/// counts every late row, whatever the strategy did with it; `late_dropped`
+/// those set aside. Lateness depends on the input only, so every strategy sees
+/// the same late rows: `drop` and `dead_letter` set them all aside,
+/// `process_all` and `process_with_warning` process them all (late and
+/// processed), on V1 and V2 alike.
 #[test]
 fn late_records_are_counted() {
-    let case = Case {
+    let case = |late| Case {
         rows: late_rows(),
         shape: Shape::Windowed {
             window: Window::Tumbling { size_s: 3 },
@@ -606,14 +610,14 @@ fn late_records_are_counted() {
             window_end: false,
         },
         filter: 0,
-        late: Late::DeadLetter,
+        late,
         max_out_of_orderness_ms: 1000,
         event_time_field: true,
         partition_key: false,
         batch_size: 7,
     };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("input.csv"), case.csv()).unwrap();
+    std::fs::write(dir.path().join("input.csv"), case(Late::Drop).csv()).unwrap();
     let processors: [(&dyn JobProcessor, &str); 2] = [
         (&V1Processor, "v1"),
         (
@@ -625,20 +629,45 @@ fn late_records_are_counted() {
             "v2",
         ),
     ];
-    for (processor, tag) in processors {
-        let run = run(processor, dir.path(), &case, tag);
-        assert!(!run.late.is_empty(), "the case has no late rows");
-        assert_eq!(
-            run.report.accounted(),
-            run.report.read,
-            "{tag}: {:?}",
-            run.report
-        );
-        assert!(
-            run.report.late >= run.late.len() as u64,
-            "{tag}: {} rows were dead-lettered as late but the late counter says {}",
-            run.late.len(),
-            run.report.late
-        );
+    // The late rows and the rows processed under `drop`, from V1.
+    let reference = run(&V1Processor, dir.path(), &case(Late::Drop), "drop_v1").report;
+    assert!(reference.late > 0, "the case has no late rows");
+    for late in [
+        Late::Drop,
+        Late::DeadLetter,
+        Late::ProcessAll,
+        Late::ProcessWithWarning,
+    ] {
+        for (processor, name) in processors {
+            let tag = format!("{late:?}_{name}");
+            let run = run(processor, dir.path(), &case(late), &tag);
+            let r = &run.report;
+            assert_eq!(r.accounted(), r.read, "{tag}: {r:?}");
+            assert_eq!(
+                r.late, reference.late,
+                "{tag}: every late row is late: {r:?}"
+            );
+            let set_aside = matches!(late, Late::Drop | Late::DeadLetter);
+            if set_aside {
+                assert_eq!(r.late_dropped, r.late, "{tag}: all set aside: {r:?}");
+                assert_eq!(r.processed, reference.processed, "{tag}: {r:?}");
+            } else {
+                assert_eq!(r.late_dropped, 0, "{tag}: none set aside: {r:?}");
+                assert_eq!(
+                    r.processed,
+                    reference.processed + r.late,
+                    "{tag}: late rows are processed too: {r:?}"
+                );
+            }
+            if late == Late::DeadLetter {
+                assert_eq!(
+                    run.late.len() as u64,
+                    r.late_dropped,
+                    "{tag}: the dead-letter sink holds every late row set aside"
+                );
+            } else {
+                assert!(run.late.is_empty(), "{tag}: {:?}", run.late);
+            }
+        }
     }
 }

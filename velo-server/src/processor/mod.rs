@@ -80,17 +80,21 @@ pub fn stop_on_signal() -> Arc<AtomicBool> {
 /// Updated once per batch, never per record.
 ///
 /// SPEC §4's accounting: every record read is processed (reflected in the output
-/// or the query's state), filtered by WHERE, set aside as late (dropped or
-/// dead-lettered; late records that are processed count as processed), or
-/// failed (rejected by the reader or failing in evaluation):
-/// `read == processed + filtered + late + failed` once the job has stopped.
+/// or the query's state), filtered by WHERE, set aside as late (`late_dropped`:
+/// dropped or dead-lettered; late records that are processed count as
+/// processed), or failed (rejected by the reader or failing in evaluation):
+/// `read == processed + filtered + late_dropped + failed` once the job has
+/// stopped. `late` counts every late record, whatever its strategy did with it
+/// (SPEC §4: "every late record is counted"), so `late >= late_dropped`.
 #[derive(Debug, Default)]
 pub struct JobCounters {
     pub read: AtomicU64,
     pub processed: AtomicU64,
     pub filtered: AtomicU64,
-    /// Late records set aside (dropped or dead-lettered).
+    /// Every late record: set aside or processed.
     pub late: AtomicU64,
+    /// Late records set aside (dropped or dead-lettered).
+    pub late_dropped: AtomicU64,
     pub failed: AtomicU64,
     /// Rows handed to the output sink and accepted by it.
     pub written: AtomicU64,
@@ -110,6 +114,7 @@ pub enum Count {
     Processed,
     Filtered,
     Late,
+    LateDropped,
     Failed,
     Written,
     Dlq,
@@ -118,7 +123,7 @@ pub enum Count {
 /// The job's `velo_job_records_*_total` counters, labelled `job`.
 #[derive(Debug, Clone)]
 struct JobMetrics {
-    counters: [metrics::Counter; 7],
+    counters: [metrics::Counter; 8],
 }
 
 impl Default for JobMetrics {
@@ -130,11 +135,12 @@ impl Default for JobMetrics {
 }
 
 /// Metric names, in [`Count`] order.
-pub const JOB_METRICS: [&str; 7] = [
+pub const JOB_METRICS: [&str; 8] = [
     "velo_job_records_in_total",
     "velo_job_records_processed_total",
     "velo_job_records_filtered_total",
     "velo_job_records_late_total",
+    "velo_job_records_late_dropped_total",
     "velo_job_records_failed_total",
     "velo_job_records_out_total",
     "velo_job_records_dlq_total",
@@ -199,6 +205,7 @@ impl JobCounters {
             Count::Processed => &self.processed,
             Count::Filtered => &self.filtered,
             Count::Late => &self.late,
+            Count::LateDropped => &self.late_dropped,
             Count::Failed => &self.failed,
             Count::Written => &self.written,
             Count::Dlq => &self.dlq,
@@ -213,6 +220,7 @@ impl JobCounters {
             processed: self.processed.load(Ordering::Relaxed),
             filtered: self.filtered.load(Ordering::Relaxed),
             late: self.late.load(Ordering::Relaxed),
+            late_dropped: self.late_dropped.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             written: self.written.load(Ordering::Relaxed),
             dlq: self.dlq.load(Ordering::Relaxed),
@@ -222,14 +230,17 @@ impl JobCounters {
 }
 
 /// What a finished job did; also the `records` object of the HTTP API
-/// (SPEC §4's accounting: `in = processed + filtered + late + failed`).
+/// (SPEC §4's accounting: `in = processed + filtered + late_dropped + failed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct JobReport {
     #[serde(rename = "in")]
     pub read: u64,
     pub processed: u64,
     pub filtered: u64,
+    /// Every late record, processed or set aside (`>= late_dropped`).
     pub late: u64,
+    /// Late records set aside: dropped, or dead-lettered under `dead_letter`.
+    pub late_dropped: u64,
     pub failed: u64,
     pub written: u64,
     pub dlq: u64,
@@ -238,10 +249,11 @@ pub struct JobReport {
 }
 
 impl JobReport {
-    /// `processed + filtered + late + failed`: equal to `read` once the job has
-    /// stopped (SPEC §4: nothing is lost silently).
+    /// `processed + filtered + late_dropped + failed`: equal to `read` once the
+    /// job has stopped (SPEC §4: nothing is lost silently). Late records that
+    /// were processed are in `processed`.
     pub fn accounted(&self) -> u64 {
-        self.processed + self.filtered + self.late + self.failed
+        self.processed + self.filtered + self.late_dropped + self.failed
     }
 }
 

@@ -175,7 +175,8 @@ impl QueryWorker {
         counters.add(Count::Processed, now.contributed - self.last.contributed);
         counters.add(Count::Filtered, now.filtered - self.last.filtered);
         counters.add(Count::Failed, now.failed - self.last.failed);
-        counters.add(Count::Late, set_aside(&now) - set_aside(&self.last));
+        counters.add(Count::Late, now.late - self.last.late);
+        counters.add(Count::LateDropped, set_aside(&now) - set_aside(&self.last));
         self.last = now;
     }
 }

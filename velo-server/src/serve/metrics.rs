@@ -57,10 +57,11 @@ pub fn install() -> Result<PrometheusHandle, Failure> {
 /// server record.
 fn describe() {
     let job_help = [
-        "Records read from the job's source (SPEC 4: in = processed + filtered + late + failed).",
-        "Records reflected in the output or the query state.",
+        "Records read from the job's source (SPEC 4: in = processed + filtered + late_dropped + failed).",
+        "Records reflected in the output or the query state (late records processed included).",
         "Records dropped by WHERE.",
-        "Late records set aside (dropped or dead-lettered).",
+        "Late records (event time below the watermark), whatever late.data.strategy did with them.",
+        "Late records set aside: dropped, or dead-lettered under late.data.strategy = dead_letter.",
         "Records rejected by the reader or failing in evaluation.",
         "Rows accepted by the job's sink.",
         "Failed records written to the dlq.sink.",
