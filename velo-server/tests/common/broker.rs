@@ -115,6 +115,47 @@ impl Broker {
             .collect()
     }
 
+    /// Polls until `group` has committed `total` offsets of `topic`'s `n`
+    /// partitions in all; panics with `what` and what was committed after
+    /// `timeout`.
+    pub fn wait_committed(&self, group: &str, topic: &str, n: i32, total: i64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let committed = self.committed(group, topic, n);
+            if committed.iter().flatten().sum::<i64>() == total {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{group} did not commit {total} offsets of {topic} within {timeout:?}: {committed:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A reader of every partition of `topic` (`0..n`) from the start, outside
+    /// any consumer group; see [`Tail`].
+    pub fn tail(&self, topic: &str, n: i32) -> Tail {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", format!("test-tail-{topic}"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut list = rdkafka::TopicPartitionList::new();
+        for p in 0..n {
+            list.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&list).unwrap();
+        Tail {
+            consumer,
+            topic: topic.to_string(),
+            next: vec![0; n as usize],
+            rows: Vec::new(),
+        }
+    }
+
     fn consumer(&self, topic: &str) -> BaseConsumer {
         let group = format!(
             "test-reader-{}",
@@ -185,25 +226,52 @@ impl Broker {
                 panic!("{topic}: only {} messages within {timeout:?}", rows.len())
             })
     }
+}
 
-    /// Messages of `topic` until `n` distinct `id`s have been seen (duplicates
-    /// included in what is returned); `Err` with what was read after `timeout`.
-    pub fn consume_distinct_until(
-        &self,
-        topic: &str,
-        n: usize,
-        timeout: Duration,
-    ) -> Result<Vec<serde_json::Value>, Vec<serde_json::Value>> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut counted = 0;
-        self.consume(topic, timeout, |rows| {
-            for (_, v) in &rows[counted..] {
-                seen.insert(v["id"].as_u64());
-            }
-            counted = rows.len();
-            seen.len() >= n
-        })
-        .map(|rows| rows.into_iter().map(|(_, v)| v).collect())
-        .map_err(|rows| rows.into_iter().map(|(_, v)| v).collect())
+/// Everything written to a topic so far, read as it arrives.
+pub struct Tail {
+    consumer: BaseConsumer,
+    topic: String,
+    /// Per partition, the offset after the last message read.
+    next: Vec<i64>,
+    /// Every message's JSON value, in the order read.
+    pub rows: Vec<serde_json::Value>,
+}
+
+impl Tail {
+    /// Reads what has arrived (waiting at most 100 ms for the first message).
+    pub fn poll(&mut self) {
+        let mut wait = Duration::from_millis(100);
+        while let Some(m) = self.consumer.poll(wait) {
+            let m = m.unwrap();
+            self.next[m.partition() as usize] = m.offset() + 1;
+            self.rows
+                .push(serde_json::from_slice(m.payload().unwrap_or(b"null")).unwrap());
+            wait = Duration::ZERO;
+        }
+    }
+
+    /// Reads up to the end of every partition as the broker has it now: then
+    /// [`Tail::rows`] holds every message written before this call. Panics
+    /// after `timeout`.
+    pub fn read_to_end(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let ends: Vec<i64> = (0..self.next.len() as i32)
+            .map(|p| {
+                self.consumer
+                    .fetch_watermarks(&self.topic, p, Duration::from_secs(10))
+                    .unwrap()
+                    .1
+            })
+            .collect();
+        while self.next.iter().zip(&ends).any(|(next, end)| next < end) {
+            assert!(
+                Instant::now() < deadline,
+                "{}: read up to {:?} of {ends:?} within {timeout:?}",
+                self.topic,
+                self.next
+            );
+            self.poll();
+        }
     }
 }
