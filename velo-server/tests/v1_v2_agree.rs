@@ -20,9 +20,7 @@
 //!
 //! Every input here has one source partition: a file, stdin and the generator
 //! have one (`SINGLE_PARTITION` in `processor/source.rs`); only a Kafka topic
-//! has several, and reading one interleaves its partitions in an order that
-//! depends on fetch timing, so it cannot take part in an exact V1/V2
-//! comparison over late data (tests/kafka.rs covers partitioned topics).
+//! has several.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -1058,6 +1056,46 @@ fn failing_records_reach_the_same_dead_letter_queue() {
             case.app_with(&extra, "v1")
         );
         check_with(&case, &extra);
+    }
+}
+
+/// A global aggregate (no GROUP BY) over no rows and over one: V2's idle
+/// partitions must not add rows of their own (an empty group each).
+#[test]
+fn global_aggregates_over_little_input() {
+    let one = failing_rows()[..1].to_vec();
+    for rows in [Vec::new(), one] {
+        for emit in [Emit::Default, Emit::Final] {
+            let case = Case {
+                rows: rows.clone(),
+                shape: Shape::Aggregate {
+                    keys: 0,
+                    window: None,
+                    emit,
+                    cast: true,
+                    having: None,
+                    order: false,
+                    limit: None,
+                },
+                filter: 0,
+                late: Late::Drop,
+                max_out_of_orderness_ms: 0,
+                event_time_field: false,
+                partition_key: false,
+                batch_size: 4,
+            };
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("input.csv"), case.csv()).unwrap();
+            let v1 = run(&V1Processor, dir.path(), &case, "v1");
+            // EMIT FINAL: one row, even over no input; EMIT CHANGES: one per row.
+            let expected = if emit == Emit::Final {
+                1
+            } else {
+                case.rows.len()
+            };
+            assert_eq!(v1.out.len(), expected, "{emit:?}: {:?}", v1.out);
+            check(&case);
+        }
     }
 }
 
