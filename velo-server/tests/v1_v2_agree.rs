@@ -1373,7 +1373,10 @@ fn late_records_are_counted() {
     let reference = run(&V1Processor, dir.path(), &case(Late::Drop), "drop_v1").report;
     let expected = expected_late(&case(Late::Drop)) as u64;
     assert!(expected > 0, "the case has no late rows");
-    assert_eq!(reference.late, expected, "the late rows by SPEC §4: {reference:?}");
+    assert_eq!(
+        reference.late, expected,
+        "the late rows by SPEC §4: {reference:?}"
+    );
     for late in [
         Late::Drop,
         Late::DeadLetter,
