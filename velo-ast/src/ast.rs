@@ -238,9 +238,10 @@ pub fn canonical_text(expr: &Expr) -> String {
         match e {
             Expr::Identifier(id) => fold(id),
             Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(fold),
-            Expr::Function(f) => f.name.0.iter_mut().for_each(|p| match p {
-                ObjectNamePart::Identifier(id) => fold(id),
-                _ => {}
+            Expr::Function(f) => f.name.0.iter_mut().for_each(|p| {
+                if let ObjectNamePart::Identifier(id) = p {
+                    fold(id)
+                }
             }),
             _ => {}
         }

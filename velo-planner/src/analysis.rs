@@ -38,6 +38,9 @@ pub struct RowsWindow {
     /// `EXPIRE AFTER <duration> INACTIVITY`: a partition idle (in event time) for
     /// longer than this is dropped and starts afresh. Positive when present.
     pub expire_after_ms: Option<i64>,
+    /// The select list calls LEAD: a row is held back until the rows it looks
+    /// ahead to arrive (or the input ends).
+    pub holds_rows: bool,
 }
 
 /// The analysis of one SELECT.
@@ -118,6 +121,7 @@ pub(crate) fn analyze(query: &SelectQuery) -> Result<QueryAnalysis> {
         }
         (Some(w), expire) => Some(RowsWindow {
             expire_after_ms: expire.map(|d| d.millis),
+            holds_rows: calls_lead(query),
             ..w
         }),
         (None, _) => None,
@@ -399,6 +403,7 @@ fn rows_window(over: &WindowType, span: Span) -> Result<RowsWindow> {
         buffer_rows,
         // Set from the query's EXPIRE clause once the windows are compared.
         expire_after_ms: None,
+        holds_rows: false,
     })
 }
 
@@ -490,6 +495,23 @@ pub(crate) fn uses_system_columns(query: &SelectQuery, event_time_field: Option<
     })
 }
 
+/// Whether the select list calls LEAD (with OVER; the planner refuses it
+/// without).
+fn calls_lead(query: &SelectQuery) -> bool {
+    query.projection.iter().any(|item| match item {
+        SelectItem::Expr { expr, .. } => sqlparser::ast::visit_expressions(expr, |e| match e {
+            Expr::Function(f)
+                if f.over.is_some() && f.name.to_string().eq_ignore_ascii_case("lead") =>
+            {
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break(),
+        _ => false,
+    })
+}
+
 /// The column an expression names, if it is a column reference.
 pub(crate) fn column_name(expr: &Expr) -> Option<String> {
     match expr {
@@ -505,6 +527,20 @@ mod tests {
         let sql = format!("{sql} WITH ('t.type' = 'stdin_source')");
         crate::plan_sql(&sql, &Default::default())
             .map(|mut p| p.jobs.remove(0).analysis.rows_window)
+    }
+
+    #[test]
+    fn a_rows_window_holds_rows_only_when_lead_is_called() {
+        let holds = |sql: &str| rows_window(sql).unwrap().unwrap().holds_rows;
+        assert!(holds(
+            "SELECT a, lead(a) OVER (ROWS WINDOW BUFFER 3 ROWS) AS n FROM t"
+        ));
+        assert!(holds(
+            "SELECT COALESCE(LEAD(a, 2) OVER (ROWS WINDOW BUFFER 3 ROWS), 0) AS n FROM t"
+        ));
+        assert!(!holds(
+            "SELECT LAG(a) OVER (ROWS WINDOW BUFFER 3 ROWS) AS p, 'LEAD(' AS s FROM t"
+        ));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!   is missing (`cargo install --locked`, once, about 15 minutes on 2 cores), then
 //!   runs `cargo test --workspace [ARGS]` with `VELO_TANSU` pointing at it.
 //! - `ci`: formatting, clippy with warnings denied, and `test` (what `.ci/run` does).
+//! - `tidy`: only velo-ast and velo-planner see SQL syntax (see `tidy.rs`; the
+//!   test suite runs the same check).
 //! - `bench [--quick] [--scenario LIST] [--records N] [--partitions LIST] [...]`:
 //!   the scenario suite (`velo-bench`), built and run in release mode; it prints
 //!   the table and writes `target/bench/results.json` (every other option is
@@ -15,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+mod tidy;
 
 /// The tansu release the Kafka tests are written against.
 const TANSU_VERSION: &str = "0.6.0";
@@ -125,6 +129,7 @@ fn main() -> Result<()> {
             test(&[])
         }
         Some("test") => test(&args[1..]),
+        Some("tidy") => tidy::check(&workspace_root()),
         Some("bench") if args.iter().any(|x| x == "--criterion") => {
             let mut a = vec!["bench", "-p", "velo-engine", "--bench", "query"];
             if args.iter().any(|x| x == "--quick") {
@@ -153,7 +158,7 @@ fn main() -> Result<()> {
             cargo(&a)
         }
         _ => bail!(
-            "usage: cargo xtask <test [CARGO TEST ARGS] | ci | bench [--quick] [--scenario LIST] [--records N] [--partitions LIST] | bench --criterion [--quick]>"
+            "usage: cargo xtask <test [CARGO TEST ARGS] | ci | tidy | bench [--quick] [--scenario LIST] [--records N] [--partitions LIST] | bench --criterion [--quick]>"
         ),
     }
 }

@@ -58,9 +58,9 @@ impl Release {
                 TimeWindowKind::Session { .. } => Release::EndOfInput,
             };
         }
-        if analysis.rows_window.is_some() {
+        if let Some(rows) = &analysis.rows_window {
             // LEAD holds a row back until its followers arrive.
-            return if uses_lead(job) {
+            return if rows.holds_rows {
                 Release::EndOfInput
             } else {
                 Release::Processed
@@ -85,16 +85,6 @@ impl Release {
             }),
         }
     }
-}
-
-/// Whether the select list calls LEAD (planning time only).
-fn uses_lead(job: &JobPlan) -> bool {
-    job.query().projection.iter().any(|item| match item {
-        velo_ast::SelectItem::Expr { expr, .. } => {
-            expr.to_string().to_ascii_uppercase().contains("LEAD(")
-        }
-        _ => false,
-    })
 }
 
 /// One source partition's progress.

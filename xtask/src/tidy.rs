@@ -1,0 +1,142 @@
+//! `cargo xtask tidy`: the layering rule of issue 15, checked on the sources.
+//! Only velo-ast and velo-planner see SQL syntax: the crates below them in the
+//! data path consume the planner's output and never name a `sqlparser` type.
+//!
+//! - velo-types, velo-partition, velo-watermark and velo-io mention neither
+//!   `sqlparser` nor `velo_ast` at all;
+//! - velo-server's processor (`src/processor/`) mentions no `sqlparser` and no
+//!   `velo_ast` item but Velo's own [`ALLOWED_AST_ITEMS`];
+//! - velo-engine is a ratchet while the bound plan is being built: only the
+//!   files in [`ENGINE_SYNTAX_FILES`] may still import syntax, and a file that
+//!   no longer does must leave the list (so the list only shrinks).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// Crates that never see syntax.
+const SYNTAX_FREE_CRATES: &[&str] = &["velo-types", "velo-partition", "velo-watermark", "velo-io"];
+
+/// velo-ast items that are Velo's own streaming types, not syntax trees.
+const ALLOWED_AST_ITEMS: &[&str] = &["velo_ast::EmitMode"];
+
+/// velo-engine files that still compile syntax (they go with the bound plan).
+const ENGINE_SYNTAX_FILES: &[&str] = &[
+    "velo-engine/benches/expr.rs",
+    "velo-engine/src/aggregate/mod.rs",
+    "velo-engine/src/aggregate/tests.rs",
+    "velo-engine/src/error.rs",
+    "velo-engine/src/expr/cast.rs",
+    "velo-engine/src/expr/compile.rs",
+    "velo-engine/src/expr/tests.rs",
+    "velo-engine/src/lib.rs",
+    "velo-engine/src/query/group.rs",
+    "velo-engine/src/query/mod.rs",
+    "velo-engine/src/query/output.rs",
+    "velo-engine/src/query/rows.rs",
+    "velo-engine/tests/deep_expressions.rs",
+    "velo-engine/tests/library_use.rs",
+];
+
+/// The `.rs` files under `dir`, sorted.
+fn rust_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The lines of `text` that name syntax: `sqlparser`, or a `velo_ast` item not
+/// in `allowed`, as `(line number, line)`.
+fn syntax_lines<'a>(text: &'a str, allowed: &[&str]) -> Vec<(usize, &'a str)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("sqlparser") {
+                return true;
+            }
+            code.match_indices("velo_ast")
+                .any(|(i, _)| !allowed.iter().any(|a| code[i..].starts_with(a)))
+        })
+        .map(|(i, line)| (i + 1, line))
+        .collect()
+}
+
+/// Checks the rule over the workspace at `root`; every breach is listed.
+pub fn check(root: &Path) -> Result<()> {
+    let mut breaches = Vec::new();
+    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    let scan = |dir: &Path, allowed: &[&str], breaches: &mut Vec<String>| -> Result<()> {
+        for file in rust_files(dir)? {
+            let text = std::fs::read_to_string(&file)?;
+            for (n, line) in syntax_lines(&text, allowed) {
+                breaches.push(format!("{}:{n}: {}", rel(&file), line.trim()));
+            }
+        }
+        Ok(())
+    };
+    for krate in SYNTAX_FREE_CRATES {
+        scan(&root.join(krate), &[], &mut breaches)?;
+    }
+    scan(
+        &root.join("velo-server/src/processor"),
+        ALLOWED_AST_ITEMS,
+        &mut breaches,
+    )?;
+    for file in rust_files(&root.join("velo-engine"))? {
+        let name = rel(&file);
+        let text = std::fs::read_to_string(&file)?;
+        let uses = !syntax_lines(&text, ALLOWED_AST_ITEMS).is_empty();
+        let listed = ENGINE_SYNTAX_FILES.contains(&name.as_str());
+        if uses && !listed {
+            breaches.push(format!("{name}: a new velo-engine file imports syntax"));
+        } else if !uses && listed {
+            breaches.push(format!(
+                "{name}: no longer imports syntax; remove it from ENGINE_SYNTAX_FILES in xtask/src/tidy.rs"
+            ));
+        }
+    }
+    if !breaches.is_empty() {
+        bail!(
+            "only velo-ast and velo-planner may see SQL syntax (xtask/src/tidy.rs):\n  {}",
+            breaches.join("\n  ")
+        );
+    }
+    eprintln!("tidy: no SQL syntax below the planner");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_syntax_imports_and_allows_velo_s_own_items() {
+        let text = "use sqlparser::ast::Expr;\nuse velo_ast::EmitMode;\nlet e: velo_ast::Expr;\n// sqlparser in a comment\nuse velo_types::Value;";
+        let lines: Vec<usize> = syntax_lines(text, ALLOWED_AST_ITEMS)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(lines, [1, 3]);
+        assert_eq!(syntax_lines(text, &[]).len(), 3);
+    }
+
+    #[test]
+    fn the_workspace_keeps_the_rule() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        check(root).unwrap();
+    }
+}
