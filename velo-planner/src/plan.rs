@@ -329,6 +329,7 @@ fn plan_statement(
     let routing = RoutingNeeds::new(
         &analysis,
         !query.order_by.is_empty(),
+        query.limit.is_some(),
         partition_key.as_deref(),
     );
     let strategy = choose_strategy(query, &routing, &config)?;

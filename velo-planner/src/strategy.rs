@@ -26,6 +26,8 @@ pub struct RoutingNeeds {
     pub stateful: bool,
     /// The query has ORDER BY.
     pub order_by: bool,
+    /// The query has LIMIT.
+    pub limit: bool,
     /// The key a record's state belongs to, as SQL text: the ROWS window's
     /// PARTITION BY, else the GROUP BY expressions.
     pub key_texts: Vec<String>,
@@ -45,6 +47,7 @@ impl RoutingNeeds {
     pub fn new(
         analysis: &QueryAnalysis,
         order_by: bool,
+        limit: bool,
         partition_key: Option<&[String]>,
     ) -> RoutingNeeds {
         let (keys, key_source) = match &analysis.rows_window {
@@ -65,6 +68,7 @@ impl RoutingNeeds {
         RoutingNeeds {
             stateful: analysis.stateful,
             order_by,
+            limit,
             key_texts: keys.iter().map(|e| e.to_string()).collect(),
             key_columns: keys.iter().map(column_name).collect(),
             key_source,
@@ -109,6 +113,11 @@ impl RoutingNeeds {
                 "partitioning_strategy '{kind}' cannot run this query: {why}"
             )),
         }
+    }
+
+    /// ORDER BY and LIMIT are global: only one partition keeps them exact.
+    pub fn needs_one_partition(&self) -> bool {
+        self.order_by || self.limit
     }
 
     /// The key columns' indices in `schema`, if every key is a plain column of it.

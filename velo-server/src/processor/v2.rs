@@ -247,7 +247,6 @@ impl PartitionLayout {
         strategy: Option<StrategyKind>,
         partitions: usize,
     ) -> Result<PartitionLayout, Failure> {
-        let query = job.query();
         let mut kind = strategy.unwrap_or(job.strategy.kind);
         job.routing
             .check(kind)
@@ -268,7 +267,7 @@ impl PartitionLayout {
             kind = StrategyKind::FanIn;
             keys.clear();
         }
-        if !query.order_by.is_empty() || query.limit.is_some() || kind == StrategyKind::FanIn {
+        if job.routing.needs_one_partition() || kind == StrategyKind::FanIn {
             // ORDER BY and LIMIT are global: one partition keeps them exact. FanIn
             // sends everything to partition 0, so others would only idle (and a
             // global aggregate would emit an empty row from each of them).
