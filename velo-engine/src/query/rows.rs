@@ -332,8 +332,9 @@ fn round_digits(d: &[i64; EXACT_DIGITS], lo: usize, top: usize) -> f64 {
     let rem = mant & ((1 << drop) - 1);
     let half = 1 << (drop - 1);
     let up = rem > half || (rem == half && (sticky || q & 1 == 1));
-    // q + up <= 2^53: exact as a DOUBLE; the product is exact or overflows.
-    (q + u128::from(up)) as f64 * pow2(ulp)
+    // q + up <= 2^53: exact as a DOUBLE (converted from u64: u128 to f64 is a
+    // library call); the product is exact or overflows.
+    (q + u128::from(up)) as u64 as f64 * pow2(ulp)
 }
 
 /// 2^e, exactly, for -1074 <= e <= 1023.
