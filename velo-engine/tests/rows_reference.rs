@@ -1,6 +1,9 @@
 //! Row windows against a from-scratch reference: every row's frame and history are
 //! recomputed over the whole partition history, and the output (values and order)
-//! must match [`RowsWindowExec`] exactly.
+//! must match [`RowsWindowExec`] exactly. That includes DOUBLE SUM / AVG, which
+//! the engine promises to be the frame's exact sum rounded once: the reference
+//! sums each frame from scratch with an independent exact algorithm (Shewchuk's
+//! partials, as Python's `math.fsum`), and the floats compare bit for bit.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ struct Row {
     p: i64,
     o: i64,
     x: Option<i64>,
+    f: Option<f64>,
     ts: i64,
 }
 
@@ -37,6 +41,7 @@ fn schema() -> Schema {
         Field::new("o", DataType::Int),
         Field::new("x", DataType::Int),
         Field::new("ts", DataType::Int),
+        Field::new("f", DataType::Float),
     ])
 }
 
@@ -66,6 +71,9 @@ fn sql(case: &Case) -> String {
         format!("DENSE_RANK() OVER ({w}) AS drk"),
         format!("LAG(x) OVER ({w}) AS lag1"),
         format!("LAG(x, {}, -1) OVER ({w}) AS lagk", case.lag_k),
+        format!("SUM(f) OVER ({w}) AS sf"),
+        format!("AVG(f) OVER ({w}) AS af"),
+        format!("COUNT(f) OVER ({w}) AS cf"),
     ];
     if case.mixed {
         items.push(format!("x + COUNT(*) OVER ({w}) AS mixed"));
@@ -84,6 +92,76 @@ fn int(v: Option<i64>) -> Value {
     v.map_or(Value::Null, Value::Int)
 }
 
+fn float(v: Option<f64>) -> Value {
+    v.map_or(Value::Null, Value::Float)
+}
+
+/// The exact sum of finite values whose partial sums do not overflow, rounded
+/// once to the nearest DOUBLE (ties to even): Shewchuk's non-overlapping
+/// partials with the final rounding of Python's `math.fsum`.
+fn fsum(xs: &[f64]) -> f64 {
+    let mut partials: Vec<f64> = Vec::new();
+    for &x0 in xs {
+        let mut x = x0;
+        let mut i = 0;
+        for j in 0..partials.len() {
+            let mut y = partials[j];
+            if x.abs() < y.abs() {
+                std::mem::swap(&mut x, &mut y);
+            }
+            let hi = x + y;
+            let lo = y - (hi - x);
+            if lo != 0.0 {
+                partials[i] = lo;
+                i += 1;
+            }
+            x = hi;
+        }
+        partials.truncate(i);
+        partials.push(x);
+    }
+    let Some(mut n) = partials.len().checked_sub(1) else {
+        return 0.0;
+    };
+    let mut hi = partials[n];
+    let mut lo = 0.0;
+    while n > 0 {
+        let x = hi;
+        n -= 1;
+        let y = partials[n];
+        hi = x + y;
+        lo = y - (hi - x);
+        if lo != 0.0 {
+            break;
+        }
+    }
+    if n > 0 && ((lo < 0.0 && partials[n - 1] < 0.0) || (lo > 0.0 && partials[n - 1] > 0.0)) {
+        let y = lo * 2.0;
+        let x = hi + y;
+        if y == x - hi {
+            hi = x;
+        }
+    }
+    hi
+}
+
+/// A DOUBLE SUM over a frame's non-NULL values, by its definition: NaN, or
+/// infinities of both signs, give NaN; else an infinity gives itself; else the
+/// exact sum rounded once.
+fn double_sum(fs: &[f64]) -> f64 {
+    let pos = fs.contains(&f64::INFINITY);
+    let neg = fs.contains(&f64::NEG_INFINITY);
+    if fs.iter().any(|f| f.is_nan()) || (pos && neg) {
+        f64::NAN
+    } else if pos {
+        f64::INFINITY
+    } else if neg {
+        f64::NEG_INFINITY
+    } else {
+        fsum(fs)
+    }
+}
+
 /// The output row of `h[m]`, from scratch. `h` is the partition's history so far
 /// (since its last expiry); LEAD values past its end take their defaults.
 fn reference_row(case: &Case, h: &[Row], m: usize) -> Vec<Value> {
@@ -91,6 +169,8 @@ fn reference_row(case: &Case, h: &[Row], m: usize) -> Vec<Value> {
     let frame = &h[(m + 1).saturating_sub(case.n as usize)..=m];
     let xs: Vec<i64> = frame.iter().filter_map(|r| r.x).collect();
     let sum: i128 = xs.iter().map(|&x| x as i128).sum();
+    let fs: Vec<f64> = frame.iter().filter_map(|r| r.f).collect();
+    let fsum = double_sum(&fs);
     let run_start = (0..=m).rev().take_while(|&i| h[i].o == r.o).last().unwrap();
     let dense = 1 + (1..=m).filter(|&i| h[i].o != h[i - 1].o).count();
     let lag = |k: usize, default: Value| {
@@ -132,6 +212,17 @@ fn reference_row(case: &Case, h: &[Row], m: usize) -> Vec<Value> {
         Value::Int(dense as i64),
         lag(1, Value::Null),
         lag(case.lag_k as usize, Value::Int(-1)),
+        if fs.is_empty() {
+            Value::Null
+        } else {
+            Value::Float(fsum)
+        },
+        if fs.is_empty() {
+            Value::Null
+        } else {
+            Value::Float(fsum / fs.len() as f64)
+        },
+        Value::Int(fs.len() as i64),
     ];
     if case.mixed {
         out.push(int(r.x.map(|x| x + frame.len() as i64)));
@@ -210,12 +301,36 @@ fn run(case: &Case, rows: &[Row]) -> Vec<Vec<Value>> {
     let mut exec = RowsWindowExec::new(&plan, &schema, &plan.qualifiers()).unwrap();
     let mut out = BatchBuilder::with_capacity(exec.output_schema().clone(), rows.len());
     for r in rows {
-        let row = [Value::Int(r.p), Value::Int(r.o), int(r.x), Value::Int(r.ts)];
+        let row = [
+            Value::Int(r.p),
+            Value::Int(r.o),
+            int(r.x),
+            Value::Int(r.ts),
+            float(r.f),
+        ];
         exec.process_row(&row, &mut out).unwrap();
     }
     exec.finish(&mut out).unwrap();
     let batch = out.finish();
     batch.rows().map(<[Value]>::to_vec).collect()
+}
+
+/// DOUBLE values that make running sums go wrong: magnitudes far apart (a huge
+/// value leaving the frame cancels the small ones a plain running sum kept),
+/// subnormals, negatives, decimal fractions that do not add up exactly, any
+/// finite value (up to 1e300, so that no partial sum of the reference
+/// overflows), and now and then an infinity or a NaN.
+fn double_strategy() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        4 => (-500i64..500).prop_map(|i| i as f64 / 10.0),
+        2 => prop::sample::select(vec![1e17, -1e17, 1e300, -1e300, 1e16 + 2.0]),
+        1 => prop::sample::select(vec![1e-300, -1e-300, 5e-324, -2.5e-310, 0.0, -0.0]),
+        2 => (prop::num::f64::NORMAL | prop::num::f64::SUBNORMAL)
+            .prop_map(|f| if f.abs() > 1e300 { f * 1e-20 } else { f }),
+        1 => (-3i64..3).prop_map(|i| i as f64),
+        // Rare: one infinity or NaN sticks in the frame for n rows.
+        1 => prop::sample::select(vec![f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+    ]
 }
 
 fn rows_strategy() -> impl Strategy<Value = Vec<Row>> {
@@ -224,6 +339,7 @@ fn rows_strategy() -> impl Strategy<Value = Vec<Row>> {
             0i64..4,
             0i64..3,
             prop::option::weighted(0.8, -50i64..50),
+            prop::option::weighted(0.8, double_strategy()),
             0i64..6,
         ),
         0..120,
@@ -231,9 +347,9 @@ fn rows_strategy() -> impl Strategy<Value = Vec<Row>> {
     .prop_map(|raw| {
         let mut ts = 1_000;
         raw.into_iter()
-            .map(|(p, o, x, step)| {
+            .map(|(p, o, x, f, step)| {
                 ts += step;
-                Row { p, o, x, ts }
+                Row { p, o, x, f, ts }
             })
             .collect()
     })
@@ -277,6 +393,7 @@ fn a_fixed_case_matches_too() {
             p: i % 3,
             o: i / 7,
             x: (i % 5 != 0).then_some(i * 3 - 40),
+            f: (i % 7 != 3).then_some([1e17, 0.1, 1.0, -0.2, 1e-300][i as usize % 5]),
             ts: 1000 + i * 2,
         })
         .collect();
@@ -318,6 +435,8 @@ fn schema_has_the_select_names_and_types() {
     assert_eq!(s[3], ("c_star".to_string(), DataType::Int));
     assert_eq!(s[5], ("s".to_string(), DataType::Int));
     assert_eq!(s[6], ("a".to_string(), DataType::Float));
-    assert_eq!(s[16], ("mixed".to_string(), DataType::Int));
-    assert_eq!(s.len(), 19);
+    assert_eq!(s[16], ("sf".to_string(), DataType::Float));
+    assert_eq!(s[17], ("af".to_string(), DataType::Float));
+    assert_eq!(s[19], ("mixed".to_string(), DataType::Int));
+    assert_eq!(s.len(), 22);
 }

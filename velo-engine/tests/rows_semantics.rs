@@ -346,25 +346,69 @@ fn expire_after_needs_a_time() {
 }
 
 #[test]
-fn double_sums_are_recomputed_so_rounding_does_not_accumulate() {
-    let mut e = exec("SUM(f) OVER (ROWS WINDOW BUFFER 2 ROWS) AS s FROM t").unwrap();
+fn double_sums_are_exact_so_a_huge_value_leaving_the_frame_cancels_nothing() {
+    let mut e =
+        exec("SUM(f) OVER (ROWS WINDOW BUFFER 2 ROWS) AS s, AVG(f) OVER (ROWS WINDOW BUFFER 2 ROWS) AS a FROM t")
+            .unwrap();
     let mut rows = vec![row("a", 0, 0)];
     rows[0][3] = Value::Float(1e17);
     for _ in 0..6 {
         rows.push(row("a", 0, 1));
     }
     let (per_row, _) = run(&mut e, &rows);
-    let sums: Vec<Value> = per_row.iter().map(|r| r[0][0].clone()).collect();
-    // Row 2's frame (1, 1) saw 1e17 leave; from the next recomputation on, every
-    // frame is exact again.
+    let got: Vec<(Value, Value)> = per_row
+        .iter()
+        .map(|r| (r[0][0].clone(), r[0][1].clone()))
+        .collect();
+    // 1e17 + 1 rounds to 1e17; once 1e17 leaves, the frame (1, 1) sums to 2
+    // exactly, on that very row and on every later one.
+    let f = Value::Float;
+    let mut expected = vec![(f(1e17), f(1e17)), (f(1e17), f(5e16))];
+    expected.resize(7, (f(2.0), f(1.0)));
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn double_sums_are_the_frame_summed_exactly_whatever_came_before() {
+    let w = "ROWS WINDOW BUFFER 3 ROWS PARTITION BY k";
+    let mut e = exec(&format!("SUM(f) OVER ({w}) AS s FROM t")).unwrap();
+    let frow = |k: &str, f: f64| {
+        let mut r = row(k, 0, 0);
+        r[3] = Value::Float(f);
+        r
+    };
+    let fs = [
+        1e300, 0.1, -1e300, 0.2, 0.3, 1e-300, -0.3, 5e-324, 1e17, -1e17, 3.0, 1e17,
+    ];
+    let mut rows: Vec<Vec<Value>> = fs.iter().map(|&f| frow("a", f)).collect();
+    rows.insert(3, {
+        let mut r = frow("a", 0.0);
+        r[3] = Value::Null;
+        r
+    });
+    let (per_row, _) = run(&mut e, &rows);
+    let got: Vec<Value> = per_row.iter().map(|r| r[0][0].clone()).collect();
+    // Each frame's exact sum, rounded once (worked out by hand: 0.1 + 0.2 + 0.3
+    // is 0.6000000000000000055..., which rounds to 0.6).
+    let expected = [
+        1e300, 1e300, 0.1,    // (0.1, -1e300, NULL)
+        -1e300, // (-1e300, NULL, 0.2)
+        -1e300, // (NULL, 0.2, 0.3)
+        0.5,    // (0.2, 0.3, 1e-300)
+        0.5,    // (0.3, 1e-300, -0.3)
+        1e-300, // (1e-300, -0.3, 5e-324)
+        -0.3,   // (-0.3, 5e-324, 1e17)
+        1e17,   // (5e-324, 1e17, -1e17)
+        5e-324, // (1e17, -1e17, 3)
+        3.0,    // (-1e17, 3, 1e17)
+        3.0,
+    ];
     assert_eq!(
-        sums[3..],
-        [
-            Value::Float(2.0),
-            Value::Float(2.0),
-            Value::Float(2.0),
-            Value::Float(2.0)
-        ]
+        got,
+        expected
+            .iter()
+            .map(|&f| Value::Float(f))
+            .collect::<Vec<_>>()
     );
 }
 

@@ -2,6 +2,11 @@
 //! reference implementation checked against the engine on random inputs
 //! (proptest), bounded state over a long stream, event-time extraction, late data
 //! under each strategy, and the window columns.
+//!
+//! Both are driven as the server drives a query: a watermark follows a batch
+//! only when it rises (`velo_watermark::SourceWatermarks::advance`), and the end
+//! of input is `finish`. The engine is also run with a watermark after every
+//! batch, repeated or not, and must not tell the difference.
 
 use std::sync::Arc;
 
@@ -30,10 +35,7 @@ fn kts_schema() -> SchemaRef {
 }
 
 fn batch_of(schema: &SchemaRef, recs: &[Rec]) -> Batch {
-    let values = recs
-        .iter()
-        .flat_map(|r| [Value::Int(r.k), Value::Int(r.ts), Value::Int(r.v)])
-        .collect();
+    let values = recs.iter().flat_map(Rec::values).collect();
     Batch::new(schema.clone(), values).unwrap()
 }
 
@@ -41,11 +43,27 @@ fn batch_of(schema: &SchemaRef, recs: &[Rec]) -> Batch {
 // The reference implementation.
 // ---------------------------------------------------------------------------
 
+/// An input record; any field may be NULL. A NULL event time fails the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Rec {
-    k: i64,
-    ts: i64,
-    v: i64,
+    k: Option<i64>,
+    ts: Option<i64>,
+    v: Option<i64>,
+}
+
+fn int(v: Option<i64>) -> Value {
+    v.map_or(Value::Null, Value::Int)
+}
+
+impl Rec {
+    fn values(&self) -> [Value; 3] {
+        [int(self.k), int(self.ts), int(self.v)]
+    }
+
+    /// The event time of a record the reference keeps (it has one).
+    fn time(&self) -> i64 {
+        self.ts.expect("only records with an event time are kept")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,14 +120,28 @@ impl Case {
 }
 
 /// What a run produced: the emitted rows in order, the dead letters (without the
-/// reason column), and the late counters.
+/// reason column), the failed records (NULL event time), and the late counters.
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
     rows: Vec<Vec<Value>>,
     dead: Vec<Vec<Value>>,
+    failed: Vec<Vec<Value>>,
     late: u64,
     dropped: u64,
     warned: u64,
+}
+
+impl Outcome {
+    fn new() -> Outcome {
+        Outcome {
+            rows: Vec::new(),
+            dead: Vec::new(),
+            failed: Vec::new(),
+            late: 0,
+            dropped: 0,
+            warned: 0,
+        }
+    }
 }
 
 /// The windows [start, end) holding `ts`, found by brute force.
@@ -134,23 +166,29 @@ fn windows_of(kind: Kind, ts: i64) -> Vec<(i64, i64)> {
 /// the records it holds.
 #[derive(Debug, Clone)]
 struct Instance {
-    k: i64,
+    k: Option<i64>,
     start: i64,
     end: i64,
     members: Vec<usize>,
 }
 
 impl Instance {
+    /// COUNT(*) counts the members; SUM, MIN and MAX skip NULL values and are
+    /// NULL when every value is.
     fn row(&self, recs: &[Rec]) -> Vec<Value> {
-        let vs: Vec<i64> = self.members.iter().map(|&i| recs[i].v).collect();
+        let vs: Vec<i64> = self.members.iter().filter_map(|&i| recs[i].v).collect();
         vec![
-            Value::Int(self.k),
+            int(self.k),
             Value::Timestamp(self.start),
             Value::Timestamp(self.end),
-            Value::Int(vs.len() as i64),
-            Value::Int(vs.iter().sum()),
-            Value::Int(*vs.iter().min().unwrap()),
-            Value::Int(*vs.iter().max().unwrap()),
+            Value::Int(self.members.len() as i64),
+            if vs.is_empty() {
+                Value::Null
+            } else {
+                Value::Int(vs.iter().sum())
+            },
+            int(vs.iter().min().copied()),
+            int(vs.iter().max().copied()),
         ]
     }
 
@@ -167,7 +205,7 @@ fn instances(kind: Kind, recs: &[Rec], live: &[(usize, (i64, i64))]) -> Vec<Inst
     let mut out: Vec<Instance> = Vec::new();
     match kind {
         Kind::Session(gap) => {
-            let mut keys: Vec<i64> = live.iter().map(|(i, _)| recs[*i].k).collect();
+            let mut keys: Vec<Option<i64>> = live.iter().map(|(i, _)| recs[*i].k).collect();
             keys.sort();
             keys.dedup();
             for k in keys {
@@ -176,10 +214,10 @@ fn instances(kind: Kind, recs: &[Rec], live: &[(usize, (i64, i64))]) -> Vec<Inst
                     .map(|(i, _)| *i)
                     .filter(|i| recs[*i].k == k)
                     .collect();
-                mine.sort_by_key(|i| (recs[*i].ts, *i));
+                mine.sort_by_key(|i| (recs[*i].time(), *i));
                 let mut cur: Option<Instance> = None;
                 for i in mine {
-                    let ts = recs[i].ts;
+                    let ts = recs[i].time();
                     match &mut cur {
                         Some(c) if ts - (c.end - gap) < gap => {
                             c.end = ts + gap;
@@ -223,13 +261,7 @@ fn instances(kind: Kind, recs: &[Rec], live: &[(usize, (i64, i64))]) -> Vec<Inst
 fn reference(case: &Case) -> Outcome {
     let recs: Vec<Rec> = case.batches.iter().flatten().copied().collect();
     let keep = |x: &Instance| !case.having || x.members.len() > 1;
-    let mut o = Outcome {
-        rows: Vec::new(),
-        dead: Vec::new(),
-        late: 0,
-        dropped: 0,
-        warned: 0,
-    };
+    let mut o = Outcome::new();
     let mut live: Vec<(usize, (i64, i64))> = Vec::new();
     let mut watermark: Option<i64> = None;
     let mut max_seen: Option<i64> = None;
@@ -257,8 +289,13 @@ fn reference(case: &Case) -> Outcome {
         for r in batch {
             let i = idx;
             idx += 1;
-            max_seen = Some(max_seen.map_or(r.ts, |m: i64| m.max(r.ts)));
-            if watermark.is_some_and(|w| r.ts < w) {
+            let Some(ts) = r.ts else {
+                // No event time: the record fails, before any lateness check.
+                o.failed.push(r.values().to_vec());
+                continue;
+            };
+            max_seen = Some(max_seen.map_or(ts, |m: i64| m.max(ts)));
+            if watermark.is_some_and(|w| ts < w) {
                 o.late += 1;
                 match case.late {
                     Late::Drop => {
@@ -266,8 +303,7 @@ fn reference(case: &Case) -> Outcome {
                         continue;
                     }
                     Late::Dead => {
-                        o.dead
-                            .push(vec![Value::Int(r.k), Value::Int(r.ts), Value::Int(r.v)]);
+                        o.dead.push(r.values().to_vec());
                         continue;
                     }
                     Late::Warn => o.warned += 1,
@@ -278,7 +314,7 @@ fn reference(case: &Case) -> Outcome {
             match case.kind {
                 Kind::Session(_) => live.push((i, (0, 0))),
                 _ => {
-                    for w in windows_of(case.kind, r.ts) {
+                    for w in windows_of(case.kind, ts) {
                         live.push((i, w));
                         touched.push(w);
                     }
@@ -302,28 +338,40 @@ fn reference(case: &Case) -> Outcome {
                 }
             }
         }
+        // As the server: a watermark follows the batch only when it rises; only
+        // then do windows close (a window re-opened by a late record included).
         if let Some(m) = max_seen {
             let wm = m - case.max_out_of_orderness;
-            watermark = Some(watermark.map_or(wm, |w| w.max(wm)));
-            close(&mut live, watermark, &mut o);
+            if watermark.is_none_or(|w| wm > w) {
+                watermark = Some(wm);
+                close(&mut live, watermark, &mut o);
+            }
         }
     }
     close(&mut live, None, &mut o);
     o
 }
 
+/// How the engine is handed watermarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drive {
+    /// As the server: after a batch, only when the watermark rises.
+    WhenItRises,
+    /// After every batch once there is one, repeated or not.
+    EveryBatch,
+}
+
 fn engine(case: &Case) -> Outcome {
+    engine_driven(case, Drive::WhenItRises)
+}
+
+fn engine_driven(case: &Case, drive: Drive) -> Outcome {
     let (sql, props) = case.sql();
     let schema = kts_schema();
     let mut q = QueryExecutor::new(&plan(&sql, &props), schema.clone()).unwrap();
-    let mut o = Outcome {
-        rows: Vec::new(),
-        dead: Vec::new(),
-        late: 0,
-        dropped: 0,
-        warned: 0,
-    };
+    let mut o = Outcome::new();
     let mut max_seen: Option<i64> = None;
+    let mut sent: Option<i64> = None;
     let drain = |q: &mut QueryExecutor, o: &mut Outcome| {
         if let Some(d) = q.take_dead_letters() {
             assert_eq!(d.schema().field(3).name.as_ref(), LATE_REASON_COLUMN);
@@ -333,7 +381,11 @@ fn engine(case: &Case) -> Outcome {
             }
         }
         o.warned += q.take_late_warnings().len() as u64;
-        assert!(q.take_failures().is_empty());
+        for f in q.take_failures() {
+            let e = f.error.to_string();
+            assert!(e.contains("NULL") && e.contains("'ts'"), "{e}");
+            o.failed.push(f.values);
+        }
     };
     for recs in &case.batches {
         let b = batch_of(&schema, recs);
@@ -344,12 +396,14 @@ fn engine(case: &Case) -> Outcome {
             max_seen = Some(max_seen.map_or(m, |x: i64| x.max(m)));
         }
         if let Some(m) = max_seen {
-            o.rows.extend(rows(
-                q.on_watermark(Watermark(m - case.max_out_of_orderness))
-                    .unwrap(),
-            ));
+            let wm = m - case.max_out_of_orderness;
+            if drive == Drive::EveryBatch || sent.is_none_or(|s| wm > s) {
+                sent = Some(sent.map_or(wm, |s| s.max(wm)));
+                o.rows.extend(rows(q.on_watermark(Watermark(wm)).unwrap()));
+            }
         }
     }
+    assert_eq!(q.stats().watermark, sent);
     o.rows.extend(rows(q.finish().unwrap()));
     drain(&mut q, &mut o);
     let s = q.stats();
@@ -359,6 +413,7 @@ fn engine(case: &Case) -> Outcome {
         s.contributed + s.filtered + s.late_dropped + s.late_dead_lettered + s.failed
     );
     assert_eq!(s.late_dead_lettered, o.dead.len() as u64);
+    assert_eq!(s.failed, o.failed.len() as u64);
     o.late = s.late;
     o.dropped = s.late_dropped;
     o
@@ -379,24 +434,30 @@ fn arb_case() -> impl Strategy<Value = Case> {
         Just(Late::Dead)
     ];
     // Records: time advances by a random step with jitter; now and then a record
-    // is far behind (late).
+    // is far behind (late). Keys and values are sometimes NULL (a NULL key is a
+    // group of its own), and now and then the event time is (the record fails).
     let recs = prop::collection::vec(
         (
-            0i64..3,
+            prop::option::weighted(0.9, 0i64..3),
             0i64..6,
             -4i64..5,
             prop::bool::weighted(0.1),
-            -5i64..6,
+            prop::option::weighted(0.85, -5i64..6),
+            prop::bool::weighted(0.05),
         ),
         0..50,
     )
     .prop_map(|raw| {
         let mut t = -40i64;
         raw.into_iter()
-            .map(|(k, step, jitter, behind, v)| {
+            .map(|(k, step, jitter, behind, v, no_time)| {
                 t += step;
                 let ts = if behind { t - 25 + jitter } else { t + jitter };
-                Rec { k, ts, v }
+                Rec {
+                    k,
+                    ts: (!no_time).then_some(ts),
+                    v,
+                }
             })
             .collect::<Vec<_>>()
     });
@@ -442,12 +503,18 @@ proptest! {
     fn engine_matches_the_reference(case in arb_case()) {
         let expect = reference(&case);
         let got = engine(&case);
-        prop_assert_eq!(got, expect);
+        prop_assert_eq!(&got, &expect);
+        // A watermark that does not rise changes nothing.
+        prop_assert_eq!(engine_driven(&case, Drive::EveryBatch), got);
     }
 }
 
 fn rec(k: i64, ts: i64, v: i64) -> Rec {
-    Rec { k, ts, v }
+    Rec {
+        k: Some(k),
+        ts: Some(ts),
+        v: Some(v),
+    }
 }
 
 fn case(kind: Kind, changes: bool, late: Late, batches: Vec<Vec<Rec>>) -> Case {
@@ -548,8 +615,8 @@ fn state_stays_flat_over_a_long_stream() {
             .map(|i| rec(i % 7, i * 2 + (i % 5), i % 11))
             .collect();
         for r in &recs {
-            pairs.insert((r.k, r.ts.div_euclid(100)));
-            starts.insert(r.ts.div_euclid(100));
+            pairs.insert((r.k, r.time().div_euclid(100)));
+            starts.insert(r.time().div_euclid(100));
         }
         let b = batch_of(&schema, &recs);
         emitted += rows(q.process(&b).unwrap()).len() as u64;
@@ -673,6 +740,41 @@ fn late_data_strategies_count_and_route_rows() {
     let s = q.stats();
     assert_eq!((s.late, s.late_dead_lettered, s.late_dropped), (1, 1, 0));
     assert_eq!(s.rows_in, s.contributed + s.filtered + s.late_dead_lettered);
+}
+
+#[test]
+fn a_watermark_that_does_not_rise_closes_nothing() {
+    let schema = kts_schema();
+    let sql = "SELECT k, _window_start, SUM(v) AS s FROM t GROUP BY k WINDOW TUMBLING(ts, INTERVAL '10' MILLISECOND)";
+    let props = ", 'late.data.strategy' = 'process_all'";
+    let mut q = QueryExecutor::new(&plan(sql, props), schema.clone()).unwrap();
+    let row = |ws: i64, s: i64| vec![Value::Int(1), Value::Timestamp(ws), Value::Int(s)];
+    assert!(q
+        .process(&batch_of(&schema, &[rec(1, 5, 1), rec(1, 25, 2)]))
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        rows(q.on_watermark(Watermark(20)).unwrap()),
+        vec![row(0, 1)]
+    );
+    // 7 is late and processed: [0, 10) re-opens.
+    assert!(q
+        .process(&batch_of(&schema, &[rec(1, 7, 10)]))
+        .unwrap()
+        .is_none());
+    assert_eq!((q.stats().late, q.stats().windows_open), (1, 2));
+    // The same watermark again, or a lower one, fires nothing.
+    assert!(q.on_watermark(Watermark(20)).unwrap().is_none());
+    assert!(q.on_watermark(Watermark(15)).unwrap().is_none());
+    assert_eq!(q.stats().watermark, Some(20));
+    assert_eq!(q.stats().windows_open, 2);
+    // The next higher one fires the re-opened window, once.
+    assert_eq!(
+        rows(q.on_watermark(Watermark(21)).unwrap()),
+        vec![row(0, 10)]
+    );
+    assert!(q.on_watermark(Watermark(21)).unwrap().is_none());
+    assert_eq!(rows(q.finish().unwrap()), vec![row(20, 2)]);
 }
 
 #[test]

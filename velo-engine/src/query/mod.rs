@@ -471,16 +471,19 @@ impl QueryExecutor {
     }
 
     /// An in-band watermark: no record with an earlier event time is expected any
-    /// more. Watermarks only move forward (a lower one than the current is
-    /// ignored). Every window whose end is at or below the watermark closes:
+    /// more. Watermarks only move forward: one that does not rise above the
+    /// current is ignored and closes nothing, so a window that a late record
+    /// re-opened fires at the next higher watermark (or at the end of input),
+    /// however often the same watermark is repeated; the server sends one only
+    /// when it rises. Every window whose end is at or below the watermark closes:
     /// with EMIT FINAL its rows are returned, ordered by window start and then by
     /// the group's first appearance in the window; its state is freed in both
     /// modes. Queries without a time window ignore watermarks.
     pub fn on_watermark(&mut self, wm: Watermark) -> Result<Option<Batch>> {
-        let current = match self.watermark {
-            Some(w) if w >= wm.0 => w,
-            _ => wm.0,
-        };
+        if self.watermark.is_some_and(|w| w >= wm.0) {
+            return Ok(None);
+        }
+        let current = wm.0;
         self.watermark = Some(current);
         if let Body::Rows(r) = &mut self.body {
             // EXPIRE AFTER: free idle partitions' buffers (no effect without it).

@@ -13,7 +13,11 @@
 //!   - `SUM` and `AVG` ignore NULLs and are NULL when the frame holds no non-NULL
 //!     value; a BIGINT SUM is exact (summed in 128 bits) and a frame whose sum does
 //!     not fit in BIGINT fails the row with [`Error::Overflow`] (the row still
-//!     enters the frame); AVG is DOUBLE (exact DECIMAL for DECIMAL input), as in
+//!     enters the frame); a DOUBLE SUM is the exact sum of the frame's values
+//!     rounded once to the nearest DOUBLE (ties to even; 0.0 when it is zero;
+//!     infinities and NaN as in IEEE addition), so it does not depend on the rows
+//!     that came and went before, nor on the order of the frame; AVG is DOUBLE
+//!     (that sum divided by the count; exact DECIMAL for DECIMAL input), as in
 //!     GROUP BY;
 //!   - `MIN` / `MAX` ignore NULLs (NULL when none);
 //!   - `FIRST_VALUE(x)` is `x` of the oldest row in the frame and `LAST_VALUE(x)`
@@ -54,9 +58,9 @@
 //! distinct argument that is needed later. The ring, the MIN/MAX monotonic deques
 //! and the LEAD holding area are allocated once, when a partition is created;
 //! the per-row path allocates nothing. COUNT/SUM/AVG keep running sums (add the new
-//! value, subtract the evicted one; DOUBLE sums are recomputed from the ring every
-//! n rows so that rounding cannot drift), MIN/MAX keep monotonic deques, so each
-//! row costs O(1) amortized whatever n is.
+//! value, subtract the evicted one; a DOUBLE sum is kept exactly, in a fixed-point
+//! [`ExactSum`] of 67 32-bit digits, and rounded once per row), MIN/MAX keep
+//! monotonic deques, so each row costs O(1) amortized whatever n is.
 
 use std::cmp::Ordering;
 use std::collections::VecDeque;
@@ -156,6 +160,190 @@ struct SumSpec {
     numeric: bool,
     /// The aggregate named in errors.
     name: &'static str,
+    /// The partition's [`ExactSum`] that sums this column's DOUBLE values (for a
+    /// numeric column that is neither BIGINT nor DECIMAL).
+    exact: Option<usize>,
+}
+
+/// 32-bit digits of an [`ExactSum`]: every finite DOUBLE is an integer multiple
+/// of 2^-1074 below 2^1024, i.e. below 2^2098 units; a frame of at most
+/// [`MAX_BUFFER_ROWS`] (< 2^20) of them sums below 2^2118 units, which 67 digits
+/// hold with the sign (the top digit is signed).
+const EXACT_DIGITS: usize = 67;
+const DIGIT_MASK: i64 = 0xffff_ffff;
+
+/// The exact sum of a frame's DOUBLE values, as a fixed-point number in units of
+/// 2^-1074 (the smallest subnormal): adding or removing a value is exact, so the
+/// sum never drifts nor cancels, whatever the magnitudes, and
+/// [`ExactSum::value`] is the exact sum rounded once to the nearest DOUBLE (ties
+/// to even), the same as summing the frame from scratch without rounding.
+/// Infinities and NaNs are counted apart, as IEEE arithmetic combines them.
+///
+/// Digit `i` weighs 2^(32 i) units and holds any `i64` between two calls of
+/// [`ExactSum::value`] (carries are lazy); `value` normalizes digits `lo..top`
+/// into 0..2^32 and carries into the signed digit `top`. Digits outside
+/// `lo..=top` are zero. A fixed array: nothing is allocated per row.
+#[derive(Debug, Clone, PartialEq)]
+struct ExactSum {
+    digits: [i64; EXACT_DIGITS],
+    lo: usize,
+    top: usize,
+    pos_inf: i64,
+    neg_inf: i64,
+    nan: i64,
+}
+
+const EMPTY_EXACT: ExactSum = ExactSum {
+    digits: [0; EXACT_DIGITS],
+    lo: EXACT_DIGITS,
+    top: 0,
+    pos_inf: 0,
+    neg_inf: 0,
+    nan: 0,
+};
+
+impl ExactSum {
+    /// Adds `f` to the sum, or removes it (`remove`, for a value leaving the
+    /// frame that was added before).
+    fn add(&mut self, f: f64, remove: bool) {
+        let count = if remove { -1 } else { 1 };
+        if f.is_nan() {
+            self.nan += count;
+            return;
+        }
+        if f.is_infinite() {
+            if f > 0.0 {
+                self.pos_inf += count;
+            } else {
+                self.neg_inf += count;
+            }
+            return;
+        }
+        // f = m * 2^(s - 1074) with m < 2^53 and 0 <= s <= 2045.
+        let bits = f.to_bits();
+        let biased = ((bits >> 52) & 0x7ff) as usize;
+        let fraction = bits & ((1 << 52) - 1);
+        let (m, s) = if biased == 0 {
+            (fraction, 0)
+        } else {
+            (fraction | 1 << 52, biased - 1)
+        };
+        if m == 0 {
+            return;
+        }
+        let negative = (bits >> 63 == 1) != remove;
+        let wide = u128::from(m) << (s % 32);
+        let at = s / 32;
+        for (j, digit) in self.digits[at..at + 3].iter_mut().enumerate() {
+            let part = ((wide >> (32 * j)) as i64) & DIGIT_MASK;
+            if negative {
+                *digit -= part;
+            } else {
+                *digit += part;
+            }
+        }
+        self.lo = self.lo.min(at);
+        self.top = self.top.max(at + 3);
+    }
+
+    /// The sum rounded to the nearest DOUBLE (ties to even); 0.0 when it is
+    /// exactly zero. Overflows to an infinity as IEEE addition does; a NaN, or
+    /// infinities of both signs, give NaN.
+    fn value(&mut self) -> f64 {
+        if self.nan > 0 || (self.pos_inf > 0 && self.neg_inf > 0) {
+            return f64::NAN;
+        }
+        if self.pos_inf > 0 {
+            return f64::INFINITY;
+        }
+        if self.neg_inf > 0 {
+            return f64::NEG_INFINITY;
+        }
+        if self.lo > self.top {
+            return 0.0;
+        }
+        let (lo, top) = (self.lo, self.top);
+        let mut carry = 0;
+        for d in &mut self.digits[lo..top] {
+            let v = *d + carry;
+            carry = v >> 32;
+            *d = v & DIGIT_MASK;
+        }
+        self.digits[top] += carry;
+        let Some(first) = self.digits[lo..=top].iter().position(|&d| d != 0) else {
+            // Exactly zero: every digit is; narrow the range to nothing.
+            self.lo = EXACT_DIGITS;
+            self.top = 0;
+            return 0.0;
+        };
+        self.lo = lo + first;
+        let lo = self.lo;
+        if self.digits[top] < 0 {
+            let mut magnitude = [0; EXACT_DIGITS];
+            let mut carry = 0;
+            for (m, &d) in magnitude[lo..top].iter_mut().zip(&self.digits[lo..top]) {
+                let v = carry - d;
+                carry = v >> 32;
+                *m = v & DIGIT_MASK;
+            }
+            magnitude[top] = carry - self.digits[top];
+            return -round_digits(&magnitude, lo, top);
+        }
+        let value = round_digits(&self.digits, lo, top);
+        // A non-negative sum has no digit above its highest non-zero one.
+        if let Some(h) = self.digits[lo..top].iter().rposition(|&d| d != 0) {
+            if self.digits[top] == 0 {
+                self.top = lo + h + 1;
+            }
+        }
+        value
+    }
+}
+
+/// A non-negative fixed-point number (digits as in [`ExactSum`]: `d[i]` in
+/// 0..2^32 for `lo <= i < top`, `d[top] >= 0`, zero elsewhere) rounded to the
+/// nearest DOUBLE, ties to even.
+fn round_digits(d: &[i64; EXACT_DIGITS], lo: usize, top: usize) -> f64 {
+    let Some(h) = (lo..=top).rev().find(|&i| d[i] != 0) else {
+        return 0.0;
+    };
+    // The highest digit and those under it, at least 64 more bits: 2^127 at most
+    // (`d[top]` < 2^63, others < 2^32), at least 65 significant bits.
+    let below = if h == top { 2 } else { 3 };
+    let base = h as i64 - below;
+    let mut mant: u128 = 0;
+    for j in (base..=h as i64).rev() {
+        mant <<= 32;
+        if j >= lo as i64 {
+            mant |= d[j as usize] as u128;
+        }
+    }
+    let sticky = (lo as i64..base).any(|j| d[j as usize] != 0);
+    // The value is mant * 2^lsb.
+    let lsb = 32 * base - 1074;
+    let msb = lsb + 127 - i64::from(mant.leading_zeros());
+    if msb > 1023 {
+        return f64::INFINITY;
+    }
+    // The weight of the DOUBLE's last bit: 53 bits, or subnormal.
+    let ulp = (msb - 52).max(-1074);
+    let drop = (ulp - lsb).clamp(1, 127) as u32;
+    let q = mant >> drop;
+    let rem = mant & ((1 << drop) - 1);
+    let half = 1 << (drop - 1);
+    let up = rem > half || (rem == half && (sticky || q & 1 == 1));
+    // q + up <= 2^53: exact as a DOUBLE (converted from u64: u128 to f64 is a
+    // library call); the product is exact or overflows.
+    (q + u128::from(up)) as u64 as f64 * pow2(ulp)
+}
+
+/// 2^e, exactly, for -1074 <= e <= 1023.
+fn pow2(e: i64) -> f64 {
+    if e >= -1022 {
+        f64::from_bits(((e + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1 << (e + 1074))
+    }
 }
 
 impl RunningSum {
@@ -173,14 +361,9 @@ impl RunningSum {
                 self.ints += sign as i128 * *i as i128;
                 self.n_ints += sign;
             }
-            Value::Float(f) => {
-                self.floats += sign as f64 * f;
-                self.n_floats += sign;
-                if self.n_floats == 0 {
-                    // No rounding residue survives an empty frame.
-                    self.floats = 0.0;
-                }
-            }
+            // The value is summed exactly in the partition's ExactSum, which sets
+            // `floats` when the row is committed.
+            Value::Float(_) if spec.exact.is_some() => self.n_floats += sign,
             Value::Decimal(d) => {
                 let r = if sign > 0 {
                     self.decimals.checked_add(*d)
@@ -271,9 +454,9 @@ struct Partition {
     ring: Box<[Value]>,
     /// The ring row of the next row (`seen % history`, kept without dividing).
     pos: usize,
-    /// Rows until the DOUBLE sums are recomputed from the ring.
-    until_rebuild: u64,
     sums: Box<[RunningSum]>,
+    /// The exact DOUBLE sums, one per [`SumSpec::exact`].
+    exact: Box<[ExactSum]>,
     /// Monotonic deques of (sequence, value) for MIN (increasing) and MAX
     /// (decreasing); capacity n, never exceeded.
     deques: Box<[VecDeque<(u64, Value)>]>,
@@ -300,6 +483,8 @@ pub struct RowsWindowExec {
     /// The argument slots kept in the ring, one ring column each.
     ring_cols: Vec<usize>,
     sum_specs: Vec<SumSpec>,
+    /// How many of them are DOUBLE sums with an [`ExactSum`] per partition.
+    exact_sums: usize,
     /// One per MIN / MAX call: its argument slot, and whether it is MAX.
     deque_specs: Vec<(usize, bool)>,
     order_exprs: Vec<PhysicalExpr>,
@@ -460,7 +645,12 @@ impl Builder<'_> {
             self.sum_specs[i].name = name;
             return i;
         }
-        self.sum_specs.push(SumSpec { col, numeric, name });
+        self.sum_specs.push(SumSpec {
+            col,
+            numeric,
+            name,
+            exact: None,
+        });
         self.sum_specs.len() - 1
     }
 
@@ -740,6 +930,15 @@ impl RowsWindowExec {
             query.span,
         )?;
 
+        // DOUBLE (and untyped) sums are kept exactly.
+        let mut exact_sums = 0;
+        for spec in &mut b.sum_specs {
+            let t = b.arg_exprs[b.ring_cols[spec.col]].data_type();
+            if spec.numeric && !matches!(t, DataType::Int | DataType::Decimal { .. }) {
+                spec.exact = Some(exact_sums);
+                exact_sums += 1;
+            }
+        }
         let frame = window.buffer_rows;
         let history = frame.max(b.max_lag.map_or(0, |k| k + 1));
         let key_width = window.partition_by.len();
@@ -750,6 +949,7 @@ impl RowsWindowExec {
             + key_width * size_of::<Value>()
             + history as usize * b.ring_cols.len() * size_of::<Value>()
             + b.sum_specs.len() * size_of::<RunningSum>()
+            + exact_sums * size_of::<ExactSum>()
             + b.deque_specs.len()
                 * (size_of::<VecDeque<(u64, Value)>>()
                     + frame as usize * size_of::<(u64, Value)>())
@@ -778,6 +978,7 @@ impl RowsWindowExec {
             ring_cols: b.ring_cols,
             sum_scratch: Vec::with_capacity(b.sum_specs.len()),
             sum_specs: b.sum_specs,
+            exact_sums,
             deque_specs: b.deque_specs,
             order_scratch: Vec::with_capacity(order_exprs.len()),
             order_exprs,
@@ -925,8 +1126,31 @@ impl RowsWindowExec {
             self.sum_scratch.push(s);
         }
 
-        // 5. Commit.
+        // 5. Commit. The exact DOUBLE sums first: the evicted value may sit in the
+        // ring row the new row overwrites.
         let p = &mut self.partitions[idx];
+        for (spec, s) in self.sum_specs.iter().zip(self.sum_scratch.iter_mut()) {
+            let Some(e) = spec.exact else { continue };
+            let acc = &mut p.exact[e];
+            let mut changed = false;
+            if let Value::Float(f) = &self.args[self.ring_cols[spec.col]] {
+                acc.add(*f, false);
+                changed = true;
+            }
+            if let Some(slot) = evicted {
+                if let Value::Float(f) = &p.ring[slot * ring_width + spec.col] {
+                    acc.add(*f, true);
+                    changed = true;
+                }
+            }
+            if s.n_floats == 0 {
+                // Nothing left: the exact sum is zero; narrow it back.
+                *acc = EMPTY_EXACT;
+                s.floats = 0.0;
+            } else if changed {
+                s.floats = acc.value();
+            }
+        }
         if let Some(t) = time {
             p.last_time = Some(p.last_time.map_or(t, |l| l.max(t)));
         }
@@ -943,22 +1167,6 @@ impl RowsWindowExec {
             cell.clone_from(&self.args[a]);
         }
         p.sums.copy_from_slice(&self.sum_scratch);
-        // DOUBLE sums: recompute from the ring every `frame` rows (no drift).
-        p.until_rebuild -= 1;
-        if p.until_rebuild == 0 {
-            p.until_rebuild = self.frame;
-            for (spec, s) in self.sum_specs.iter().zip(p.sums.iter_mut()) {
-                if s.n_floats > 0 {
-                    s.floats = 0.0;
-                    for j in 0..frame {
-                        let at = back(pos, j, history) * ring_width + spec.col;
-                        if let Value::Float(f) = &p.ring[at] {
-                            s.floats += f;
-                        }
-                    }
-                }
-            }
-        }
         for (&(arg, is_max), dq) in self.deque_specs.iter().zip(p.deques.iter_mut()) {
             while dq.front().is_some_and(|(s, _)| s + self.frame <= seq) {
                 if let Some((_, old)) = dq.pop_front() {
@@ -1158,6 +1366,7 @@ impl RowsWindowExec {
             p.key = Box::new([]);
             p.ring = Box::new([]);
             p.sums = Box::new([]);
+            p.exact = Box::new([]);
             p.deques = Box::new([]);
             p.prev_order = Box::new([]);
             p.pending = Box::new([]);
@@ -1226,8 +1435,8 @@ impl RowsWindowExec {
             ring: vec![Value::Null; self.history as usize * self.ring_cols.len()]
                 .into_boxed_slice(),
             pos: 0,
-            until_rebuild: self.frame,
             sums: vec![EMPTY_SUM; self.sum_specs.len()].into_boxed_slice(),
+            exact: vec![EMPTY_EXACT; self.exact_sums].into_boxed_slice(),
             deques: self
                 .deque_specs
                 .iter()
@@ -1246,8 +1455,8 @@ impl RowsWindowExec {
         let p = &mut self.partitions[idx];
         p.seen = 0;
         p.pos = 0;
-        p.until_rebuild = self.frame;
         p.sums.fill(EMPTY_SUM);
+        p.exact.fill(EMPTY_EXACT);
         for d in p.deques.iter_mut() {
             let held: usize = d.iter().map(|(_, v)| value_heap_bytes(v)).sum();
             self.heap_bytes = self.heap_bytes.saturating_sub(held);
@@ -1417,5 +1626,159 @@ fn time_expr(
             format!("EXPIRE AFTER measures time with a {t} column; it needs BIGINT milliseconds, TIMESTAMP or a timestamp string"),
             span,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An independent exact sum: Shewchuk's non-overlapping partials, rounded
+    /// correctly as Python's `math.fsum` does (finite inputs whose partial sums
+    /// do not overflow).
+    fn fsum(xs: &[f64]) -> f64 {
+        let mut partials: Vec<f64> = Vec::new();
+        for &x0 in xs {
+            let mut x = x0;
+            let mut i = 0;
+            for j in 0..partials.len() {
+                let mut y = partials[j];
+                if x.abs() < y.abs() {
+                    std::mem::swap(&mut x, &mut y);
+                }
+                let hi = x + y;
+                let lo = y - (hi - x);
+                if lo != 0.0 {
+                    partials[i] = lo;
+                    i += 1;
+                }
+                x = hi;
+            }
+            partials.truncate(i);
+            partials.push(x);
+        }
+        let Some(mut n) = partials.len().checked_sub(1) else {
+            return 0.0;
+        };
+        let mut hi = partials[n];
+        let mut lo = 0.0;
+        while n > 0 {
+            let x = hi;
+            n -= 1;
+            let y = partials[n];
+            hi = x + y;
+            lo = y - (hi - x);
+            if lo != 0.0 {
+                break;
+            }
+        }
+        if n > 0 && ((lo < 0.0 && partials[n - 1] < 0.0) || (lo > 0.0 && partials[n - 1] > 0.0)) {
+            let y = lo * 2.0;
+            let x = hi + y;
+            if y == x - hi {
+                hi = x;
+            }
+        }
+        hi
+    }
+
+    fn exact(xs: &[f64]) -> f64 {
+        let mut s = EMPTY_EXACT;
+        for &x in xs {
+            s.add(x, false);
+        }
+        s.value()
+    }
+
+    fn same(a: f64, b: f64) -> bool {
+        a == b || (a.is_nan() && b.is_nan())
+    }
+
+    #[test]
+    fn exact_sums_round_once() {
+        let two53 = 9_007_199_254_740_992.0;
+        let tiny = f64::from_bits(1);
+        let cases: &[(&[f64], f64)] = &[
+            (&[], 0.0),
+            (&[1e17, 1.0, 1.0, -1e17], 2.0),
+            (&[0.1, 0.2, 0.3], 0.6),
+            (&[0.1, 0.2], 0.30000000000000004),
+            // Ties go to even; anything past the tie goes up.
+            (&[two53, 1.0], two53),
+            (&[two53, 3.0], two53 + 4.0),
+            (&[two53, 1.0, tiny], two53 + 2.0),
+            (&[-two53, -1.0, -tiny], -two53 - 2.0),
+            (&[1e300, 1e-300, -1e300], 1e-300),
+            (&[tiny, tiny, tiny], 3.0 * tiny),
+            (&[f64::MIN_POSITIVE, -tiny], f64::MIN_POSITIVE - tiny),
+            (&[-0.0, -0.0], 0.0),
+            (&[5.0, -5.0], 0.0),
+            (&[f64::MAX, f64::MAX], f64::INFINITY),
+            (&[f64::MAX, f64::MAX, -f64::MAX], f64::MAX),
+            (&[-f64::MAX, -f64::MAX], f64::NEG_INFINITY),
+            (&[1.0, f64::INFINITY], f64::INFINITY),
+            (&[1.0, f64::NEG_INFINITY], f64::NEG_INFINITY),
+            (&[f64::INFINITY, f64::NEG_INFINITY], f64::NAN),
+            (&[f64::NAN, 1.0], f64::NAN),
+        ];
+        for (xs, expected) in cases {
+            let got = exact(xs);
+            assert!(same(got, *expected), "{xs:?}: {got:e}, not {expected:e}");
+        }
+    }
+
+    #[test]
+    fn removing_values_is_exact_and_frees_the_range() {
+        let mut s = EMPTY_EXACT;
+        for x in [1e300, 3.5, -1e-300, f64::INFINITY, f64::NAN] {
+            s.add(x, false);
+        }
+        assert!(s.value().is_nan());
+        s.add(f64::NAN, true);
+        assert_eq!(s.value(), f64::INFINITY);
+        s.add(f64::INFINITY, true);
+        s.add(1e300, true);
+        assert_eq!(s.value(), 3.5 - 1e-300);
+        s.add(3.5, true);
+        assert_eq!(s.value(), -1e-300);
+        s.add(-1e-300, true);
+        assert_eq!(s.value(), 0.0);
+        assert_eq!(s, EMPTY_EXACT, "an exactly zero sum narrows to nothing");
+    }
+
+    /// Values of every magnitude (subnormal to 1e300), both signs, through a
+    /// sliding frame: after each row the sum is the reference's of the frame.
+    #[test]
+    fn sliding_exact_sums_match_a_reference() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for frame in [1usize, 2, 3, 5, 8] {
+            let mut s = EMPTY_EXACT;
+            let mut values: Vec<f64> = Vec::new();
+            for _ in 0..3000 {
+                let r = next();
+                let x = match r % 4 {
+                    // Any finite value below 2^997 (so that no partial sum of
+                    // the reference overflows).
+                    0 => f64::from_bits(next() & !(0x7ff << 52) | ((next() % 2020) << 52)),
+                    1 => ((next() % 2001) as f64 - 1000.0) / 10.0,
+                    2 => [1e17, -1e17, 1e300, -1e300, 5e-324, -1e-310][(next() % 6) as usize],
+                    _ => (next() % 7) as f64,
+                };
+                values.push(x);
+                s.add(x, false);
+                if values.len() > frame {
+                    s.add(values[values.len() - frame - 1], true);
+                }
+                let window = &values[values.len().saturating_sub(frame)..];
+                let (got, want) = (s.value(), fsum(window));
+                assert!(same(got, want), "{window:?}: {got:e}, not {want:e}");
+            }
+        }
     }
 }
