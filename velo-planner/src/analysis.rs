@@ -190,6 +190,21 @@ pub(crate) fn analyze(query: &SelectQuery) -> Result<QueryAnalysis> {
             span,
         });
     }
+    if analysis.window.is_some()
+        && analysis.emit == EmitMode::Changes
+        && (!query.order_by.is_empty() || query.limit.is_some())
+    {
+        // ORDER BY / LIMIT on a window apply to each emitted window (SPEC §2);
+        // EMIT CHANGES emits an update per record, never a window's rows.
+        let span = query.emit.as_ref().map_or(query.span, |e| e.span);
+        return Err(Error::Invalid {
+            message: "ORDER BY and LIMIT on a windowed query apply to each emitted window, \
+                      but EMIT CHANGES emits an update per record, not a window's rows: \
+                      use EMIT FINAL, or drop ORDER BY and LIMIT"
+                .to_string(),
+            span,
+        });
+    }
     Ok(analysis)
 }
 
@@ -573,5 +588,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("positive"), "{e}");
+    }
+
+    #[test]
+    fn order_by_and_limit_on_a_window_need_emit_final() {
+        let plan = |q: &str| {
+            crate::plan_sql(
+                &format!("{q} WITH ('t.type' = 'stdin_source')"),
+                &Default::default(),
+            )
+        };
+        let w = "SELECT k, COUNT(*) AS n FROM t GROUP BY k WINDOW TUMBLING(ts, 1m)";
+        for tail in [" ORDER BY n DESC", " LIMIT 2", " ORDER BY n LIMIT 2"] {
+            let e = plan(&format!("{w}{tail} EMIT CHANGES")).unwrap_err();
+            assert!(e.to_string().contains("use EMIT FINAL"), "{tail}: {e}");
+            // Pointed at the EMIT clause.
+            assert_eq!(
+                e.span().start.column,
+                w.len() as u64 + tail.len() as u64 + 2
+            );
+            plan(&format!("{w}{tail} EMIT FINAL")).unwrap();
+            plan(&format!("{w}{tail}")).unwrap();
+        }
+        plan(&format!("{w} EMIT CHANGES")).unwrap();
+        // Without a window, ORDER BY / LIMIT stay global, EMIT CHANGES included.
+        plan("SELECT k, COUNT(*) AS n FROM t GROUP BY k ORDER BY n LIMIT 2 EMIT CHANGES").unwrap();
     }
 }

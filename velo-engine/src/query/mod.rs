@@ -79,6 +79,7 @@ use crate::expr::{compile, PhysicalExpr, Scope};
 pub use event_time::EventTime;
 use group::GroupAggregate;
 pub use output::OrderLimit;
+use output::WindowRun;
 pub use rows::RowsWindowExec;
 use window::WindowAggregate;
 
@@ -205,6 +206,9 @@ pub struct QueryExecutor {
     filter: Option<PhysicalExpr>,
     body: Body,
     order_limit: OrderLimit,
+    /// Which window each row of the last window emission belongs to (kept
+    /// for its capacity).
+    window_runs: Vec<WindowRun>,
     counters: QueryCounters,
     stats: QueryStats,
     failures: Vec<RowFailure>,
@@ -281,7 +285,10 @@ impl QueryExecutor {
                 texts,
             )
         };
-        let order_limit = OrderLimit::new(query, &output_schema, &output_exprs)?;
+        // A time window with EMIT FINAL sorts and limits each emitted window
+        // (SPEC §2); the planner refuses ORDER BY / LIMIT on EMIT CHANGES ones.
+        let per_window = matches!(&body, Body::Window(w) if w.emit_mode() == EmitMode::Final);
+        let order_limit = OrderLimit::new(query, &output_schema, &output_exprs, per_window)?;
         let late_policy = match plan.config.late_data {
             LateDataStrategy::Drop => LateDataPolicy::Drop,
             LateDataStrategy::ProcessWithWarning => LateDataPolicy::ProcessWithWarning,
@@ -296,6 +303,7 @@ impl QueryExecutor {
             filter,
             body,
             order_limit,
+            window_runs: Vec::new(),
             counters: QueryCounters::default(),
             stats: QueryStats::default(),
             failures: Vec::new(),
@@ -383,7 +391,8 @@ impl QueryExecutor {
         self.watermark
     }
 
-    /// True once LIMIT has been reached: no further input can change the output.
+    /// True once LIMIT has been reached: no further input can change the output
+    /// (never for a per-window LIMIT: every window has its own).
     pub fn is_done(&self) -> bool {
         self.order_limit.is_exhausted()
     }
@@ -477,8 +486,10 @@ impl QueryExecutor {
     /// however often the same watermark is repeated; the server sends one only
     /// when it rises. Every window whose end is at or below the watermark closes:
     /// with EMIT FINAL its rows are returned, ordered by window start and then by
-    /// the group's first appearance in the window; its state is freed in both
-    /// modes. Queries without a time window ignore watermarks.
+    /// the group's first appearance in the window (under ORDER BY, each window's
+    /// rows sorted on their own; under LIMIT n, at most n rows per window); its
+    /// state is freed in both modes. Queries without a time window ignore
+    /// watermarks.
     pub fn on_watermark(&mut self, wm: Watermark) -> Result<Option<Batch>> {
         if self.watermark.is_some_and(|w| w >= wm.0) {
             return Ok(None);
@@ -500,21 +511,33 @@ impl QueryExecutor {
             0
         };
         let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), capacity);
-        w.close(Some(current), &mut out)?;
-        Ok(self.admit(out))
+        let mut runs = std::mem::take(&mut self.window_runs);
+        runs.clear();
+        w.close(Some(current), &mut out, &mut runs)?;
+        let emitted = if out.is_empty() {
+            None
+        } else {
+            self.order_limit.admit_windows(out.finish(), &runs)
+        };
+        self.window_runs = runs;
+        self.counters.rows_out += emitted.as_ref().map_or(0, |b| b.num_rows() as u64);
+        Ok(emitted)
     }
 
     /// End of bounded input: closes every open window, emits EMIT FINAL rows and
     /// anything ORDER BY held back.
     pub fn finish(&mut self) -> Result<Option<Batch>> {
         let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), 0);
+        let mut runs = std::mem::take(&mut self.window_runs);
+        runs.clear();
         match &mut self.body {
             Body::Aggregate(agg) => agg.finish(&mut out)?,
-            Body::Window(w) => w.close(None, &mut out)?,
+            Body::Window(w) => w.close(None, &mut out, &mut runs)?,
             Body::Rows(r) => r.finish(&mut out)?,
             Body::Project { .. } => {}
         }
-        let mut emitted = self.order_limit.admit(out.finish());
+        let mut emitted = self.order_limit.admit_windows(out.finish(), &runs);
+        self.window_runs = runs;
         emitted = self.order_limit.finish(emitted);
         self.counters.rows_out += emitted.as_ref().map_or(0, |b| b.num_rows() as u64);
         Ok(emitted)

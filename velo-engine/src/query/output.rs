@@ -1,23 +1,65 @@
 //! ORDER BY and LIMIT over the emitted rows.
 //!
-//! LIMIT n stops the output after n rows. ORDER BY holds every emitted row back
-//! and sorts them at the end of bounded input (on an unbounded source it would
-//! hold rows until the job stops; SPEC §2 allows it on bounded input only).
+//! Without a time window (or on a window with EMIT CHANGES, which the planner
+//! refuses with ORDER BY / LIMIT) both are global: LIMIT n stops the output
+//! after n rows, and ORDER BY holds every emitted row back and sorts them at the
+//! end of bounded input (on an unbounded source it would hold rows until the
+//! job stops; SPEC §2 allows it on bounded input only).
+//!
+//! On a time window with EMIT FINAL both apply per emitted window (SPEC §2: "or
+//! per emitted window", Flink SQL's Window Top-N): when a watermark (or the end
+//! of input) closes windows, the rows of each window, a window being its
+//! `[_window_start, _window_end)` interval, are sorted on their own and cut at
+//! LIMIT n, and the windows follow each other in the order they were emitted.
+//! Nothing is held between emissions and LIMIT never ends the job. A late
+//! firing of a window (a re-opened window's second emission) is an emission of
+//! its own: sorted and limited on its own, whatever the window emitted before.
 
+use std::collections::HashMap;
 use std::mem::size_of;
 
 use velo_ast::SelectQuery;
-use velo_types::{Batch, BatchBuilder, Schema, SchemaRef, Value};
+use velo_types::{Batch, BatchBuilder, SchemaRef, Value};
 
 use crate::error::Result;
 use crate::expr::{compile, PhysicalExpr, Scope};
 use crate::memory::values_heap_bytes;
+
+/// The rows of one window within an emission: the window's
+/// `(_window_start, _window_end)` and the index just past its last row in the
+/// emitted batch (its first row is where the previous run ended, or 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WindowRun {
+    pub(crate) bounds: (i64, i64),
+    pub(crate) end_row: usize,
+}
+
+impl WindowRun {
+    /// Notes that the emitted batch now holds `rows` rows, the last ones (if
+    /// any were added since the last note: HAVING may have dropped the row) of
+    /// the window `bounds`.
+    pub(crate) fn note(runs: &mut Vec<WindowRun>, bounds: (i64, i64), rows: usize) {
+        let last = runs.last_mut();
+        match last {
+            Some(r) if r.end_row >= rows => {}
+            Some(r) if r.bounds == bounds => r.end_row = rows,
+            None if rows == 0 => {}
+            _ => runs.push(WindowRun {
+                bounds,
+                end_row: rows,
+            }),
+        }
+    }
+}
 
 /// The ORDER BY / LIMIT stage of a query.
 #[derive(Debug)]
 pub struct OrderLimit {
     order: Vec<(PhysicalExpr, bool)>,
     limit: Option<u64>,
+    /// ORDER BY and LIMIT apply to each emitted window (a time window with
+    /// EMIT FINAL), not to the whole output.
+    per_window: bool,
     emitted: u64,
     held: Option<BatchBuilder>,
     /// Rows held for ORDER BY, and the bytes their strings hold.
@@ -27,11 +69,13 @@ pub struct OrderLimit {
 
 impl OrderLimit {
     /// Compiles ORDER BY against the output rows: an item may name an output
-    /// column (or alias) or repeat a select item's expression.
+    /// column (or alias) or repeat a select item's expression. `per_window`:
+    /// apply them to each emitted window (see the module docs).
     pub(crate) fn new(
         query: &SelectQuery,
         output: &SchemaRef,
         select_texts: &[String],
+        per_window: bool,
     ) -> Result<OrderLimit> {
         let substitutions: Vec<(String, usize)> = select_texts
             .iter()
@@ -48,10 +92,12 @@ impl OrderLimit {
             .iter()
             .map(|o| Ok((compile(&o.expr, &scope)?, o.descending)))
             .collect::<Result<Vec<_>>>()?;
-        let held = (!order.is_empty()).then(|| BatchBuilder::with_capacity(output.clone(), 0));
+        let held = (!order.is_empty() && !per_window)
+            .then(|| BatchBuilder::with_capacity(output.clone(), 0));
         Ok(OrderLimit {
             order,
             limit: query.limit,
+            per_window,
             emitted: 0,
             held,
             held_rows: 0,
@@ -66,8 +112,80 @@ impl OrderLimit {
         self.held_rows * width * size_of::<Value>() + self.held_heap_bytes
     }
 
+    /// LIMIT was reached: no later row can be emitted (never per window: each
+    /// window has a LIMIT of its own).
     pub(crate) fn is_exhausted(&self) -> bool {
-        self.held.is_none() && self.limit.is_some_and(|l| self.emitted >= l)
+        !self.per_window && self.held.is_none() && self.limit.is_some_and(|l| self.emitted >= l)
+    }
+
+    /// Passes the rows emitted by closing windows through: per window when
+    /// ORDER BY / LIMIT apply per window (`runs` says which rows belong to
+    /// which window), else as [`OrderLimit::admit`] does.
+    pub(crate) fn admit_windows(&mut self, batch: Batch, runs: &[WindowRun]) -> Option<Batch> {
+        if !self.per_window {
+            return self.admit(batch);
+        }
+        if batch.is_empty() || (self.order.is_empty() && self.limit.is_none()) {
+            return (!batch.is_empty()).then_some(batch);
+        }
+        debug_assert_eq!(runs.last().map_or(0, |r| r.end_row), batch.num_rows());
+        // Each window's rows, windows in the order they first appear. A
+        // window's rows are contiguous but for sessions: two sessions with
+        // the same bounds (of different keys) may have others between them.
+        let mut windows: Vec<((i64, i64), Vec<usize>)> = Vec::new();
+        let mut index: HashMap<(i64, i64), usize> = HashMap::new();
+        let mut start = 0;
+        for run in runs {
+            let w = *index.entry(run.bounds).or_insert_with(|| {
+                windows.push((run.bounds, Vec::new()));
+                windows.len() - 1
+            });
+            windows[w].1.extend(start..run.end_row);
+            start = run.end_row;
+        }
+        let limit = self
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        let mut out = BatchBuilder::with_capacity(batch.schema().clone(), batch.num_rows());
+        for (_, mut rows) in windows {
+            self.sort(&batch, &mut rows);
+            for &i in rows.iter().take(limit) {
+                out.push_row_slice(batch.row(i));
+            }
+        }
+        (!out.is_empty()).then(|| out.finish())
+    }
+
+    /// Sorts the row indices `rows` of `batch` by ORDER BY; stable: ties keep
+    /// their order.
+    fn sort(&self, batch: &Batch, rows: &mut Vec<usize>) {
+        if self.order.is_empty() {
+            return;
+        }
+        let mut keyed: Vec<(Vec<Value>, usize)> = rows
+            .iter()
+            .map(|&i| {
+                let row = batch.row(i);
+                let key = self
+                    .order
+                    .iter()
+                    .map(|(e, _)| e.eval(row).unwrap_or(Value::Null))
+                    .collect();
+                (key, i)
+            })
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| {
+            for ((x, y), (_, desc)) in a.iter().zip(b).zip(&self.order) {
+                let o = x.total_cmp(y);
+                let o = if *desc { o.reverse() } else { o };
+                if o.is_ne() {
+                    return o;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+        rows.clear();
+        rows.extend(keyed.into_iter().map(|(_, i)| i));
     }
 
     /// Passes a batch of emitted rows through: held back under ORDER BY, cut at LIMIT.
@@ -110,33 +228,10 @@ impl OrderLimit {
         };
         (self.held_rows, self.held_heap_bytes) = (0, 0);
         let batch = held.finish();
-        let schema: &Schema = batch.schema();
-        let mut keyed: Vec<(Vec<Value>, usize)> = batch
-            .rows()
-            .enumerate()
-            .map(|(i, row)| {
-                let key = self
-                    .order
-                    .iter()
-                    .map(|(e, _)| e.eval(row).unwrap_or(Value::Null))
-                    .collect();
-                (key, i)
-            })
-            .collect();
-        // Stable: ties keep arrival order.
-        keyed.sort_by(|(a, _), (b, _)| {
-            for ((x, y), (_, desc)) in a.iter().zip(b).zip(&self.order) {
-                let o = x.total_cmp(y);
-                let o = if *desc { o.reverse() } else { o };
-                if o.is_ne() {
-                    return o;
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
-        let mut sorted = BatchBuilder::with_capacity(batch.schema().clone(), keyed.len());
-        let _ = schema;
-        for (_, i) in keyed {
+        let mut rows: Vec<usize> = (0..batch.num_rows()).collect();
+        self.sort(&batch, &mut rows);
+        let mut sorted = BatchBuilder::with_capacity(batch.schema().clone(), rows.len());
+        for i in rows {
             sorted.push_row_slice(batch.row(i));
         }
         self.cut(sorted.finish())

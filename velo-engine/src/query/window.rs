@@ -55,6 +55,7 @@ use velo_planner::{JobPlan, TimeWindowKind};
 use velo_types::{BatchBuilder, Schema, SchemaRef, Value};
 
 use super::group::{compile_keys_and_aggregates, GroupOutput};
+use super::output::WindowRun;
 use crate::aggregate::{fold, Accumulator, AggregateFunction};
 use crate::error::{Error, Result};
 use crate::expr::PhysicalExpr;
@@ -632,9 +633,23 @@ impl WindowAggregate {
         self.emit_slot_inner(slot, false, out)
     }
 
-    /// Emits a closing entry: its key values are moved out, not copied.
-    fn emit_closing(&mut self, slot: u32, out: &mut BatchBuilder) -> Result<()> {
-        self.emit_slot_inner(slot, true, out)
+    /// Emits a closing entry: its key values are moved out, not copied. Notes
+    /// in `runs` which window the row (if HAVING kept it) belongs to, for a
+    /// per-window ORDER BY / LIMIT.
+    fn emit_closing(
+        &mut self,
+        slot: u32,
+        out: &mut BatchBuilder,
+        runs: &mut Vec<WindowRun>,
+    ) -> Result<()> {
+        self.emit_slot_inner(slot, true, out)?;
+        let m = self.slots[slot as usize];
+        let end = match self.assigner {
+            Assigner::Session { gap } => m.end_or_last + gap,
+            _ => m.end_or_last,
+        };
+        WindowRun::note(runs, (m.start, end), out.num_rows());
+        Ok(())
     }
 
     #[inline]
@@ -665,11 +680,17 @@ impl WindowAggregate {
 
     /// Closes every window whose end is at or below `watermark` (every window
     /// when `None`: end of input): emits their rows with EMIT FINAL, frees their
-    /// state in both modes.
-    pub(crate) fn close(&mut self, watermark: Option<i64>, out: &mut BatchBuilder) -> Result<()> {
+    /// state in both modes. `runs` gets which rows of `out` belong to which
+    /// window ([`WindowRun`]).
+    pub(crate) fn close(
+        &mut self,
+        watermark: Option<i64>,
+        out: &mut BatchBuilder,
+        runs: &mut Vec<WindowRun>,
+    ) -> Result<()> {
         let wm = watermark.unwrap_or(i64::MAX);
         match self.assigner {
-            Assigner::Session { gap } => self.close_sessions(wm, gap, out),
+            Assigner::Session { gap } => self.close_sessions(wm, gap, out, runs),
             _ => {
                 // An emission error is reported after the windows are freed, so
                 // that state stays consistent.
@@ -684,7 +705,7 @@ impl WindowAggregate {
                     while slot != NIL {
                         let next = self.slots[slot as usize].link;
                         if self.emit == EmitMode::Final && result.is_ok() {
-                            result = self.emit_closing(slot, out);
+                            result = self.emit_closing(slot, out, runs);
                         }
                         let hash = self.slots[slot as usize].hash;
                         if let Ok(e) = self.index.find_entry(hash, |&i| i == slot) {
@@ -699,7 +720,13 @@ impl WindowAggregate {
         }
     }
 
-    fn close_sessions(&mut self, wm: i64, gap: i64, out: &mut BatchBuilder) -> Result<()> {
+    fn close_sessions(
+        &mut self,
+        wm: i64,
+        gap: i64,
+        out: &mut BatchBuilder,
+        runs: &mut Vec<WindowRun>,
+    ) -> Result<()> {
         self.close_scratch.clear();
         while let Some(&Reverse((end, slot, generation))) = self.heap.peek() {
             if end > wm {
@@ -726,7 +753,7 @@ impl WindowAggregate {
         let mut result = Ok(());
         for &slot in &closing {
             if self.emit == EmitMode::Final && result.is_ok() {
-                result = self.emit_closing(slot, out);
+                result = self.emit_closing(slot, out, runs);
             }
             self.windows_closed += 1;
             let entry = self.slots[slot as usize].link;
