@@ -115,7 +115,9 @@ impl RoutingNeeds {
         }
     }
 
-    /// ORDER BY and LIMIT are global: only one partition keeps them exact.
+    /// ORDER BY and LIMIT are global, or per emitted window over a window's
+    /// groups, which are hashed across partitions: only one partition keeps
+    /// them exact.
     pub fn needs_one_partition(&self) -> bool {
         self.order_by || self.limit
     }

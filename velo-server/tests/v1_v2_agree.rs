@@ -136,7 +136,9 @@ enum Shape {
     /// GROUP BY `keys` columns (0: a global aggregate), windowed or not, with
     /// DOUBLE SUM / AVG / MIN / MAX / STDDEV, COUNT(DISTINCT), optionally an
     /// aggregate whose argument fails (`SUM(CAST(c AS BIGINT))`), HAVING,
-    /// ORDER BY (every output column, so that only equal rows tie) and LIMIT.
+    /// ORDER BY (every output column, so that only equal rows tie) and LIMIT
+    /// (per emitted window on a window with EMIT FINAL; not with EMIT CHANGES,
+    /// which refuses them).
     Aggregate {
         keys: usize,
         window: Option<Window>,
@@ -255,11 +257,13 @@ impl Shape {
     }
 
     /// LIMIT without ORDER BY: a processor stops reading once the limit is
-    /// reached, after the batch that reached it.
+    /// reached, after the batch that reached it (not on a window: there LIMIT
+    /// is per emitted window).
     fn stops_early(&self) -> bool {
         matches!(
             self,
             Shape::Aggregate {
+                window: None,
                 order: false,
                 limit: Some(_),
                 ..
@@ -838,18 +842,21 @@ fn shape_strategy() -> impl Strategy<Value = Shape> {
         prop::bool::weighted(0.3),
         prop::option::weighted(0.25, 1u32..30),
     )
-        .prop_map(
-            |(keys, window, emit, cast, having, order, limit)| Shape::Aggregate {
+        .prop_map(|(keys, window, emit, cast, having, order, limit)| {
+            // ORDER BY / LIMIT on a window apply per emitted window: EMIT
+            // CHANGES has none, and the planner refuses them there.
+            let changes_window = window.is_some() && emit == Emit::Changes;
+            Shape::Aggregate {
                 // A window needs a GROUP BY.
                 keys: if window.is_some() { keys.max(1) } else { keys },
                 window,
                 emit,
                 cast,
                 having,
-                order,
-                limit,
-            },
-        );
+                order: order && !changes_window,
+                limit: limit.filter(|_| !changes_window),
+            }
+        });
     prop_oneof![
         1 => any::<bool>().prop_map(|computed| Shape::Stateless { computed }),
         2 => (any::<bool>(), emit_strategy())

@@ -268,7 +268,8 @@ impl PartitionLayout {
             keys.clear();
         }
         if job.routing.needs_one_partition() || kind == StrategyKind::FanIn {
-            // ORDER BY and LIMIT are global: one partition keeps them exact. FanIn
+            // ORDER BY and LIMIT are global, or per window over groups hashed
+            // across partitions: one partition keeps them exact. FanIn
             // sends everything to partition 0, so others would only idle (and a
             // global aggregate would emit an empty row from each of them).
             partitions = 1;
