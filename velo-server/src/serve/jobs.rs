@@ -291,6 +291,15 @@ impl Registry {
                 rates: Mutex::new(Rates::default()),
                 thread: Mutex::new(None),
             });
+            // Said before the thread runs: a job that fails at once prints its
+            // summary and error after this line, never before it.
+            tracing::info!(
+                job = %job.name,
+                id = %job.id,
+                "job '{}' started (id {})",
+                job.name,
+                job.id
+            );
             let handle = self.spawn(&job, app.clone(), index).map_err(|e| {
                 for j in &started {
                     j.request_stop();
@@ -306,13 +315,6 @@ impl Registry {
                 }
             }
             metrics::counter!(JOBS_SUBMITTED_METRIC).increment(1);
-            tracing::info!(
-                job = %job.name,
-                id = %job.id,
-                "job '{}' started (id {})",
-                job.name,
-                job.id
-            );
             inner.jobs.push_back(job.clone());
             started.push(job);
         }
