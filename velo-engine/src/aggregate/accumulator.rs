@@ -197,6 +197,45 @@ impl Accumulator {
         Ok(())
     }
 
+    /// Whether [`Accumulator::update`] can fail: SUM, AVG and the variance
+    /// family (overflow, a non-number), and DISTINCT over one of them. COUNT,
+    /// MIN, MAX, FIRST_VALUE and LAST_VALUE always succeed.
+    #[inline]
+    pub fn can_fail(&self) -> bool {
+        match self {
+            Accumulator::Sum(_) | Accumulator::Avg { .. } | Accumulator::Variance { .. } => true,
+            Accumulator::Distinct(state) => state.inner.can_fail(),
+            _ => false,
+        }
+    }
+
+    /// What [`Accumulator::update`] with `v` would return, without changing
+    /// anything: `Ok` exactly when the update succeeds. With it a row that
+    /// updates several accumulators (or several windows) is checked before
+    /// any is changed, so that it is applied to all of them or to none.
+    #[inline]
+    pub fn check(&self, v: &Value) -> Result<()> {
+        if v.is_null() {
+            return Ok(());
+        }
+        match self {
+            Accumulator::Sum(state) => sum_add(*state, v).map(drop),
+            Accumulator::Avg { sum, .. } => avg_add(*sum, v).map(drop),
+            Accumulator::Variance { kind, .. } => match v {
+                Value::Int(_) | Value::Float(_) | Value::Decimal(_) => Ok(()),
+                other => Err(not_numeric(kind.name(), other)),
+            },
+            Accumulator::Distinct(state) => {
+                if state.inner.can_fail() && !state.seen.contains(v) {
+                    state.inner.check(v)
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// An estimate of the bytes this state holds outside its own inline size
     /// (a string MIN, MAX, FIRST_VALUE or LAST_VALUE; a DISTINCT set and its
     /// values). O(1): a DISTINCT set's value bytes are summed as values arrive.

@@ -40,22 +40,93 @@ use velo_types::DataType;
 
 pub use accumulator::{Accumulator, AvgSum, DistinctState, SumState};
 
-/// Updates each accumulator with its argument value, stopping at the first
-/// that fails. With `heap_bytes` (only when some accumulator can grow: string
-/// MIN/MAX, DISTINCT sets), adds what the update changed in the memory the
-/// accumulators hold outside their inline size, for `state_bytes`.
+/// Updates each accumulator with its argument value, all or none: when one
+/// update fails, no accumulator has changed (SPEC §4: a failed record leaves
+/// no trace in the state) and its error is returned. With `heap_bytes` (only
+/// when some accumulator can grow: string MIN/MAX, DISTINCT sets), adds what
+/// the update changed in the memory the accumulators hold outside their inline
+/// size, for `state_bytes`.
+///
+/// The first accumulator that can fail is updated first, and every later one
+/// that can fail is checked ([`Accumulator::check`]) before it, so the usual
+/// query with one SUM or AVG pays nothing for the guarantee; allocates nothing.
 #[inline]
 pub(crate) fn fold(
     accumulators: &mut [Accumulator],
     args: &[velo_types::Value],
     heap_bytes: Option<&mut usize>,
 ) -> crate::error::Result<()> {
-    let update = |accumulators: &mut [Accumulator]| {
-        accumulators
-            .iter_mut()
-            .zip(args)
-            .try_for_each(|(acc, v)| acc.update(v))
+    with_heap_bytes(accumulators, heap_bytes, |accumulators| {
+        fold_all_or_none(accumulators, args)
+    })
+}
+
+/// Updates each accumulator with its argument value, after [`check`] said
+/// that every update succeeds (an error here would be an internal one, and
+/// could leave the accumulators partly updated). `heap_bytes` as for [`fold`].
+#[inline]
+pub(crate) fn fold_checked(
+    accumulators: &mut [Accumulator],
+    args: &[velo_types::Value],
+    heap_bytes: Option<&mut usize>,
+) -> crate::error::Result<()> {
+    with_heap_bytes(accumulators, heap_bytes, |accumulators| {
+        update_each(accumulators, args)
+    })
+}
+
+/// Whether updating each accumulator with its argument value would succeed,
+/// without changing any: the error of the first that would fail.
+#[inline]
+pub(crate) fn check(
+    accumulators: &[Accumulator],
+    args: &[velo_types::Value],
+) -> crate::error::Result<()> {
+    accumulators
+        .iter()
+        .zip(args)
+        .try_for_each(|(acc, v)| acc.check(v))
+}
+
+#[inline]
+fn update_each(
+    accumulators: &mut [Accumulator],
+    args: &[velo_types::Value],
+) -> crate::error::Result<()> {
+    accumulators
+        .iter_mut()
+        .zip(args)
+        .try_for_each(|(acc, v)| acc.update(v))
+}
+
+#[inline]
+fn fold_all_or_none(
+    accumulators: &mut [Accumulator],
+    args: &[velo_types::Value],
+) -> crate::error::Result<()> {
+    debug_assert_eq!(accumulators.len(), args.len());
+    let Some(first) = accumulators.iter().position(Accumulator::can_fail) else {
+        return update_each(accumulators, args);
     };
+    let (before, rest) = accumulators.split_at_mut(first);
+    let (fallible, after) = rest.split_at_mut(1);
+    let (args_before, args_rest) = args.split_at(first);
+    let (arg, args_after) = args_rest.split_at(1);
+    // Everything that can fail is known to succeed before anything changes:
+    // the later fallible ones are checked, then the first is updated (if it
+    // fails, nothing has changed), then the rest, which cannot fail now.
+    check(after, args_after)?;
+    update_each(fallible, arg)?;
+    update_each(before, args_before)?;
+    update_each(after, args_after)
+}
+
+#[inline]
+fn with_heap_bytes(
+    accumulators: &mut [Accumulator],
+    heap_bytes: Option<&mut usize>,
+    update: impl FnOnce(&mut [Accumulator]) -> crate::error::Result<()>,
+) -> crate::error::Result<()> {
     let Some(heap_bytes) = heap_bytes else {
         return update(accumulators);
     };

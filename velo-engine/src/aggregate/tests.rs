@@ -546,3 +546,115 @@ fn decimal_sum_and_avg_are_exact_at_38_digits() {
         Err(Error::Overflow { context: "AVG" })
     ));
 }
+
+/// Every kind, plain and DISTINCT, over untyped input.
+fn every_accumulator() -> Vec<Accumulator> {
+    use AggregateKind::*;
+    let kinds = [
+        Count, CountStar, Sum, Avg, Min, Max, StddevSamp, StddevPop, VarSamp, VarPop, FirstValue,
+        LastValue,
+    ];
+    let mut all = Vec::new();
+    for kind in kinds {
+        for distinct in [false, true] {
+            all.push(AggregateFunction::new(kind, distinct, DataType::Null).new_accumulator());
+        }
+    }
+    all
+}
+
+#[test]
+fn check_says_exactly_whether_update_succeeds_and_changes_nothing() {
+    let dec = |s: &str| Value::Decimal(s.parse::<Decimal>().unwrap());
+    // BIGINT overflow, a string, DECIMAL overflow (twice: DISTINCT sees the
+    // value again, since the failed update did not keep it), mixed types.
+    let values = [
+        Value::Int(i64::MAX - 1),
+        Value::Int(1),
+        Value::Int(1),
+        Value::Null,
+        Value::str("x"),
+        Value::Int(-3),
+        dec("99999999999999999999999999999999999999"),
+        dec("99999999999999999999999999999999999999"),
+        dec("-5"),
+        Value::Float(0.5),
+    ];
+    let mut failures = 0;
+    for mut acc in every_accumulator() {
+        for v in &values {
+            let before = format!("{acc:?}");
+            let checked = acc.check(v);
+            assert_eq!(format!("{acc:?}"), before, "check changed the state");
+            let updated = acc.update(v);
+            assert_eq!(checked.is_ok(), updated.is_ok(), "{before} with {v:?}");
+            if updated.is_err() {
+                failures += 1;
+                assert_eq!(format!("{acc:?}"), before, "a failed update changed it");
+                assert!(acc.can_fail(), "{before} failed but says it cannot");
+            }
+        }
+    }
+    assert!(failures >= 10, "the values exercise failures: {failures}");
+}
+
+#[test]
+fn fold_applies_a_row_to_every_accumulator_or_to_none() {
+    use AggregateKind::*;
+    // The failing SUM last, between others, first, and after another SUM, AVG
+    // and a variance that succeed; DISTINCT among them.
+    let layouts: [&[(AggregateKind, bool)]; 4] = [
+        &[
+            (CountStar, false),
+            (Count, true),
+            (Min, false),
+            (Sum, false),
+        ],
+        &[
+            (CountStar, false),
+            (Sum, false),
+            (Max, true),
+            (FirstValue, false),
+        ],
+        &[(Sum, true), (CountStar, false), (LastValue, false)],
+        &[(Sum, false), (Avg, false), (VarPop, false), (Sum, true)],
+    ];
+    for layout in layouts {
+        let mut accs: Vec<Accumulator> = layout
+            .iter()
+            .map(|&(k, d)| AggregateFunction::new(k, d, DataType::Int).new_accumulator())
+            .collect();
+        // Column `failing` is a SUM that overflows on the second row.
+        let failing = if layout[0].0 == Sum && layout.len() == 3 {
+            0
+        } else {
+            layout.iter().rposition(|(k, _)| *k == Sum).unwrap()
+        };
+        let row = |sum: i64, other: i64| -> Vec<Value> {
+            (0..layout.len())
+                .map(|i| Value::Int(if i == failing { sum } else { other }))
+                .collect()
+        };
+        let mut heap = 0;
+        fold(&mut accs, &row(i64::MAX, 5), Some(&mut heap)).unwrap();
+        let before = format!("{accs:?}");
+        let err = fold(&mut accs, &row(1, -7), Some(&mut heap)).unwrap_err();
+        assert!(matches!(err, Error::Overflow { .. }), "{layout:?}: {err}");
+        assert_eq!(format!("{accs:?}"), before, "{layout:?}");
+        // check finds the same failure; a row that fits is applied to all.
+        assert!(check(&accs, &row(1, -7)).is_err());
+        check(&accs, &row(-1, -7)).unwrap();
+        fold(&mut accs, &row(-1, -7), Some(&mut heap)).unwrap();
+        for (i, (acc, &(kind, _))) in accs.iter().zip(layout).enumerate() {
+            let expect = match kind {
+                CountStar => Value::Int(2),
+                Sum if i == failing => Value::Int(i64::MAX - 1),
+                Sum => Value::Int(-2),
+                FirstValue => Value::Int(5),
+                LastValue | Min => Value::Int(-7),
+                _ => continue,
+            };
+            assert_eq!(acc.evaluate().unwrap(), expect, "{layout:?} {kind:?}");
+        }
+    }
+}

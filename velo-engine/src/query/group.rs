@@ -286,33 +286,40 @@ impl GroupAggregate {
         let hash = self.hasher.hash_one(self.key_scratch.as_slice());
         let groups = &mut self.groups;
         let key = &self.key_scratch;
+        let grown = self.accumulators_grow.then_some(&mut self.heap_bytes);
         let idx = match self
             .index
             .find(hash, |&i| *groups[i as usize].key == key[..])
         {
-            Some(&i) => i as usize,
+            Some(&i) => {
+                let i = i as usize;
+                // All or none: a failing update leaves the group as it was.
+                fold(&mut groups[i].accumulators, &self.row_scratch, grown)?;
+                i
+            }
             None => {
+                // The row is folded into the new group's state before the
+                // group exists, so that a row whose update fails leaves no
+                // empty group behind (one that would emit, though no valid
+                // record ever reached it).
+                let mut accumulators: Box<[Accumulator]> = self
+                    .aggregates
+                    .iter()
+                    .map(|(f, _)| f.new_accumulator())
+                    .collect();
+                fold(&mut accumulators, &self.row_scratch, grown)?;
                 let i = groups.len();
                 self.heap_bytes += values_heap_bytes(key);
                 groups.push(Group {
                     hash,
                     key: key.clone().into_boxed_slice(),
-                    accumulators: self
-                        .aggregates
-                        .iter()
-                        .map(|(f, _)| f.new_accumulator())
-                        .collect(),
+                    accumulators,
                 });
                 self.index
                     .insert_unique(hash, i as u32, |&j| groups[j as usize].hash);
                 i
             }
         };
-        fold(
-            &mut self.groups[idx].accumulators,
-            &self.row_scratch,
-            self.accumulators_grow.then_some(&mut self.heap_bytes),
-        )?;
         if self.emit == EmitMode::Changes {
             self.emit_group(idx, out)?;
         }

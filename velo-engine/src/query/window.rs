@@ -56,7 +56,7 @@ use velo_types::{BatchBuilder, Schema, SchemaRef, Value};
 
 use super::group::{compile_keys_and_aggregates, GroupOutput};
 use super::output::WindowRun;
-use crate::aggregate::{fold, Accumulator, AggregateFunction};
+use crate::aggregate::{check, fold, fold_checked, Accumulator, AggregateFunction};
 use crate::error::{Error, Result};
 use crate::expr::PhysicalExpr;
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
@@ -160,6 +160,12 @@ pub(crate) struct WindowAggregate {
     close_scratch: Vec<u32>,
     join_scratch: Vec<usize>,
     merge_scratch: Vec<Accumulator>,
+    /// Sliding windows with `fallible`: the entry (or `NIL`, none yet) of
+    /// each window of the current row, found while checking its update.
+    slot_scratch: Vec<u32>,
+    /// Some accumulator's update can fail ([`Accumulator::can_fail`]): a
+    /// sliding row is then checked against all its windows before any changes.
+    fallible: bool,
     /// One fresh accumulator per aggregate, copied to reset a slot.
     fresh: Vec<Accumulator>,
     /// Memory estimate ([`WindowAggregate::state_bytes`]): the fixed bytes of a
@@ -214,6 +220,8 @@ impl WindowAggregate {
                 + index_bytes,
             heap_bytes: 0,
             accumulators_grow: fresh.iter().any(Accumulator::may_grow),
+            fallible: fresh.iter().any(Accumulator::can_fail),
+            slot_scratch: Vec::new(),
             fresh_heap_bytes,
             assigner,
             output,
@@ -304,8 +312,10 @@ impl WindowAggregate {
 
     /// Folds one input row with event time `ts` into its window(s); with EMIT
     /// CHANGES appends each updated window's row to `out`. The key and the
-    /// aggregate arguments are evaluated before any state changes, so a row whose
-    /// evaluation fails leaves no trace.
+    /// aggregate arguments are evaluated, and the aggregate updates checked in
+    /// every window the row belongs to, before any state changes, so a row whose
+    /// evaluation or update fails leaves no trace: no window updated, no entry
+    /// created, no row emitted.
     pub(crate) fn update(&mut self, row: &[Value], ts: i64, out: &mut BatchBuilder) -> Result<()> {
         self.key_scratch.clear();
         for k in &self.keys {
@@ -323,20 +333,14 @@ impl WindowAggregate {
             Assigner::Tumbling { size } => {
                 let start = tumbling_start(ts, size).ok_or_else(window_overflow)?;
                 let end = start.checked_add(size).ok_or_else(window_overflow)?;
-                self.update_window(key_hash, start, end, true, out)
+                let hash = mix(key_hash, start);
+                let found = self.find_window(hash, start);
+                self.update_window(hash, start, end, found, false, true, out)
             }
             Assigner::Sliding { size, advance } => {
                 let (first, last) =
                     sliding_starts(ts, size, advance).ok_or_else(window_overflow)?;
-                let mut start = first;
-                loop {
-                    let is_last = start >= last;
-                    self.update_window(key_hash, start, start + size, is_last, out)?;
-                    if is_last {
-                        return Ok(());
-                    }
-                    start += advance;
-                }
+                self.update_sliding(key_hash, first, last, size, advance, out)
             }
             Assigner::Session { gap } => {
                 ts.checked_add(gap).ok_or_else(window_overflow)?;
@@ -421,36 +425,126 @@ impl WindowAggregate {
         self.live -= 1;
     }
 
+    /// Folds the current row's arguments into `slot`'s accumulators: all or
+    /// none, or with `checked` (after [`check`] succeeded) directly.
     #[inline]
-    fn fold_args(&mut self, slot: u32) -> Result<()> {
+    fn fold_args(&mut self, slot: u32, checked: bool) -> Result<()> {
         let s = slot as usize;
-        fold(
-            &mut self.acc_store[s * self.na..(s + 1) * self.na],
-            &self.arg_scratch,
-            self.accumulators_grow.then_some(&mut self.heap_bytes),
-        )
+        let accumulators = &mut self.acc_store[s * self.na..(s + 1) * self.na];
+        let grown = self.accumulators_grow.then_some(&mut self.heap_bytes);
+        if checked {
+            fold_checked(accumulators, &self.arg_scratch, grown)
+        } else {
+            fold(accumulators, &self.arg_scratch, grown)
+        }
     }
 
-    /// One (tumbling or sliding) window of the current row.
+    /// The entry of the (tumbling or sliding) window at `start` for the key in
+    /// `key_scratch`, if there is one; `hash` is [`mix`] of the key's hash and
+    /// `start`.
+    #[inline]
+    fn find_window(&self, hash: u64, start: i64) -> Option<u32> {
+        let (slots, keys, nk, key) = (&self.slots, &self.key_store, self.nk, &self.key_scratch);
+        self.index
+            .find(hash, |&i| {
+                let i = i as usize;
+                slots[i].start == start && keys[i * nk..(i + 1) * nk] == key[..]
+            })
+            .copied()
+    }
+
+    /// A sliding row, into each of its windows (starts `first` to `last`,
+    /// `advance` apart): all of them or none. When an update can fail, it is
+    /// checked in every window before any changes.
+    fn update_sliding(
+        &mut self,
+        key_hash: u64,
+        first: i64,
+        last: i64,
+        size: i64,
+        advance: i64,
+        out: &mut BatchBuilder,
+    ) -> Result<()> {
+        let checked = self.fallible;
+        if checked {
+            self.slot_scratch.clear();
+            let mut fresh_checked = false;
+            let mut start = first;
+            loop {
+                let found = self.find_window(mix(key_hash, start), start);
+                match found {
+                    Some(slot) => {
+                        let s = slot as usize;
+                        check(
+                            &self.acc_store[s * self.na..(s + 1) * self.na],
+                            &self.arg_scratch,
+                        )?;
+                    }
+                    None if !fresh_checked => {
+                        check(&self.fresh, &self.arg_scratch)?;
+                        fresh_checked = true;
+                    }
+                    None => {}
+                }
+                self.slot_scratch.push(found.unwrap_or(NIL));
+                if start >= last {
+                    break;
+                }
+                start += advance;
+            }
+        }
+        // Every window takes the row, even when emitting one's row fails (the
+        // first such error is returned): the row is in all of them or in none.
+        let mut result = Ok(());
+        let mut start = first;
+        let mut n = 0;
+        loop {
+            let is_last = start >= last;
+            let hash = mix(key_hash, start);
+            let found = if checked {
+                Some(self.slot_scratch[n]).filter(|&s| s != NIL)
+            } else {
+                self.find_window(hash, start)
+            };
+            let r = self.update_window(hash, start, start + size, found, checked, is_last, out);
+            if result.is_ok() {
+                result = r;
+            }
+            if is_last {
+                return result;
+            }
+            start += advance;
+            n += 1;
+        }
+    }
+
+    /// One (tumbling or sliding) window of the current row: its entry `found`,
+    /// or a new one. With `checked` the caller has checked that the row's
+    /// update succeeds there ([`check`]); otherwise a failing update changes
+    /// nothing (and creates no entry). With `take_key` a new entry takes the
+    /// key values out of `key_scratch` (the row's last window).
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     fn update_window(
         &mut self,
-        key_hash: u64,
+        hash: u64,
         start: i64,
         end: i64,
-        last: bool,
+        found: Option<u32>,
+        checked: bool,
+        take_key: bool,
         out: &mut BatchBuilder,
     ) -> Result<()> {
-        let hash = mix(key_hash, start);
-        let (slots, keys, nk, key) = (&self.slots, &self.key_store, self.nk, &self.key_scratch);
-        let found = self.index.find(hash, |&i| {
-            let i = i as usize;
-            slots[i].start == start && keys[i * nk..(i + 1) * nk] == key[..]
-        });
         let slot = match found {
-            Some(&i) => i,
+            Some(i) => {
+                self.fold_args(i, checked)?;
+                i
+            }
             None => {
-                let i = self.alloc(hash, start, end, NIL, last);
+                if !checked {
+                    check(&self.fresh, &self.arg_scratch)?;
+                }
+                let i = self.alloc(hash, start, end, NIL, take_key);
                 let slots = &self.slots;
                 self.index
                     .insert_unique(hash, i, |&j| slots[j as usize].hash);
@@ -468,10 +562,10 @@ impl WindowAggregate {
                         list.tail = i;
                     }
                 }
+                self.fold_args(i, true)?;
                 i
             }
         };
-        self.fold_args(slot)?;
         if self.emit == EmitMode::Changes {
             self.emit_slot(slot, out)?;
         }
@@ -499,6 +593,8 @@ impl WindowAggregate {
         });
         let slot = match found {
             None => {
+                // A row whose update fails creates no key entry nor session.
+                check(&self.fresh, &self.arg_scratch)?;
                 let e = match self.free_keys.pop() {
                     Some(e) => {
                         self.session_keys[e as usize].hash = key_hash;
@@ -516,7 +612,7 @@ impl WindowAggregate {
                 let entries = &self.session_keys;
                 self.index
                     .insert_unique(key_hash, e, |&j| entries[j as usize].hash);
-                self.fold_args(slot)?;
+                self.fold_args(slot, true)?;
                 slot
             }
             Some(&entry) => {
@@ -536,13 +632,14 @@ impl WindowAggregate {
                             .iter()
                             .position(|&s| self.slots[s as usize].start > ts)
                             .unwrap_or(sessions.len());
+                        check(&self.fresh, &self.arg_scratch)?;
                         let slot = self.new_session(key_hash, ts, gap, entry, pos);
-                        self.fold_args(slot)?;
+                        self.fold_args(slot, true)?;
                         slot
                     }
                     1 => {
                         let slot = sessions[self.join_scratch[0]];
-                        self.fold_args(slot)?;
+                        self.fold_args(slot, false)?;
                         let m = &mut self.slots[slot as usize];
                         m.start = m.start.min(ts);
                         m.end_or_last = m.end_or_last.max(ts);
