@@ -218,3 +218,27 @@ fn a_sliding_record_updates_all_its_windows_or_none() {
         same_as_without_failures(&format!("{sql} {emit}"), &recs);
     }
 }
+
+#[test]
+fn a_row_window_row_that_fails_creates_and_restarts_no_partition() {
+    let over =
+        "OVER (ROWS WINDOW BUFFER 3 ROWS PARTITION BY k ORDER BY ts EXPIRE AFTER 10ms INACTIVITY)";
+    let sql = format!(
+        "SELECT k, v, COUNT(*) {over} AS n, SUM(v) {over} AS s, LEAD(v) {over} AS next FROM t"
+    );
+    let recs = [
+        ok("a", 0, 1),
+        not_a_number("c", 1),  // would create partition c
+        not_a_number("a", 50), // would restart a (its idle time is over) and flush a@0
+        ok("b", 51, 2),
+        ok("b", 52, 3), // emits b@51
+        ok("a", 53, 4), // restarts a: a@0 comes out with its default LEAD
+        not_a_number("a", 54),
+        ok("a", 55, 5),
+    ];
+    // (A row whose BIGINT frame SUM overflows is another matter: it enters
+    // the frame and only its result fails, see `query::rows`.)
+    let r = run(&sql, &recs);
+    assert_eq!(r.groups, 2);
+    same_as_without_failures(&sql, &recs);
+}

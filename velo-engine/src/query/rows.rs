@@ -1052,7 +1052,9 @@ impl RowsWindowExec {
     /// Takes one row (that passed WHERE) and appends the rows it completes to `out`:
     /// the row itself, or with LEAD the row now `k` rows behind it, if any.
     ///
-    /// A row whose arguments fail to evaluate leaves the state unchanged. A row
+    /// A row whose arguments fail to evaluate, or whose running sums cannot take
+    /// it (a non-number, a DECIMAL overflow), leaves the state unchanged: it
+    /// creates no partition and restarts no expired one. A row
     /// whose result fails (a BIGINT SUM overflowing, a failing select expression)
     /// still enters the window; the error is returned after the state is updated.
     pub fn process_row(&mut self, row: &[Value], out: &mut BatchBuilder) -> Result<()> {
@@ -1093,38 +1095,63 @@ impl RowsWindowExec {
             }
         };
 
-        // 2. The partition.
-        let idx = self.partition_index(hash, row);
-        let mut first_error = None;
+        // 2. The partition, if it exists, and whether this row restarts it
+        // (expiry: it arrives after the partition's idle time).
+        let found = self.find_partition(hash, row);
+        let restarts = match (found, time, self.expire_after_ms) {
+            (Some(idx), Some(t), Some(ttl)) => self.partitions[idx]
+                .last_time
+                .is_some_and(|last| t.saturating_sub(last) > ttl),
+            _ => false,
+        };
 
-        // 3. Expiry: a row arriving after the partition's idle time restarts it.
-        if let (Some(t), Some(ttl)) = (time, self.expire_after_ms) {
-            let p = &self.partitions[idx];
-            if p.last_time.is_some_and(|last| t.saturating_sub(last) > ttl) {
-                if let Err(e) = self.flush_pending(idx, out) {
-                    first_error.get_or_insert(e);
+        // 3. New running sums, fallibly, before any change: from empty sums
+        // when the row starts its partition, so that a failing row creates no
+        // partition and restarts none.
+        self.sum_scratch.clear();
+        match found.filter(|_| !restarts) {
+            Some(idx) => {
+                let p = &self.partitions[idx];
+                let ring_width = self.ring_cols.len();
+                // The ring row of the row leaving the frame (`seen - frame`).
+                let evicted = (p.seen >= self.frame)
+                    .then(|| back(p.pos, self.frame as usize, self.history as usize));
+                for (spec, cur) in self.sum_specs.iter().zip(p.sums.iter()) {
+                    let mut s = cur.with(&self.args[self.ring_cols[spec.col]], 1, spec)?;
+                    if let Some(slot) = evicted {
+                        s = s.with(&p.ring[slot * ring_width + spec.col], -1, spec)?;
+                    }
+                    self.sum_scratch.push(s);
                 }
-                self.reset_partition(idx);
+            }
+            None => {
+                for spec in &self.sum_specs {
+                    let s = EMPTY_SUM.with(&self.args[self.ring_cols[spec.col]], 1, spec)?;
+                    self.sum_scratch.push(s);
+                }
             }
         }
 
-        // 4. New running sums, fallibly, before any change.
+        // 4. The partition, created if new; restarted when expired.
+        let idx = match found {
+            Some(idx) => idx,
+            None => self.insert_partition(hash, row),
+        };
+        let mut first_error = None;
+        if restarts {
+            if let Err(e) = self.flush_pending(idx, out) {
+                first_error.get_or_insert(e);
+            }
+            self.reset_partition(idx);
+        }
         let p = &self.partitions[idx];
         let seq = p.seen;
         let ring_width = self.ring_cols.len();
         let pos = p.pos;
         let frame = self.frame as usize;
         let history = self.history as usize;
-        // The ring row of the row leaving the frame (`seq - frame`).
+        // The ring row of the row leaving the frame (`seq - frame`), as in 3.
         let evicted = (seq >= self.frame).then(|| back(pos, frame, history));
-        self.sum_scratch.clear();
-        for (spec, cur) in self.sum_specs.iter().zip(p.sums.iter()) {
-            let mut s = cur.with(&self.args[self.ring_cols[spec.col]], 1, spec)?;
-            if let Some(slot) = evicted {
-                s = s.with(&p.ring[slot * ring_width + spec.col], -1, spec)?;
-            }
-            self.sum_scratch.push(s);
-        }
 
         // 5. Commit. The exact DOUBLE sums first: the evicted value may sit in the
         // ring row the new row overwrites.
@@ -1381,8 +1408,8 @@ impl RowsWindowExec {
         first_error.map_or(Ok(dropped), Err)
     }
 
-    /// The index of the row's partition, created if new.
-    fn partition_index(&mut self, hash: u64, row: &[Value]) -> usize {
+    /// The index of the row's partition, if it has one.
+    fn find_partition(&self, hash: u64, row: &[Value]) -> Option<usize> {
         let partitions = &self.partitions;
         let found = match &self.keys {
             KeyExprs::Columns(cols) => self.index.find(hash, |&i| {
@@ -1395,9 +1422,11 @@ impl RowsWindowExec {
                     .find(hash, |&i| *partitions[i as usize].key == key[..])
             }
         };
-        if let Some(&i) = found {
-            return i as usize;
-        }
+        found.map(|&i| i as usize)
+    }
+
+    /// A new partition for the row's key (which has none); its index.
+    fn insert_partition(&mut self, hash: u64, row: &[Value]) -> usize {
         let key: Box<[Value]> = match &self.keys {
             KeyExprs::Columns(cols) => cols.iter().map(|&c| row[c].clone()).collect(),
             KeyExprs::Exprs(_) => self.key_scratch.as_slice().into(),
