@@ -40,24 +40,52 @@ use velo_types::DataType;
 
 pub use accumulator::{Accumulator, AvgSum, DistinctState, SumState};
 
+/// Where the accumulators of one aggregation can fail, worked out once (from
+/// fresh accumulators, [`FoldOrder::new`]) for [`fold`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FoldOrder {
+    /// The first accumulator that can fail ([`Accumulator::can_fail`]), or
+    /// `usize::MAX` when none can.
+    first: usize,
+    /// Whether a later one can fail too.
+    more: bool,
+}
+
+impl FoldOrder {
+    pub(crate) fn new(accumulators: &[Accumulator]) -> FoldOrder {
+        let mut fallible = accumulators
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.can_fail())
+            .map(|(i, _)| i);
+        FoldOrder {
+            first: fallible.next().unwrap_or(usize::MAX),
+            more: fallible.next().is_some(),
+        }
+    }
+}
+
 /// Updates each accumulator with its argument value, all or none: when one
 /// update fails, no accumulator has changed (SPEC §4: a failed record leaves
-/// no trace in the state) and its error is returned. With `heap_bytes` (only
-/// when some accumulator can grow: string MIN/MAX, DISTINCT sets), adds what
-/// the update changed in the memory the accumulators hold outside their inline
+/// no trace in the state) and its error is returned. `order` is
+/// [`FoldOrder::new`] of the same aggregates. With `heap_bytes` (only when
+/// some accumulator can grow: string MIN/MAX, DISTINCT sets), adds what the
+/// update changed in the memory the accumulators hold outside their inline
 /// size, for `state_bytes`.
 ///
-/// The first accumulator that can fail is updated first, and every later one
-/// that can fail is checked ([`Accumulator::check`]) before it, so the usual
-/// query with one SUM or AVG pays nothing for the guarantee; allocates nothing.
+/// The first accumulator that can fail is updated first, and only when a
+/// later one can fail too is it checked ([`Accumulator::check`]) before, so
+/// the usual query with one SUM or AVG pays nothing for the guarantee;
+/// allocates nothing.
 #[inline]
 pub(crate) fn fold(
     accumulators: &mut [Accumulator],
     args: &[velo_types::Value],
+    order: FoldOrder,
     heap_bytes: Option<&mut usize>,
 ) -> crate::error::Result<()> {
     with_heap_bytes(accumulators, heap_bytes, |accumulators| {
-        fold_all_or_none(accumulators, args)
+        fold_all_or_none(accumulators, args, order)
     })
 }
 
@@ -103,11 +131,14 @@ fn update_each(
 fn fold_all_or_none(
     accumulators: &mut [Accumulator],
     args: &[velo_types::Value],
+    order: FoldOrder,
 ) -> crate::error::Result<()> {
     debug_assert_eq!(accumulators.len(), args.len());
-    let Some(first) = accumulators.iter().position(Accumulator::can_fail) else {
+    debug_assert_eq!(order, FoldOrder::new(accumulators));
+    let first = order.first;
+    if first >= accumulators.len() {
         return update_each(accumulators, args);
-    };
+    }
     let (before, rest) = accumulators.split_at_mut(first);
     let (fallible, after) = rest.split_at_mut(1);
     let (args_before, args_rest) = args.split_at(first);
@@ -115,7 +146,9 @@ fn fold_all_or_none(
     // Everything that can fail is known to succeed before anything changes:
     // the later fallible ones are checked, then the first is updated (if it
     // fails, nothing has changed), then the rest, which cannot fail now.
-    check(after, args_after)?;
+    if order.more {
+        check(after, args_after)?;
+    }
     update_each(fallible, arg)?;
     update_each(before, args_before)?;
     update_each(after, args_after)

@@ -635,16 +635,17 @@ fn fold_applies_a_row_to_every_accumulator_or_to_none() {
                 .map(|i| Value::Int(if i == failing { sum } else { other }))
                 .collect()
         };
+        let order = FoldOrder::new(&accs);
         let mut heap = 0;
-        fold(&mut accs, &row(i64::MAX, 5), Some(&mut heap)).unwrap();
+        fold(&mut accs, &row(i64::MAX, 5), order, Some(&mut heap)).unwrap();
         let before = format!("{accs:?}");
-        let err = fold(&mut accs, &row(1, -7), Some(&mut heap)).unwrap_err();
+        let err = fold(&mut accs, &row(1, -7), order, Some(&mut heap)).unwrap_err();
         assert!(matches!(err, Error::Overflow { .. }), "{layout:?}: {err}");
         assert_eq!(format!("{accs:?}"), before, "{layout:?}");
         // check finds the same failure; a row that fits is applied to all.
         assert!(check(&accs, &row(1, -7)).is_err());
         check(&accs, &row(-1, -7)).unwrap();
-        fold(&mut accs, &row(-1, -7), Some(&mut heap)).unwrap();
+        fold(&mut accs, &row(-1, -7), order, Some(&mut heap)).unwrap();
         for (i, (acc, &(kind, _))) in accs.iter().zip(layout).enumerate() {
             let expect = match kind {
                 CountStar => Value::Int(2),

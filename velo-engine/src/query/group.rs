@@ -13,7 +13,7 @@ use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 
 use super::compile_select;
-use crate::aggregate::{compile_aggregate, fold, Accumulator, AggregateFunction};
+use crate::aggregate::{compile_aggregate, fold, Accumulator, AggregateFunction, FoldOrder};
 use crate::error::Result;
 use crate::expr::{compile, PhysicalExpr, Scope};
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
@@ -54,6 +54,8 @@ pub(crate) struct GroupAggregate {
     heap_bytes: usize,
     /// ... which accumulators only do when some can grow.
     accumulators_grow: bool,
+    /// Which accumulators can fail, for [`fold`].
+    order: FoldOrder,
 }
 
 /// The GROUP BY keys and aggregate calls of a plan, compiled against the input.
@@ -230,6 +232,7 @@ impl GroupAggregate {
             entry_bytes,
             heap_bytes: 0,
             accumulators_grow: fresh.iter().any(Accumulator::may_grow),
+            order: FoldOrder::new(&fresh),
             key_scratch: Vec::with_capacity(keys.len()),
             row_scratch: Vec::with_capacity(width),
             keys,
@@ -294,7 +297,12 @@ impl GroupAggregate {
             Some(&i) => {
                 let i = i as usize;
                 // All or none: a failing update leaves the group as it was.
-                fold(&mut groups[i].accumulators, &self.row_scratch, grown)?;
+                fold(
+                    &mut groups[i].accumulators,
+                    &self.row_scratch,
+                    self.order,
+                    grown,
+                )?;
                 i
             }
             None => {
@@ -307,7 +315,7 @@ impl GroupAggregate {
                     .iter()
                     .map(|(f, _)| f.new_accumulator())
                     .collect();
-                fold(&mut accumulators, &self.row_scratch, grown)?;
+                fold(&mut accumulators, &self.row_scratch, self.order, grown)?;
                 let i = groups.len();
                 self.heap_bytes += values_heap_bytes(key);
                 groups.push(Group {

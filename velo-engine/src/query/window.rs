@@ -56,7 +56,7 @@ use velo_types::{BatchBuilder, Schema, SchemaRef, Value};
 
 use super::group::{compile_keys_and_aggregates, GroupOutput};
 use super::output::WindowRun;
-use crate::aggregate::{check, fold, fold_checked, Accumulator, AggregateFunction};
+use crate::aggregate::{check, fold, fold_checked, Accumulator, AggregateFunction, FoldOrder};
 use crate::error::{Error, Result};
 use crate::expr::PhysicalExpr;
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
@@ -166,6 +166,8 @@ pub(crate) struct WindowAggregate {
     /// Some accumulator's update can fail ([`Accumulator::can_fail`]): a
     /// sliding row is then checked against all its windows before any changes.
     fallible: bool,
+    /// Which accumulators can fail, for [`fold`].
+    order: FoldOrder,
     /// One fresh accumulator per aggregate, copied to reset a slot.
     fresh: Vec<Accumulator>,
     /// Memory estimate ([`WindowAggregate::state_bytes`]): the fixed bytes of a
@@ -221,6 +223,7 @@ impl WindowAggregate {
             heap_bytes: 0,
             accumulators_grow: fresh.iter().any(Accumulator::may_grow),
             fallible: fresh.iter().any(Accumulator::can_fail),
+            order: FoldOrder::new(&fresh),
             slot_scratch: Vec::new(),
             fresh_heap_bytes,
             assigner,
@@ -435,7 +438,7 @@ impl WindowAggregate {
         if checked {
             fold_checked(accumulators, &self.arg_scratch, grown)
         } else {
-            fold(accumulators, &self.arg_scratch, grown)
+            fold(accumulators, &self.arg_scratch, self.order, grown)
         }
     }
 
