@@ -8,8 +8,13 @@ use std::time::Instant;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
 use velo_engine::aggregate::{AggregateFunction, AggregateKind};
-use velo_engine::expr::{compile, Scope};
+use velo_engine::expr::{lower, PhysicalExpr, Scope};
 use velo_types::{DataType, Decimal, Field, Schema, Value};
+
+/// Binds (the planner) and lowers (the engine) one expression.
+fn compile(expr: &velo_ast::Expr, scope: &Scope) -> Result<PhysicalExpr, velo_planner::Error> {
+    Ok(lower(&velo_planner::bind::bind_expr(expr, scope)?))
+}
 
 fn parse(sql: &str) -> velo_ast::Expr {
     Parser::new(&GenericDialect {})

@@ -106,6 +106,25 @@ impl Error {
     }
 }
 
+impl From<velo_types::Error> for Error {
+    fn from(e: velo_types::Error) -> Error {
+        match e {
+            velo_types::Error::Cast { value, to } => Error::Cast { value, to },
+            other => Error::Type(other.to_string()),
+        }
+    }
+}
+
+/// A binding error of the planner is a compile error at its span.
+impl From<velo_planner::Error> for Error {
+    fn from(e: velo_planner::Error) -> Error {
+        Error::Compile {
+            message: e.to_string(),
+            span: e.span(),
+        }
+    }
+}
+
 /// Renders strings quoted in messages (`'abc'`), other values as themselves.
 struct QuotedValue<'a>(&'a Value);
 

@@ -8,9 +8,12 @@
 //! the partitioning strategy with a one-line reason. Every semantic error carries
 //! the position of the offending text.
 //!
-//! The planner needs no schema and does no IO: column names are checked against
-//! the real schema when the engine compiles the plan, once per job. It depends on
-//! `velo-ast` and `velo-types` only.
+//! Planning needs no schema and does no IO. Binding ([`bind`]) resolves column
+//! names and types against the real schema once the source knows it (a JSON
+//! source types its columns from its first records), once per job: the engine
+//! asks for it when it compiles the plan, and lowers the [`bind::BoundExpr`] it
+//! gets without ever seeing SQL syntax itself. It depends on `velo-ast` and
+//! `velo-types` only.
 //!
 //! ```
 //! let sql = "SELECT a, COUNT(*) AS n FROM src GROUP BY a WITH ('src.type' = 'file_source', 'src.path' = 'in.csv')";
@@ -19,6 +22,7 @@
 //! ```
 
 mod analysis;
+pub mod bind;
 pub mod catalog;
 mod config;
 mod duration;

@@ -11,6 +11,7 @@
 //! the runtime; everything above depends on it, it depends on nothing of Velo.
 
 mod batch;
+pub mod cast;
 pub mod connector;
 mod data_type;
 pub mod decimal;

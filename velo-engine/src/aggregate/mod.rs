@@ -171,7 +171,8 @@ fn with_heap_bytes(
 }
 
 use crate::error::{Error, Result};
-use crate::expr::{compile, PhysicalExpr, Scope};
+use crate::expr::{PhysicalExpr, Scope};
+use crate::query::compile;
 
 /// Which aggregate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,4 +1,5 @@
-//! Scalar functions of SPEC §2: lookup by name, static typing and evaluation.
+//! The evaluation of the scalar functions of SPEC §2 (their lookup by name and
+//! static typing are the planner's, [`velo_planner::bind::ScalarFunction`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -7,509 +8,232 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use velo_types::{DataType, Decimal, Value};
 
 use super::ops;
-use super::{cast, PhysicalExpr};
+use super::PhysicalExpr;
 use crate::error::{Error, Result};
+use velo_planner::bind::{ExtractField, ScalarFunction, TrimMode};
 
-/// Which side(s) TRIM removes characters from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TrimMode {
-    Both,
-    Leading,
-    Trailing,
-}
-
-/// A field of `EXTRACT(field FROM ts)`; every field is a BIGINT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ExtractField {
-    Year,
-    Quarter,
-    Month,
-    /// ISO 8601 week of the year (1-53).
-    Week,
-    Day,
-    Hour,
-    Minute,
-    /// 0-59, without the fraction.
-    Second,
-    /// The milliseconds within the second (0-999).
-    Millisecond,
-    /// Seconds since the Unix epoch.
-    Epoch,
-    /// Day of the week as in Flink (Calcite): 1 = Sunday ... 7 = Saturday.
-    Dow,
-    /// ISO day of the week: 1 = Monday ... 7 = Sunday.
-    IsoDow,
-    /// Day of the year, 1-366.
-    Doy,
-}
-
-/// A scalar function. MOD compiles to the `%` operator and CAST, CASE, IN, BETWEEN,
-/// LIKE and IS NULL to their own [`PhysicalExpr`] variants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ScalarFunction {
-    Abs,
-    /// `ROUND(x [, digits])`: half away from zero; negative digits round left of
-    /// the point. Keeps the argument's type.
-    Round,
-    Ceil,
-    Floor,
-    /// DOUBLE; a negative argument is an error.
-    Sqrt,
-    /// `POWER(x, y)` / `POW`: DOUBLE.
-    Power,
-    /// NULL if any argument is NULL (as in Flink).
-    Least,
-    Greatest,
-    Upper,
-    Lower,
-    /// `SUBSTRING(s, start [, len])`, 1-based on characters (PostgreSQL semantics:
-    /// a start before 1 shortens the result, a negative length is an error).
-    Substring,
-    Replace,
-    Trim(TrimMode),
-    /// LENGTH / CHAR_LENGTH / CHARACTER_LENGTH: characters, not bytes.
-    Length,
-    /// `CONCAT(a, b, ...)`: NULL if any argument is NULL (as `||`, and Flink).
-    Concat,
-    /// `SPLIT_PART(s, delimiter, n)`: the n-th field (1-based; negative counts from
-    /// the end); '' if there is no such field; n = 0 is an error.
-    SplitPart,
-    Coalesce,
-    NullIf,
-    Extract(ExtractField),
-    /// `FROM_UNIXTIME(seconds)`: TIMESTAMP.
-    FromUnixtime,
-    /// `UNIX_TIMESTAMP([ts])`: BIGINT seconds; without an argument, now.
-    UnixTimestamp,
-    /// `NOW()` / `CURRENT_TIMESTAMP`: the wall clock at evaluation (non-deterministic).
-    Now,
-    /// `TUMBLE_START(ts, INTERVAL ...)`: start of the tumbling window holding `ts`.
-    TumbleStart,
-    /// `TUMBLE_END(ts, INTERVAL ...)`: exclusive end of that window.
-    TumbleEnd,
-}
-
-impl ScalarFunction {
-    /// Looks a function up by (case-insensitive) name. MOD, CAST and friends are not
-    /// here (they are operators).
-    pub fn from_name(name: &str) -> Option<ScalarFunction> {
-        use ScalarFunction::*;
-        Some(match name.to_ascii_uppercase().as_str() {
-            "ABS" => Abs,
-            "ROUND" => Round,
-            "CEIL" | "CEILING" => Ceil,
-            "FLOOR" => Floor,
-            "SQRT" => Sqrt,
-            "POWER" | "POW" => Power,
-            "LEAST" => Least,
-            "GREATEST" => Greatest,
-            "UPPER" | "UCASE" => Upper,
-            "LOWER" | "LCASE" => Lower,
-            "SUBSTRING" | "SUBSTR" => Substring,
-            "REPLACE" => Replace,
-            "TRIM" | "BTRIM" => Trim(TrimMode::Both),
-            "LTRIM" => Trim(TrimMode::Leading),
-            "RTRIM" => Trim(TrimMode::Trailing),
-            "LENGTH" | "CHAR_LENGTH" | "CHARACTER_LENGTH" | "LEN" => Length,
-            "CONCAT" => Concat,
-            "SPLIT_PART" => SplitPart,
-            "COALESCE" | "IFNULL" => Coalesce,
-            "NULLIF" => NullIf,
-            "FROM_UNIXTIME" => FromUnixtime,
-            "UNIX_TIMESTAMP" => UnixTimestamp,
-            "NOW" | "CURRENT_TIMESTAMP" | "LOCALTIMESTAMP" => Now,
-            "TUMBLE_START" => TumbleStart,
-            "TUMBLE_END" => TumbleEnd,
-            _ => return None,
-        })
+/// Evaluates the function on a row.
+pub(crate) fn eval(
+    func: ScalarFunction,
+    args: &[PhysicalExpr],
+    row: &[Value],
+    ty: DataType,
+) -> Result<Value> {
+    use ScalarFunction::*;
+    let name = func.name();
+    // Evaluates argument `i`, returning NULL from the function if it is NULL.
+    macro_rules! arg {
+        ($i:expr) => {{
+            let v = args[$i].eval_ref(row)?;
+            if v.is_null() {
+                return Ok(Value::Null);
+            }
+            v
+        }};
     }
-
-    /// The name used in messages.
-    pub fn name(self) -> &'static str {
-        use ScalarFunction::*;
-        match self {
-            Abs => "ABS",
-            Round => "ROUND",
-            Ceil => "CEIL",
-            Floor => "FLOOR",
-            Sqrt => "SQRT",
-            Power => "POWER",
-            Least => "LEAST",
-            Greatest => "GREATEST",
-            Upper => "UPPER",
-            Lower => "LOWER",
-            Substring => "SUBSTRING",
-            Replace => "REPLACE",
-            Trim(_) => "TRIM",
-            Length => "LENGTH",
-            Concat => "CONCAT",
-            SplitPart => "SPLIT_PART",
-            Coalesce => "COALESCE",
-            NullIf => "NULLIF",
-            Extract(_) => "EXTRACT",
-            FromUnixtime => "FROM_UNIXTIME",
-            UnixTimestamp => "UNIX_TIMESTAMP",
-            Now => "NOW",
-            TumbleStart => "TUMBLE_START",
-            TumbleEnd => "TUMBLE_END",
+    macro_rules! str_arg {
+        ($i:expr) => {{
+            match arg!($i) {
+                Cow::Borrowed(Value::Str(s)) => Cow::Borrowed(&**s),
+                Cow::Owned(Value::Str(s)) => Cow::Owned(s.to_string()),
+                other => return Err(ops::type_error(name, &other)),
+            }
+        }};
+    }
+    macro_rules! int_arg {
+        ($i:expr) => {{
+            match *arg!($i) {
+                Value::Int(i) => i,
+                ref other => return Err(ops::type_error(name, other)),
+            }
+        }};
+    }
+    Ok(match func {
+        Abs => match arg!(0).as_ref() {
+            Value::Int(i) => Value::Int(i.checked_abs().ok_or(Error::Overflow { context: "ABS" })?),
+            Value::Float(f) => Value::Float(f.abs()),
+            Value::Decimal(d) => Value::Decimal(d.abs()),
+            other => return Err(ops::type_error(name, other)),
+        },
+        Round => {
+            let v = arg!(0);
+            let digits = if args.len() > 1 { int_arg!(1) } else { 0 };
+            round(&v, digits)?
         }
-    }
-
-    /// Minimum and maximum argument counts (`None` = unbounded).
-    pub fn arity(self) -> (usize, Option<usize>) {
-        use ScalarFunction::*;
-        match self {
-            Abs | Ceil | Floor | Sqrt | Upper | Lower | Length | Extract(_) | FromUnixtime => {
-                (1, Some(1))
+        Ceil | Floor => {
+            let up = func == Ceil;
+            match arg!(0).as_ref() {
+                Value::Int(i) => Value::Int(*i),
+                Value::Float(f) => Value::Float(if up { f.ceil() } else { f.floor() }),
+                Value::Decimal(d) => Value::Decimal(if up { d.ceil() } else { d.floor() }),
+                other => return Err(ops::type_error(name, other)),
             }
-            Round | Trim(_) => (1, Some(2)),
-            Substring => (2, Some(3)),
-            Power | NullIf | TumbleStart | TumbleEnd => (2, Some(2)),
-            Replace | SplitPart => (3, Some(3)),
-            Least | Greatest | Coalesce | Concat => (1, None),
-            UnixTimestamp => (0, Some(1)),
-            Now => (0, Some(0)),
         }
-    }
-
-    /// Whether the result depends on the wall clock.
-    pub fn is_volatile(self, arg_count: usize) -> bool {
-        matches!(self, ScalarFunction::Now)
-            || (self == ScalarFunction::UnixTimestamp && arg_count == 0)
-    }
-
-    /// Checks the argument types and gives the result type.
-    pub(crate) fn return_type(self, args: &[DataType]) -> std::result::Result<DataType, String> {
-        use DataType as T;
-        use ScalarFunction::*;
-        let name = self.name();
-        let expect = |i: usize, ok: fn(T) -> bool, what: &str| -> std::result::Result<(), String> {
-            let t = args[i];
-            if t == T::Null || ok(t) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{name} expects {what} as argument {}, got {t}",
-                    i + 1
-                ))
+        Sqrt => {
+            let x = to_f64(arg!(0).as_ref(), name)?;
+            if x < 0.0 {
+                return Err(Error::invalid(
+                    name,
+                    format!("square root of negative number {x}"),
+                ));
             }
-        };
-        let numeric = |t: T| t.is_numeric();
-        let string = |t: T| t == T::String;
-        let int = |t: T| t == T::Int;
-        let ts = |t: T| t == T::Timestamp;
-        Ok(match self {
-            Abs | Round | Ceil | Floor => {
-                expect(0, numeric, "a number")?;
-                if args.len() > 1 {
-                    expect(1, int, "an integer")?;
-                }
-                match (self, args[0]) {
-                    (Ceil | Floor, T::Decimal { precision, .. }) => T::Decimal {
-                        precision,
-                        scale: 0,
-                    },
-                    (_, t) => t,
-                }
+            Value::Float(x.sqrt())
+        }
+        Power => {
+            let x = to_f64(arg!(0).as_ref(), name)?;
+            let y = to_f64(arg!(1).as_ref(), name)?;
+            let r = x.powf(y);
+            if r.is_nan() && !x.is_nan() && !y.is_nan() {
+                return Err(Error::invalid(
+                    name,
+                    format!("{x} to the power {y} is not a real number"),
+                ));
             }
-            Sqrt | Power => {
-                for i in 0..args.len() {
-                    expect(i, numeric, "a number")?;
-                }
-                T::Float
-            }
-            Least | Greatest | Coalesce => {
-                let mut t = T::Null;
-                for (i, a) in args.iter().enumerate() {
-                    t = ops::common_type(t, *a).ok_or_else(|| {
-                        format!(
-                            "{name} arguments have incompatible types {t} and {a} (argument {})",
-                            i + 1
-                        )
-                    })?;
-                }
-                t
-            }
-            Upper | Lower | Length => {
-                expect(0, string, "a string")?;
-                if self == Length {
-                    T::Int
-                } else {
-                    T::String
-                }
-            }
-            Substring => {
-                expect(0, string, "a string")?;
-                for i in 1..args.len() {
-                    expect(i, int, "an integer")?;
-                }
-                T::String
-            }
-            Replace | Trim(_) => {
-                for i in 0..args.len() {
-                    expect(i, string, "a string")?;
-                }
-                T::String
-            }
-            SplitPart => {
-                expect(0, string, "a string")?;
-                expect(1, string, "a string")?;
-                expect(2, int, "an integer")?;
-                T::String
-            }
-            Concat => T::String,
-            NullIf => {
-                if !ops::comparable(args[0], args[1]) {
-                    return Err(format!(
-                        "NULLIF cannot compare {} with {}",
-                        args[0], args[1]
-                    ));
-                }
-                args[0]
-            }
-            Extract(_) => {
-                expect(0, ts, "a TIMESTAMP")?;
-                T::Int
-            }
-            FromUnixtime => {
-                expect(0, numeric, "a number of seconds")?;
-                T::Timestamp
-            }
-            UnixTimestamp => {
-                if !args.is_empty() {
-                    expect(0, |t| t == T::Timestamp || t == T::String, "a TIMESTAMP")?;
-                }
-                T::Int
-            }
-            Now => T::Timestamp,
-            TumbleStart | TumbleEnd => {
-                expect(0, ts, "a TIMESTAMP")?;
-                expect(1, int, "an INTERVAL")?;
-                T::Timestamp
-            }
-        })
-    }
-
-    /// Evaluates the function on a row.
-    pub(crate) fn eval(self, args: &[PhysicalExpr], row: &[Value], ty: DataType) -> Result<Value> {
-        use ScalarFunction::*;
-        let name = self.name();
-        // Evaluates argument `i`, returning NULL from the function if it is NULL.
-        macro_rules! arg {
-            ($i:expr) => {{
-                let v = args[$i].eval_ref(row)?;
+            Value::Float(r)
+        }
+        Least | Greatest => {
+            let mut best = arg!(0);
+            for a in &args[1..] {
+                let v = a.eval_ref(row)?;
                 if v.is_null() {
                     return Ok(Value::Null);
                 }
-                v
-            }};
-        }
-        macro_rules! str_arg {
-            ($i:expr) => {{
-                match arg!($i) {
-                    Cow::Borrowed(Value::Str(s)) => Cow::Borrowed(&**s),
-                    Cow::Owned(Value::Str(s)) => Cow::Owned(s.to_string()),
-                    other => return Err(ops::type_error(name, &other)),
-                }
-            }};
-        }
-        macro_rules! int_arg {
-            ($i:expr) => {{
-                match *arg!($i) {
-                    Value::Int(i) => i,
-                    ref other => return Err(ops::type_error(name, other)),
-                }
-            }};
-        }
-        Ok(match self {
-            Abs => match arg!(0).as_ref() {
-                Value::Int(i) => {
-                    Value::Int(i.checked_abs().ok_or(Error::Overflow { context: "ABS" })?)
-                }
-                Value::Float(f) => Value::Float(f.abs()),
-                Value::Decimal(d) => Value::Decimal(d.abs()),
-                other => return Err(ops::type_error(name, other)),
-            },
-            Round => {
-                let v = arg!(0);
-                let digits = if args.len() > 1 { int_arg!(1) } else { 0 };
-                round(&v, digits)?
-            }
-            Ceil | Floor => {
-                let up = self == Ceil;
-                match arg!(0).as_ref() {
-                    Value::Int(i) => Value::Int(*i),
-                    Value::Float(f) => Value::Float(if up { f.ceil() } else { f.floor() }),
-                    Value::Decimal(d) => Value::Decimal(if up { d.ceil() } else { d.floor() }),
-                    other => return Err(ops::type_error(name, other)),
-                }
-            }
-            Sqrt => {
-                let x = to_f64(arg!(0).as_ref(), name)?;
-                if x < 0.0 {
-                    return Err(Error::invalid(
-                        name,
-                        format!("square root of negative number {x}"),
-                    ));
-                }
-                Value::Float(x.sqrt())
-            }
-            Power => {
-                let x = to_f64(arg!(0).as_ref(), name)?;
-                let y = to_f64(arg!(1).as_ref(), name)?;
-                let r = x.powf(y);
-                if r.is_nan() && !x.is_nan() && !y.is_nan() {
-                    return Err(Error::invalid(
-                        name,
-                        format!("{x} to the power {y} is not a real number"),
-                    ));
-                }
-                Value::Float(r)
-            }
-            Least | Greatest => {
-                let mut best = arg!(0);
-                for a in &args[1..] {
-                    let v = a.eval_ref(row)?;
-                    if v.is_null() {
-                        return Ok(Value::Null);
-                    }
-                    let ord = ops::order(&v, &best, name)?;
-                    let better = if self == Least {
-                        ord.is_lt()
-                    } else {
-                        ord.is_gt()
-                    };
-                    if better {
-                        best = v;
-                    }
-                }
-                ops::coerce(best.into_owned(), ty)
-            }
-            Upper => Value::Str(Arc::from(str_arg!(0).to_uppercase())),
-            Lower => Value::Str(Arc::from(str_arg!(0).to_lowercase())),
-            Substring => {
-                let s = str_arg!(0);
-                let start = int_arg!(1);
-                let len = if args.len() > 2 {
-                    Some(int_arg!(2))
+                let ord = ops::order(&v, &best, name)?;
+                let better = if func == Least {
+                    ord.is_lt()
                 } else {
-                    None
+                    ord.is_gt()
                 };
-                Value::str(substring(&s, start, len)?)
-            }
-            Replace => {
-                let s = str_arg!(0);
-                let from = str_arg!(1);
-                let to = str_arg!(2);
-                if from.is_empty() {
-                    Value::str(&s)
-                } else {
-                    Value::Str(Arc::from(s.replace(&*from, &to)))
+                if better {
+                    best = v;
                 }
             }
-            Trim(mode) => {
-                let s = str_arg!(0);
-                let trimmed = if args.len() > 1 {
-                    let set = str_arg!(1);
-                    trim(&s, mode, |c| set.contains(c))
-                } else {
-                    trim(&s, mode, |c| c == ' ')
-                };
-                Value::str(trimmed)
+            ops::coerce(best.into_owned(), ty)
+        }
+        Upper => Value::Str(Arc::from(str_arg!(0).to_uppercase())),
+        Lower => Value::Str(Arc::from(str_arg!(0).to_lowercase())),
+        Substring => {
+            let s = str_arg!(0);
+            let start = int_arg!(1);
+            let len = if args.len() > 2 {
+                Some(int_arg!(2))
+            } else {
+                None
+            };
+            Value::str(substring(&s, start, len)?)
+        }
+        Replace => {
+            let s = str_arg!(0);
+            let from = str_arg!(1);
+            let to = str_arg!(2);
+            if from.is_empty() {
+                Value::str(&s)
+            } else {
+                Value::Str(Arc::from(s.replace(&*from, &to)))
             }
-            Length => Value::Int(str_arg!(0).chars().count() as i64),
-            Concat => {
-                let mut parts: Vec<Cow<'_, Value>> = Vec::with_capacity(args.len());
-                for a in args {
-                    let v = a.eval_ref(row)?;
-                    if v.is_null() {
-                        return Ok(Value::Null);
-                    }
-                    parts.push(v);
+        }
+        Trim(mode) => {
+            let s = str_arg!(0);
+            let trimmed = if args.len() > 1 {
+                let set = str_arg!(1);
+                trim(&s, mode, |c| set.contains(c))
+            } else {
+                trim(&s, mode, |c| c == ' ')
+            };
+            Value::str(trimmed)
+        }
+        Length => Value::Int(str_arg!(0).chars().count() as i64),
+        Concat => {
+            let mut parts: Vec<Cow<'_, Value>> = Vec::with_capacity(args.len());
+            for a in args {
+                let v = a.eval_ref(row)?;
+                if v.is_null() {
+                    return Ok(Value::Null);
                 }
-                let refs: Vec<&Value> = parts.iter().map(|c| c.as_ref()).collect();
-                ops::concat(&refs)
+                parts.push(v);
             }
-            SplitPart => {
-                let s = str_arg!(0);
-                let delim = str_arg!(1);
-                let n = int_arg!(2);
-                Value::str(split_part(&s, &delim, n)?)
-            }
-            Coalesce => {
-                for a in args {
-                    let v = a.eval(row)?;
-                    if !v.is_null() {
-                        return Ok(ops::coerce(v, ty));
-                    }
+            let refs: Vec<&Value> = parts.iter().map(|c| c.as_ref()).collect();
+            ops::concat(&refs)
+        }
+        SplitPart => {
+            let s = str_arg!(0);
+            let delim = str_arg!(1);
+            let n = int_arg!(2);
+            Value::str(split_part(&s, &delim, n)?)
+        }
+        Coalesce => {
+            for a in args {
+                let v = a.eval(row)?;
+                if !v.is_null() {
+                    return Ok(ops::coerce(v, ty));
                 }
+            }
+            Value::Null
+        }
+        NullIf => {
+            let a = arg!(0);
+            let b = args[1].eval_ref(row)?;
+            if !b.is_null() && a.sql_cmp(&b) == Some(std::cmp::Ordering::Equal) {
                 Value::Null
+            } else {
+                a.into_owned()
             }
-            NullIf => {
-                let a = arg!(0);
-                let b = args[1].eval_ref(row)?;
-                if !b.is_null() && a.sql_cmp(&b) == Some(std::cmp::Ordering::Equal) {
-                    Value::Null
-                } else {
-                    a.into_owned()
-                }
+        }
+        Extract(field) => match *arg!(0) {
+            Value::Timestamp(ms) => Value::Int(extract(field, ms)?),
+            ref other => return Err(ops::type_error(name, other)),
+        },
+        FromUnixtime => {
+            let millis = match arg!(0).as_ref() {
+                Value::Int(s) => s.checked_mul(1000),
+                Value::Float(f) => f64_millis(*f * 1000.0),
+                Value::Decimal(d) => d
+                    .checked_mul(Decimal::from(1000))
+                    .and_then(|m| m.round_dp(0))
+                    .and_then(|m| m.to_i64()),
+                other => return Err(ops::type_error(name, other)),
+            };
+            Value::Timestamp(millis.ok_or(Error::Overflow {
+                context: "FROM_UNIXTIME",
+            })?)
+        }
+        UnixTimestamp => {
+            if args.is_empty() {
+                return Ok(Value::Int(now_millis().div_euclid(1000)));
             }
-            Extract(field) => match *arg!(0) {
-                Value::Timestamp(ms) => Value::Int(extract(field, ms)?),
+            let millis = match arg!(0).as_ref() {
+                Value::Timestamp(t) => *t,
+                Value::Str(s) => velo_types::cast::parse_timestamp(s)
+                    .ok_or_else(|| Error::cast(&Value::Str(s.clone()), DataType::Timestamp))?,
+                other => return Err(ops::type_error(name, other)),
+            };
+            Value::Int(millis.div_euclid(1000))
+        }
+        Now => Value::Timestamp(now_millis()),
+        TumbleStart | TumbleEnd => {
+            let ts = match *arg!(0) {
+                Value::Timestamp(t) | Value::Int(t) => t,
                 ref other => return Err(ops::type_error(name, other)),
-            },
-            FromUnixtime => {
-                let millis = match arg!(0).as_ref() {
-                    Value::Int(s) => s.checked_mul(1000),
-                    Value::Float(f) => f64_millis(*f * 1000.0),
-                    Value::Decimal(d) => d
-                        .checked_mul(Decimal::from(1000))
-                        .and_then(|m| m.round_dp(0))
-                        .and_then(|m| m.to_i64()),
-                    other => return Err(ops::type_error(name, other)),
-                };
-                Value::Timestamp(millis.ok_or(Error::Overflow {
-                    context: "FROM_UNIXTIME",
-                })?)
+            };
+            let size = int_arg!(1);
+            if size <= 0 {
+                return Err(Error::invalid(
+                    name,
+                    format!("window size must be positive, got {size} ms"),
+                ));
             }
-            UnixTimestamp => {
-                if args.is_empty() {
-                    return Ok(Value::Int(now_millis().div_euclid(1000)));
-                }
-                let millis = match arg!(0).as_ref() {
-                    Value::Timestamp(t) => *t,
-                    Value::Str(s) => cast::parse_timestamp(s)
-                        .ok_or_else(|| Error::cast(&Value::Str(s.clone()), DataType::Timestamp))?,
-                    other => return Err(ops::type_error(name, other)),
-                };
-                Value::Int(millis.div_euclid(1000))
+            let start = ts - ts.rem_euclid(size);
+            if func == TumbleStart {
+                Value::Timestamp(start)
+            } else {
+                Value::Timestamp(
+                    start
+                        .checked_add(size)
+                        .ok_or(Error::Overflow { context: name })?,
+                )
             }
-            Now => Value::Timestamp(now_millis()),
-            TumbleStart | TumbleEnd => {
-                let ts = match *arg!(0) {
-                    Value::Timestamp(t) | Value::Int(t) => t,
-                    ref other => return Err(ops::type_error(name, other)),
-                };
-                let size = int_arg!(1);
-                if size <= 0 {
-                    return Err(Error::invalid(
-                        name,
-                        format!("window size must be positive, got {size} ms"),
-                    ));
-                }
-                let start = ts - ts.rem_euclid(size);
-                if self == TumbleStart {
-                    Value::Timestamp(start)
-                } else {
-                    Value::Timestamp(
-                        start
-                            .checked_add(size)
-                            .ok_or(Error::Overflow { context: name })?,
-                    )
-                }
-            }
-        })
-    }
+        }
+    })
 }
 
 fn to_f64(v: &Value, name: &'static str) -> Result<f64> {

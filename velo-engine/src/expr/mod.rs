@@ -3,15 +3,16 @@
 //!
 //! # Design
 //!
-//! * **Compile once.** [`compile`] turns a `sqlparser` [`Expr`](velo_ast::Expr) into a
-//!   [`PhysicalExpr`] against a [`Scope`] (the input [`Schema`](velo_types::Schema),
-//!   the accepted table qualifiers and the integrator's substitutions). Every column
-//!   reference is resolved to its index here; names are never looked up again.
-//!   Static result types are computed here too ([`PhysicalExpr::data_type`]), type
-//!   errors are reported with the span of the offending expression, constant
-//!   sub-trees are folded, string literals compared with TIMESTAMP (or numeric)
-//!   columns are converted once, and LIKE patterns that are literals are compiled
-//!   into a [`LikeMatcher`] once.
+//! * **Bind, then lower, once.** The planner binds a SQL expression
+//!   ([`velo_planner::bind::bind_expr`]) against a [`Scope`] (the input
+//!   [`Schema`](velo_types::Schema), the accepted table qualifiers and the
+//!   integrator's substitutions): every column reference is resolved to its index,
+//!   static types are computed and checked (errors carry the span of the offending
+//!   expression), and string literals compared with TIMESTAMP (or numeric) columns
+//!   are converted once. [`lower`] turns that [`BoundExpr`](velo_planner::bind::BoundExpr)
+//!   into a [`PhysicalExpr`]: constant sub-trees are folded and LIKE patterns that
+//!   are literals are compiled into a [`LikeMatcher`] once. Names are never looked
+//!   up again.
 //! * **Evaluate per row.** [`PhysicalExpr::eval`] takes a row (`&[Value]`) and returns
 //!   a [`Value`]. Fixed-size values (BOOLEAN, BIGINT, DOUBLE, DECIMAL, TIMESTAMP) are
 //!   never heap-allocated; a column's string is returned by cloning its `Arc`.
@@ -52,10 +53,9 @@
 //!   evaluation: they are the only non-deterministic expressions and are never
 //!   constant-folded.
 
-mod cast;
-mod compile;
 mod functions;
 mod like;
+mod lower;
 mod ops;
 #[cfg(test)]
 mod tests;
@@ -66,82 +66,12 @@ use velo_types::{DataType, Value};
 
 use crate::error::{Error, Result};
 
-pub use cast::{cast_value, parse_timestamp, sql_data_type};
-pub use compile::{compile, is_aggregate_function, Scope};
-pub use functions::{ExtractField, ScalarFunction, TrimMode};
 pub use like::LikeMatcher;
-
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CmpOp {
-    Eq,
-    NotEq,
-    Lt,
-    LtEq,
-    Gt,
-    GtEq,
-}
-
-impl CmpOp {
-    /// Whether an ordering satisfies the operator.
-    #[inline]
-    pub fn test(self, ord: std::cmp::Ordering) -> bool {
-        use std::cmp::Ordering::*;
-        match self {
-            CmpOp::Eq => ord == Equal,
-            CmpOp::NotEq => ord != Equal,
-            CmpOp::Lt => ord == Less,
-            CmpOp::LtEq => ord != Greater,
-            CmpOp::Gt => ord == Greater,
-            CmpOp::GtEq => ord != Less,
-        }
-    }
-
-    /// The operator with its operands swapped (`a < b` is `b > a`).
-    pub fn flip(self) -> CmpOp {
-        match self {
-            CmpOp::Eq => CmpOp::Eq,
-            CmpOp::NotEq => CmpOp::NotEq,
-            CmpOp::Lt => CmpOp::Gt,
-            CmpOp::LtEq => CmpOp::GtEq,
-            CmpOp::Gt => CmpOp::Lt,
-            CmpOp::GtEq => CmpOp::LtEq,
-        }
-    }
-
-    pub fn symbol(self) -> &'static str {
-        match self {
-            CmpOp::Eq => "=",
-            CmpOp::NotEq => "<>",
-            CmpOp::Lt => "<",
-            CmpOp::LtEq => "<=",
-            CmpOp::Gt => ">",
-            CmpOp::GtEq => ">=",
-        }
-    }
-}
-
-/// An arithmetic operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ArithOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
-}
-
-impl ArithOp {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            ArithOp::Add => "+",
-            ArithOp::Sub => "-",
-            ArithOp::Mul => "*",
-            ArithOp::Div => "/",
-            ArithOp::Mod => "%",
-        }
-    }
-}
+pub use lower::lower;
+pub use velo_planner::bind::{
+    is_aggregate_function, ArithOp, CmpOp, ExtractField, ScalarFunction, Scope, TrimMode,
+};
+pub use velo_types::cast::{cast_value, parse_timestamp};
 
 /// The pattern of a LIKE: compiled once when it is a literal, else per row.
 #[derive(Debug, Clone)]
@@ -154,7 +84,7 @@ pub enum LikePattern {
     },
 }
 
-/// A compiled expression, evaluated per row. Build one with [`compile`].
+/// A compiled expression, evaluated per row. Build one with [`lower`].
 #[derive(Debug, Clone)]
 pub enum PhysicalExpr {
     /// The value of column `index` of the input row.
@@ -610,14 +540,14 @@ impl PhysicalExpr {
                 match cast_value(&v, *to) {
                     Ok(v) => Ok(v),
                     Err(_) if *try_cast => Ok(Value::Null),
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.into()),
                 }
             }
             Function {
                 func,
                 args,
                 data_type,
-            } => func.eval(args, row, *data_type),
+            } => functions::eval(*func, args, row, *data_type),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Operators on values: arithmetic, comparison, coercion, and their static typing.
+//! Operators on values: arithmetic, comparison and coercion (their static typing
+//! is the planner's, [`velo_planner::bind::arithmetic_type`] and friends).
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -169,77 +170,6 @@ pub(crate) fn arithmetic(op: ArithOp, l: &Value, r: &Value) -> Result<Value> {
         (Int(a), Timestamp(b)) if op == ArithOp::Add => Timestamp(int_op(op, *a, *b)?),
         (Timestamp(a), Timestamp(b)) if op == ArithOp::Sub => Int(int_op(op, *a, *b)?),
         _ => return Err(type_error2(op.symbol(), l, r)),
-    })
-}
-
-/// The static type of `l op r`, or a message if the types cannot be combined.
-pub(crate) fn arithmetic_type(
-    op: ArithOp,
-    l: DataType,
-    r: DataType,
-) -> std::result::Result<DataType, String> {
-    use DataType::*;
-    let dec = |s: u8| Decimal {
-        precision: 38,
-        scale: s,
-    };
-    let scale_of = |t: DataType| match t {
-        Decimal { scale, .. } => scale,
-        _ => 0,
-    };
-    Ok(match (l, r) {
-        (Null, Null) => Null,
-        (Null, t) | (t, Null) if t.is_numeric() || t == Timestamp => t,
-        (Int, Int) => Int,
-        (Float, t) | (t, Float) if t.is_numeric() => Float,
-        (Decimal { .. }, Int | Decimal { .. }) | (Int, Decimal { .. }) => {
-            let (a, b) = (scale_of(l), scale_of(r));
-            use velo_types::Decimal as D;
-            match op {
-                ArithOp::Add | ArithOp::Sub | ArithOp::Mod => dec(D::sum_scale(a, b)),
-                ArithOp::Mul => dec(D::product_scale(a, b)),
-                ArithOp::Div => dec(D::quotient_scale(a, b)),
-            }
-        }
-        (Timestamp, Int) if matches!(op, ArithOp::Add | ArithOp::Sub) => Timestamp,
-        (Int, Timestamp) if op == ArithOp::Add => Timestamp,
-        (Timestamp, Timestamp) if op == ArithOp::Sub => Int,
-        _ => return Err(format!("cannot apply '{}' to {l} and {r}", op.symbol())),
-    })
-}
-
-/// Whether values of the two static types can be compared.
-pub(crate) fn comparable(a: DataType, b: DataType) -> bool {
-    use DataType::*;
-    a == b
-        || a == Null
-        || b == Null
-        || (a.is_numeric() && b.is_numeric())
-        || matches!((a, b), (Timestamp, Int) | (Int, Timestamp))
-}
-
-/// The common type of two branches (CASE, COALESCE, LEAST, IN...), if any.
-pub(crate) fn common_type(a: DataType, b: DataType) -> Option<DataType> {
-    use DataType::*;
-    Some(match (a, b) {
-        _ if a == b => a,
-        (Null, t) | (t, Null) => t,
-        (Float, t) | (t, Float) if t.is_numeric() => Float,
-        (Decimal { scale: s1, .. }, Decimal { scale: s2, .. }) => Decimal {
-            precision: 38,
-            scale: s1.max(s2),
-        },
-        (Decimal { .. }, Int) | (Int, Decimal { .. }) => {
-            let scale = match (a, b) {
-                (Decimal { scale, .. }, _) | (_, Decimal { scale, .. }) => scale,
-                _ => 0,
-            };
-            Decimal {
-                precision: 38,
-                scale,
-            }
-        }
-        _ => return None,
     })
 }
 

@@ -8,6 +8,7 @@ use velo_types::{DataType, Field, Schema, Value};
 
 use super::*;
 use crate::error::Error;
+use crate::query::compile;
 
 fn parse(sql: &str) -> Expr {
     Parser::new(&GenericDialect {})

@@ -12,10 +12,11 @@ use velo_ast::{canonical_text, EmitMode};
 use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 
+use super::compile;
 use super::compile_select;
 use crate::aggregate::{compile_aggregate, fold, Accumulator, AggregateFunction, FoldOrder};
 use crate::error::Result;
-use crate::expr::{compile, PhysicalExpr, Scope};
+use crate::expr::{PhysicalExpr, Scope};
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
 
 /// One group: its key values and one accumulator per aggregate call.

@@ -75,7 +75,7 @@ use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value,
 use velo_watermark::{decide, LateDataPolicy, LateDecision};
 
 use crate::error::{Error, Result};
-use crate::expr::{compile, PhysicalExpr, Scope};
+use crate::expr::{lower, PhysicalExpr, Scope};
 pub use event_time::EventTime;
 use group::GroupAggregate;
 pub use output::OrderLimit;
@@ -225,6 +225,11 @@ pub struct QueryExecutor {
     /// Late rows for the dead-letter sink (`dead_letter` only).
     dead_letters: Option<BatchBuilder>,
     late_reason: Value,
+}
+
+/// Binds `expr` against `scope` (the planner's binder) and lowers it.
+pub(crate) fn compile(expr: &velo_ast::Expr, scope: &Scope) -> Result<PhysicalExpr> {
+    Ok(lower(&velo_planner::bind::bind_expr(expr, scope)?))
 }
 
 impl QueryExecutor {

@@ -21,8 +21,9 @@ use std::mem::size_of;
 use velo_ast::SelectQuery;
 use velo_types::{Batch, BatchBuilder, SchemaRef, Value};
 
+use super::compile;
 use crate::error::Result;
-use crate::expr::{compile, PhysicalExpr, Scope};
+use crate::expr::{PhysicalExpr, Scope};
 use crate::memory::values_heap_bytes;
 
 /// The rows of one window within an emission: the window's

@@ -77,9 +77,10 @@ use velo_ast::{canonical_text, SelectItem, Span};
 use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Decimal, Field, Schema, SchemaRef, Value};
 
+use super::compile;
 use crate::aggregate::{compile_aggregate, AggregateFunction, AggregateKind};
 use crate::error::{Error, Result};
-use crate::expr::{cast_value, compile, PhysicalExpr, Scope};
+use crate::expr::{cast_value, PhysicalExpr, Scope};
 use crate::memory::{hash_entry_bytes, value_heap_bytes, values_heap_bytes};
 use crate::query::compile_select;
 

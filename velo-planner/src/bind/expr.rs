@@ -1,5 +1,5 @@
-//! From the `sqlparser` AST to [`PhysicalExpr`]: name resolution, typing, constant
-//! folding and the compile-time preparation of literals and LIKE patterns.
+//! The binder: a `sqlparser` [`Expr`] to a [`BoundExpr`] against a [`Scope`]:
+//! name resolution, typing, and the conversion of literals once.
 
 use sqlparser::ast::{
     BinaryOperator, CastKind, CeilFloorKind, DateTimeField, DuplicateTreatment, Expr, Function,
@@ -7,11 +7,28 @@ use sqlparser::ast::{
     UnaryOperator, Value as SqlValue,
 };
 use velo_ast::Span;
+use velo_types::cast::cast_value;
 use velo_types::{DataType, Schema, Value};
 
 use super::functions::{ExtractField, ScalarFunction, TrimMode};
-use super::{cast, ops, ArithOp, CmpOp, LikeMatcher, LikePattern, PhysicalExpr};
+use super::types::{arithmetic_type, common_type, comparable};
+use super::{is_aggregate_function, ArithOp, BoundExpr, CmpOp};
 use crate::error::{Error, Result};
+
+/// Converts a `sqlparser` type (`BIGINT`, `DECIMAL(10,2)`, `VARCHAR(20)`, ...) to a
+/// Velo [`DataType`]; `None` if Velo has no such type.
+pub fn sql_data_type(ty: &sqlparser::ast::DataType) -> Option<DataType> {
+    use sqlparser::ast::DataType as S;
+    match ty {
+        S::Date | S::Datetime(_) | S::Timestamp(_, _) | S::TimestampNtz(_) => {
+            Some(DataType::Timestamp)
+        }
+        S::Float(_) | S::Float4 | S::Float8 | S::Float32 | S::Float64 | S::Real => {
+            Some(DataType::Float)
+        }
+        _ => DataType::parse_sql(&ty.to_string()).ok(),
+    }
+}
 
 /// What an expression may refer to.
 #[derive(Debug, Clone, Copy)]
@@ -38,15 +55,8 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// Whether `name` (any case) is an aggregate function; the planner's catalogue is
-/// the one list of them.
-pub fn is_aggregate_function(name: &str) -> bool {
-    velo_planner::catalog::function_kind(name)
-        == Some(velo_planner::catalog::FunctionKind::Aggregate)
-}
-
 /// The function's name as written, without quotes (last part if qualified).
-pub(crate) fn function_name(f: &Function) -> String {
+pub fn function_name(f: &Function) -> String {
     f.name
         .0
         .last()
@@ -55,33 +65,39 @@ pub(crate) fn function_name(f: &Function) -> String {
         .unwrap_or_else(|| f.name.to_string())
 }
 
-/// Compiles `expr` against `scope`. See the module docs for the semantics.
-pub fn compile(expr: &Expr, scope: &Scope) -> Result<PhysicalExpr> {
-    Compiler { scope }.compile(expr)
+/// Binds `expr` against `scope`. See the module docs for the semantics.
+pub fn bind_expr(expr: &Expr, scope: &Scope) -> Result<BoundExpr> {
+    Binder { scope }.bind(expr)
 }
 
-struct Compiler<'s, 'a> {
+struct Binder<'s, 'a> {
     scope: &'s Scope<'a>,
 }
 
-fn err<T>(message: impl Into<String>, span: Span) -> Result<T> {
-    Err(Error::compile(message, span))
+fn compile_error(message: impl Into<String>, span: Span) -> Error {
+    Error::Invalid {
+        message: message.into(),
+        span,
+    }
 }
 
-fn boxed(e: PhysicalExpr) -> Box<PhysicalExpr> {
+fn err<T>(message: impl Into<String>, span: Span) -> Result<T> {
+    Err(compile_error(message, span))
+}
+
+fn boxed(e: BoundExpr) -> Box<BoundExpr> {
     Box::new(e)
 }
 
-impl Compiler<'_, '_> {
-    fn compile(&self, expr: &Expr) -> Result<PhysicalExpr> {
+impl Binder<'_, '_> {
+    fn bind(&self, expr: &Expr) -> Result<BoundExpr> {
         if let Some(index) = self.substitution(expr)? {
-            return Ok(PhysicalExpr::Column {
+            return Ok(BoundExpr::Column {
                 index,
                 data_type: self.scope.schema.field(index).data_type,
             });
         }
-        let compiled = self.compile_node(expr)?;
-        Ok(fold(compiled))
+        self.bind_node(expr)
     }
 
     fn substitution(&self, expr: &Expr) -> Result<Option<usize>> {
@@ -101,8 +117,8 @@ impl Compiler<'_, '_> {
         }
     }
 
-    fn boolean(&self, expr: &Expr) -> Result<PhysicalExpr> {
-        let e = self.compile(expr)?;
+    fn boolean(&self, expr: &Expr) -> Result<BoundExpr> {
+        let e = self.bind(expr)?;
         match e.data_type() {
             DataType::Boolean | DataType::Null => Ok(e),
             t => err(
@@ -112,7 +128,7 @@ impl Compiler<'_, '_> {
         }
     }
 
-    fn column(&self, idents: &[Ident], span: Span) -> Result<PhysicalExpr> {
+    fn column(&self, idents: &[Ident], span: Span) -> Result<BoundExpr> {
         let schema = self.scope.schema;
         let full = idents
             .iter()
@@ -132,7 +148,7 @@ impl Compiler<'_, '_> {
             _ => schema.index_of(&full),
         };
         match index {
-            Some(index) => Ok(PhysicalExpr::Column {
+            Some(index) => Ok(BoundExpr::Column {
                 index,
                 data_type: schema.field(index).data_type,
             }),
@@ -160,18 +176,18 @@ impl Compiler<'_, '_> {
         }
     }
 
-    fn compile_node(&self, expr: &Expr) -> Result<PhysicalExpr> {
-        use PhysicalExpr as P;
+    fn bind_node(&self, expr: &Expr) -> Result<BoundExpr> {
+        use BoundExpr as P;
         let span = expr.span();
         Ok(match expr {
             Expr::Identifier(id) => self.column(std::slice::from_ref(id), span)?,
             Expr::CompoundIdentifier(ids) => self.column(ids, span)?,
             Expr::Value(v) => P::Literal(literal(&v.value, span)?),
-            Expr::Nested(e) => self.compile(e)?,
+            Expr::Nested(e) => self.bind(e)?,
             Expr::UnaryOp { op, expr: inner } => match op {
                 UnaryOperator::Not | UnaryOperator::BangNot => P::Not(boxed(self.boolean(inner)?)),
                 UnaryOperator::Minus => {
-                    let e = self.compile(inner)?;
+                    let e = self.bind(inner)?;
                     let t = e.data_type();
                     if !(t.is_numeric() || t == DataType::Null) {
                         return err(format!("cannot negate a {t}"), span);
@@ -179,7 +195,7 @@ impl Compiler<'_, '_> {
                     P::Negate(boxed(e))
                 }
                 UnaryOperator::Plus => {
-                    let e = self.compile(inner)?;
+                    let e = self.bind(inner)?;
                     let t = e.data_type();
                     if !(t.is_numeric() || t == DataType::Null) {
                         return err(format!("unary + needs a number, got {t}"), span);
@@ -190,11 +206,11 @@ impl Compiler<'_, '_> {
             },
             Expr::BinaryOp { left, op, right } => self.binary(left, op, right, span)?,
             Expr::IsNull(e) | Expr::IsUnknown(e) => P::IsNull {
-                expr: boxed(self.compile(e)?),
+                expr: boxed(self.bind(e)?),
                 negated: false,
             },
             Expr::IsNotNull(e) | Expr::IsNotUnknown(e) => P::IsNull {
-                expr: boxed(self.compile(e)?),
+                expr: boxed(self.bind(e)?),
                 negated: true,
             },
             Expr::IsTrue(e) | Expr::IsNotTrue(e) | Expr::IsFalse(e) | Expr::IsNotFalse(e) => {
@@ -217,12 +233,12 @@ impl Compiler<'_, '_> {
                 list,
                 negated,
             } => {
-                let v = self.compile(e)?;
+                let v = self.bind(e)?;
                 let t = v.data_type();
                 let mut items = Vec::with_capacity(list.len());
                 for item in list {
-                    let c = coerce_literal(self.compile(item)?, t, item.span())?;
-                    if !ops::comparable(t, c.data_type()) {
+                    let c = coerce_literal(self.bind(item)?, t, item.span())?;
+                    if !comparable(t, c.data_type()) {
                         return err(
                             format!(
                                 "IN list item {item} of type {} cannot be compared with {t}",
@@ -245,11 +261,11 @@ impl Compiler<'_, '_> {
                 low,
                 high,
             } => {
-                let v = self.compile(e)?;
+                let v = self.bind(e)?;
                 let t = v.data_type();
-                let bound = |b: &Expr| -> Result<PhysicalExpr> {
-                    let c = coerce_literal(self.compile(b)?, t, b.span())?;
-                    if !ops::comparable(t, c.data_type()) {
+                let bound = |b: &Expr| -> Result<BoundExpr> {
+                    let c = coerce_literal(self.bind(b)?, t, b.span())?;
+                    if !comparable(t, c.data_type()) {
                         return err(
                             format!(
                                 "BETWEEN bound {b} of type {} cannot be compared with {t}",
@@ -298,23 +314,23 @@ impl Compiler<'_, '_> {
                 if format.is_some() {
                     return err("CAST ... FORMAT is not supported", span);
                 }
-                let to = cast::sql_data_type(data_type).ok_or_else(|| {
-                    Error::compile(format!("unsupported type '{data_type}' in CAST"), span)
+                let to = sql_data_type(data_type).ok_or_else(|| {
+                    compile_error(format!("unsupported type '{data_type}' in CAST"), span)
                 })?;
                 if to == DataType::Null {
                     return err("cannot CAST to NULL", span);
                 }
                 P::Cast {
-                    expr: boxed(self.compile(e)?),
+                    expr: boxed(self.bind(e)?),
                     to,
                     try_cast: matches!(kind, CastKind::TryCast | CastKind::SafeCast),
                 }
             }
             Expr::Extract { field, expr: e, .. } => {
                 let f = extract_field(field).ok_or_else(|| {
-                    Error::compile(format!("EXTRACT({field} ...) is not supported"), span)
+                    compile_error(format!("EXTRACT({field} ...) is not supported"), span)
                 })?;
-                self.function(ScalarFunction::Extract(f), vec![self.compile(e)?], span)?
+                self.function(ScalarFunction::Extract(f), vec![self.bind(e)?], span)?
             }
             Expr::Ceil { expr: e, field } | Expr::Floor { expr: e, field } => {
                 if !matches!(
@@ -328,7 +344,7 @@ impl Compiler<'_, '_> {
                 } else {
                     ScalarFunction::Floor
                 };
-                self.function(func, vec![self.compile(e)?], span)?
+                self.function(func, vec![self.bind(e)?], span)?
             }
             Expr::Substring {
                 expr: e,
@@ -336,13 +352,13 @@ impl Compiler<'_, '_> {
                 substring_for,
                 ..
             } => {
-                let mut args = vec![self.compile(e)?];
+                let mut args = vec![self.bind(e)?];
                 args.push(match substring_from {
-                    Some(f) => self.compile(f)?,
+                    Some(f) => self.bind(f)?,
                     None => P::Literal(Value::Int(1)),
                 });
                 if let Some(f) = substring_for {
-                    args.push(self.compile(f)?);
+                    args.push(self.bind(f)?);
                 }
                 self.function(ScalarFunction::Substring, args, span)?
             }
@@ -357,13 +373,13 @@ impl Compiler<'_, '_> {
                     Some(TrimWhereField::Leading) => TrimMode::Leading,
                     Some(TrimWhereField::Trailing) => TrimMode::Trailing,
                 };
-                let mut args = vec![self.compile(e)?];
+                let mut args = vec![self.bind(e)?];
                 if let Some(w) = trim_what {
-                    args.push(self.compile(w)?);
+                    args.push(self.bind(w)?);
                 }
                 if let Some(chars) = trim_characters {
                     for c in chars {
-                        args.push(self.compile(c)?);
+                        args.push(self.bind(c)?);
                     }
                 }
                 self.function(ScalarFunction::Trim(mode), args, span)?
@@ -382,12 +398,12 @@ impl Compiler<'_, '_> {
                     .value
                     .clone()
                     .into_string()
-                    .ok_or_else(|| Error::compile("a typed literal needs a string", span))?;
-                let to = cast::sql_data_type(&ts.data_type).ok_or_else(|| {
-                    Error::compile(format!("unsupported type '{}'", ts.data_type), span)
+                    .ok_or_else(|| compile_error("a typed literal needs a string", span))?;
+                let to = sql_data_type(&ts.data_type).ok_or_else(|| {
+                    compile_error(format!("unsupported type '{}'", ts.data_type), span)
                 })?;
-                let v = cast::cast_value(&Value::str(&text), to).map_err(|_| {
-                    Error::compile(format!("invalid {} literal '{text}'", ts.data_type), span)
+                let v = cast_value(&Value::str(&text), to).map_err(|_| {
+                    compile_error(format!("invalid {} literal '{text}'", ts.data_type), span)
                 })?;
                 P::Literal(v)
             }
@@ -401,8 +417,8 @@ impl Compiler<'_, '_> {
         op: &BinaryOperator,
         right: &Expr,
         span: Span,
-    ) -> Result<PhysicalExpr> {
-        use PhysicalExpr as P;
+    ) -> Result<BoundExpr> {
+        use BoundExpr as P;
         let cmp = match op {
             BinaryOperator::Eq => Some(CmpOp::Eq),
             BinaryOperator::NotEq => Some(CmpOp::NotEq),
@@ -414,22 +430,10 @@ impl Compiler<'_, '_> {
         };
         if let Some(op) = cmp {
             let (l, r) = self.comparable_pair(left, right, span)?;
-            return Ok(match (l, r) {
-                (P::Column { index, .. }, P::Literal(literal)) if !literal.is_null() => {
-                    P::CompareColumnLiteral { op, index, literal }
-                }
-                (P::Literal(literal), P::Column { index, .. }) if !literal.is_null() => {
-                    P::CompareColumnLiteral {
-                        op: op.flip(),
-                        index,
-                        literal,
-                    }
-                }
-                (l, r) => P::Compare {
-                    op,
-                    left: boxed(l),
-                    right: boxed(r),
-                },
+            return Ok(P::Compare {
+                op,
+                left: boxed(l),
+                right: boxed(r),
             });
         }
         let arith = match op {
@@ -441,28 +445,22 @@ impl Compiler<'_, '_> {
             _ => None,
         };
         if let Some(op) = arith {
-            return self.arithmetic(op, self.compile(left)?, self.compile(right)?, span);
+            return self.arithmetic(op, self.bind(left)?, self.bind(right)?, span);
         }
         Ok(match op {
             BinaryOperator::And => P::And(boxed(self.boolean(left)?), boxed(self.boolean(right)?)),
             BinaryOperator::Or => P::Or(boxed(self.boolean(left)?), boxed(self.boolean(right)?)),
             BinaryOperator::StringConcat => {
-                P::Concat(boxed(self.compile(left)?), boxed(self.compile(right)?))
+                P::Concat(boxed(self.bind(left)?), boxed(self.bind(right)?))
             }
             other => return err(format!("unsupported operator '{other}'"), span),
         })
     }
 
-    fn arithmetic(
-        &self,
-        op: ArithOp,
-        l: PhysicalExpr,
-        r: PhysicalExpr,
-        span: Span,
-    ) -> Result<PhysicalExpr> {
-        let data_type = ops::arithmetic_type(op, l.data_type(), r.data_type())
-            .map_err(|m| Error::compile(m, span))?;
-        Ok(PhysicalExpr::Arithmetic {
+    fn arithmetic(&self, op: ArithOp, l: BoundExpr, r: BoundExpr, span: Span) -> Result<BoundExpr> {
+        let data_type = arithmetic_type(op, l.data_type(), r.data_type())
+            .map_err(|m| compile_error(m, span))?;
+        Ok(BoundExpr::Arithmetic {
             op,
             left: boxed(l),
             right: boxed(r),
@@ -472,18 +470,13 @@ impl Compiler<'_, '_> {
 
     /// Compiles both sides of a comparison, converting a string literal to the
     /// other side's type (TIMESTAMP, numbers, BOOLEAN) once, here.
-    fn comparable_pair(
-        &self,
-        a: &Expr,
-        b: &Expr,
-        span: Span,
-    ) -> Result<(PhysicalExpr, PhysicalExpr)> {
-        let l = self.compile(a)?;
-        let r = self.compile(b)?;
+    fn comparable_pair(&self, a: &Expr, b: &Expr, span: Span) -> Result<(BoundExpr, BoundExpr)> {
+        let l = self.bind(a)?;
+        let r = self.bind(b)?;
         let r = coerce_literal(r, l.data_type(), b.span())?;
         let l = coerce_literal(l, r.data_type(), a.span())?;
         let (lt, rt) = (l.data_type(), r.data_type());
-        if !ops::comparable(lt, rt) {
+        if !comparable(lt, rt) {
             return err(format!("cannot compare {lt} with {rt}"), span);
         }
         Ok((l, r))
@@ -496,8 +489,8 @@ impl Compiler<'_, '_> {
         escape: Option<&Expr>,
         negated: bool,
         case_insensitive: bool,
-    ) -> Result<PhysicalExpr> {
-        let v = self.compile(e)?;
+    ) -> Result<BoundExpr> {
+        let v = self.bind(e)?;
         if !matches!(v.data_type(), DataType::String | DataType::Null) {
             return err(
                 format!("LIKE needs a string, got {}", v.data_type()),
@@ -518,15 +511,19 @@ impl Compiler<'_, '_> {
                 }
             }
         };
-        let p = self.compile(pattern)?;
-        let pattern = match &p {
-            PhysicalExpr::Literal(Value::Null) => {
-                return Ok(PhysicalExpr::Literal(Value::Null));
+        let p = self.bind(pattern)?;
+        match &p {
+            BoundExpr::Literal(Value::Null) => {
+                return Ok(BoundExpr::Literal(Value::Null));
             }
-            PhysicalExpr::Literal(Value::Str(s)) => LikePattern::Compiled(
-                LikeMatcher::new(s, escape, case_insensitive)
-                    .map_err(|e| Error::compile(e.to_string(), pattern.span()))?,
-            ),
+            BoundExpr::Literal(Value::Str(s)) => {
+                if ends_with_escape(s, escape, case_insensitive) {
+                    return err(
+                        "invalid argument to LIKE: pattern ends with the escape character",
+                        pattern.span(),
+                    );
+                }
+            }
             _ => {
                 if !matches!(p.data_type(), DataType::String | DataType::Null) {
                     return err(
@@ -534,16 +531,13 @@ impl Compiler<'_, '_> {
                         pattern.span(),
                     );
                 }
-                LikePattern::Dynamic {
-                    pattern: boxed(p),
-                    escape,
-                    case_insensitive,
-                }
             }
-        };
-        Ok(PhysicalExpr::Like {
+        }
+        Ok(BoundExpr::Like {
             expr: boxed(v),
-            pattern,
+            pattern: boxed(p),
+            escape,
+            case_insensitive,
             negated,
         })
     }
@@ -554,13 +548,13 @@ impl Compiler<'_, '_> {
         conditions: &[sqlparser::ast::CaseWhen],
         else_result: Option<&Expr>,
         span: Span,
-    ) -> Result<PhysicalExpr> {
-        let operand = operand.map(|o| self.compile(o)).transpose()?;
+    ) -> Result<BoundExpr> {
+        let operand = operand.map(|o| self.bind(o)).transpose()?;
         let mut branches = Vec::with_capacity(conditions.len());
         let mut data_type = DataType::Null;
         let mut unify = |t: DataType, at: &Expr| -> Result<()> {
-            data_type = ops::common_type(data_type, t).ok_or_else(|| {
-                Error::compile(
+            data_type = common_type(data_type, t).ok_or_else(|| {
+                compile_error(
                     format!("CASE results have incompatible types {data_type} and {t}"),
                     at.span(),
                 )
@@ -571,11 +565,11 @@ impl Compiler<'_, '_> {
             let when = match &operand {
                 Some(o) => {
                     let w = coerce_literal(
-                        self.compile(&c.condition)?,
+                        self.bind(&c.condition)?,
                         o.data_type(),
                         c.condition.span(),
                     )?;
-                    if !ops::comparable(o.data_type(), w.data_type()) {
+                    if !comparable(o.data_type(), w.data_type()) {
                         return err(
                             format!(
                                 "cannot compare CASE operand of type {} with {}",
@@ -589,20 +583,20 @@ impl Compiler<'_, '_> {
                 }
                 None => self.boolean(&c.condition)?,
             };
-            let then = self.compile(&c.result)?;
+            let then = self.bind(&c.result)?;
             unify(then.data_type(), &c.result)?;
             branches.push((when, then));
         }
         let else_result = match else_result {
             Some(e) => {
-                let c = self.compile(e)?;
+                let c = self.bind(e)?;
                 unify(c.data_type(), e)?;
                 Some(boxed(c))
             }
             None => None,
         };
         let _ = span;
-        Ok(PhysicalExpr::Case {
+        Ok(BoundExpr::Case {
             operand: operand.map(boxed),
             branches,
             else_result,
@@ -610,7 +604,7 @@ impl Compiler<'_, '_> {
         })
     }
 
-    fn call(&self, f: &Function, span: Span) -> Result<PhysicalExpr> {
+    fn call(&self, f: &Function, span: Span) -> Result<BoundExpr> {
         let name = function_name(f);
         let upper = name.to_ascii_uppercase();
         if f.over.is_some() {
@@ -675,15 +669,15 @@ impl Compiler<'_, '_> {
                     span,
                 );
             }
-            let l = self.compile(arg_exprs[0])?;
-            let r = self.compile(arg_exprs[1])?;
+            let l = self.bind(arg_exprs[0])?;
+            let r = self.bind(arg_exprs[1])?;
             return self.arithmetic(ArithOp::Mod, l, r, span);
         }
         let func = ScalarFunction::from_name(&upper)
-            .ok_or_else(|| Error::compile(format!("unknown function '{name}'"), f.name.span()))?;
+            .ok_or_else(|| compile_error(format!("unknown function '{name}'"), f.name.span()))?;
         let args = arg_exprs
             .iter()
-            .map(|e| self.compile(e))
+            .map(|e| self.bind(e))
             .collect::<Result<Vec<_>>>()?;
         if matches!(
             func,
@@ -704,9 +698,9 @@ impl Compiler<'_, '_> {
     fn function(
         &self,
         func: ScalarFunction,
-        args: Vec<PhysicalExpr>,
+        args: Vec<BoundExpr>,
         span: Span,
-    ) -> Result<PhysicalExpr> {
+    ) -> Result<BoundExpr> {
         let (min, max) = func.arity();
         let n = args.len();
         if n < min || max.is_some_and(|m| n > m) {
@@ -728,8 +722,8 @@ impl Compiler<'_, '_> {
         let types: Vec<DataType> = args.iter().map(|a| a.data_type()).collect();
         let data_type = func
             .return_type(&types)
-            .map_err(|m| Error::compile(m, span))?;
-        Ok(PhysicalExpr::Function {
+            .map_err(|m| compile_error(m, span))?;
+        Ok(BoundExpr::Function {
             func,
             args,
             data_type,
@@ -739,9 +733,9 @@ impl Compiler<'_, '_> {
 
 /// A string literal compared with a typed expression becomes a literal of that
 /// type (parsed once, here); a literal that does not parse is a compile error.
-fn coerce_literal(e: PhysicalExpr, target: DataType, span: Span) -> Result<PhysicalExpr> {
+fn coerce_literal(e: BoundExpr, target: DataType, span: Span) -> Result<BoundExpr> {
     match (&e, target) {
-        (PhysicalExpr::Literal(v @ Value::Str(s)), t)
+        (BoundExpr::Literal(v @ Value::Str(s)), t)
             if matches!(
                 t,
                 DataType::Timestamp
@@ -755,7 +749,7 @@ fn coerce_literal(e: PhysicalExpr, target: DataType, span: Span) -> Result<Physi
                 // Keep the literal's own precision: comparison is by value.
                 DataType::Decimal { .. } => {
                     return match s.trim().parse::<velo_types::Decimal>() {
-                        Ok(d) => Ok(PhysicalExpr::Literal(Value::Decimal(d))),
+                        Ok(d) => Ok(BoundExpr::Literal(Value::Decimal(d))),
                         Err(_) => err(format!("cannot compare {t} with '{s}': not a number"), span),
                     }
                 }
@@ -763,8 +757,8 @@ fn coerce_literal(e: PhysicalExpr, target: DataType, span: Span) -> Result<Physi
                 DataType::Int if s.contains(['.', 'e', 'E']) => DataType::Float,
                 t => t,
             };
-            match cast::cast_value(v, to) {
-                Ok(v) => Ok(PhysicalExpr::Literal(v)),
+            match cast_value(v, to) {
+                Ok(v) => Ok(BoundExpr::Literal(v)),
                 Err(_) => err(
                     format!("cannot compare {t} with '{s}': not a valid {t}"),
                     span,
@@ -775,31 +769,32 @@ fn coerce_literal(e: PhysicalExpr, target: DataType, span: Span) -> Result<Physi
     }
 }
 
-/// Folds a node whose children are all literals into a literal (never for the
-/// wall-clock functions, and never when it would change the static type).
-fn fold(e: PhysicalExpr) -> PhysicalExpr {
-    if matches!(e, PhysicalExpr::Literal(_) | PhysicalExpr::Column { .. }) {
-        return e;
-    }
-    let children = e.children();
-    if children.is_empty() && !matches!(e, PhysicalExpr::Function { .. }) {
-        return e;
-    }
-    if !children.iter().all(|c| c.as_literal().is_some()) || e.is_volatile() {
-        return e;
-    }
-    match e.eval(&[]) {
-        Ok(v) if v.data_type() == e.data_type() || e.data_type() == DataType::Null => {
-            PhysicalExpr::Literal(v)
+/// Whether `pattern` ends with an unpaired escape character (an error, as in
+/// PostgreSQL). ILIKE compares the lowercased pattern, as the matcher does.
+fn ends_with_escape(pattern: &str, escape: Option<char>, case_insensitive: bool) -> bool {
+    let Some(escape) = escape else {
+        return false;
+    };
+    let lowered;
+    let pattern = if case_insensitive {
+        lowered = pattern.to_lowercase();
+        lowered.as_str()
+    } else {
+        pattern
+    };
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == escape && chars.next().is_none() {
+            return true;
         }
-        _ => e,
     }
+    false
 }
 
 fn literal(v: &SqlValue, span: Span) -> Result<Value> {
     Ok(match v {
         SqlValue::Number(text, _) => number_literal(text)
-            .ok_or_else(|| Error::compile(format!("invalid number '{text}'"), span))?,
+            .ok_or_else(|| compile_error(format!("invalid number '{text}'"), span))?,
         SqlValue::Boolean(b) => Value::Bool(*b),
         SqlValue::Null => Value::Null,
         other => match other.clone().into_string() {
@@ -849,7 +844,7 @@ fn unit_name_millis(unit: &str) -> Option<i64> {
 
 /// `INTERVAL '5' MINUTE`, `INTERVAL 5 MINUTE`, `INTERVAL '5 minutes'` in milliseconds.
 fn interval_millis(i: &Interval, span: Span) -> Result<i64> {
-    let bad = |m: &str| Error::compile(format!("{m} in INTERVAL"), span);
+    let bad = |m: &str| compile_error(format!("{m} in INTERVAL"), span);
     if i.last_field.is_some() {
         return Err(bad("ranges such as DAY TO SECOND are not supported"));
     }

@@ -1,26 +1,12 @@
-//! CAST and the parsing of timestamps.
+//! CAST between Velo's types and the parsing of timestamp text: value
+//! conversions of the data model, used by the planner (literals converted once
+//! at plan time) and the engine (CAST per row) alike.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
-use velo_types::{DataType, Decimal, Value};
 
-use crate::error::{Error, Result};
-
-/// Converts a `sqlparser` type (`BIGINT`, `DECIMAL(10,2)`, `VARCHAR(20)`, ...) to a
-/// Velo [`DataType`]; `None` if Velo has no such type.
-pub fn sql_data_type(ty: &sqlparser::ast::DataType) -> Option<DataType> {
-    use sqlparser::ast::DataType as S;
-    match ty {
-        S::Date | S::Datetime(_) | S::Timestamp(_, _) | S::TimestampNtz(_) => {
-            Some(DataType::Timestamp)
-        }
-        S::Float(_) | S::Float4 | S::Float8 | S::Float32 | S::Float64 | S::Real => {
-            Some(DataType::Float)
-        }
-        _ => DataType::parse_sql(&ty.to_string()).ok(),
-    }
-}
+use crate::{DataType, Decimal, Error, Value};
 
 /// Parses an ISO-8601 / RFC 3339 timestamp into milliseconds since the epoch (UTC):
 /// `2024-01-15T10:00:00Z`, `2024-01-15 10:00:00.123`, `2024-01-15T10:00:00+02:00`,
@@ -87,8 +73,11 @@ fn f64_to_i64(f: f64) -> Option<i64> {
 /// zero to `s` digits and fails if the result needs more than `p` digits;
 /// VARCHAR -> BOOLEAN accepts true/false/t/f/1/0/yes/no; VARCHAR -> TIMESTAMP
 /// accepts ISO-8601 ([`parse_timestamp`]); TIMESTAMP -> VARCHAR is RFC 3339.
-pub fn cast_value(v: &Value, to: DataType) -> Result<Value> {
-    let fail = || Error::cast(v, to);
+pub fn cast_value(v: &Value, to: DataType) -> Result<Value, Error> {
+    let fail = || Error::Cast {
+        value: v.clone(),
+        to,
+    };
     Ok(match (v, to) {
         (Value::Null, _) => Value::Null,
         (_, DataType::Null) => return Err(fail()),
@@ -221,28 +210,5 @@ mod tests {
                 .to_string(),
             "-1.3"
         );
-    }
-
-    #[test]
-    fn sql_types_map_to_velo_types() {
-        use sqlparser::ast::{DataType as S, ExactNumberInfo};
-        assert_eq!(sql_data_type(&S::BigInt(None)), Some(DataType::Int));
-        assert_eq!(
-            sql_data_type(&S::Double(ExactNumberInfo::None)),
-            Some(DataType::Float)
-        );
-        assert_eq!(
-            sql_data_type(&S::Float(ExactNumberInfo::None)),
-            Some(DataType::Float)
-        );
-        assert_eq!(
-            sql_data_type(&S::Decimal(ExactNumberInfo::PrecisionAndScale(10, 2))),
-            Some(DataType::Decimal {
-                precision: 10,
-                scale: 2
-            })
-        );
-        assert_eq!(sql_data_type(&S::Text), Some(DataType::String));
-        assert_eq!(sql_data_type(&S::Bytea), None);
     }
 }
