@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
-use velo_engine::aggregate::{AggregateFunction, AggregateKind};
+use velo_engine::aggregate::{AggregateFunction, AggregateKind, NewAccumulator};
 use velo_engine::expr::{lower, PhysicalExpr, Scope};
 use velo_types::{DataType, Decimal, Field, Schema, Value};
 

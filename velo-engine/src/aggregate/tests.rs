@@ -5,9 +5,10 @@ use velo_types::{DataType, Field, Schema, Value};
 
 use super::*;
 use crate::error::Error;
-use crate::expr::Scope;
+use crate::expr::{PhysicalExpr, Scope};
+use crate::query::compile_aggregate;
 
-fn parse(sql: &str) -> Expr {
+fn parse(sql: &str) -> velo_ast::Expr {
     Parser::new(&GenericDialect {})
         .try_with_sql(sql)
         .unwrap()

@@ -13,8 +13,9 @@ use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 
 use super::compile;
+use super::compile_aggregate;
 use super::compile_select;
-use crate::aggregate::{compile_aggregate, fold, Accumulator, AggregateFunction, FoldOrder};
+use crate::aggregate::{fold, Accumulator, AggregateFunction, FoldOrder, NewAccumulator};
 use crate::error::Result;
 use crate::expr::{PhysicalExpr, Scope};
 use crate::memory::{hash_entry_bytes, values_heap_bytes};

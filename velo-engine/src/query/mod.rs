@@ -232,6 +232,15 @@ pub(crate) fn compile(expr: &velo_ast::Expr, scope: &Scope) -> Result<PhysicalEx
     Ok(lower(&velo_planner::bind::bind_expr(expr, scope)?))
 }
 
+/// Binds an aggregate call (the planner's binder) and lowers its argument.
+pub(crate) fn compile_aggregate(
+    call: &velo_ast::Expr,
+    scope: &Scope,
+) -> Result<(crate::aggregate::AggregateFunction, Option<PhysicalExpr>)> {
+    let (func, arg) = velo_planner::bind::bind_aggregate(call, scope)?;
+    Ok((func, arg.as_ref().map(lower)))
+}
+
 impl QueryExecutor {
     /// Compiles `plan`'s query against the schema its source produces, on a
     /// stack big enough for expressions at the depth limit

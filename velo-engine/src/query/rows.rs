@@ -78,7 +78,8 @@ use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Decimal, Field, Schema, SchemaRef, Value};
 
 use super::compile;
-use crate::aggregate::{compile_aggregate, AggregateFunction, AggregateKind};
+use super::compile_aggregate;
+use crate::aggregate::{AggregateFunction, AggregateKind};
 use crate::error::{Error, Result};
 use crate::expr::{cast_value, PhysicalExpr, Scope};
 use crate::memory::{hash_entry_bytes, value_heap_bytes, values_heap_bytes};

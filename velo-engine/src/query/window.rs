@@ -56,7 +56,9 @@ use velo_types::{BatchBuilder, Schema, SchemaRef, Value};
 
 use super::group::{compile_keys_and_aggregates, GroupOutput};
 use super::output::WindowRun;
-use crate::aggregate::{check, fold, fold_checked, Accumulator, AggregateFunction, FoldOrder};
+use crate::aggregate::{
+    check, fold, fold_checked, Accumulator, AggregateFunction, FoldOrder, NewAccumulator,
+};
 use crate::error::{Error, Result};
 use crate::expr::PhysicalExpr;
 use crate::memory::{hash_entry_bytes, values_heap_bytes};

@@ -12,12 +12,14 @@
 //! SQL again, and two bound expressions are the same expression when they are
 //! equal as values (`PartialEq`), whatever case or quoting the text used.
 
+mod aggregate;
 mod expr;
 mod functions;
 mod types;
 
 use velo_types::{DataType, Value};
 
+pub use aggregate::{bind_aggregate, AggregateFunction, AggregateKind};
 pub use expr::{bind_expr, sql_data_type, Scope};
 pub use functions::{ExtractField, ScalarFunction, TrimMode};
 pub use types::{arithmetic_type, common_type, comparable, ArithOp, CmpOp};
