@@ -6,7 +6,7 @@ use velo_types::{DataType, Field, Schema, Value};
 use super::*;
 use crate::error::Error;
 use crate::expr::{PhysicalExpr, Scope};
-use crate::query::compile_aggregate;
+use crate::query::rows::compile_aggregate;
 
 fn parse(sql: &str) -> velo_ast::Expr {
     Parser::new(&GenericDialect {})

@@ -8,7 +8,11 @@ use velo_types::{DataType, Field, Schema, Value};
 
 use super::*;
 use crate::error::Error;
-use crate::query::compile;
+
+/// Binds (the planner) and lowers one expression.
+fn compile(expr: &Expr, scope: &Scope) -> crate::Result<PhysicalExpr> {
+    Ok(lower(&velo_planner::bind::bind_expr(expr, scope)?))
+}
 
 fn parse(sql: &str) -> Expr {
     Parser::new(&GenericDialect {})

@@ -8,16 +8,14 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use velo_ast::{canonical_text, EmitMode};
+use velo_ast::EmitMode;
+use velo_planner::bind::{bind_group_output, bind_grouping, BoundGrouping};
 use velo_planner::JobPlan;
-use velo_types::{BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
+use velo_types::{BatchBuilder, Schema, SchemaRef, Value};
 
-use super::compile;
-use super::compile_aggregate;
-use super::compile_select;
 use crate::aggregate::{fold, Accumulator, AggregateFunction, FoldOrder, NewAccumulator};
 use crate::error::Result;
-use crate::expr::{PhysicalExpr, Scope};
+use crate::expr::{lower, PhysicalExpr};
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
 
 /// One group: its key values and one accumulator per aggregate call.
@@ -66,29 +64,21 @@ pub(crate) type KeysAndAggregates = (
     Vec<(AggregateFunction, Option<PhysicalExpr>)>,
 );
 
-/// Compiles the plan's GROUP BY expressions and aggregate calls over input rows.
+/// Binds (the planner) and lowers the plan's GROUP BY expressions and aggregate
+/// calls over input rows; the bound form is kept for [`GroupOutput::new`].
 pub(crate) fn compile_keys_and_aggregates(
     plan: &JobPlan,
     input: &Schema,
     qualifiers: &[String],
-) -> Result<KeysAndAggregates> {
-    let analysis = &plan.analysis;
-    let scope = Scope {
-        schema: input,
-        qualifiers,
-        substitutions: &[],
-    };
-    let keys = analysis
-        .group_keys
-        .iter()
-        .map(|k| compile(k, &scope))
-        .collect::<Result<Vec<_>>>()?;
-    let aggregates = analysis
+) -> Result<(KeysAndAggregates, BoundGrouping)> {
+    let grouping = bind_grouping(plan, input, qualifiers)?;
+    let keys = grouping.keys.iter().map(lower).collect();
+    let aggregates = grouping
         .aggregates
         .iter()
-        .map(|a| compile_aggregate(a, &scope))
-        .collect::<Result<Vec<_>>>()?;
-    Ok((keys, aggregates))
+        .map(|(f, arg)| (*f, arg.as_ref().map(lower)))
+        .collect();
+    Ok(((keys, aggregates), grouping))
 }
 
 /// The select list and HAVING of an aggregated query, compiled against its group
@@ -109,50 +99,18 @@ pub(crate) struct GroupOutput {
     direct_moves: bool,
 }
 
-/// The names of the window columns in a windowed query's group row.
-pub(crate) const WINDOW_START: &str = "_window_start";
-pub(crate) const WINDOW_END: &str = "_window_end";
-
 impl GroupOutput {
     pub(crate) fn new(
         plan: &JobPlan,
         qualifiers: &[String],
-        keys: &[PhysicalExpr],
-        aggregates: &[(AggregateFunction, Option<PhysicalExpr>)],
+        grouping: &BoundGrouping,
         window_columns: bool,
     ) -> Result<GroupOutput> {
-        let query = plan.query();
-        let analysis = &plan.analysis;
-        let mut group_fields = Vec::new();
-        let mut substitutions = Vec::new();
-        for (i, (k, ke)) in analysis.group_keys.iter().zip(keys).enumerate() {
-            group_fields.push(Field::new(&format!("_key{i}"), ke.data_type()));
-            substitutions.push((canonical_text(k), i));
-        }
-        for (j, (a, (f, _))) in analysis.aggregates.iter().zip(aggregates).enumerate() {
-            group_fields.push(Field::new(&format!("_agg{j}"), f.result_type()));
-            substitutions.push((canonical_text(a), keys.len() + j));
-        }
-        if window_columns {
-            for name in [WINDOW_START, WINDOW_END] {
-                substitutions.push((name.to_string(), group_fields.len()));
-                group_fields.push(Field::new(name, DataType::Timestamp));
-            }
-        }
-        let group_schema = Schema::new(group_fields);
-        let group_scope = Scope {
-            schema: &group_schema,
-            qualifiers,
-            substitutions: &substitutions,
-        };
-        // The planner refuses `*` in aggregated queries, so nothing expands here.
-        let (select, fields, select_texts) =
-            compile_select(&query.projection, &group_scope, 0, query.span)?;
-        let having = query
-            .having
-            .as_ref()
-            .map(|h| compile(h, &group_scope))
-            .transpose()?;
+        let bound = bind_group_output(plan, qualifiers, grouping, window_columns)?;
+        let select: Vec<PhysicalExpr> = bound.select.exprs.iter().map(lower).collect();
+        let fields = bound.select.fields;
+        let select_texts = bound.select.texts;
+        let having = bound.having.as_ref().map(lower);
         let direct = select
             .iter()
             .map(|e| match e {
@@ -218,8 +176,8 @@ impl GroupAggregate {
         input: &Schema,
         qualifiers: &[String],
     ) -> Result<GroupAggregate> {
-        let (keys, aggregates) = compile_keys_and_aggregates(plan, input, qualifiers)?;
-        let output = GroupOutput::new(plan, qualifiers, &keys, &aggregates, false)?;
+        let ((keys, aggregates), grouping) = compile_keys_and_aggregates(plan, input, qualifiers)?;
+        let output = GroupOutput::new(plan, qualifiers, &grouping, false)?;
         let width = keys.len() + aggregates.len();
         let fresh: Vec<Accumulator> = aggregates
             .iter()

@@ -69,13 +69,14 @@ mod window;
 
 use std::sync::Arc;
 
-use velo_ast::{EmitMode, SelectItem};
+use velo_ast::EmitMode;
+use velo_planner::bind;
 use velo_planner::{FailureStrategy, JobPlan, LateDataStrategy};
 use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value, Watermark};
 use velo_watermark::{decide, LateDataPolicy, LateDecision};
 
 use crate::error::{Error, Result};
-use crate::expr::{lower, PhysicalExpr, Scope};
+use crate::expr::{lower, PhysicalExpr};
 pub use event_time::EventTime;
 use group::GroupAggregate;
 pub use output::OrderLimit;
@@ -227,20 +228,6 @@ pub struct QueryExecutor {
     late_reason: Value,
 }
 
-/// Binds `expr` against `scope` (the planner's binder) and lowers it.
-pub(crate) fn compile(expr: &velo_ast::Expr, scope: &Scope) -> Result<PhysicalExpr> {
-    Ok(lower(&velo_planner::bind::bind_expr(expr, scope)?))
-}
-
-/// Binds an aggregate call (the planner's binder) and lowers its argument.
-pub(crate) fn compile_aggregate(
-    call: &velo_ast::Expr,
-    scope: &Scope,
-) -> Result<(crate::aggregate::AggregateFunction, Option<PhysicalExpr>)> {
-    let (func, arg) = velo_planner::bind::bind_aggregate(call, scope)?;
-    Ok((func, arg.as_ref().map(lower)))
-}
-
 impl QueryExecutor {
     /// Compiles `plan`'s query against the schema its source produces, on a
     /// stack big enough for expressions at the depth limit
@@ -252,16 +239,9 @@ impl QueryExecutor {
     fn compile(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
         let query = plan.query();
         let qualifiers = plan.qualifiers();
-        let scope = Scope {
-            schema: &input_schema,
-            qualifiers: &qualifiers,
-            substitutions: &[],
-        };
-        let filter = query
-            .selection
+        let filter = bind::bind_filter(plan, &input_schema, &qualifiers)?
             .as_ref()
-            .map(|w| compile(w, &scope))
-            .transpose()?;
+            .map(lower);
         let mut event_time = None;
         let (body, output_schema, output_exprs) = if let Some(w) = &plan.analysis.window {
             event_time = EventTime::new(plan, &input_schema)?;
@@ -286,23 +266,20 @@ impl QueryExecutor {
             let exprs = agg.select_texts().to_vec();
             (Body::Aggregate(Box::new(agg)), schema, exprs)
         } else {
-            let (exprs, fields, texts) = compile_select(
-                &query.projection,
-                &scope,
-                input_schema.wildcard_len(),
-                query.span,
-            )?;
+            let select = bind::bind_projection(plan, &input_schema, &qualifiers)?;
+            let exprs: Vec<PhysicalExpr> = select.exprs.iter().map(lower).collect();
             let scratch = Vec::with_capacity(exprs.len());
             (
                 Body::Project { exprs, scratch },
-                Arc::new(Schema::new(fields)),
-                texts,
+                Arc::new(Schema::new(select.fields)),
+                select.texts,
             )
         };
         // A time window with EMIT FINAL sorts and limits each emitted window
         // (SPEC §2); the planner refuses ORDER BY / LIMIT on EMIT CHANGES ones.
         let per_window = matches!(&body, Body::Window(w) if w.emit_mode() == EmitMode::Final);
-        let order_limit = OrderLimit::new(query, &output_schema, &output_exprs, per_window)?;
+        let order = bind::bind_order_by(query, &output_schema, &output_exprs)?;
+        let order_limit = OrderLimit::new(&order, query.limit, &output_schema, per_window)?;
         let late_policy = match plan.config.late_data {
             LateDataStrategy::Drop => LateDataPolicy::Drop,
             LateDataStrategy::ProcessWithWarning => LateDataPolicy::ProcessWithWarning,
@@ -660,67 +637,6 @@ fn project_row(
     }
     out.push_row(scratch.drain(..));
     Ok(())
-}
-
-/// A compiled select list: one expression per output column, the output fields,
-/// and each column's SQL text (for ORDER BY over output columns).
-pub(crate) type SelectList = (Vec<PhysicalExpr>, Vec<Field>, Vec<String>);
-
-/// Compiles a select list over `scope`. `*` expands to the first
-/// `wildcard_columns` columns of the scope's schema (the input's columns; an
-/// extended row may carry computed columns after them). Duplicate output names
-/// are an error at `span`.
-pub(crate) fn compile_select(
-    items: &[SelectItem],
-    scope: &Scope<'_>,
-    wildcard_columns: usize,
-    span: velo_ast::Span,
-) -> Result<SelectList> {
-    let mut exprs = Vec::new();
-    let mut fields = Vec::new();
-    let mut texts = Vec::new();
-    for item in items {
-        match item {
-            SelectItem::Wildcard { .. } | SelectItem::QualifiedWildcard { .. } => {
-                for (i, f) in scope
-                    .schema
-                    .fields()
-                    .iter()
-                    .take(wildcard_columns)
-                    .enumerate()
-                {
-                    exprs.push(PhysicalExpr::Column {
-                        index: i,
-                        data_type: f.data_type,
-                    });
-                    fields.push(f.clone());
-                    texts.push(f.name.to_ascii_lowercase());
-                }
-            }
-            SelectItem::Expr { expr, alias, .. } => {
-                let compiled = compile(expr, scope)?;
-                let name = velo_planner::output_name(expr, alias.as_ref());
-                fields.push(Field::new(&name, compiled.data_type()));
-                exprs.push(compiled);
-                texts.push(velo_ast::canonical_text(expr));
-            }
-        }
-    }
-    for (i, f) in fields.iter().enumerate() {
-        if fields[..i]
-            .iter()
-            .any(|g| g.name.eq_ignore_ascii_case(&f.name))
-        {
-            return Err(Error::compile(
-                format!(
-                    "the output column '{}' appears twice; give one of them an alias with AS",
-                    f.name
-                ),
-                span,
-            ));
-        }
-    }
-    Ok((exprs, fields, texts))
 }
 
 #[cfg(test)]

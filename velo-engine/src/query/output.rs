@@ -18,12 +18,11 @@
 use std::collections::HashMap;
 use std::mem::size_of;
 
-use velo_ast::SelectQuery;
+use velo_planner::bind::BoundExpr;
 use velo_types::{Batch, BatchBuilder, SchemaRef, Value};
 
-use super::compile;
 use crate::error::Result;
-use crate::expr::{PhysicalExpr, Scope};
+use crate::expr::{lower, PhysicalExpr};
 use crate::memory::values_heap_bytes;
 
 /// The rows of one window within an emission: the window's
@@ -69,35 +68,22 @@ pub struct OrderLimit {
 }
 
 impl OrderLimit {
-    /// Compiles ORDER BY against the output rows: an item may name an output
-    /// column (or alias) or repeat a select item's expression. `per_window`:
-    /// apply them to each emitted window (see the module docs).
+    /// ORDER BY (bound against the output rows by the planner,
+    /// [`velo_planner::bind::bind_order_by`]) and LIMIT over `output`.
+    /// `per_window`: apply them to each emitted window (see the module docs).
     pub(crate) fn new(
-        query: &SelectQuery,
+        order: &[(BoundExpr, bool)],
+        limit: Option<u64>,
         output: &SchemaRef,
-        select_texts: &[String],
         per_window: bool,
     ) -> Result<OrderLimit> {
-        let substitutions: Vec<(String, usize)> = select_texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i))
-            .collect();
-        let scope = Scope {
-            schema: output,
-            qualifiers: &[],
-            substitutions: &substitutions,
-        };
-        let order = query
-            .order_by
-            .iter()
-            .map(|o| Ok((compile(&o.expr, &scope)?, o.descending)))
-            .collect::<Result<Vec<_>>>()?;
+        let order: Vec<(PhysicalExpr, bool)> =
+            order.iter().map(|(e, desc)| (lower(e), *desc)).collect();
         let held = (!order.is_empty() && !per_window)
             .then(|| BatchBuilder::with_capacity(output.clone(), 0));
         Ok(OrderLimit {
             order,
-            limit: query.limit,
+            limit,
             per_window,
             emitted: 0,
             held,

@@ -77,13 +77,10 @@ use velo_ast::{canonical_text, SelectItem, Span};
 use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Decimal, Field, Schema, SchemaRef, Value};
 
-use super::compile;
-use super::compile_aggregate;
 use crate::aggregate::{AggregateFunction, AggregateKind};
 use crate::error::{Error, Result};
-use crate::expr::{cast_value, PhysicalExpr, Scope};
+use crate::expr::{cast_value, lower, PhysicalExpr, Scope};
 use crate::memory::{hash_entry_bytes, value_heap_bytes, values_heap_bytes};
-use crate::query::compile_select;
 
 /// The largest BUFFER size and LAG/LEAD offset accepted: every partition allocates
 /// its buffers up front, so an absurd size must fail at compile time.
@@ -925,12 +922,14 @@ impl RowsWindowExec {
             qualifiers,
             substitutions: &substitutions,
         };
-        let (select, fields, select_texts) = compile_select(
+        let bound = velo_planner::bind::bind_select(
             &query.projection,
             &ext_scope,
             input.wildcard_len(),
             query.span,
         )?;
+        let select: Vec<PhysicalExpr> = bound.exprs.iter().map(lower).collect();
+        let (fields, select_texts) = (bound.fields, bound.texts);
 
         // DOUBLE (and untyped) sums are kept exactly.
         let mut exact_sums = 0;
@@ -1661,6 +1660,20 @@ fn time_expr(
 }
 
 /// The tests' independent exact sum (Shewchuk's partials, as `math.fsum`).
+/// Binds `expr` against `scope` (the planner's binder) and lowers it.
+fn compile(expr: &velo_ast::Expr, scope: &Scope) -> Result<PhysicalExpr> {
+    Ok(lower(&velo_planner::bind::bind_expr(expr, scope)?))
+}
+
+/// Binds an aggregate call (the planner's binder) and lowers its argument.
+pub(crate) fn compile_aggregate(
+    call: &velo_ast::Expr,
+    scope: &Scope,
+) -> Result<(crate::aggregate::AggregateFunction, Option<PhysicalExpr>)> {
+    let (func, arg) = velo_planner::bind::bind_aggregate(call, scope)?;
+    Ok((func, arg.as_ref().map(lower)))
+}
+
 #[cfg(test)]
 #[path = "../../tests/support/fsum.rs"]
 mod fsum_reference;

@@ -191,8 +191,8 @@ impl WindowAggregate {
         qualifiers: &[String],
         kind: TimeWindowKind,
     ) -> Result<WindowAggregate> {
-        let (keys, aggregates) = compile_keys_and_aggregates(plan, input, qualifiers)?;
-        let output = GroupOutput::new(plan, qualifiers, &keys, &aggregates, true)?;
+        let ((keys, aggregates), grouping) = compile_keys_and_aggregates(plan, input, qualifiers)?;
+        let output = GroupOutput::new(plan, qualifiers, &grouping, true)?;
         let assigner = match kind {
             TimeWindowKind::Tumbling { size_ms } => Assigner::Tumbling { size: size_ms },
             TimeWindowKind::Sliding {

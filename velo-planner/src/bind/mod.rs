@@ -15,6 +15,7 @@
 mod aggregate;
 mod expr;
 mod functions;
+mod select;
 mod types;
 
 use velo_types::{DataType, Value};
@@ -22,6 +23,10 @@ use velo_types::{DataType, Value};
 pub use aggregate::{bind_aggregate, AggregateFunction, AggregateKind};
 pub use expr::{bind_expr, sql_data_type, Scope};
 pub use functions::{ExtractField, ScalarFunction, TrimMode};
+pub use select::{
+    bind_filter, bind_group_output, bind_grouping, bind_order_by, bind_projection, bind_select,
+    BoundGroupOutput, BoundGrouping, BoundSelect, WINDOW_END, WINDOW_START,
+};
 pub use types::{arithmetic_type, common_type, comparable, ArithOp, CmpOp};
 
 /// Whether `name` (any case) is an aggregate function; the planner's catalogue
