@@ -32,7 +32,6 @@ const ENGINE_SYNTAX_FILES: &[&str] = &[
     "velo-engine/src/aggregate/tests.rs",
     "velo-engine/src/error.rs",
     "velo-engine/src/expr/tests.rs",
-    "velo-engine/src/query/rows.rs",
     "velo-engine/tests/library_use.rs",
 ];
 

@@ -6,7 +6,6 @@ use velo_types::{DataType, Field, Schema, Value};
 use super::*;
 use crate::error::Error;
 use crate::expr::{PhysicalExpr, Scope};
-use crate::query::rows::compile_aggregate;
 
 fn parse(sql: &str) -> velo_ast::Expr {
     Parser::new(&GenericDialect {})
@@ -33,7 +32,8 @@ fn schema() -> Schema {
 
 fn compile_agg(sql: &str) -> crate::Result<(AggregateFunction, Option<PhysicalExpr>)> {
     let s = schema();
-    compile_aggregate(&parse(sql), &Scope::new(&s))
+    let (func, arg) = velo_planner::bind::bind_aggregate(&parse(sql), &Scope::new(&s))?;
+    Ok((func, arg.as_ref().map(crate::expr::lower)))
 }
 
 fn run(kind: AggregateKind, distinct: bool, ty: DataType, values: &[Value]) -> Value {

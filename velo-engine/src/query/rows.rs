@@ -66,25 +66,18 @@ use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::mem::size_of;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, Spanned, Visit, Visitor,
-};
-use velo_ast::{canonical_text, SelectItem, Span};
+use velo_planner::bind::{bind_rows, AggregateKind, BoundExpr, OverCall, OverFunction};
 use velo_planner::JobPlan;
-use velo_types::{BatchBuilder, DataType, Decimal, Field, Schema, SchemaRef, Value};
+use velo_types::{BatchBuilder, DataType, Decimal, Schema, SchemaRef, Value};
 
-use crate::aggregate::{AggregateFunction, AggregateKind};
 use crate::error::{Error, Result};
-use crate::expr::{cast_value, lower, PhysicalExpr, Scope};
+use crate::expr::{cast_value, lower, PhysicalExpr};
 use crate::memory::{hash_entry_bytes, value_heap_bytes, values_heap_bytes};
 
-/// The largest BUFFER size and LAG/LEAD offset accepted: every partition allocates
-/// its buffers up front, so an absurd size must fail at compile time.
-pub const MAX_BUFFER_ROWS: u64 = 1_000_000;
+pub use velo_planner::bind::MAX_BUFFER_ROWS;
 
 /// What one OVER call computes. Indices point into the operator's tables.
 #[derive(Debug, Clone)]
@@ -530,66 +523,11 @@ pub struct RowsWindowExec {
     track_pending: bool,
 }
 
-/// Finds every function call with OVER in an expression, in order, without
-/// duplicates (by text).
-fn collect_over_calls(expr: &Expr, out: &mut Vec<Expr>) {
-    struct Collect<'a>(&'a mut Vec<Expr>);
-    impl Visitor for Collect<'_> {
-        type Break = ();
-        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-            if let Expr::Function(f) = expr {
-                if f.over.is_some() {
-                    let text = canonical_text(expr);
-                    if !self.0.iter().any(|e| canonical_text(e) == text) {
-                        self.0.push(expr.clone());
-                    }
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    let _ = expr.visit(&mut Collect(out));
-}
-
-fn function_upper_name(f: &Function) -> String {
-    f.name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .map(|i| i.value.to_ascii_uppercase())
-        .unwrap_or_else(|| f.name.to_string().to_ascii_uppercase())
-}
-
-/// The plain arguments of a call (`f(a, b)`); an error for anything else.
-fn plain_args<'e>(f: &'e Function, name: &str, span: Span) -> Result<Vec<&'e Expr>> {
-    match &f.args {
-        FunctionArguments::None => Ok(vec![]),
-        FunctionArguments::Subquery(_) => Err(Error::compile("subqueries are not supported", span)),
-        FunctionArguments::List(list) => {
-            if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
-                return Err(Error::compile(
-                    format!("DISTINCT and other clauses are not supported in {name}(...) OVER"),
-                    span,
-                ));
-            }
-            list.args
-                .iter()
-                .map(|a| match a {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
-                    _ => Err(Error::compile(
-                        format!("unsupported argument in {name}(...)"),
-                        span,
-                    )),
-                })
-                .collect()
-        }
-    }
-}
-
 /// Compile-time tables being built by [`RowsWindowExec::new`].
-struct Builder<'a> {
-    scope: Scope<'a>,
-    arg_texts: Vec<String>,
+struct Builder {
+    /// The distinct arguments (bound, compared structurally) and their
+    /// lowered forms: one slot each.
+    arg_bound: Vec<BoundExpr>,
     arg_exprs: Vec<PhysicalExpr>,
     ring_cols: Vec<usize>,
     sum_specs: Vec<SumSpec>,
@@ -599,25 +537,14 @@ struct Builder<'a> {
     uses_rank: bool,
 }
 
-impl Builder<'_> {
-    /// The argument slot of `expr`, compiled once per distinct text.
-    fn arg(&mut self, expr: &Expr) -> Result<usize> {
-        let text = expr.to_string();
-        if let Some(i) = self.arg_texts.iter().position(|t| *t == text) {
-            return Ok(i);
-        }
-        let compiled = compile(expr, &self.scope)?;
-        self.arg_texts.push(text);
-        self.arg_exprs.push(compiled);
-        Ok(self.arg_exprs.len() - 1)
-    }
-
-    fn arg_compiled(&mut self, compiled: PhysicalExpr, text: String) -> usize {
-        if let Some(i) = self.arg_texts.iter().position(|t| *t == text) {
+impl Builder {
+    /// The argument slot of `expr`, lowered once per distinct expression.
+    fn arg(&mut self, expr: &BoundExpr) -> usize {
+        if let Some(i) = self.arg_bound.iter().position(|e| e == expr) {
             return i;
         }
-        self.arg_texts.push(text);
-        self.arg_exprs.push(compiled);
+        self.arg_bound.push(expr.clone());
+        self.arg_exprs.push(lower(expr));
         self.arg_exprs.len() - 1
     }
 
@@ -653,174 +580,61 @@ impl Builder<'_> {
         self.sum_specs.len() - 1
     }
 
-    /// A LAG/LEAD offset: a non-negative integer literal.
-    fn offset(&self, expr: &Expr, name: &str) -> Result<u64> {
-        let compiled = compile(expr, &self.scope)?;
-        match compiled.as_literal() {
-            Some(Value::Int(k)) if *k >= 0 && (*k as u64) <= MAX_BUFFER_ROWS => Ok(*k as u64),
-            _ => Err(Error::compile(
-                format!(
-                    "the offset of {name} must be an integer literal from 0 to {MAX_BUFFER_ROWS}, found {expr}"
-                ),
-                expr.span(),
-            )),
-        }
-    }
-
-    /// LAG/LEAD's default: compiled against the current row, with a literal
-    /// converted to the argument's type.
-    fn lag_lead_default(&mut self, expr: &Expr, arg_type: DataType, name: &str) -> Result<usize> {
-        let compiled = compile(expr, &self.scope)?;
-        let t = compiled.data_type();
-        if t == arg_type || t == DataType::Null || arg_type == DataType::Null {
-            return Ok(self.arg_compiled(compiled, expr.to_string()));
-        }
-        if let Some(v) = compiled.as_literal() {
-            if let Ok(v) = cast_value(v, arg_type) {
-                let text = format!("{expr} /* as {arg_type} */");
-                return Ok(self.arg_compiled(PhysicalExpr::Literal(v), text));
-            }
-        }
-        Err(Error::compile(
-            format!("the default of {name} has type {t}, but its argument has type {arg_type}"),
-            expr.span(),
-        ))
-    }
-
-    /// Compiles one OVER call: what it computes and its result type.
-    fn call(&mut self, call: &Expr) -> Result<(CallKind, DataType)> {
-        let span = call.span();
-        let Expr::Function(f) = call else {
-            return Err(Error::compile(
-                format!("expected a window call: {call}"),
-                span,
-            ));
-        };
-        let name = function_upper_name(f);
-        if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
-            return Err(Error::compile(
-                format!(
-                    "FILTER, IGNORE NULLS and WITHIN GROUP are not supported in {name}(...) OVER"
-                ),
-                span,
-            ));
-        }
-        if let Some(kind) = AggregateKind::from_name(&name) {
-            let mut plain = f.clone();
-            plain.over = None;
-            let (func, arg): (AggregateFunction, Option<PhysicalExpr>) =
-                compile_aggregate(&Expr::Function(plain), &self.scope)?;
-            if func.distinct {
-                return Err(Error::compile(
-                    format!("{name}(DISTINCT ...) OVER is not supported"),
-                    span,
-                ));
-            }
-            let arg_text = match &f.args {
-                FunctionArguments::List(list) => match list.args.first() {
-                    Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => e.to_string(),
-                    _ => String::new(),
-                },
-                _ => String::new(),
-            };
-            let slot = arg.map(|a| self.arg_compiled(a, arg_text));
-            let result = func.result_type();
-            let kind = match (func.kind, slot) {
-                (AggregateKind::CountStar, _) => CallKind::CountStar,
-                (AggregateKind::Count, Some(a)) => CallKind::Count {
-                    acc: self.sum(a, false, "COUNT"),
-                },
-                (AggregateKind::Sum, Some(a)) => CallKind::Sum {
-                    acc: self.sum(a, true, "SUM"),
-                },
-                (AggregateKind::Avg, Some(a)) => CallKind::Avg {
-                    acc: self.sum(a, true, "AVG"),
-                },
-                (AggregateKind::Min | AggregateKind::Max, Some(a)) => {
-                    let is_max = func.kind == AggregateKind::Max;
-                    self.deque_specs.push((a, is_max));
-                    CallKind::MinMax {
-                        deque: self.deque_specs.len() - 1,
-                    }
+    /// The tables one bound OVER call needs, and what it computes from them.
+    fn call(&mut self, call: &OverCall) -> CallKind {
+        let arg = call.arg.as_ref().map(|a| self.arg(a));
+        let default = call.default.as_ref().map(|d| self.arg(d));
+        match (&call.function, arg) {
+            (OverFunction::CountStar, _) => CallKind::CountStar,
+            (OverFunction::Aggregate(AggregateKind::Count), Some(a)) => CallKind::Count {
+                acc: self.sum(a, false, "COUNT"),
+            },
+            (OverFunction::Aggregate(AggregateKind::Sum), Some(a)) => CallKind::Sum {
+                acc: self.sum(a, true, "SUM"),
+            },
+            (OverFunction::Aggregate(AggregateKind::Avg), Some(a)) => CallKind::Avg {
+                acc: self.sum(a, true, "AVG"),
+            },
+            (OverFunction::Aggregate(k @ (AggregateKind::Min | AggregateKind::Max)), Some(a)) => {
+                self.deque_specs.push((a, *k == AggregateKind::Max));
+                CallKind::MinMax {
+                    deque: self.deque_specs.len() - 1,
                 }
-                (AggregateKind::FirstValue, Some(a)) => CallKind::FirstValue {
+            }
+            (OverFunction::Aggregate(AggregateKind::FirstValue), Some(a)) => CallKind::FirstValue {
+                col: self.ring_col(a),
+            },
+            (OverFunction::Aggregate(_), Some(a)) => CallKind::LastValue { arg: a },
+            (OverFunction::RowNumber, _) => CallKind::RowNumber,
+            (OverFunction::Rank, _) => {
+                self.uses_rank = true;
+                CallKind::Rank
+            }
+            (OverFunction::DenseRank, _) => {
+                self.uses_rank = true;
+                CallKind::DenseRank
+            }
+            (OverFunction::Lag { offset }, Some(a)) => {
+                self.max_lag = Some(self.max_lag.unwrap_or(0).max(*offset));
+                CallKind::Lag {
                     col: self.ring_col(a),
-                },
-                (AggregateKind::LastValue, Some(a)) => CallKind::LastValue { arg: a },
-                _ => {
-                    return Err(Error::compile(
-                        format!("{} is not supported over a row window (COUNT, SUM, AVG, MIN, MAX, FIRST_VALUE and LAST_VALUE are)", kind.name()),
-                        span,
-                    ))
-                }
-            };
-            return Ok((kind, result));
-        }
-        let args = plain_args(f, &name, span)?;
-        match name.as_str() {
-            "ROW_NUMBER" | "RANK" | "DENSE_RANK" => {
-                if !args.is_empty() {
-                    return Err(Error::compile(format!("{name}() takes no arguments"), span));
-                }
-                let kind = match name.as_str() {
-                    "ROW_NUMBER" => CallKind::RowNumber,
-                    "RANK" => CallKind::Rank,
-                    _ => CallKind::DenseRank,
-                };
-                if !matches!(kind, CallKind::RowNumber) {
-                    self.uses_rank = true;
-                }
-                Ok((kind, DataType::Int))
-            }
-            "LAG" | "LEAD" => {
-                if args.is_empty() || args.len() > 3 {
-                    return Err(Error::compile(
-                        format!("{name} takes 1 to 3 arguments: {name}(x [, offset [, default]])"),
-                        span,
-                    ));
-                }
-                let arg = self.arg(args[0])?;
-                let arg_type = self.arg_exprs[arg].data_type();
-                let offset = match args.get(1) {
-                    Some(e) => self.offset(e, &name)?,
-                    None => 1,
-                };
-                let default = match args.get(2) {
-                    Some(e) => Some(self.lag_lead_default(e, arg_type, &name)?),
-                    None => None,
-                };
-                let result = if arg_type == DataType::Null {
-                    default.map_or(DataType::Null, |d| self.arg_exprs[d].data_type())
-                } else {
-                    arg_type
-                };
-                if name == "LAG" {
-                    self.max_lag = Some(self.max_lag.unwrap_or(0).max(offset));
-                    let col = self.ring_col(arg);
-                    Ok((
-                        CallKind::Lag {
-                            col,
-                            offset,
-                            default,
-                        },
-                        result,
-                    ))
-                } else {
-                    self.lead_depth = Some(self.lead_depth.unwrap_or(0).max(offset));
-                    Ok((
-                        CallKind::Lead {
-                            arg,
-                            offset,
-                            default,
-                        },
-                        result,
-                    ))
+                    offset: *offset,
+                    default,
                 }
             }
-            _ => Err(Error::compile(
-                format!("{name} is not a window function"),
-                span,
-            )),
+            (OverFunction::Lead { offset }, Some(a)) => {
+                self.lead_depth = Some(self.lead_depth.unwrap_or(0).max(*offset));
+                CallKind::Lead {
+                    arg: a,
+                    offset: *offset,
+                    default,
+                }
+            }
+            // The binder gives every other call an argument.
+            (
+                OverFunction::Aggregate(_) | OverFunction::Lag { .. } | OverFunction::Lead { .. },
+                None,
+            ) => CallKind::CountStar,
         }
     }
 }
@@ -829,42 +643,13 @@ impl RowsWindowExec {
     /// Compiles `plan`'s query (which has a row window) against its input schema;
     /// `qualifiers` are the accepted table qualifiers (`plan.qualifiers()`).
     pub fn new(plan: &JobPlan, input: &Schema, qualifiers: &[String]) -> Result<RowsWindowExec> {
-        let query = plan.query();
         let Some(window) = &plan.analysis.rows_window else {
-            return Err(Error::compile(
-                "internal error: RowsWindowExec needs a query with OVER",
-                query.span,
+            return Err(Error::Type(
+                "internal error: RowsWindowExec needs a query with OVER".into(),
             ));
         };
-        if let Some(w) = &query.selection {
-            let mut calls = Vec::new();
-            collect_over_calls(w, &mut calls);
-            if let Some(c) = calls.first() {
-                return Err(Error::compile(
-                    "window functions (OVER) are not allowed in WHERE",
-                    c.span(),
-                ));
-            }
-        }
-        if window.buffer_rows == 0 || window.buffer_rows > MAX_BUFFER_ROWS {
-            return Err(Error::compile(
-                format!(
-                    "the row window must hold 1 to {MAX_BUFFER_ROWS} rows, not {}",
-                    window.buffer_rows
-                ),
-                query.span,
-            ));
-        }
-        let scope = Scope {
-            schema: input,
-            qualifiers,
-            substitutions: &[],
-        };
-        let key_exprs = window
-            .partition_by
-            .iter()
-            .map(|e| compile(e, &scope))
-            .collect::<Result<Vec<_>>>()?;
+        let bound = bind_rows(plan, input, qualifiers)?;
+        let key_exprs: Vec<PhysicalExpr> = bound.partition_by.iter().map(lower).collect();
         let keys = match key_exprs
             .iter()
             .map(PhysicalExpr::as_column)
@@ -873,17 +658,8 @@ impl RowsWindowExec {
             Some(cols) => KeyExprs::Columns(cols),
             None => KeyExprs::Exprs(key_exprs),
         };
-
-        // Every OVER call of the select list, in order of appearance.
-        let mut over_calls = Vec::new();
-        for item in &query.projection {
-            if let SelectItem::Expr { expr, .. } = item {
-                collect_over_calls(expr, &mut over_calls);
-            }
-        }
         let mut b = Builder {
-            scope,
-            arg_texts: Vec::new(),
+            arg_bound: Vec::new(),
             arg_exprs: Vec::new(),
             ring_cols: Vec::new(),
             sum_specs: Vec::new(),
@@ -892,44 +668,12 @@ impl RowsWindowExec {
             lead_depth: None,
             uses_rank: false,
         };
-        let mut calls = Vec::with_capacity(over_calls.len());
-        let mut ext_fields: Vec<Field> = input.fields().to_vec();
-        let mut substitutions = Vec::with_capacity(over_calls.len());
-        for (i, call) in over_calls.iter().enumerate() {
-            let (kind, data_type) = b.call(call)?;
-            calls.push(kind);
-            substitutions.push((canonical_text(call), input.len() + i));
-            ext_fields.push(Field::new(&format!("_over{i}"), data_type));
-        }
-        let order_exprs = if b.uses_rank {
-            window
-                .order_by
-                .iter()
-                .map(|e| compile(e, &scope))
-                .collect::<Result<Vec<_>>>()?
-        } else {
-            Vec::new()
-        };
-        let time_expr = match window.expire_after_ms {
-            None => None,
-            Some(_) => Some(time_expr(plan, input, &scope, &window.order_by)?),
-        };
-
-        // The select list over [input columns..., OVER results...].
-        let ext_schema = Schema::new(ext_fields);
-        let ext_scope = Scope {
-            schema: &ext_schema,
-            qualifiers,
-            substitutions: &substitutions,
-        };
-        let bound = velo_planner::bind::bind_select(
-            &query.projection,
-            &ext_scope,
-            input.wildcard_len(),
-            query.span,
-        )?;
-        let select: Vec<PhysicalExpr> = bound.exprs.iter().map(lower).collect();
-        let (fields, select_texts) = (bound.fields, bound.texts);
+        let calls: Vec<CallKind> = bound.calls.iter().map(|c| b.call(c)).collect();
+        let order_exprs: Vec<PhysicalExpr> = bound.order_by.iter().map(lower).collect();
+        let time_expr = bound.time.as_ref().map(lower);
+        let ext_schema = bound.extended;
+        let select: Vec<PhysicalExpr> = bound.select.exprs.iter().map(lower).collect();
+        let (fields, select_texts) = (bound.select.fields, bound.select.texts);
 
         // DOUBLE (and untyped) sums are kept exactly.
         let mut exact_sums = 0;
@@ -1622,58 +1366,7 @@ fn event_millis(v: &Value) -> Result<Option<i64>> {
     }
 }
 
-/// The expression that gives a row's time for EXPIRE AFTER: the job's event-time
-/// field, else the first ORDER BY expression.
-fn time_expr(
-    plan: &JobPlan,
-    input: &Schema,
-    scope: &Scope<'_>,
-    order_by: &[Expr],
-) -> Result<PhysicalExpr> {
-    let span = plan.query().span;
-    let e = if let Some(field) = &plan.config.event_time_field {
-        let index = input.index_of(field).ok_or_else(|| {
-            Error::compile(
-                format!("the event-time field '{field}' is not a column of the source"),
-                span,
-            )
-        })?;
-        PhysicalExpr::Column {
-            index,
-            data_type: input.field(index).data_type,
-        }
-    } else if let Some(first) = order_by.first() {
-        compile(first, scope)?
-    } else {
-        return Err(Error::compile(
-            "EXPIRE AFTER needs event time: set 'event.time.field' or ORDER BY a time column in the OVER clause",
-            span,
-        ));
-    };
-    match e.data_type() {
-        DataType::Int | DataType::Timestamp | DataType::String | DataType::Null => Ok(e),
-        t => Err(Error::compile(
-            format!("EXPIRE AFTER measures time with a {t} column; it needs BIGINT milliseconds, TIMESTAMP or a timestamp string"),
-            span,
-        )),
-    }
-}
-
 /// The tests' independent exact sum (Shewchuk's partials, as `math.fsum`).
-/// Binds `expr` against `scope` (the planner's binder) and lowers it.
-fn compile(expr: &velo_ast::Expr, scope: &Scope) -> Result<PhysicalExpr> {
-    Ok(lower(&velo_planner::bind::bind_expr(expr, scope)?))
-}
-
-/// Binds an aggregate call (the planner's binder) and lowers its argument.
-pub(crate) fn compile_aggregate(
-    call: &velo_ast::Expr,
-    scope: &Scope,
-) -> Result<(crate::aggregate::AggregateFunction, Option<PhysicalExpr>)> {
-    let (func, arg) = velo_planner::bind::bind_aggregate(call, scope)?;
-    Ok((func, arg.as_ref().map(lower)))
-}
-
 #[cfg(test)]
 #[path = "../../tests/support/fsum.rs"]
 mod fsum_reference;

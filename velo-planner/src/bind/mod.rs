@@ -15,6 +15,7 @@
 mod aggregate;
 mod expr;
 mod functions;
+mod rows;
 mod select;
 mod types;
 
@@ -23,6 +24,7 @@ use velo_types::{DataType, Value};
 pub use aggregate::{bind_aggregate, AggregateFunction, AggregateKind};
 pub use expr::{bind_expr, sql_data_type, Scope};
 pub use functions::{ExtractField, ScalarFunction, TrimMode};
+pub use rows::{bind_rows, BoundRows, OverCall, OverFunction, MAX_BUFFER_ROWS};
 pub use select::{
     bind_filter, bind_group_output, bind_grouping, bind_order_by, bind_projection, bind_select,
     BoundGroupOutput, BoundGrouping, BoundSelect, WINDOW_END, WINDOW_START,
