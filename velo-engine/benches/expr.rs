@@ -5,23 +5,13 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::Parser;
 use velo_engine::aggregate::{AggregateFunction, AggregateKind, NewAccumulator};
 use velo_engine::expr::{lower, PhysicalExpr, Scope};
 use velo_types::{DataType, Decimal, Field, Schema, Value};
 
-/// Binds (the planner) and lowers (the engine) one expression.
-fn compile(expr: &velo_ast::Expr, scope: &Scope) -> Result<PhysicalExpr, velo_planner::Error> {
-    Ok(lower(&velo_planner::bind::bind_expr(expr, scope)?))
-}
-
-fn parse(sql: &str) -> velo_ast::Expr {
-    Parser::new(&GenericDialect {})
-        .try_with_sql(sql)
-        .expect("tokenize")
-        .parse_expr()
-        .expect("parse")
+/// Binds (the planner, from text) and lowers (the engine) one expression.
+fn compile(sql: &str, scope: &Scope) -> Result<PhysicalExpr, velo_planner::Error> {
+    Ok(lower(&velo_planner::bind::bind_sql(sql, scope)?))
 }
 
 fn main() {
@@ -45,7 +35,7 @@ fn main() {
         .collect();
     let scope = Scope::new(&schema);
     let filter = compile(
-        &parse("price > 100.0 AND sym LIKE 'A%' AND ts >= '2024-01-15 10:00:00'"),
+        "price > 100.0 AND sym LIKE 'A%' AND ts >= '2024-01-15 10:00:00'",
         &scope,
     )
     .expect("compile filter");
@@ -56,7 +46,7 @@ fn main() {
         "CASE WHEN qty > 8 THEN 'big' ELSE 'small' END",
     ]
     .iter()
-    .map(|s| compile(&parse(s), &scope).expect("compile projection"))
+    .map(|s| compile(s, &scope).expect("compile projection"))
     .collect();
 
     for _ in 0..3 {
@@ -83,7 +73,7 @@ fn main() {
     let start = Instant::now();
     let mut acc =
         AggregateFunction::new(AggregateKind::Sum, false, DataType::Float).new_accumulator();
-    let arg = compile(&parse("price * qty"), &scope).expect("compile");
+    let arg = compile("price * qty", &scope).expect("compile");
     for row in &rows {
         acc.update(&arg.eval(row).expect("eval")).expect("update");
     }

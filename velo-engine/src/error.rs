@@ -3,8 +3,7 @@
 
 use std::fmt;
 
-use velo_ast::Span;
-use velo_types::{DataType, Value};
+use velo_types::{DataType, Span, Value};
 
 /// Errors of compiling or evaluating expressions and aggregates.
 ///
@@ -120,7 +119,7 @@ impl From<velo_planner::Error> for Error {
     fn from(e: velo_planner::Error) -> Error {
         Error::Compile {
             message: e.to_string(),
-            span: e.span(),
+            span: velo_planner::bind::position(e.span()),
         }
     }
 }

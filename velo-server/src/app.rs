@@ -48,7 +48,7 @@ impl LoadedApp {
 
     /// Renders an engine compile error against the app text.
     pub fn compile_error(&self, e: &velo_engine::Error) -> Failure {
-        match e.span() {
+        match e.span().map(velo_planner::bind::sql_span) {
             Some(span) => Failure::User(velo_ast::diagnostic::render(
                 &self.source,
                 Some(&self.path.display().to_string()),

@@ -1,19 +1,9 @@
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::Parser;
 use velo_types::Decimal;
 use velo_types::{DataType, Field, Schema, Value};
 
 use super::*;
 use crate::error::Error;
 use crate::expr::{PhysicalExpr, Scope};
-
-fn parse(sql: &str) -> velo_ast::Expr {
-    Parser::new(&GenericDialect {})
-        .try_with_sql(sql)
-        .unwrap()
-        .parse_expr()
-        .unwrap()
-}
 
 fn schema() -> Schema {
     Schema::new(vec![
@@ -32,7 +22,7 @@ fn schema() -> Schema {
 
 fn compile_agg(sql: &str) -> crate::Result<(AggregateFunction, Option<PhysicalExpr>)> {
     let s = schema();
-    let (func, arg) = velo_planner::bind::bind_aggregate(&parse(sql), &Scope::new(&s))?;
+    let (func, arg) = velo_planner::bind::bind_aggregate_sql(sql, &Scope::new(&s))?;
     Ok((func, arg.as_ref().map(crate::expr::lower)))
 }
 

@@ -1,25 +1,15 @@
-//! Tests of compilation and evaluation, with expressions parsed by sqlparser.
+//! Tests of compilation and evaluation, with expressions bound by the planner
+//! from text.
 
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::Parser;
-use velo_ast::Expr;
 use velo_types::Decimal;
 use velo_types::{DataType, Field, Schema, Value};
 
 use super::*;
 use crate::error::Error;
 
-/// Binds (the planner) and lowers one expression.
-fn compile(expr: &Expr, scope: &Scope) -> crate::Result<PhysicalExpr> {
-    Ok(lower(&velo_planner::bind::bind_expr(expr, scope)?))
-}
-
-fn parse(sql: &str) -> Expr {
-    Parser::new(&GenericDialect {})
-        .try_with_sql(sql)
-        .unwrap()
-        .parse_expr()
-        .unwrap()
+/// Binds (the planner, from text) and lowers one expression.
+fn compile(sql: &str, scope: &Scope) -> crate::Result<PhysicalExpr> {
+    Ok(lower(&velo_planner::bind::bind_sql(sql, scope)?))
 }
 
 fn schema() -> Schema {
@@ -62,7 +52,7 @@ fn try_compile(sql: &str) -> crate::Result<PhysicalExpr> {
     let s = schema();
     let q = ["t".to_string()];
     compile(
-        &parse(sql),
+        sql,
         &Scope {
             schema: &s,
             qualifiers: &q,
@@ -683,46 +673,43 @@ fn aggregates_are_rejected_unless_substituted() {
     let subs: Vec<(String, usize)> = ["UPPER(s)", "COUNT(*)", "SUM(a)"]
         .iter()
         .enumerate()
-        .map(|(i, t)| (velo_ast::canonical_text(&parse(t)), i))
+        .map(|(i, t)| (velo_planner::bind::canonical_sql(t).unwrap(), i))
         .collect();
     let scope = Scope {
         schema: &post,
         qualifiers: &[],
         substitutions: &subs,
     };
-    let e = compile(&parse("SUM(a) * 2 + COUNT(*)"), &scope).unwrap();
+    let e = compile("SUM(a) * 2 + COUNT(*)", &scope).unwrap();
     let r = [s("K"), Value::Int(3), Value::Int(10)];
     assert_eq!(e.eval(&r).unwrap(), Value::Int(23));
-    let e = compile(&parse("LOWER(UPPER(s))"), &scope).unwrap();
+    let e = compile("LOWER(UPPER(s))", &scope).unwrap();
     assert_eq!(e.eval(&r).unwrap(), s("k"));
     // Case of the function name does not matter.
-    let e = compile(&parse("count(*) > 2"), &scope).unwrap();
+    let e = compile("count(*) > 2", &scope).unwrap();
     assert_eq!(e.eval(&r).unwrap(), T);
     assert_eq!(e.data_type(), DataType::Boolean);
     // A column that is neither grouped nor aggregated is unknown after aggregation.
-    let err = compile(&parse("a + SUM(a)"), &scope).unwrap_err();
+    let err = compile("a + SUM(a)", &scope).unwrap_err();
     assert!(err.message().contains("unknown column 'a'"), "{err}");
-    let err = compile(&parse("AVG(a)"), &scope).unwrap_err();
+    let err = compile("AVG(a)", &scope).unwrap_err();
     assert!(err.message().contains("AVG is not allowed"), "{err}");
     // Names match in any case, literals only exactly: `s LIKE 'a%'` is not the
     // computed `s LIKE 'A%'` (it was, when texts were compared ignoring case).
-    let e = compile(&parse("Upper(S)"), &scope).unwrap();
+    let e = compile("Upper(S)", &scope).unwrap();
     assert_eq!(e.eval(&r).unwrap(), s("K"));
     let post = Schema::new(vec![Field::new("_k0", DataType::Boolean)]);
-    let subs = vec![(velo_ast::canonical_text(&parse("s LIKE 'A%'")), 0)];
+    let subs = vec![(velo_planner::bind::canonical_sql("s LIKE 'A%'").unwrap(), 0)];
     let scope = Scope {
         schema: &post,
         qualifiers: &[],
         substitutions: &subs,
     };
     assert_eq!(
-        compile(&parse("S like 'A%'"), &scope)
-            .unwrap()
-            .eval(&[T])
-            .unwrap(),
+        compile("S like 'A%'", &scope).unwrap().eval(&[T]).unwrap(),
         T
     );
-    let err = compile(&parse("s LIKE 'a%'"), &scope).unwrap_err();
+    let err = compile("s LIKE 'a%'", &scope).unwrap_err();
     assert!(err.message().contains("unknown column 's'"), "{err}");
 }
 

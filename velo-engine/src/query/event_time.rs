@@ -16,7 +16,7 @@
 //! ([`EventTime::max_event_time`]) so that the two never disagree.
 
 use velo_planner::{JobPlan, TimeFormat};
-use velo_types::{Batch, DataType, Schema, Value};
+use velo_types::{Batch, Schema, Value};
 
 use crate::error::{Error, Result};
 use crate::expr::parse_timestamp;
@@ -47,38 +47,9 @@ impl EventTime {
     /// event-time field (and no window naming one). Errors: the column does not
     /// exist, or its type cannot hold a time (BOOLEAN).
     pub fn new(plan: &JobPlan, schema: &Schema) -> Result<Option<EventTime>> {
-        let Some(field) = plan.config.event_time_field.as_deref() else {
+        let Some(index) = velo_planner::bind::bind_event_time(plan, schema)? else {
             return Ok(None);
         };
-        let span = plan
-            .query()
-            .window
-            .as_ref()
-            .map(|w| w.span())
-            .unwrap_or(plan.query().span);
-        // `t.ts` names the column `ts` of the source `t`.
-        let qualifiers = plan.qualifiers();
-        let name = match field.rsplit_once('.') {
-            Some((q, c)) if qualifiers.iter().any(|x| x.eq_ignore_ascii_case(q)) => c,
-            _ => field,
-        };
-        let index = schema.index_of(name).ok_or_else(|| {
-            let columns: Vec<&str> = schema.names().collect();
-            Error::compile(
-                format!(
-                    "the event-time field '{field}' is not a column of the input (columns: {})",
-                    columns.join(", ")
-                ),
-                span,
-            )
-        })?;
-        let data_type = schema.field(index).data_type;
-        if data_type == DataType::Boolean {
-            return Err(Error::compile(
-                format!("the event-time field '{field}' is BOOLEAN; it must be a TIMESTAMP, an integer or a string"),
-                span,
-            ));
-        }
         let format = plan.config.event_time_format;
         Ok(Some(EventTime {
             index,

@@ -244,13 +244,8 @@ impl QueryExecutor {
             .map(lower);
         let mut event_time = None;
         let (body, output_schema, output_exprs) = if let Some(w) = &plan.analysis.window {
+            bind::bind_window_time(plan, &input_schema)?;
             event_time = EventTime::new(plan, &input_schema)?;
-            if event_time.is_none() {
-                return Err(Error::compile(
-                    "a time window needs an event-time column: name it in the WINDOW clause or set 'event.time.field'",
-                    query.window.as_ref().map_or(query.span, |w| w.span()),
-                ));
-            }
             let agg = WindowAggregate::new(plan, &input_schema, &qualifiers, w.kind)?;
             let schema = agg.output_schema().clone();
             let exprs = agg.select_texts().to_vec();

@@ -13,6 +13,7 @@
 //! equal as values (`PartialEq`), whatever case or quoting the text used.
 
 mod aggregate;
+mod event_time;
 mod expr;
 mod functions;
 mod rows;
@@ -22,6 +23,7 @@ mod types;
 use velo_types::{DataType, Value};
 
 pub use aggregate::{bind_aggregate, AggregateFunction, AggregateKind};
+pub use event_time::{bind_event_time, bind_window_time, position, sql_span};
 pub use expr::{bind_expr, sql_data_type, Scope};
 pub use functions::{ExtractField, ScalarFunction, TrimMode};
 pub use rows::{bind_rows, BoundRows, OverCall, OverFunction, MAX_BUFFER_ROWS};
@@ -222,4 +224,37 @@ impl BoundExpr {
             }
         }
     }
+}
+
+/// Parses `sql` as one expression (generic SQL dialect). For callers that build
+/// expressions from text outside an app: tests, benchmarks, library users.
+fn parse_sql_expr(sql: &str) -> crate::Result<velo_ast::Expr> {
+    use sqlparser::dialect::GenericDialect;
+    use sqlparser::parser::Parser;
+    Parser::new(&GenericDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| crate::Error::Invalid {
+            message: format!("cannot parse expression '{sql}': {e}"),
+            span: velo_ast::Span::empty(),
+        })
+}
+
+/// Parses `sql` as one expression and binds it against `scope`.
+pub fn bind_sql(sql: &str, scope: &Scope) -> crate::Result<BoundExpr> {
+    bind_expr(&parse_sql_expr(sql)?, scope)
+}
+
+/// Parses `sql` as one aggregate call and binds it against `scope`.
+pub fn bind_aggregate_sql(
+    sql: &str,
+    scope: &Scope,
+) -> crate::Result<(AggregateFunction, Option<BoundExpr>)> {
+    bind_aggregate(&parse_sql_expr(sql)?, scope)
+}
+
+/// The canonical text of the expression `sql` (what [`Scope::substitutions`]
+/// are keyed by).
+pub fn canonical_sql(sql: &str) -> crate::Result<String> {
+    Ok(velo_ast::canonical_text(&parse_sql_expr(sql)?))
 }

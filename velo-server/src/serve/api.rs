@@ -187,7 +187,7 @@ impl InvalidApp {
     /// A query that does not compile against its source's schema.
     pub fn from_compile(e: &velo_engine::Error, text: &str) -> InvalidApp {
         let message = e.message();
-        match e.span() {
+        match e.span().map(velo_planner::bind::sql_span) {
             Some(span) => InvalidApp::at(
                 span,
                 message.clone(),
