@@ -33,6 +33,7 @@ mod duration;
 mod rewrite;
 mod statement;
 mod tokens;
+mod tvf;
 mod window;
 
 #[cfg(test)]

@@ -168,6 +168,38 @@ fn rows_multiset(text: &str) -> Vec<&str> {
     lines
 }
 
+/// The content of the output file `name` in a case's result text.
+fn file_section<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let header = format!("--- file {name}\n");
+    let start = text.find(&header)? + header.len();
+    let end = text[start..]
+        .find("\n--- ")
+        .map_or(text.len(), |e| start + e + 1);
+    Some(&text[start..end])
+}
+
+/// A `twin_*` case runs the same query in two spellings (a WINDOW clause and a
+/// Flink table function, a subquery and its flat form, ...): the jobs writing
+/// `a.jsonl` and `b.jsonl` must give the same rows in the same order. `None`
+/// when they do (or the case is no twin).
+fn twins_differ(case: &Path, actual: &str) -> Option<String> {
+    let name = case.file_name()?.to_string_lossy();
+    if !name.starts_with("twin_") {
+        return None;
+    }
+    let (a, b) = (
+        file_section(actual, "a.jsonl"),
+        file_section(actual, "b.jsonl"),
+    );
+    match (a, b) {
+        (Some(a), Some(b)) if a == b && !a.is_empty() => None,
+        _ => Some(format!(
+            "case {}: the twins a.jsonl and b.jsonl differ (or are missing or empty):\n{actual}",
+            case.display()
+        )),
+    }
+}
+
 #[test]
 fn sql_cases() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
@@ -207,6 +239,9 @@ fn sql_cases() {
                 "case {}: V2 differs from V1:\n--- v1\n{actual}\n--- v2\n{v2}",
                 case.display()
             ));
+        }
+        if let Some(differ) = twins_differ(case, &actual) {
+            failures.push(differ);
         }
         let expected_path = case.join("expected");
         if bless {

@@ -5,6 +5,7 @@ use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
 
 use super::cursor::Cursor;
 use super::tokens::is_word;
+use super::tvf;
 use super::window::parse_window;
 use crate::ast::{
     Emit, EmitMode, Join, JoinKind, OrderByExpr, Property, SelectItem, SelectQuery, Statement,
@@ -72,7 +73,19 @@ fn select_query(c: &mut Cursor) -> Result<SelectQuery> {
     }
     let projection = comma_separated(c, select_item)?;
     c.expect_word("FROM")?;
-    let from = table_ref(c)?;
+    let (from, tvf) = if tvf::starts_tvf(c) {
+        let start = c.start();
+        let (name, tvf) = tvf::parse_tvf(c)?;
+        let alias = alias(c)?;
+        let from = TableRef {
+            name,
+            alias,
+            span: c.span_from(start),
+        };
+        (from, Some(tvf))
+    } else {
+        (table_ref(c)?, None)
+    };
     let mut joins = Vec::new();
     while let Some(join) = join(c)? {
         joins.push(join);
@@ -83,7 +96,7 @@ fn select_query(c: &mut Cursor) -> Result<SelectQuery> {
     let order_by = optional_clause(c, &["ORDER", "BY"], |c| comma_separated(c, order_by_expr))?;
     let limit = optional_clause(c, &["LIMIT"], limit)?;
     let (emit, properties) = emit_and_with(c)?;
-    Ok(SelectQuery {
+    let mut query = SelectQuery {
         projection,
         from,
         joins,
@@ -98,7 +111,11 @@ fn select_query(c: &mut Cursor) -> Result<SelectQuery> {
         // Set by the caller from the row-window rewrite.
         row_expire: None,
         span: c.span_from(start),
-    })
+    };
+    if let Some(tvf) = tvf {
+        tvf::desugar(&mut query, tvf)?;
+    }
+    Ok(query)
 }
 
 /// `f` after `keywords`, if they come next.

@@ -290,3 +290,52 @@ fn lenient_clause_order() {
     let e = error("SELECT a FROM t GROUP BY a GROUP BY b");
     assert_eq!(e.message, "duplicate GROUP BY clause");
 }
+
+#[test]
+fn windowing_table_functions_desugar_to_the_window_clause() {
+    let tvf = query(
+        "SELECT k, window_start, COUNT(*) FROM TABLE(HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)) AS x \
+         GROUP BY window_start, k, window_end HAVING x.window_end > window_time",
+    );
+    assert_eq!(tvf.from.name.value, "t");
+    assert_eq!(tvf.from.alias.as_ref().map(|a| a.value.as_str()), Some("x"));
+    match &tvf.window {
+        Some(WindowSpec::Sliding {
+            time_column,
+            size,
+            advance,
+            ..
+        }) => {
+            assert_eq!(time_column.as_ref().unwrap().value, "ts");
+            assert_eq!((size.millis, advance.millis), (300_000, 60_000));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(tvf.group_by.len(), 1);
+    assert_eq!(tvf.group_by[0].to_string(), "k");
+    match &tvf.projection[1] {
+        SelectItem::Expr { expr, alias, .. } => {
+            assert_eq!(expr.to_string(), "_window_start");
+            assert_eq!(alias.as_ref().unwrap().value, "window_start");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        tvf.having.unwrap().to_string(),
+        "_window_end > (_window_end - 1)"
+    );
+    let e = error(
+        "SELECT COUNT(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), 1m)) GROUP BY window_start",
+    );
+    assert!(
+        e.message.contains("add window_start and window_end"),
+        "{}",
+        e.message
+    );
+    let e = error("SELECT COUNT(*) FROM TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts), 1m, 1h))");
+    assert!(
+        e.message.contains("TUMBLE, HOP or SESSION"),
+        "{}",
+        e.message
+    );
+}
