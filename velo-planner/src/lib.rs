@@ -27,6 +27,7 @@ pub mod catalog;
 mod config;
 mod duration;
 mod error;
+pub mod logical;
 mod plan;
 mod strategy;
 
@@ -36,6 +37,7 @@ pub use config::{
 };
 pub use duration::parse_duration_text;
 pub use error::{Error, Result};
+pub use logical::{operator_tree, OutputKind, PlanNode};
 pub use plan::{
     output_name, plan_app, plan_sql, AppPlan, JobPlan, PlanOptions, RuntimeSetting, SinkPlan,
     SourcePlan,

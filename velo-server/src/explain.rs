@@ -1,7 +1,7 @@
 //! `velo-server explain`: each job's plan as text or JSON.
 
 use serde_json::{json, Value as Json};
-use velo_planner::{AppPlan, JobPlan, LateDataStrategy, TimeWindowKind};
+use velo_planner::{operator_tree, AppPlan, JobPlan, LateDataStrategy, PlanNode, TimeWindowKind};
 use velo_types::connector::{SinkConfig, SourceConfig};
 
 /// How explain shows the columns of a Kafka source without a declared schema.
@@ -101,6 +101,38 @@ fn window_json(job: &JobPlan) -> Json {
     }
 }
 
+/// An operator and its inputs, as nested JSON.
+fn node_json(node: &PlanNode) -> Json {
+    json!({
+        "operator": node.operator,
+        "detail": node.detail,
+        "keys": node.keys,
+        "output": node.output.map(|o| o.name()),
+        "inputs": node.inputs.iter().map(node_json).collect::<Vec<_>>(),
+    })
+}
+
+/// An operator and its inputs as indented lines, the root first.
+fn node_text(node: &PlanNode, depth: usize, out: &mut String) {
+    let keys = if node.keys.is_empty() {
+        String::new()
+    } else {
+        format!(" by {}", node.keys.join(", "))
+    };
+    let output = node
+        .output
+        .map_or(String::new(), |o| format!(" -> {}", o.name()));
+    out.push_str(&format!(
+        "{}{}{keys}: {}{output}\n",
+        "  ".repeat(depth + 2),
+        node.operator,
+        node.detail
+    ));
+    for input in &node.inputs {
+        node_text(input, depth + 1, out);
+    }
+}
+
 fn job_json(job: &JobPlan) -> Json {
     let a = &job.analysis;
     let c = &job.config;
@@ -127,6 +159,7 @@ fn job_json(job: &JobPlan) -> Json {
             "keys": job.strategy.keys,
             "reason": job.strategy.reason,
         },
+        "operators": node_json(&operator_tree(job)),
         "warnings": job.warnings,
     })
 }
@@ -158,6 +191,8 @@ pub fn text(plan: &AppPlan) -> String {
         ] {
             out.push_str(&format!("  {key}: {}\n", compact(&v[key])));
         }
+        out.push_str("  operators:\n");
+        node_text(&operator_tree(job), 0, &mut out);
         for w in &job.warnings {
             out.push_str(&format!("  warning: {w}\n"));
         }

@@ -1,0 +1,262 @@
+//! The job as a tree of operators, source at the leaf and sink at the root:
+//! what `explain` shows, each operator with its keys and whether its output is
+//! append-only or updating.
+//!
+//! Today every job is a chain (one input per operator); joins and nested
+//! queries give operators more than one input, which is why [`PlanNode`] holds
+//! its inputs rather than being a list.
+
+use velo_ast::{EmitMode, SelectItem};
+
+use crate::{JobPlan, TimeWindowKind};
+
+/// Whether an operator's output rows are final (append-only) or may be
+/// updated by later rows for the same key (updating: an EMIT CHANGES
+/// aggregate). An updating input cannot feed an aggregate or a join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    AppendOnly,
+    Updating,
+}
+
+impl OutputKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputKind::AppendOnly => "append-only",
+            OutputKind::Updating => "updating",
+        }
+    }
+}
+
+/// One operator of a job's plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanNode {
+    /// `scan`, `filter`, `aggregate`, `time_window`, `rows_window`, `project`,
+    /// `order_limit` or `sink`.
+    pub operator: &'static str,
+    /// What the operator does, as written (`WHERE qty > 5`, `TUMBLING 60000 ms on ts`).
+    pub detail: String,
+    /// The keys its state is kept by (GROUP BY, PARTITION BY), as written.
+    pub keys: Vec<String>,
+    /// `None` for the sink, which has no output rows.
+    pub output: Option<OutputKind>,
+    pub inputs: Vec<PlanNode>,
+}
+
+impl PlanNode {
+    fn on(
+        input: PlanNode,
+        operator: &'static str,
+        detail: String,
+        keys: Vec<String>,
+        output: Option<OutputKind>,
+    ) -> PlanNode {
+        PlanNode {
+            operator,
+            detail,
+            keys,
+            output,
+            inputs: vec![input],
+        }
+    }
+
+    /// The output kind of this node's (first) input.
+    fn input_output(&self) -> OutputKind {
+        self.output.unwrap_or(OutputKind::AppendOnly)
+    }
+}
+
+fn texts<T: std::fmt::Display>(items: &[T]) -> Vec<String> {
+    items.iter().map(|e| e.to_string()).collect()
+}
+
+fn window_detail(kind: &TimeWindowKind, time_column: Option<&str>) -> String {
+    let on = time_column.map_or(String::from(" on the event-time field"), |c| {
+        format!(" on {c}")
+    });
+    match kind {
+        TimeWindowKind::Tumbling { size_ms } => format!("TUMBLING {size_ms} ms{on}"),
+        TimeWindowKind::Sliding {
+            size_ms,
+            advance_ms,
+        } => format!("SLIDING {size_ms} ms every {advance_ms} ms{on}"),
+        TimeWindowKind::Session { gap_ms } => format!("SESSION gap {gap_ms} ms{on}"),
+    }
+}
+
+/// The operator tree of `job`: the root is the sink.
+pub fn operator_tree(job: &JobPlan) -> PlanNode {
+    let query = job.query();
+    let a = &job.analysis;
+    let mut node = PlanNode {
+        operator: "scan",
+        detail: job.source.name.clone(),
+        keys: Vec::new(),
+        output: Some(OutputKind::AppendOnly),
+        inputs: Vec::new(),
+    };
+    if let Some(w) = &query.selection {
+        let out = node.input_output();
+        node = PlanNode::on(node, "filter", format!("WHERE {w}"), Vec::new(), Some(out));
+    }
+    let aggregates = texts(&a.aggregates);
+    let emit_output = |emit: EmitMode| match emit {
+        EmitMode::Changes => OutputKind::Updating,
+        EmitMode::Final => OutputKind::AppendOnly,
+    };
+    let select: Vec<String> = query
+        .projection
+        .iter()
+        .map(|item| match item {
+            SelectItem::Wildcard { .. } => "*".to_string(),
+            SelectItem::QualifiedWildcard { qualifier, .. } => format!("{qualifier}.*"),
+            SelectItem::Expr { expr, alias, .. } => match alias {
+                Some(alias) => format!("{expr} AS {alias}"),
+                None => expr.to_string(),
+            },
+        })
+        .collect();
+    let having = query
+        .having
+        .as_ref()
+        .map_or(String::new(), |h| format!("; HAVING {h}"));
+    let emit = format!("EMIT {:?}", a.emit).to_uppercase();
+    if let Some(w) = &a.window {
+        node = PlanNode::on(
+            node,
+            "time_window",
+            format!(
+                "{}; {}; {emit}{having}",
+                window_detail(&w.kind, w.time_column.as_deref()),
+                aggregates.join(", ")
+            ),
+            texts(&a.group_keys),
+            Some(emit_output(a.emit)),
+        );
+    } else if let Some(r) = &a.rows_window {
+        let order = if r.order_by.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", texts(&r.order_by).join(", "))
+        };
+        node = PlanNode::on(
+            node,
+            "rows_window",
+            format!("BUFFER {} ROWS{order}", r.buffer_rows),
+            texts(&r.partition_by),
+            Some(OutputKind::AppendOnly),
+        );
+    } else if a.is_aggregate() {
+        node = PlanNode::on(
+            node,
+            "aggregate",
+            format!("{}; {emit}{having}", aggregates.join(", ")),
+            texts(&a.group_keys),
+            Some(emit_output(a.emit)),
+        );
+    }
+    let out = node.input_output();
+    node = PlanNode::on(node, "project", select.join(", "), Vec::new(), Some(out));
+    if !query.order_by.is_empty() || query.limit.is_some() {
+        let mut parts = Vec::new();
+        if !query.order_by.is_empty() {
+            let items: Vec<String> = query
+                .order_by
+                .iter()
+                .map(|o| format!("{}{}", o.expr, if o.descending { " DESC" } else { "" }))
+                .collect();
+            parts.push(format!("ORDER BY {}", items.join(", ")));
+        }
+        if let Some(l) = query.limit {
+            parts.push(format!("LIMIT {l}"));
+        }
+        if a.window.is_some() && a.emit == EmitMode::Final {
+            parts.push("per emitted window".to_string());
+        }
+        let out = node.input_output();
+        node = PlanNode::on(node, "order_limit", parts.join(" "), Vec::new(), Some(out));
+    }
+    PlanNode::on(node, "sink", job.sink.name.clone(), Vec::new(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WITH: &str = "WITH ('t.type' = 'file_source', 't.path' = 'in.csv')";
+
+    /// The chain from the sink down, as `operator:output` words.
+    fn chain(sql: &str) -> Vec<String> {
+        let plan = crate::plan_sql(&format!("{sql} {WITH}"), &Default::default()).unwrap();
+        let mut node = &operator_tree(&plan.jobs[0]);
+        let mut out = Vec::new();
+        loop {
+            out.push(format!(
+                "{}:{}",
+                node.operator,
+                node.output.map_or("-", OutputKind::name)
+            ));
+            match node.inputs.first() {
+                Some(input) => node = input,
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn operators_declare_append_only_or_updating_output() {
+        assert_eq!(
+            chain("SELECT a FROM t WHERE b > 1"),
+            [
+                "sink:-",
+                "project:append-only",
+                "filter:append-only",
+                "scan:append-only"
+            ]
+        );
+        assert_eq!(
+            chain("SELECT a, COUNT(*) FROM t GROUP BY a"),
+            [
+                "sink:-",
+                "project:updating",
+                "aggregate:updating",
+                "scan:append-only"
+            ]
+        );
+        assert_eq!(
+            chain("SELECT a, COUNT(*) AS n FROM t GROUP BY a WINDOW TUMBLING(ts, 1m) ORDER BY n LIMIT 3"),
+            [
+                "sink:-",
+                "order_limit:append-only",
+                "project:append-only",
+                "time_window:append-only",
+                "scan:append-only"
+            ]
+        );
+        assert_eq!(
+            chain("SELECT a, COUNT(*) FROM t GROUP BY a WINDOW TUMBLING(ts, 1m) EMIT CHANGES"),
+            [
+                "sink:-",
+                "project:updating",
+                "time_window:updating",
+                "scan:append-only"
+            ]
+        );
+        assert_eq!(
+            chain("SELECT a, AVG(b) OVER (ROWS WINDOW BUFFER 3 ROWS PARTITION BY a) FROM t"),
+            [
+                "sink:-",
+                "project:append-only",
+                "rows_window:append-only",
+                "scan:append-only"
+            ]
+        );
+        let plan = crate::plan_sql(
+            &format!("SELECT a, COUNT(*) FROM t GROUP BY a {WITH}"),
+            &Default::default(),
+        )
+        .unwrap();
+        let aggregate = &operator_tree(&plan.jobs[0]).inputs[0].inputs[0];
+        assert_eq!(aggregate.keys, ["a"]);
+    }
+}
