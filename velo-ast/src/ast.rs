@@ -111,11 +111,17 @@ pub enum SelectItem {
     },
 }
 
-/// A source (or a join's right side) in FROM: `name [AS] [alias]`.
+/// A source (or a join's right side) in FROM: `name [AS] [alias]`, or a
+/// subquery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableRef {
+    /// The source's name; for a subquery, its alias (or the CTE's name).
     pub name: Ident,
     pub alias: Option<Ident>,
+    /// `FROM (SELECT ...) AS t`, or a `WITH t AS (SELECT ...)` named in FROM:
+    /// the query whose rows this input is. The planner merges it into the
+    /// outer query.
+    pub subquery: Option<Box<SelectQuery>>,
     pub span: Span,
 }
 

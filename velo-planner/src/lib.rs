@@ -28,6 +28,7 @@ mod config;
 mod duration;
 mod error;
 pub mod logical;
+mod nested;
 mod plan;
 mod strategy;
 

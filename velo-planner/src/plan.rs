@@ -132,9 +132,19 @@ fn plan_app_with(
             span: Span::empty(),
         });
     }
+    // Subqueries that filter and project are merged into their readers.
+    let statements = app
+        .statements
+        .iter()
+        .map(|st| {
+            let mut st = st.clone();
+            crate::nested::merge_subqueries(st.kind.query_mut())?;
+            Ok(st)
+        })
+        .collect::<Result<Vec<_>>>()?;
     // Connectors may be declared in any statement's WITH clause.
     let mut app_props = PropertyMap::default();
-    for st in &app.statements {
+    for st in &statements {
         app_props.insert_all(&st.kind.query().properties);
     }
     for name in app_props.connector_names() {
@@ -142,7 +152,7 @@ fn plan_app_with(
     }
     let mut jobs = Vec::with_capacity(app.statements.len());
     let mut selects = 0;
-    for st in &app.statements {
+    for st in &statements {
         if matches!(st.kind, StatementKind::Select(_)) {
             selects += 1;
         }

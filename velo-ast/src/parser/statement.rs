@@ -43,7 +43,7 @@ fn statement_kind(c: &mut Cursor) -> Result<StatementKind> {
         };
         let name = c.ident("a sink name")?;
         c.expect_word("AS")?;
-        let query = select_query(c)?;
+        let query = query_with_ctes(c)?;
         return Ok(if is_stream {
             StatementKind::CreateStream { name, query }
         } else {
@@ -53,17 +53,24 @@ fn statement_kind(c: &mut Cursor) -> Result<StatementKind> {
     if c.eat_word("INSERT").is_some() {
         c.expect_word("INTO")?;
         let target = c.ident("a sink name")?;
-        let query = select_query(c)?;
+        let query = query_with_ctes(c)?;
         return Ok(StatementKind::InsertInto { target, query });
     }
-    if c.peek_word("SELECT") {
-        return Ok(StatementKind::Select(select_query(c)?));
+    if c.peek_word("SELECT") || c.peek_word("WITH") {
+        return Ok(StatementKind::Select(query_with_ctes(c)?));
     }
     Err(c.expected("CREATE, INSERT or SELECT"))
 }
 
-/// `SELECT ... FROM ...` with every clause up to WITH.
-fn select_query(c: &mut Cursor) -> Result<SelectQuery> {
+/// `[WITH name AS (...), ...] SELECT ... FROM ...` with every clause up to WITH.
+fn query_with_ctes(c: &mut Cursor) -> Result<SelectQuery> {
+    let ctes = common_table_expressions(c)?;
+    select_query(c, &ctes)
+}
+
+/// `SELECT ... FROM ...` with every clause up to WITH; FROM may name one of
+/// `ctes`.
+fn select_query(c: &mut Cursor, ctes: &[(Ident, SelectQuery)]) -> Result<SelectQuery> {
     let start = c.expect_word("SELECT")?.start;
     if c.peek_word("DISTINCT") {
         return Err(ParseError::new(
@@ -77,17 +84,22 @@ fn select_query(c: &mut Cursor) -> Result<SelectQuery> {
         let start = c.start();
         let (name, tvf) = tvf::parse_tvf(c)?;
         let alias = alias(c)?;
+        let subquery = ctes
+            .iter()
+            .find(|(n, _)| n.value.eq_ignore_ascii_case(&name.value))
+            .map(|(_, q)| Box::new(q.clone()));
         let from = TableRef {
             name,
             alias,
+            subquery,
             span: c.span_from(start),
         };
         (from, Some(tvf))
     } else {
-        (table_ref(c)?, None)
+        (table_ref(c, ctes)?, None)
     };
     let mut joins = Vec::new();
-    while let Some(join) = join(c)? {
+    while let Some(join) = join(c, ctes)? {
         joins.push(join);
     }
     let selection = optional_clause(c, &["WHERE"], Cursor::expr)?;
@@ -242,9 +254,26 @@ fn is_reserved(token: &Token) -> bool {
     RESERVED.iter().any(|k| is_word(token, k))
 }
 
-/// `name [[AS] alias]`.
-fn table_ref(c: &mut Cursor) -> Result<TableRef> {
+/// `name [[AS] alias]` or `(SELECT ...) [AS] alias`; a name that is one of
+/// `ctes` stands for that query.
+fn table_ref(c: &mut Cursor, ctes: &[(Ident, SelectQuery)]) -> Result<TableRef> {
     let start = c.start();
+    if c.peek_is(&Token::LParen) && is_word(&c.peek_nth(1).token, "SELECT") {
+        c.next();
+        let inner = select_query(c, ctes)?;
+        if c.eat_token(&Token::RParen).is_none() {
+            return Err(c.expected("')' to close the subquery"));
+        }
+        let Some(alias) = alias(c)? else {
+            return Err(c.expected("an alias for the subquery (FROM (SELECT ...) AS name)"));
+        };
+        return Ok(TableRef {
+            name: alias.clone(),
+            alias: Some(alias),
+            subquery: Some(Box::new(inner)),
+            span: c.span_from(start),
+        });
+    }
     let name = c.ident("a source name")?;
     if c.peek_is(&Token::Period) {
         return Err(ParseError::new(
@@ -253,20 +282,63 @@ fn table_ref(c: &mut Cursor) -> Result<TableRef> {
         ));
     }
     let alias = alias(c)?;
+    let subquery = ctes
+        .iter()
+        .find(|(n, _)| n.value.eq_ignore_ascii_case(&name.value))
+        .map(|(_, q)| Box::new(q.clone()));
     Ok(TableRef {
         name,
         alias,
+        subquery,
         span: c.span_from(start),
     })
 }
 
+/// `WITH name AS (SELECT ...) [, name AS (SELECT ...)]` before a SELECT, if it
+/// comes next; a later one may read an earlier one.
+fn common_table_expressions(c: &mut Cursor) -> Result<Vec<(Ident, SelectQuery)>> {
+    let mut ctes: Vec<(Ident, SelectQuery)> = Vec::new();
+    if !(c.peek_word("WITH")
+        && matches!(c.peek_nth(1).token, Token::Word(_))
+        && is_word(&c.peek_nth(2).token, "AS"))
+    {
+        return Ok(ctes);
+    }
+    c.next();
+    loop {
+        let name = c.ident("a name for the common table expression")?;
+        if ctes
+            .iter()
+            .any(|(n, _)| n.value.eq_ignore_ascii_case(&name.value))
+        {
+            return Err(ParseError::new(
+                format!(
+                    "the common table expression '{}' is defined twice",
+                    name.value
+                ),
+                name.span,
+            ));
+        }
+        c.expect_word("AS")?;
+        c.expect_token(&Token::LParen)?;
+        let query = select_query(c, &ctes)?;
+        if c.eat_token(&Token::RParen).is_none() {
+            return Err(c.expected("')' to close the common table expression"));
+        }
+        ctes.push((name, query));
+        if c.eat_token(&Token::Comma).is_none() {
+            return Ok(ctes);
+        }
+    }
+}
+
 /// `[INNER|LEFT [OUTER]|RIGHT [OUTER]|FULL [OUTER]] JOIN table ON expr`, if one comes next.
-fn join(c: &mut Cursor) -> Result<Option<Join>> {
+fn join(c: &mut Cursor, ctes: &[(Ident, SelectQuery)]) -> Result<Option<Join>> {
     let start = c.start();
     let Some(kind) = join_kind(c)? else {
         return Ok(None);
     };
-    let table = table_ref(c)?;
+    let table = table_ref(c, ctes)?;
     if c.eat_word("ON").is_none() {
         return Err(c.expected("ON and a join condition"));
     }

@@ -339,3 +339,24 @@ fn windowing_table_functions_desugar_to_the_window_clause() {
         e.message
     );
 }
+
+#[test]
+fn subqueries_and_common_table_expressions_parse_into_from() {
+    let q = query("SELECT a FROM (SELECT a, b FROM t WHERE b > 1) AS s WHERE a < 3");
+    assert_eq!(q.from.name.value, "s");
+    let inner = q.from.subquery.as_ref().unwrap();
+    assert_eq!(inner.from.name.value, "t");
+    assert!(inner.selection.is_some());
+    let q = query("WITH x AS (SELECT a FROM t), y AS (SELECT a FROM x) SELECT a FROM y");
+    let y = q.from.subquery.as_ref().unwrap();
+    assert_eq!(y.from.name.value, "x");
+    assert_eq!(y.from.subquery.as_ref().unwrap().from.name.value, "t");
+    let e = error("SELECT a FROM (SELECT a FROM t)");
+    assert!(
+        e.message.contains("an alias for the subquery"),
+        "{}",
+        e.message
+    );
+    let e = error("WITH x AS (SELECT a FROM t), x AS (SELECT a FROM t) SELECT a FROM x");
+    assert!(e.message.contains("defined twice"), "{}", e.message);
+}

@@ -1,0 +1,293 @@
+//! Nested queries: a subquery in FROM (`FROM (SELECT ...) AS t`) or a common
+//! table expression (`WITH t AS (SELECT ...)`) that filters and projects is
+//! merged into the query that reads it (view merging), before planning: the
+//! outer query's references to `t`'s columns become the subquery's select
+//! expressions, its WHERE is AND-ed in front of the outer one, and the outer
+//! query reads the subquery's source. The result is the query written flat,
+//! so it runs with every operator the flat form has, on V1 and V2 alike.
+//!
+//! A subquery that keeps state (GROUP BY, aggregates, a window, OVER, ORDER BY,
+//! LIMIT) needs operators chained at run time, which come with the operator
+//! runtime; it is refused with a clear error. One whose rows update (an EMIT
+//! CHANGES aggregate) can never feed an aggregate and says so.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{visit_expressions, visit_expressions_mut, BinaryOperator, Expr, Ident};
+use velo_ast::{EmitMode, SelectItem, SelectQuery, Span, WindowSpec};
+
+use crate::catalog::{function_kind, FunctionKind};
+use crate::error::{Error, Result};
+
+/// Whether `e` calls an aggregate or a window function (OVER) anywhere.
+fn aggregates_or_over(e: &Expr) -> bool {
+    visit_expressions(e, |e| match e {
+        Expr::Function(f)
+            if f.over.is_some()
+                || f.name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| function_kind(&i.value) == Some(FunctionKind::Aggregate)) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// Whether `q` aggregates (GROUP BY, a window, an aggregate call).
+fn is_aggregate(q: &SelectQuery) -> bool {
+    !q.group_by.is_empty()
+        || q.window.is_some()
+        || q.projection.iter().any(|item| match item {
+            SelectItem::Expr { expr, .. } => aggregates_or_over(expr),
+            _ => false,
+        })
+        || q.having.is_some()
+}
+
+/// Refuses what a merged subquery cannot be; `outer` reads it.
+fn check_mergeable(inner: &SelectQuery, outer: &SelectQuery) -> Result<()> {
+    let stateful = is_aggregate(inner)
+        || !inner.order_by.is_empty()
+        || inner.limit.is_some()
+        || inner.row_expire.is_some();
+    if !stateful {
+        if let Some(e) = &inner.emit {
+            return Err(Error::Invalid {
+                message: "EMIT applies to the outer query, not to a subquery that only filters and projects".into(),
+                span: e.span,
+            });
+        }
+        return Ok(());
+    }
+    let updating = is_aggregate(inner)
+        && inner.window.is_none()
+        && inner.emit.is_none_or(|e| e.mode == EmitMode::Changes)
+        || inner.window.is_some() && inner.emit.is_some_and(|e| e.mode == EmitMode::Changes);
+    if updating && is_aggregate(outer) {
+        return Err(Error::Invalid {
+            message: "this subquery's rows are updated as it runs (an EMIT CHANGES aggregate), so an aggregate over them would count every update: aggregate a windowed subquery with EMIT FINAL instead".into(),
+            span: inner.span,
+        });
+    }
+    Err(Error::Unsupported {
+        what: "a subquery that aggregates, windows, sorts or limits (only subqueries that filter and project are merged today)".into(),
+        span: inner.span,
+    })
+}
+
+/// The subquery's columns: output name (as written) and expression.
+struct Columns {
+    named: Vec<(String, Expr)>,
+    /// The subquery selects `*`: other names are the source's columns.
+    wildcard: bool,
+    alias: String,
+}
+
+impl Columns {
+    fn new(inner: &SelectQuery, alias: &str) -> Columns {
+        let mut named = Vec::new();
+        let mut wildcard = false;
+        for item in &inner.projection {
+            match item {
+                SelectItem::Wildcard { .. } | SelectItem::QualifiedWildcard { .. } => {
+                    wildcard = true
+                }
+                SelectItem::Expr { expr, alias, .. } => {
+                    named.push((crate::output_name(expr, alias.as_ref()), expr.clone()));
+                }
+            }
+        }
+        Columns {
+            named,
+            wildcard,
+            alias: alias.to_string(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Expr> {
+        self.named
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, e)| e)
+    }
+
+    /// What the outer reference `e` (a column of the subquery) stands for;
+    /// `None` when `e` is no column reference.
+    fn resolve(&self, e: &Expr) -> Option<Result<Expr>> {
+        let (name, span) = match e {
+            Expr::Identifier(id) => (id, id.span),
+            Expr::CompoundIdentifier(ids)
+                if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case(&self.alias) =>
+            {
+                (&ids[1], ids[1].span)
+            }
+            _ => return None,
+        };
+        Some(match self.get(&name.value) {
+            Some(inner) => Ok(match inner {
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_) => inner.clone(),
+                other => Expr::Nested(Box::new(other.clone())),
+            }),
+            // The source's own columns, window columns and system columns.
+            None if self.wildcard || name.value.starts_with('_') => {
+                Ok(Expr::Identifier(name.clone()))
+            }
+            None => {
+                let names: Vec<&str> = self.named.iter().map(|(n, _)| n.as_str()).collect();
+                Err(Error::Invalid {
+                    message: format!(
+                        "unknown column '{}': the subquery '{}' has the columns {}",
+                        name.value,
+                        self.alias,
+                        names.join(", ")
+                    ),
+                    span,
+                })
+            }
+        })
+    }
+
+    /// Rewrites every reference to the subquery's columns in `e`.
+    fn substitute(&self, e: &mut Expr) -> Result<()> {
+        let mut error = None;
+        let _ = visit_expressions_mut(e, |e| {
+            if let Some(r) = self.resolve(e) {
+                match r {
+                    Ok(new) => *e = new,
+                    Err(err) => {
+                        error = Some(err);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        error.map_or(Ok(()), Err)
+    }
+}
+
+/// The time column a window names, mapped through the subquery.
+fn window_time(column: &mut Option<Ident>, columns: &Columns, window_span: Span) -> Result<()> {
+    let Some(c) = column else {
+        return Ok(());
+    };
+    match columns.get(&c.value) {
+        Some(Expr::Identifier(id)) => *c = id.clone(),
+        Some(Expr::CompoundIdentifier(ids)) => *c = ids[ids.len() - 1].clone(),
+        Some(_) => {
+            return Err(Error::Invalid {
+                message: format!(
+                    "the window's time column '{}' is computed in the subquery; a window needs a column of the source",
+                    c.value
+                ),
+                span: window_span,
+            })
+        }
+        None if columns.wildcard => {}
+        None => {
+            return Err(Error::Invalid {
+                message: format!(
+                    "unknown column '{}': the subquery '{}' does not select it",
+                    c.value, columns.alias
+                ),
+                span: c.span,
+            })
+        }
+    }
+    Ok(())
+}
+
+/// Merges the subqueries of `query`'s FROM (innermost first) into it; see the
+/// module docs.
+pub(crate) fn merge_subqueries(query: &mut SelectQuery) -> Result<()> {
+    if let Some(join) = query.joins.iter().find(|j| j.table.subquery.is_some()) {
+        return Err(Error::Unsupported {
+            what: "a subquery in JOIN".into(),
+            span: join.span,
+        });
+    }
+    let Some(inner) = query.from.subquery.take() else {
+        return Ok(());
+    };
+    let mut inner = *inner;
+    merge_subqueries(&mut inner)?;
+    check_mergeable(&inner, query)?;
+    let alias = query
+        .from
+        .alias
+        .as_ref()
+        .map_or(query.from.name.value.clone(), |a| a.value.clone());
+    let columns = Columns::new(&inner, &alias);
+
+    let mut projection = Vec::with_capacity(query.projection.len());
+    for item in std::mem::take(&mut query.projection) {
+        match item {
+            SelectItem::Wildcard { .. } => projection.extend(inner.projection.iter().cloned()),
+            SelectItem::QualifiedWildcard { ref qualifier, .. }
+                if qualifier.value.eq_ignore_ascii_case(&alias) =>
+            {
+                projection.extend(inner.projection.iter().cloned())
+            }
+            SelectItem::Expr {
+                mut expr,
+                mut alias,
+                primary_key,
+                span,
+            } => {
+                if alias.is_none() {
+                    if let Expr::Identifier(id) = &expr {
+                        alias = Some(id.clone());
+                    } else if let Expr::CompoundIdentifier(ids) = &expr {
+                        alias = ids.last().cloned();
+                    }
+                }
+                columns.substitute(&mut expr)?;
+                projection.push(SelectItem::Expr {
+                    expr,
+                    alias,
+                    primary_key,
+                    span,
+                });
+            }
+            other => projection.push(other),
+        }
+    }
+    query.projection = projection;
+    if let Some(w) = &mut query.selection {
+        columns.substitute(w)?;
+    }
+    for g in &mut query.group_by {
+        columns.substitute(g)?;
+    }
+    if let Some(h) = &mut query.having {
+        columns.substitute(h)?;
+    }
+    for o in &mut query.order_by {
+        columns.substitute(&mut o.expr)?;
+    }
+    if let Some(w) = &mut query.window {
+        let span = w.span();
+        match w {
+            WindowSpec::Tumbling { time_column, .. }
+            | WindowSpec::Sliding { time_column, .. }
+            | WindowSpec::Session { time_column, .. } => window_time(time_column, &columns, span)?,
+        }
+    }
+    query.selection = match (inner.selection.take(), query.selection.take()) {
+        (Some(a), Some(b)) => Some(Expr::BinaryOp {
+            left: Box::new(Expr::Nested(Box::new(a))),
+            op: BinaryOperator::And,
+            right: Box::new(Expr::Nested(Box::new(b))),
+        }),
+        (a, b) => a.or(b),
+    };
+    let mut properties = std::mem::take(&mut inner.properties);
+    properties.append(&mut query.properties);
+    query.properties = properties;
+    query.from = inner.from;
+    Ok(())
+}
