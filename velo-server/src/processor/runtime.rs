@@ -700,10 +700,18 @@ struct JobSink<'a> {
 
 impl OutputSink for JobSink<'_> {
     fn write(&mut self, output: Output) -> Result<(), Failure> {
-        let Output::Barrier(id) = output else {
-            return self
-                .rt
-                .block_on(self.sinks.write_output(self.job, &output, self.counters));
+        let (job, counters) = (self.job, self.counters);
+        let id = match output {
+            Output::Rows(rows) => return self.rt.block_on(self.sinks.write(job, &rows, counters)),
+            Output::DeadLetters(rows) => {
+                return self.rt.block_on(self.sinks.write_dead_letters(job, &rows))
+            }
+            Output::Failed(rows) => {
+                return self
+                    .rt
+                    .block_on(self.sinks.write_failed(job, &rows, counters))
+            }
+            Output::Barrier(id) => id,
         };
         let seen = match self.barriers.iter_mut().find(|(b, _)| *b == id) {
             Some((_, n)) => {
