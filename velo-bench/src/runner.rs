@@ -1,13 +1,14 @@
 //! Runs one scenario on pre-generated, in-memory input through the same code the
-//! server runs: V1's single [`QueryWorker`] loop, and V2's [`run_partitioned`]
-//! runtime with N workers. Input generation and watermark computation happen
-//! before the timed region.
+//! server runs: the [`run_partitioned`] runtime, with one partition on this
+//! thread for V1 and with N workers for V2. Input generation and watermark
+//! computation happen before the timed region.
 //!
 //! Besides the unpaced throughput runs ([`run_v1`], [`run_v2`]) there are paced
 //! latency runs ([`run_v1_paced`], [`run_v2_paced`]): see [`run_v2_paced`] for
 //! exactly what their latency measures.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,34 +109,56 @@ fn collect(batch: &Batch, rows: &mut Option<Vec<Vec<Value>>>) {
     }
 }
 
-/// V1: one thread applies every message to one query.
+/// V1: the runtime with one partition, run on this thread, as `velo-server
+/// --processor v1` runs it: every message is applied to one query whole.
 pub fn run_v1(p: &Prepared, keep_rows: bool) -> Result<RunResult> {
     let counters = JobCounters::default();
-    let mut worker = QueryWorker::new(&p.plan, compile(p)?);
-    let messages = p.messages.clone();
-    let mut outputs = Vec::new();
+    let layout = PartitionLayout::single();
+    let queries = vec![compile(p)?];
+    let mut messages = p.messages.clone().into_iter();
+    let rows_out = AtomicU64::new(0);
     let mut rows = keep_rows.then(Vec::new);
-    let mut rows_out = 0;
-    let mut per_message = Vec::with_capacity(messages.len());
+    let mut per_message = Vec::with_capacity(p.messages.len());
+    let (mut handed, mut before) = (0usize, 0u64);
     let start = Instant::now();
-    for m in messages {
-        let more = worker
-            .handle(&p.plan, m, &counters, &mut outputs)
-            .map_err(|e| anyhow!("{e:?}"))?;
-        let before = rows_out;
-        for o in outputs.drain(..) {
+    run_partitioned(
+        &p.plan,
+        &layout,
+        queries,
+        |out, _side| {
+            // The one partition has applied the message before and written
+            // its output.
+            let now = rows_out.load(Ordering::Relaxed);
+            if handed > 0 {
+                per_message.push(now - before);
+            }
+            before = now;
+            match messages.next() {
+                Some(m) => {
+                    handed += 1;
+                    out.push(m);
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        },
+        |o: Output| {
             if let Output::Rows(b) = o {
-                rows_out += b.num_rows() as u64;
+                rows_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
                 collect(&b, &mut rows);
             }
-        }
+            Ok(())
+        },
+        &counters,
+    )
+    .map_err(|e| anyhow!("{e:?}"))?;
+    let elapsed = start.elapsed();
+    let rows_out = rows_out.into_inner();
+    if per_message.len() < handed {
         per_message.push(rows_out - before);
-        if !more {
-            break;
-        }
     }
     Ok(RunResult {
-        elapsed: start.elapsed(),
+        elapsed,
         rows_out,
         rows,
         rows_per_message: Some(per_message),

@@ -1,12 +1,14 @@
 //! Job processors: what runs a planned job from its source to its sink.
 //!
-//! [`JobProcessor`] is the boundary; [`V1Processor`] (one thread per job, the
-//! reference) is behind it today, and the hash-partitioned V2 processor joins it
-//! later. [`run_app`] runs every job of an app, each on its own thread, and
-//! prints one summary line per job.
+//! [`JobProcessor`] is the boundary. Both processors are settings of one
+//! [`runtime`]: [`V1Processor`] (one partition on the job's thread, the
+//! reference) and [`V2Processor`] (N hash-partitioned workers). [`run_app`]
+//! runs every job of an app, each on its own thread, and prints one summary
+//! line per job.
 
 pub mod failures;
 pub mod offsets;
+pub mod runtime;
 mod sink;
 mod source;
 mod v1;
@@ -103,7 +105,7 @@ pub struct JobCounters {
     /// The query state's estimated size, summed over the job's partitions.
     pub state_bytes: AtomicU64,
     metrics: JobMetrics,
-    /// One entry per V2 partition, set when the V2 processor starts.
+    /// One entry per partition (V1 has one), set when the runtime starts.
     pub partitions: OnceLock<Vec<PartitionStatus>>,
 }
 
@@ -146,7 +148,7 @@ pub const JOB_METRICS: [&str; 8] = [
     "velo_job_records_dlq_total",
 ];
 
-/// The live state of one V2 partition.
+/// The live state of one partition of the runtime.
 #[derive(Debug)]
 pub struct PartitionStatus {
     pub records_in: AtomicU64,
@@ -179,7 +181,7 @@ impl Default for PartitionStatus {
 }
 
 impl JobCounters {
-    /// The V2 partitions' statuses; none before V2 starts, and none for V1.
+    /// The partitions' statuses; none before the runtime starts (V1 has one).
     pub fn partition_statuses(&self) -> &[PartitionStatus] {
         self.partitions.get().map_or(&[], Vec::as_slice)
     }

@@ -151,22 +151,6 @@ impl Sinks {
         }
     }
 
-    /// Writes one output of a query to the sink it is meant for.
-    pub async fn write_output(
-        &mut self,
-        job: &JobPlan,
-        output: &super::worker::Output,
-        counters: &JobCounters,
-    ) -> Result<(), Failure> {
-        use super::worker::Output;
-        match output {
-            Output::Rows(rows) => self.write(job, rows, counters).await,
-            Output::DeadLetters(rows) => self.write_dead_letters(job, rows).await,
-            Output::Failed(rows) => self.write_failed(job, rows, counters).await,
-            Output::Barrier(_) => self.flush(job).await,
-        }
-    }
-
     /// Flushes every writer, so that everything written so far is
     /// acknowledged by its sink (a Kafka sink waits for its delivery reports).
     pub async fn flush(&mut self, job: &JobPlan) -> Result<(), Failure> {

@@ -1,0 +1,769 @@
+//! The runtime that runs a job: records are routed by the job's partitioning
+//! strategy to N partition workers, each owning its query state outright. V1 and
+//! V2 are two settings of it ([`super::V1Processor`]: one partition, run whole on
+//! the job's thread; [`super::V2Processor`]: N partitions by the planner's
+//! strategy).
+//!
+//! ```text
+//! router (job thread): source -> SourceDriver -> Dispatcher --bounded queue--> worker 1..N-1
+//!                      and worker 0: on its own thread, or here (Placement)
+//! each worker:         QueryWorker (its own QueryExecutor) -> the job's sinks, under a lock
+//! one partition here:  source -> SourceDriver -> QueryWorker -> the job's sinks, one thread
+//! ```
+//!
+//! Batches are split by the strategy; watermarks and the end of the stream are
+//! broadcast in-band, after the sub-batches before them, so every worker closes
+//! windows at the same point of the input as V1 (SPEC §4). There is no sink
+//! thread: a worker writes its own output (one lock per output batch), so a row
+//! is handed over once, router to worker, or not at all for partition 0 when
+//! the router runs it. Whether it does ([`Placement`]) depends on the cores: on
+//! a small machine with fewer cores than the router and N workers (the
+//! default N is the core count) it does, so the job has one thread per core
+//! and none waits for a core to be handed its batch. With one partition run
+//! by the router ([`PartitionLayout::single`], V1) there is nothing to route:
+//! each message goes to the partition whole, with no queue, no strategy and
+//! no other thread, and the partition has applied it before the next is read.
+//! Queues are bounded: a slow sink holds up the workers
+//! writing to it, their queues fill, and the source waits — memory stays
+//! bounded. Nothing on the per-record path takes a lock; counters are updated
+//! once per batch.
+//!
+//! [`JobSink`] is the one place a job's sinks are driven: every output is
+//! written there, commit barriers are counted over the partitions there, and
+//! the sinks are flushed and the barrier acknowledged there once every
+//! partition has passed it.
+//!
+//! [`PartitionLayout`] and [`run_partitioned`] are the runtime itself, independent
+//! of where messages come from and where output goes: [`run_job`] drives them
+//! from the job's source and sinks, the benchmarks from in-memory batches.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use velo_engine::query::QueryExecutor;
+use velo_io::ReaderOptions;
+use velo_partition::{
+    create, partition_queue, Dispatcher, QueueGauges, QueueReceiver, RoutingContext, StrategyKind,
+};
+use velo_planner::JobPlan;
+use velo_types::{Schema, StreamMessage};
+
+use super::sink::Sinks;
+use super::source::{open_source, Acks, SourceDriver};
+use super::worker::{Output, QueryWorker};
+use super::{JobCounters, PartitionStatus, RunOptions};
+use crate::app::{Failure, LoadedApp};
+
+/// Messages a partition queue holds before the source blocks.
+const QUEUE_CAPACITY: usize = 64;
+
+/// How long a worker polls its empty queue before parking (see
+/// [`velo_partition::recv_spinning`]) when the machine has a core for each of
+/// the runtime's threads: long enough to span the gap between two batches of a
+/// steady trickle, so the hand-offs do not pay a wake-up each. At half load
+/// with 128-row batches the benchmark's gaps are 15-90 us; at 2.5 M rec/s
+/// (51 us gaps) scenario 0's p50 at V2@2 was 17-18 us with a 50 us poll and
+/// 14 us with this one.
+const SPIN_BEFORE_PARK: Duration = Duration::from_micros(200);
+
+pub(super) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// [`SPIN_BEFORE_PARK`] when each of the run's `threads` has a core; zero
+/// otherwise. Polling on a shared core only delays the thread it waits for:
+/// measured on 2 cores at V2@2 with 4 threads, a 100 us spin raised scenario
+/// 2's p95 at 2M rec/s from 0.1 ms to 4 ms.
+fn spin_before_park(threads: usize) -> Duration {
+    if cores() >= threads {
+        SPIN_BEFORE_PARK
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// The most cores on which [`Placement::Auto`] lets the router run partition 0.
+/// On few cores the workers are the bottleneck and a thread more than there
+/// are cores makes every hand-off wait for one (measured on 2 cores: p95 at
+/// half load 1-3 ms with the extra thread, tens of us without). On many cores
+/// the router, which routes every record, becomes the bottleneck, and giving
+/// it partition 0's work as well would hold back every partition, while one
+/// thread more than cores matters less. Not yet measured above 2 cores.
+pub const COMPACT_MAX_CORES: usize = 4;
+
+/// Which thread runs partition 0's worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// `Compact` on a small machine (at most [`COMPACT_MAX_CORES`] cores)
+    /// without a core for the router and each of the N workers (the default
+    /// N is the core count, so there by default), `Dedicated` otherwise.
+    #[default]
+    Auto,
+    /// Every partition worker has its own thread; the router only routes:
+    /// N + 1 threads.
+    Dedicated,
+    /// The router runs partition 0's worker itself, right after handing the
+    /// other partitions their shares of each batch: N threads, so none waits
+    /// for a core, and partition 0's records are not handed over at all.
+    Compact,
+}
+
+impl Placement {
+    /// `Dedicated` or `Compact`: what `Auto` means on this machine for a run
+    /// with `partitions` workers.
+    pub fn resolve(self, partitions: usize) -> Placement {
+        match self {
+            Placement::Auto if cores() < partitions + 1 && cores() <= COMPACT_MAX_CORES => {
+                Placement::Compact
+            }
+            Placement::Auto => Placement::Dedicated,
+            chosen => chosen,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Auto => "auto",
+            Placement::Dedicated => "dedicated",
+            Placement::Compact => "compact",
+        }
+    }
+}
+
+impl std::str::FromStr for Placement {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Placement, String> {
+        match s {
+            "auto" => Ok(Placement::Auto),
+            "dedicated" => Ok(Placement::Dedicated),
+            "compact" => Ok(Placement::Compact),
+            other => Err(format!(
+                "unknown placement '{other}' (expected auto, dedicated or compact)"
+            )),
+        }
+    }
+}
+
+/// Where a partitioned run's outputs go. There is no sink thread: whichever
+/// thread produced an output (a partition worker, or the router for its own
+/// side outputs) writes it, one at a time under a lock taken once per output
+/// batch, so a row reaches the sink without another hand-off.
+pub trait OutputSink: Send {
+    /// Takes one output. An error stops the run; it is the run's error unless
+    /// a worker failed first.
+    fn write(&mut self, output: Output) -> Result<(), Failure>;
+
+    /// Called once after the last output, also after a failure (rows written
+    /// before it are flushed either way).
+    fn finish(&mut self) -> Result<(), Failure> {
+        Ok(())
+    }
+}
+
+impl<F> OutputSink for F
+where
+    F: FnMut(Output) -> Result<(), Failure> + Send,
+{
+    fn write(&mut self, output: Output) -> Result<(), Failure> {
+        self(output)
+    }
+}
+
+/// The sink has failed: stop producing (the sink's error is reported).
+#[derive(Debug)]
+struct SinkStopped;
+
+/// An [`OutputSink`] shared by the threads of a run.
+struct SharedSink<S> {
+    state: Mutex<(S, Option<Failure>)>,
+}
+
+impl<S: OutputSink> SharedSink<S> {
+    fn new(sink: S) -> SharedSink<S> {
+        SharedSink {
+            state: Mutex::new((sink, None)),
+        }
+    }
+
+    fn write(&self, output: Output) -> Result<(), SinkStopped> {
+        // A thread that panicked while writing is reported as a panic; the
+        // sink itself is still usable for closing.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (sink, failed) = &mut *state;
+        if failed.is_some() {
+            return Err(SinkStopped);
+        }
+        sink.write(output).map_err(|e| {
+            *failed = Some(e);
+            SinkStopped
+        })
+    }
+
+    /// Finishes the sink: the error that stopped it, if one did, and the
+    /// result of finishing it.
+    fn finish(self) -> (Option<Failure>, Result<(), Failure>) {
+        let (mut sink, failed) = self
+            .state
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let finished = sink.finish();
+        (failed, finished)
+    }
+}
+
+/// How a job's records are spread: the strategy, its routing context and N.
+#[derive(Debug, Clone)]
+pub struct PartitionLayout {
+    pub kind: StrategyKind,
+    pub ctx: RoutingContext,
+    /// The `_partition` column of a partitioned source's batches (each batch
+    /// holds one source partition's records; see `SourceDriver`): the router
+    /// sets [`RoutingContext::source_partition`] from it, for
+    /// `sticky_partition` and `smart_repartition`.
+    pub source_partition_column: Option<usize>,
+    /// Which thread runs partition 0; `Auto` unless a caller chooses.
+    pub placement: Placement,
+}
+
+impl PartitionLayout {
+    /// Chooses the layout for `job` over input `schema`: the forced strategy or the
+    /// planner's, validated against the query; keys resolved to column indices.
+    pub fn new(
+        job: &JobPlan,
+        schema: &Schema,
+        strategy: Option<StrategyKind>,
+        partitions: usize,
+    ) -> Result<PartitionLayout, Failure> {
+        let mut kind = strategy.unwrap_or(job.strategy.kind);
+        job.routing
+            .check(kind)
+            .map_err(|e| Failure::User(format!("error: job '{}': {e}", job.name)))?;
+        let key_count = job.routing.key_columns.len();
+        let mut keys = job.routing.key_indices(schema).unwrap_or_default();
+        let mut partitions = partitions.max(1);
+        let hashes = matches!(
+            kind,
+            StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
+        );
+        if hashes && keys.len() != key_count {
+            tracing::warn!(
+                job = %job.name,
+                "job '{}': the key is computed, not a plain column; routing everything to one partition",
+                job.name
+            );
+            kind = StrategyKind::FanIn;
+            keys.clear();
+        }
+        if job.routing.needs_one_partition() || kind == StrategyKind::FanIn {
+            // ORDER BY and LIMIT are global, or per window over groups hashed
+            // across partitions: one partition keeps them exact. FanIn
+            // sends everything to partition 0, so others would only idle (and a
+            // global aggregate would emit an empty row from each of them).
+            partitions = 1;
+        }
+        let ctx = RoutingContext {
+            source_partition: 0,
+            source_partition_key: job.source.partition_key.as_ref().and_then(|pk| {
+                pk.iter()
+                    .map(|c| schema.index_of(c))
+                    .collect::<Option<Vec<_>>>()
+            }),
+            key_columns: keys,
+            partition_count: partitions,
+        };
+        let source_partition_column = super::source::is_partitioned(job)
+            .then(|| schema.index_of("_partition"))
+            .flatten();
+        Ok(PartitionLayout {
+            kind,
+            ctx,
+            source_partition_column,
+            placement: Placement::Auto,
+        })
+    }
+
+    /// One partition, run whole on the router's thread: V1. Every message goes
+    /// to the partition as it is; the strategy is never asked.
+    pub fn single() -> PartitionLayout {
+        PartitionLayout {
+            kind: StrategyKind::FanIn,
+            ctx: RoutingContext::new(1, Vec::new()),
+            source_partition_column: None,
+            placement: Placement::Compact,
+        }
+    }
+
+    pub fn partitions(&self) -> usize {
+        self.ctx.partition_count
+    }
+
+    /// Whether the run has one thread: one partition, run by the router.
+    pub fn is_single(&self) -> bool {
+        self.partitions() == 1 && self.placement.resolve(1) == Placement::Compact
+    }
+}
+
+/// Where the router sends each message.
+struct Router<'a> {
+    /// The partitions' queues; `None` when one partition, `hosted`, takes every
+    /// message whole.
+    dispatcher: Option<Dispatcher>,
+    gauges: Vec<QueueGauges>,
+    ctx: RoutingContext,
+    /// Partition 0, when this thread runs it, and its queue unless it is the
+    /// only partition: this thread drains the queue after every message it
+    /// routes, so it never holds more than one.
+    hosted: Option<(Option<QueueReceiver<StreamMessage>>, Partition<'a>)>,
+}
+
+impl Router<'_> {
+    /// Routes one message, and applies what partition 0 got of it when this
+    /// thread runs it. `false` once a partition has stopped: it needs no more
+    /// input, or its queue is closed (the worker reports why), or the sink has
+    /// stopped (the sink reports why).
+    fn route<S: OutputSink>(
+        &mut self,
+        job: &JobPlan,
+        layout: &PartitionLayout,
+        message: StreamMessage,
+        counters: &JobCounters,
+        sink: &SharedSink<S>,
+    ) -> Result<bool, Failure> {
+        let Some(dispatcher) = &mut self.dispatcher else {
+            let (_, partition) = self.hosted.as_mut().expect("a partition to run");
+            return partition.handle(job, message, counters, sink);
+        };
+        if let (Some(col), StreamMessage::Batch(b)) = (layout.source_partition_column, &message) {
+            if let Some(velo_types::Value::Int(p)) = b.rows().next().map(|row| &row[col]) {
+                self.ctx.source_partition = *p as u32;
+            }
+        }
+        let mut open = dispatcher.send(message, &self.ctx).is_ok();
+        if let Some((Some(rx), partition)) = &mut self.hosted {
+            while let Ok(m) = rx.try_recv() {
+                if !partition.handle(job, m, counters, sink)? {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        Ok(open)
+    }
+
+    /// Publishes the queues' depths and backpressure, once per read.
+    fn record(&self, status: &[PartitionStatus]) {
+        let Some(dispatcher) = &self.dispatcher else {
+            return;
+        };
+        dispatcher.record_metrics(&self.gauges);
+        for (q, s) in dispatcher.queues().iter().zip(status) {
+            let level = q.state().level();
+            s.queue_depth.store(q.depth(), Ordering::Relaxed);
+            s.backpressure.store(level, Ordering::Relaxed);
+            s.worst_backpressure.fetch_max(level, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs the partitioned runtime: `next` (called on this thread, the router)
+/// produces the in-band message sequence and returns `false` after the last,
+/// and may push outputs of its own for the sink (failed records for the DLQ);
+/// each of the `layout.partitions()` workers owns one query from `queries`,
+/// and runs on its own thread or, for partition 0 under [`Placement::Compact`],
+/// on the router's; every output goes to `sink` from the thread that produced
+/// it. `sink` is finished once every worker is done.
+///
+/// `next` is called again only once partition 0, when this thread runs it,
+/// has applied everything `next` produced before, and not at all after a
+/// partition said it needs no more input (LIMIT, the end of the stream): a
+/// single partition never reads ahead.
+///
+/// The run's error is, first to last: a worker's, the one that stopped the
+/// sink, `next`'s, and finishing the sink's.
+pub fn run_partitioned<Next, S>(
+    job: &JobPlan,
+    layout: &PartitionLayout,
+    queries: Vec<QueryExecutor>,
+    mut next: Next,
+    sink: S,
+    counters: &JobCounters,
+) -> Result<(), Failure>
+where
+    Next: FnMut(&mut Vec<StreamMessage>, &mut Vec<Output>) -> Result<bool, Failure>,
+    S: OutputSink,
+{
+    let partitions = layout.partitions();
+    assert_eq!(queries.len(), partitions, "one query per partition");
+    let single = layout.is_single();
+    let hosted = layout.placement.resolve(partitions) == Placement::Compact;
+    let threads = partitions + usize::from(!hosted);
+    let spin = spin_before_park(threads);
+    if single {
+        tracing::debug!(
+            job = %job.name,
+            partitions,
+            threads,
+            "job '{}': one partition, on the job's thread",
+            job.name,
+        );
+    } else {
+        tracing::debug!(
+            job = %job.name,
+            partitions,
+            strategy = layout.kind.name(),
+            placement = if hosted { "compact" } else { "dedicated" },
+            threads,
+            "job '{}': v2: {partitions} partition(s) by {}{}, placement {} ({threads} thread(s)), queues of {QUEUE_CAPACITY} messages, spin {} us",
+            job.name,
+            layout.kind.name(),
+            if layout.ctx.key_columns.is_empty() {
+                String::new()
+            } else {
+                format!(" on columns {:?}", layout.ctx.key_columns)
+            },
+            if hosted { "compact" } else { "dedicated" },
+            spin.as_micros(),
+        );
+    }
+    let status: &[PartitionStatus] = counters.partitions.get_or_init(|| {
+        (0..partitions)
+            .map(|_| PartitionStatus::default())
+            .collect()
+    });
+    let shared = SharedSink::new(sink);
+    let sink = &shared;
+    let mut queries = queries.into_iter();
+    let (senders, mut receivers): (Vec<_>, Vec<_>) = if single {
+        (Vec::new(), Vec::new())
+    } else {
+        (0..partitions)
+            .map(|_| partition_queue::<StreamMessage>(QUEUE_CAPACITY))
+            .unzip()
+    };
+    let mut router = Router {
+        dispatcher: (!single).then(|| Dispatcher::new(create(layout.kind), senders)),
+        gauges: if single {
+            Vec::new()
+        } else {
+            (0..partitions)
+                .map(|p| QueueGauges::new(&job.name, p))
+                .collect()
+        },
+        ctx: layout.ctx.clone(),
+        hosted: hosted.then(|| {
+            let query = queries.next().expect("one query per partition");
+            (
+                (!single).then(|| receivers.remove(0)),
+                Partition::new(job, 0, QueryWorker::new(job, query), &status[0]),
+            )
+        }),
+    };
+
+    let (first_error, routed) = std::thread::scope(|scope| {
+        let offset = usize::from(hosted);
+        let workers: Vec<_> = queries
+            .zip(receivers)
+            .enumerate()
+            .map(|(i, (query, rx))| {
+                let p = i + offset;
+                let status = &status[p];
+                std::thread::Builder::new()
+                    .stack_size(velo_engine::THREAD_STACK_SIZE)
+                    .spawn_scoped(scope, move || {
+                        let mut partition =
+                            Partition::new(job, p, QueryWorker::new(job, query), status);
+                        while let Some(message) = rx.recv_spinning(spin) {
+                            if !partition.handle(job, message, counters, sink)? {
+                                break;
+                            }
+                        }
+                        Ok(())
+                    })
+            })
+            .collect();
+
+        let mut messages = Vec::new();
+        let mut side = Vec::new();
+        let mut first_result = Ok(());
+        let routed = loop {
+            let read = next(&mut messages, &mut side);
+            // A sink that stopped reports why.
+            let mut open = true;
+            for o in side.drain(..) {
+                open = open && sink.write(o).is_ok();
+            }
+            let more = match read {
+                Err(e) => break Err(e),
+                Ok(more) => more,
+            };
+            for m in messages.drain(..) {
+                if !open {
+                    break;
+                }
+                match router.route(job, layout, m, counters, sink) {
+                    Ok(go_on) => open = go_on,
+                    Err(e) => {
+                        first_result = Err(e);
+                        open = false;
+                    }
+                }
+            }
+            router.record(status);
+            if !more || !open {
+                break Ok(());
+            }
+        };
+        // Closing the queues lets the workers finish even after a source error.
+        drop(router);
+        // A worker's own error explains a closed queue better than the router's,
+        // and a worker's or the sink's error explains a stopped sink better.
+        let mut first_error = first_result.err();
+        for h in workers {
+            let r = match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    Err(Failure::Internal("a partition worker panicked".into()))
+                }),
+                Err(e) => Err(Failure::Internal(format!(
+                    "cannot start a partition worker: {e}"
+                ))),
+            };
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
+        }
+        (first_error, routed)
+    });
+    let (stopped, finished) = shared.finish();
+    match first_error.or(stopped) {
+        Some(e) => Err(e),
+        None => routed.and(finished),
+    }
+}
+
+/// Runs `job` from its source to its sinks on the runtime, spread as `layout`
+/// says once the source has typed its columns (`layout` gets the input
+/// schema), then commits the source's progress. The job's thread reads the
+/// source and routes; with a single partition it is the only thread.
+pub fn run_job(
+    app: &LoadedApp,
+    job: &JobPlan,
+    options: &RunOptions,
+    counters: &JobCounters,
+    layout: impl FnOnce(&Schema) -> Result<PartitionLayout, Failure>,
+) -> Result<(), Failure> {
+    let rt = super::job_runtime()?;
+    let Some(reader) = rt.block_on(open_source(
+        job,
+        &ReaderOptions {
+            batch_size: options.batch_size,
+            system_columns: job.source.system_columns,
+            stop: Some(options.stop.clone()),
+        },
+    ))?
+    else {
+        // Stopped before the source could type its columns: nothing read.
+        return Ok(());
+    };
+    let mut source = SourceDriver::new(app, job, reader)?;
+    let schema = source.schema();
+    let layout = layout(&schema)?;
+    let queries = (0..layout.partitions())
+        .map(|_| app.compile(job, schema.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let output_schema = queries[0].output_schema().clone();
+    let mut sinks = rt.block_on(Sinks::open(job, output_schema, &schema))?;
+    // Workers on other threads write the sinks while this thread reads the
+    // source: they drive the sinks with a runtime of their own. A single
+    // partition writes them here, between reads, with the source's.
+    let own_rt = if layout.is_single() {
+        None
+    } else {
+        Some(super::job_runtime()?)
+    };
+
+    let acks = source.acks();
+    let mut stopping = false;
+    let next =
+        |messages: &mut Vec<StreamMessage>, side: &mut Vec<Output>| -> Result<bool, Failure> {
+            if stopping {
+                return Ok(false);
+            }
+            if options.stop.load(Ordering::Relaxed) {
+                // Deliver EndOfStream once, then stop reading.
+                source.stop(messages);
+                stopping = true;
+                return Ok(true);
+            }
+            rt.block_on(source.next(job, messages, side, counters))
+        };
+    let sink = JobSink {
+        job,
+        sinks: &mut sinks,
+        counters,
+        acks: &acks,
+        partitions: layout.partitions(),
+        barriers: Vec::new(),
+        rt: own_rt.as_ref().unwrap_or(&rt),
+    };
+    run_partitioned(job, &layout, queries, next, sink, counters)?;
+    rt.block_on(source.commit(job))
+}
+
+/// One partition's worker and its metrics, on whichever thread runs it.
+struct Partition<'a> {
+    worker: QueryWorker,
+    status: &'a PartitionStatus,
+    outputs: Vec<Output>,
+    records_in: metrics::Counter,
+    records_out: metrics::Counter,
+    latency: metrics::Histogram,
+    watermark: metrics::Gauge,
+}
+
+impl<'a> Partition<'a> {
+    fn new(
+        job: &JobPlan,
+        partition: usize,
+        worker: QueryWorker,
+        status: &'a PartitionStatus,
+    ) -> Partition<'a> {
+        let labels = [
+            ("job", job.name.clone()),
+            ("partition", partition.to_string()),
+        ];
+        Partition {
+            worker,
+            status,
+            outputs: Vec::new(),
+            records_in: metrics::counter!("velo_partition_records_in_total", &labels),
+            records_out: metrics::counter!("velo_partition_records_out_total", &labels),
+            latency: metrics::histogram!("velo_partition_batch_latency_seconds", &labels),
+            watermark: metrics::gauge!("velo_partition_watermark_ms", &labels),
+        }
+    }
+
+    /// Applies one message and writes its outputs to `sink`. `false` once no
+    /// more input is needed, or the sink has stopped (it reports why).
+    fn handle<S: OutputSink>(
+        &mut self,
+        job: &JobPlan,
+        message: StreamMessage,
+        counters: &JobCounters,
+        sink: &SharedSink<S>,
+    ) -> Result<bool, Failure> {
+        let start = Instant::now();
+        let rows = match &message {
+            StreamMessage::Batch(b) => b.num_rows() as u64,
+            StreamMessage::Watermark(wm) => {
+                self.watermark.set(wm.0 as f64);
+                self.status.watermark.store(wm.0, Ordering::Relaxed);
+                0
+            }
+            StreamMessage::Barrier(_) | StreamMessage::EndOfStream => 0,
+        };
+        let more = self
+            .worker
+            .handle(job, message, counters, &mut self.outputs)?;
+        self.records_in.increment(rows);
+        self.status.records_in.fetch_add(rows, Ordering::Relaxed);
+        for o in self.outputs.drain(..) {
+            if let Output::Rows(b) = &o {
+                let n = b.num_rows() as u64;
+                self.records_out.increment(n);
+                self.status.records_out.fetch_add(n, Ordering::Relaxed);
+            }
+            if sink.write(o).is_err() {
+                return Ok(false);
+            }
+        }
+        self.latency.record(start.elapsed().as_secs_f64());
+        Ok(more)
+    }
+}
+
+/// The job's sinks as the [`OutputSink`] of a run, V1's and V2's: writes each
+/// output on the thread that produced it, and flushes the sinks, then
+/// acknowledges a commit barrier once every partition has passed it.
+struct JobSink<'a> {
+    job: &'a JobPlan,
+    sinks: &'a mut Sinks,
+    counters: &'a JobCounters,
+    acks: &'a Acks,
+    partitions: usize,
+    /// Barrier ids seen and from how many partitions; each worker forwards
+    /// every barrier, in order.
+    barriers: Vec<(u64, usize)>,
+    rt: &'a tokio::runtime::Runtime,
+}
+
+impl OutputSink for JobSink<'_> {
+    fn write(&mut self, output: Output) -> Result<(), Failure> {
+        let (job, counters) = (self.job, self.counters);
+        let id = match output {
+            Output::Rows(rows) => return self.rt.block_on(self.sinks.write(job, &rows, counters)),
+            Output::DeadLetters(rows) => {
+                return self.rt.block_on(self.sinks.write_dead_letters(job, &rows))
+            }
+            Output::Failed(rows) => {
+                return self
+                    .rt
+                    .block_on(self.sinks.write_failed(job, &rows, counters))
+            }
+            Output::Barrier(id) => id,
+        };
+        let seen = match self.barriers.iter_mut().find(|(b, _)| *b == id) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.barriers.push((id, 1));
+                1
+            }
+        };
+        if seen == self.partitions {
+            self.barriers.retain(|&(b, _)| b != id);
+            self.rt.block_on(self.sinks.flush(self.job))?;
+            self.acks.acknowledge(id);
+            tracing::debug!(
+                job = %self.job.name,
+                barrier = id,
+                "job '{}': barrier {id} passed every partition; sinks flushed",
+                self.job.name
+            );
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), Failure> {
+        self.rt.block_on(self.sinks.close(self.job))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_auto_follows_the_cores() {
+        assert_eq!(Placement::Dedicated.resolve(64), Placement::Dedicated);
+        assert_eq!(Placement::Compact.resolve(1), Placement::Compact);
+        let n = cores();
+        let small = n <= COMPACT_MAX_CORES;
+        // N = cores: no core for the router.
+        let expected = if small {
+            Placement::Compact
+        } else {
+            Placement::Dedicated
+        };
+        assert_eq!(Placement::Auto.resolve(n), expected);
+        // A core for the router and every worker.
+        assert_eq!(Placement::Auto.resolve(n - 1), Placement::Dedicated);
+        for p in [Placement::Auto, Placement::Dedicated, Placement::Compact] {
+            assert_eq!(p.name().parse::<Placement>(), Ok(p));
+        }
+        assert!("sideways".parse::<Placement>().is_err());
+    }
+}
