@@ -10,7 +10,9 @@
 //! variants, literal LIKE patterns are compiled, constant sub-expressions are
 //! folded. The per-record path then evaluates [`expr::PhysicalExpr`] trees over row
 //! slices and updates [`aggregate::Accumulator`] enums in place, with no locks, no
-//! `async` and no allocation except when a new group appears.
+//! `async` and no allocation except when a new group appears. The example
+//! `plan_and_run` (`cargo run -p velo-engine --example plan_and_run`) does the
+//! same for a windowed query over a common table expression.
 //!
 //! ```
 //! use std::sync::Arc;
