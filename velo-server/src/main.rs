@@ -263,8 +263,14 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                 ExplainFormat::Text => explain::text(&loaded.plan),
                 ExplainFormat::Json => explain::json(&loaded.plan),
             };
-            println!("{text}");
-            Ok(())
+            // A reader that stops early (`explain app.sql | head`) is not an error.
+            use std::io::Write;
+            match writeln!(std::io::stdout().lock(), "{text}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Internal(
+                    format!("cannot write the plan to stdout: {e}"),
+                )),
+                _ => Ok(()),
+            }
         }
         Command::Serve {
             bind,

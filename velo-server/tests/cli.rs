@@ -299,3 +299,19 @@ fn log_format_json_writes_one_object_per_event() {
     assert!(message.contains("bad.sql:2:14"), "{message}");
     assert!(!message.starts_with("error: "), "{message}");
 }
+
+#[test]
+fn explain_into_a_reader_that_stops_early_is_no_error() {
+    let dir = app_dir();
+    // Close the read end before explain writes: its write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_velo-server"))
+        .args(["explain", "app.sql"])
+        .current_dir(dir.path())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
