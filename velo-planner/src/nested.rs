@@ -291,3 +291,41 @@ pub(crate) fn merge_subqueries(query: &mut SelectQuery) -> Result<()> {
     query.from = inner.from;
     Ok(())
 }
+
+/// Writes `q.col`, where `q` is the query's own source name or alias, as
+/// `col`, everywhere in `query`: a column is the same column however it is
+/// qualified, so `SELECT symbol ... GROUP BY t.symbol` groups by the selected
+/// column. Other qualifiers are left for binding to report.
+pub(crate) fn strip_own_qualifiers(query: &mut SelectQuery) {
+    if !query.joins.is_empty() {
+        return;
+    }
+    let mut own = vec![query.from.name.value.clone()];
+    own.extend(query.from.alias.as_ref().map(|a| a.value.clone()));
+    let strip = |e: &mut Expr| {
+        let _ = visit_expressions_mut(e, |e| {
+            if let Expr::CompoundIdentifier(ids) = e {
+                if ids.len() == 2 && own.iter().any(|q| q.eq_ignore_ascii_case(&ids[0].value)) {
+                    *e = Expr::Identifier(ids[1].clone());
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    };
+    for item in &mut query.projection {
+        if let SelectItem::Expr { expr, .. } = item {
+            strip(expr);
+        }
+    }
+    for e in query
+        .selection
+        .iter_mut()
+        .chain(query.group_by.iter_mut())
+        .chain(query.having.iter_mut())
+    {
+        strip(e);
+    }
+    for o in &mut query.order_by {
+        strip(&mut o.expr);
+    }
+}

@@ -139,6 +139,7 @@ fn plan_app_with(
         .map(|st| {
             let mut st = st.clone();
             crate::nested::merge_subqueries(st.kind.query_mut())?;
+            crate::nested::strip_own_qualifiers(st.kind.query_mut());
             Ok(st)
         })
         .collect::<Result<Vec<_>>>()?;
