@@ -41,6 +41,6 @@ pub use error::{Error, Result};
 pub use logical::{operator_tree, OutputKind, PlanNode};
 pub use plan::{
     output_name, plan_app, plan_sql, AppPlan, JobPlan, PlanOptions, RuntimeSetting, SinkPlan,
-    SourcePlan,
+    SourcePlan, StagePlan,
 };
 pub use strategy::{RoutingNeeds, StrategyChoice, StrategyKind};

@@ -84,17 +84,30 @@ fn window_detail(kind: &TimeWindowKind, time_column: Option<&str>) -> String {
     }
 }
 
-/// The operator tree of `job`: the root is the sink.
+/// The operator tree of `job`: the root is the sink. A job over a stateful
+/// subquery has the outer query's operators above the subquery's.
 pub fn operator_tree(job: &JobPlan) -> PlanNode {
-    let query = job.query();
-    let a = &job.analysis;
-    let mut node = PlanNode {
+    let scan = PlanNode {
         operator: "scan",
         detail: job.source.name.clone(),
         keys: Vec::new(),
         output: Some(OutputKind::AppendOnly),
         inputs: Vec::new(),
     };
+    let mut node = query_nodes(job.query(), &job.analysis, scan);
+    if let Some(stage) = &job.downstream {
+        node = query_nodes(&stage.query, &stage.analysis, node);
+    }
+    PlanNode::on(node, "sink", job.sink.name.clone(), Vec::new(), None)
+}
+
+/// One SELECT's operators over `input`.
+fn query_nodes(
+    query: &velo_ast::SelectQuery,
+    a: &crate::QueryAnalysis,
+    input: PlanNode,
+) -> PlanNode {
+    let mut node = input;
     if let Some(w) = &query.selection {
         let out = node.input_output();
         node = PlanNode::on(node, "filter", format!("WHERE {w}"), Vec::new(), Some(out));
@@ -176,7 +189,7 @@ pub fn operator_tree(job: &JobPlan) -> PlanNode {
         let out = node.input_output();
         node = PlanNode::on(node, "order_limit", parts.join(" "), Vec::new(), Some(out));
     }
-    PlanNode::on(node, "sink", job.sink.name.clone(), Vec::new(), None)
+    node
 }
 
 #[cfg(test)]
@@ -258,5 +271,17 @@ mod tests {
         .unwrap();
         let aggregate = &operator_tree(&plan.jobs[0]).inputs[0].inputs[0];
         assert_eq!(aggregate.keys, ["a"]);
+        // A stateful subquery: the outer stage's operators sit on its own.
+        assert_eq!(
+            chain("SELECT MAX(n) FROM (SELECT a, COUNT(*) AS n FROM t GROUP BY a WINDOW TUMBLING(ts, 1m)) AS w"),
+            [
+                "sink:-",
+                "project:updating",
+                "aggregate:updating",
+                "project:append-only",
+                "time_window:append-only",
+                "scan:append-only"
+            ]
+        );
     }
 }

@@ -79,6 +79,59 @@ fn check_mergeable(inner: &SelectQuery, outer: &SelectQuery) -> Result<()> {
     })
 }
 
+/// Whether the outer query over a stateful subquery can run as a second
+/// stage: a filter / projection, or a GROUP BY without a window, OVER, ORDER BY
+/// or LIMIT (those wait for the operator runtime).
+fn can_chain(outer: &SelectQuery) -> bool {
+    outer.window.is_none()
+        && outer.order_by.is_empty()
+        && outer.limit.is_none()
+        && outer.row_expire.is_none()
+        && outer.joins.is_empty()
+        && !outer.projection.iter().any(|item| match item {
+            SelectItem::Expr { expr, .. } => visit_expressions(expr, |e| match e {
+                Expr::Function(f) if f.over.is_some() => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            })
+            .is_break(),
+            _ => false,
+        })
+}
+
+/// Splits a query over a stateful subquery into its two stages: `query`
+/// becomes the subquery (the stage that reads the source, with the outer
+/// query's WITH properties after its own), and the outer query is returned,
+/// to run over the subquery's rows. `None` when there is no such subquery
+/// (after merging the ones that filter and project).
+pub(crate) fn split_stages(query: &mut SelectQuery) -> Result<Option<SelectQuery>> {
+    let Some(inner) = query.from.subquery.take() else {
+        return Ok(None);
+    };
+    let mut inner = *inner;
+    merge_subqueries(&mut inner)?;
+    if inner.from.subquery.is_some() {
+        return Err(Error::Unsupported {
+            what: "more than two levels of stateful subqueries".into(),
+            span: inner.span,
+        });
+    }
+    let outer_probe = SelectQuery {
+        from: velo_ast::TableRef {
+            subquery: None,
+            ..query.from.clone()
+        },
+        ..query.clone()
+    };
+    match check_mergeable(&inner, &outer_probe) {
+        Ok(()) => unreachable!("a mergeable subquery was merged"),
+        Err(Error::Unsupported { .. }) if can_chain(query) => {}
+        Err(e) => return Err(e),
+    }
+    let mut outer = std::mem::replace(query, inner);
+    query.properties.append(&mut outer.properties);
+    Ok(Some(outer))
+}
+
 /// The subquery's columns: output name (as written) and expression.
 struct Columns {
     named: Vec<(String, Expr)>,
@@ -215,7 +268,15 @@ pub(crate) fn merge_subqueries(query: &mut SelectQuery) -> Result<()> {
     };
     let mut inner = *inner;
     merge_subqueries(&mut inner)?;
-    check_mergeable(&inner, query)?;
+    match check_mergeable(&inner, query) {
+        Ok(()) => {}
+        // Left for split_stages, which runs it as a stage of its own.
+        Err(Error::Unsupported { .. }) if can_chain(query) && inner.from.subquery.is_none() => {
+            query.from.subquery = Some(Box::new(inner));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    }
     let alias = query
         .from
         .alias

@@ -52,6 +52,15 @@ pub struct SinkPlan {
     pub path_span: Option<Span>,
 }
 
+/// The second stage of a job whose FROM is a stateful subquery: the outer
+/// query, run over the rows of the job's own query (the subquery).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagePlan {
+    /// The outer query; its FROM names the subquery by its alias.
+    pub query: velo_ast::SelectQuery,
+    pub analysis: QueryAnalysis,
+}
+
 /// One continuous job: a statement, planned.
 #[derive(Debug, Clone)]
 pub struct JobPlan {
@@ -73,6 +82,10 @@ pub struct JobPlan {
     pub warnings: Vec<String>,
     /// What the app text leaves to the run-time environment, in the order met.
     pub runtime: Vec<RuntimeSetting>,
+    /// The query over this query's rows, when FROM is a stateful subquery:
+    /// this plan's own query is then the subquery, and the sink gets the
+    /// outer query's rows.
+    pub downstream: Option<Box<StagePlan>>,
 }
 
 /// A setting that the app text leaves to the run-time environment (SPEC §1):
@@ -139,13 +152,18 @@ fn plan_app_with(
         .map(|st| {
             let mut st = st.clone();
             crate::nested::merge_subqueries(st.kind.query_mut())?;
+            let outer = crate::nested::split_stages(st.kind.query_mut())?;
             crate::nested::strip_own_qualifiers(st.kind.query_mut());
-            Ok(st)
+            let outer = outer.map(|mut q| {
+                crate::nested::strip_own_qualifiers(&mut q);
+                q
+            });
+            Ok((st, outer))
         })
         .collect::<Result<Vec<_>>>()?;
     // Connectors may be declared in any statement's WITH clause.
     let mut app_props = PropertyMap::default();
-    for st in &statements {
+    for (st, _) in &statements {
         app_props.insert_all(&st.kind.query().properties);
     }
     for name in app_props.connector_names() {
@@ -153,11 +171,18 @@ fn plan_app_with(
     }
     let mut jobs = Vec::with_capacity(app.statements.len());
     let mut selects = 0;
-    for st in &statements {
+    for (st, outer) in &statements {
         if matches!(st.kind, StatementKind::Select(_)) {
             selects += 1;
         }
-        let job = plan_statement(st, &app_props, selects, options, env_brokers)?;
+        let job = plan_statement(
+            st,
+            outer.as_ref(),
+            &app_props,
+            selects,
+            options,
+            env_brokers,
+        )?;
         if jobs.iter().any(|j: &JobPlan| j.name == job.name) {
             return Err(Error::Invalid {
                 message: format!("two statements write to the sink '{}'", job.name),
@@ -171,6 +196,7 @@ fn plan_app_with(
 
 fn plan_statement(
     st: &Statement,
+    outer: Option<&velo_ast::SelectQuery>,
     app_props: &PropertyMap<'_>,
     select_no: usize,
     options: &PlanOptions<'_>,
@@ -337,13 +363,26 @@ fn plan_statement(
         });
     }
     warnings.extend(unbounded_state_warning(&analysis, &config));
-    let routing = RoutingNeeds::new(
+    let downstream = match outer {
+        None => None,
+        Some(q) => Some(Box::new(StagePlan {
+            analysis: analyze(q)?,
+            query: q.clone(),
+        })),
+    };
+    let mut routing = RoutingNeeds::new(
         &analysis,
         !query.order_by.is_empty(),
         query.limit.is_some(),
         partition_key.as_deref(),
     );
-    let strategy = choose_strategy(query, &routing, &config)?;
+    routing.downstream_aggregates = downstream.as_ref().is_some_and(|d| d.analysis.stateful);
+    let mut strategy = choose_strategy(query, &routing, &config)?;
+    if routing.downstream_aggregates {
+        strategy.reason.push_str(
+            "; the outer query aggregates every row of its subquery, so V2 runs this job on one partition",
+        );
+    }
     let system_columns = uses_system_columns(query, config.event_time_field.as_deref());
     Ok(JobPlan {
         name,
@@ -366,6 +405,7 @@ fn plan_statement(
         dlq,
         warnings,
         runtime,
+        downstream,
     })
 }
 

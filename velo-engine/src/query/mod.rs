@@ -226,6 +226,38 @@ pub struct QueryExecutor {
     /// Late rows for the dead-letter sink (`dead_letter` only).
     dead_letters: Option<BatchBuilder>,
     late_reason: Value,
+    /// The outer query over this one's rows, when the job's FROM is a
+    /// stateful subquery ([`velo_planner::StagePlan`]): it gets every row this
+    /// query emits, then the watermark, then the end of input.
+    downstream: Option<Box<QueryExecutor>>,
+}
+
+/// Both batches' rows, `first`'s before `second`'s (the same schema).
+fn concat(first: Option<Batch>, second: Option<Batch>) -> Option<Batch> {
+    match (first, second) {
+        (Some(a), Some(b)) => {
+            let mut out =
+                BatchBuilder::with_capacity(a.schema().clone(), a.num_rows() + b.num_rows());
+            for row in a.rows().chain(b.rows()) {
+                out.push_row(row.iter().cloned());
+            }
+            Some(out.finish())
+        }
+        (a, b) => a.or(b),
+    }
+}
+
+/// The plan of a job's second stage: the job's plan with the outer query in
+/// place of its own, reading the subquery's rows (no event time of its own).
+fn stage_plan(plan: &JobPlan, stage: &velo_planner::StagePlan) -> JobPlan {
+    let mut outer = plan.clone();
+    *outer.statement.kind.query_mut() = stage.query.clone();
+    outer.analysis = stage.analysis.clone();
+    outer.downstream = None;
+    outer.config.event_time_field = None;
+    outer.source.name = stage.query.from.name.value.clone();
+    outer.source.alias = stage.query.from.alias.as_ref().map(|a| a.value.clone());
+    outer
 }
 
 impl QueryExecutor {
@@ -233,7 +265,15 @@ impl QueryExecutor {
     /// stack big enough for expressions at the depth limit
     /// ([`velo_ast::with_expr_stack`]).
     pub fn new(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
-        velo_ast::with_expr_stack(|| QueryExecutor::compile(plan, input_schema))
+        velo_ast::with_expr_stack(|| {
+            let mut query = QueryExecutor::compile(plan, input_schema)?;
+            if let Some(stage) = &plan.downstream {
+                let outer = stage_plan(plan, stage);
+                let downstream = QueryExecutor::compile(&outer, query.output_schema.clone())?;
+                query.downstream = Some(Box::new(downstream));
+            }
+            Ok(query)
+        })
     }
 
     fn compile(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
@@ -301,6 +341,7 @@ impl QueryExecutor {
             late_warnings: Vec::new(),
             dead_letters,
             late_reason: Value::str("late: event time below the watermark"),
+            downstream: None,
         })
     }
 
@@ -308,9 +349,13 @@ impl QueryExecutor {
         &self.input_schema
     }
 
-    /// The schema of the rows this query emits: the select list's names and types.
+    /// The schema of the rows this query emits: the select list's names and
+    /// types (the outer query's, for a job over a stateful subquery).
     pub fn output_schema(&self) -> &SchemaRef {
-        &self.output_schema
+        match &self.downstream {
+            Some(d) => d.output_schema(),
+            None => &self.output_schema,
+        }
     }
 
     /// The schema of [`QueryExecutor::take_dead_letters`]' batches: the input's
@@ -339,7 +384,10 @@ impl QueryExecutor {
             rows_in: self.counters.rows_in,
             filtered: self.counters.filtered,
             failed: self.counters.failed,
-            rows_out: self.counters.rows_out,
+            rows_out: self
+                .downstream
+                .as_ref()
+                .map_or(self.counters.rows_out, |d| d.counters.rows_out),
             windows_open,
             windows_emitted,
             watermark: self.watermark,
@@ -354,7 +402,11 @@ impl QueryExecutor {
     /// at most 100 are kept between two calls. All are counted in
     /// [`QueryStats::failed`].
     pub fn take_failures(&mut self) -> Vec<RowFailure> {
-        std::mem::take(&mut self.failures)
+        let mut failures = std::mem::take(&mut self.failures);
+        if let Some(d) = &mut self.downstream {
+            failures.extend(d.take_failures());
+        }
+        failures
     }
 
     /// The late rows processed under `process_with_warning` since the last call
@@ -380,11 +432,11 @@ impl QueryExecutor {
     /// True once LIMIT has been reached: no further input can change the output
     /// (never for a per-window LIMIT: every window has its own).
     pub fn is_done(&self) -> bool {
-        self.order_limit.is_exhausted()
+        self.order_limit.is_exhausted() || self.downstream.as_ref().is_some_and(|d| d.is_done())
     }
 
     /// Runs one input batch; returns the rows to emit now (possibly none).
-    pub fn process(&mut self, batch: &Batch) -> Result<Option<Batch>> {
+    fn process_own(&mut self, batch: &Batch) -> Result<Option<Batch>> {
         debug_assert_eq!(batch.schema().len(), self.input_schema.len());
         let n = batch.num_rows();
         self.counters.rows_in += n as u64;
@@ -476,7 +528,7 @@ impl QueryExecutor {
     /// rows sorted on their own; under LIMIT n, at most n rows per window); its
     /// state is freed in both modes. Queries without a time window ignore
     /// watermarks.
-    pub fn on_watermark(&mut self, wm: Watermark) -> Result<Option<Batch>> {
+    fn on_watermark_own(&mut self, wm: Watermark) -> Result<Option<Batch>> {
         if self.watermark.is_some_and(|w| w >= wm.0) {
             return Ok(None);
         }
@@ -512,7 +564,7 @@ impl QueryExecutor {
 
     /// End of bounded input: closes every open window, emits EMIT FINAL rows and
     /// anything ORDER BY held back.
-    pub fn finish(&mut self) -> Result<Option<Batch>> {
+    fn finish_own(&mut self) -> Result<Option<Batch>> {
         let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), 0);
         let mut runs = std::mem::take(&mut self.window_runs);
         runs.clear();
@@ -527,6 +579,43 @@ impl QueryExecutor {
         emitted = self.order_limit.finish(emitted);
         self.counters.rows_out += emitted.as_ref().map_or(0, |b| b.num_rows() as u64);
         Ok(emitted)
+    }
+
+    /// Runs one input batch; returns the rows to emit now (possibly none).
+    pub fn process(&mut self, batch: &Batch) -> Result<Option<Batch>> {
+        let out = self.process_own(batch)?;
+        self.through_downstream(out)
+    }
+
+    /// The watermark advanced: see [`QueryExecutor::on_watermark_own`]; a
+    /// second stage gets the rows this closes, then the watermark.
+    pub fn on_watermark(&mut self, wm: Watermark) -> Result<Option<Batch>> {
+        let out = self.on_watermark_own(wm)?;
+        let first = self.through_downstream(out)?;
+        match &mut self.downstream {
+            Some(d) => Ok(concat(first, d.on_watermark(wm)?)),
+            None => Ok(first),
+        }
+    }
+
+    /// End of bounded input: see [`QueryExecutor::finish_own`]; a second stage
+    /// gets the rows this emits, then its own end of input.
+    pub fn finish(&mut self) -> Result<Option<Batch>> {
+        let out = self.finish_own()?;
+        let first = self.through_downstream(out)?;
+        match &mut self.downstream {
+            Some(d) => Ok(concat(first, d.finish()?)),
+            None => Ok(first),
+        }
+    }
+
+    /// This stage's output rows through the second stage, if there is one.
+    fn through_downstream(&mut self, out: Option<Batch>) -> Result<Option<Batch>> {
+        match (&mut self.downstream, out) {
+            (Some(d), Some(rows)) => d.process(&rows),
+            (Some(_), None) => Ok(None),
+            (None, out) => Ok(out),
+        }
     }
 
     /// Passes emitted rows through ORDER BY / LIMIT and counts them.
@@ -571,12 +660,13 @@ impl QueryExecutor {
     /// State entries held: groups, or (group, window) pairs for a windowed query
     /// (0 for stateless queries).
     pub fn group_count(&self) -> usize {
-        match &self.body {
+        let own = match &self.body {
             Body::Project { .. } => 0,
             Body::Aggregate(a) => a.group_count(),
             Body::Window(w) => w.group_count(),
             Body::Rows(r) => r.partitions(),
-        }
+        };
+        own + self.downstream.as_ref().map_or(0, |d| d.group_count())
     }
 
     /// An estimate of the memory held by the query's state, in bytes, for the
@@ -599,6 +689,7 @@ impl QueryExecutor {
             Body::Rows(r) => r.state_bytes(),
         };
         body + self.order_limit.state_bytes()
+            + self.downstream.as_ref().map_or(0, |d| d.state_bytes())
     }
 
     /// The emit mode in force.
