@@ -123,7 +123,13 @@ pub(crate) fn split_stages(query: &mut SelectQuery) -> Result<Option<SelectQuery
         ..query.clone()
     };
     match check_mergeable(&inner, &outer_probe) {
-        Ok(()) => unreachable!("a mergeable subquery was merged"),
+        // merge_subqueries merged it already; nothing is left to split.
+        Ok(()) => {
+            return Err(Error::Invalid {
+                message: "internal error: a mergeable subquery was left unmerged".into(),
+                span: inner.span,
+            })
+        }
         Err(Error::Unsupported { .. }) if can_chain(query) => {}
         Err(e) => return Err(e),
     }
