@@ -7,8 +7,9 @@
 //! so it runs with every operator the flat form has, on V1 and V2 alike.
 //!
 //! A subquery that keeps state (GROUP BY, aggregates, a window, OVER, ORDER BY,
-//! LIMIT) needs operators chained at run time, which come with the operator
-//! runtime; it is refused with a clear error. One whose rows update (an EMIT
+//! LIMIT) runs as a second stage of the job ([`split_stages`]) when the outer
+//! query has no window or OVER of its own; otherwise it waits for the operator
+//! runtime and is refused with a clear error. One whose rows update (an EMIT
 //! CHANGES aggregate) can never feed an aggregate and says so.
 
 use std::ops::ControlFlow;
@@ -74,18 +75,16 @@ fn check_mergeable(inner: &SelectQuery, outer: &SelectQuery) -> Result<()> {
         });
     }
     Err(Error::Unsupported {
-        what: "a subquery that aggregates, windows, sorts or limits (only subqueries that filter and project are merged today)".into(),
+        what: "a subquery that aggregates, windows, sorts or limits, under an outer query with a window or OVER of its own (cascading windows)".into(),
         span: inner.span,
     })
 }
 
 /// Whether the outer query over a stateful subquery can run as a second
-/// stage: a filter / projection, or a GROUP BY without a window, OVER, ORDER BY
-/// or LIMIT (those wait for the operator runtime).
+/// stage: a filter / projection or a GROUP BY, with ORDER BY / LIMIT or not,
+/// but without a window or OVER (those wait for the operator runtime).
 fn can_chain(outer: &SelectQuery) -> bool {
     outer.window.is_none()
-        && outer.order_by.is_empty()
-        && outer.limit.is_none()
         && outer.row_expire.is_none()
         && outer.joins.is_empty()
         && !outer.projection.iter().any(|item| match item {

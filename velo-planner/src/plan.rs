@@ -376,11 +376,13 @@ fn plan_statement(
         query.limit.is_some(),
         partition_key.as_deref(),
     );
-    routing.downstream_aggregates = downstream.as_ref().is_some_and(|d| d.analysis.stateful);
+    routing.downstream_needs_all_rows = downstream.as_ref().is_some_and(|d| {
+        d.analysis.stateful || !d.query.order_by.is_empty() || d.query.limit.is_some()
+    });
     let mut strategy = choose_strategy(query, &routing, &config)?;
-    if routing.downstream_aggregates {
+    if routing.downstream_needs_all_rows {
         strategy.reason.push_str(
-            "; the outer query aggregates every row of its subquery, so V2 runs this job on one partition",
+            "; the outer query aggregates, sorts or limits every row of its subquery, so V2 runs this job on one partition",
         );
     }
     let system_columns = uses_system_columns(query, config.event_time_field.as_deref());

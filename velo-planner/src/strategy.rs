@@ -39,9 +39,9 @@ pub struct RoutingNeeds {
     /// The source declares (`NAME.partition.key`) that it is partitioned by
     /// exactly the GROUP BY columns, compared as sets ignoring ASCII case.
     pub aligned: bool,
-    /// A later stage (the query over this one's rows) aggregates them all
-    /// together: only one partition sees every row it needs.
-    pub downstream_aggregates: bool,
+    /// A later stage (the query over this one's rows) aggregates, sorts or
+    /// limits them all together: only one partition sees every row it needs.
+    pub downstream_needs_all_rows: bool,
 }
 
 impl RoutingNeeds {
@@ -76,7 +76,7 @@ impl RoutingNeeds {
             key_columns: keys.iter().map(column_name).collect(),
             key_source,
             aligned,
-            downstream_aggregates: false,
+            downstream_needs_all_rows: false,
         }
     }
 
@@ -123,7 +123,7 @@ impl RoutingNeeds {
     /// groups, which are hashed across partitions: only one partition keeps
     /// them exact.
     pub fn needs_one_partition(&self) -> bool {
-        self.order_by || self.limit || self.downstream_aggregates
+        self.order_by || self.limit || self.downstream_needs_all_rows
     }
 
     /// The key columns' indices in `schema`, if every key is a plain column of it.

@@ -1,5 +1,5 @@
--- A second stage with ORDER BY / LIMIT (or a window) waits for the operator runtime.
-SELECT window_start, MAX(n) AS most
+-- Cascading windows (a window over a window's rows) wait for the operator runtime.
+SELECT symbol, COUNT(*) AS windows
 FROM (SELECT symbol, _window_start AS window_start, COUNT(*) AS n FROM trades GROUP BY symbol WINDOW TUMBLING(ts, 1m)) AS w
-GROUP BY window_start ORDER BY most DESC LIMIT 1
+GROUP BY symbol WINDOW TUMBLING(window_start, 5m)
 WITH ('trades.type' = 'file_source', 'trades.path' = 'trades.csv');
