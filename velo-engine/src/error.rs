@@ -46,6 +46,19 @@ pub enum Error {
         position: Option<u64>,
         error: Box<Error>,
     },
+    /// Operators wired into a [`crate::operator::Pipeline`] the wrong way (an
+    /// input left unconnected, an edge that points backwards): a bug in the
+    /// caller, reported instead of a panic.
+    #[error("internal error in the operator plan: {0}")]
+    Pipeline(String),
+    /// An operator's state could not be stored or restored: the operator has
+    /// no snapshot encoding yet, or the state was written by another operator
+    /// or another version of its encoding.
+    #[error("state of operator '{operator}': {message}")]
+    State {
+        operator: &'static str,
+        message: String,
+    },
 }
 
 impl Error {

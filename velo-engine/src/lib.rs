@@ -33,6 +33,7 @@ pub mod aggregate;
 mod error;
 pub mod expr;
 mod memory;
+pub mod operator;
 pub use error::{Error, Result};
 pub mod query;
 

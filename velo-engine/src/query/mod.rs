@@ -65,24 +65,19 @@ mod event_time;
 mod group;
 mod output;
 pub mod rows;
+mod select;
 mod window;
 
-use std::sync::Arc;
-
 use velo_ast::EmitMode;
-use velo_planner::bind;
-use velo_planner::{FailureStrategy, JobPlan, LateDataStrategy};
-use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value, Watermark};
-use velo_watermark::{decide, LateDataPolicy, LateDecision};
+use velo_planner::JobPlan;
+use velo_types::{Batch, BatchBuilder, SchemaRef, Value, Watermark};
 
 use crate::error::{Error, Result};
-use crate::expr::{lower, PhysicalExpr};
+use crate::operator::{Emitted, Operator, Pipeline, PipelineBuilder};
 pub use event_time::EventTime;
-use group::GroupAggregate;
 pub use output::OrderLimit;
-use output::WindowRun;
 pub use rows::RowsWindowExec;
-use window::WindowAggregate;
+pub use select::SelectOperator;
 
 /// Counts of what a query did with its input (SPEC §4 accounting).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -183,55 +178,6 @@ pub const LATE_REASON_COLUMN: &str = "_late_reason";
 /// failure is kept under `send_to_dlq`).
 const MAX_KEPT: usize = 100;
 
-/// How the rows that pass WHERE become output rows.
-#[derive(Debug)]
-enum Body {
-    /// Stateless: one output row per input row.
-    Project {
-        exprs: Vec<PhysicalExpr>,
-        scratch: Vec<Value>,
-    },
-    /// GROUP BY and aggregates.
-    Aggregate(Box<GroupAggregate>),
-    /// GROUP BY with a time window.
-    Window(Box<WindowAggregate>),
-    /// OVER (ROWS ...) windows: one output row per input row.
-    Rows(Box<RowsWindowExec>),
-}
-
-/// One SELECT, compiled and ready to run over batches of its input schema.
-#[derive(Debug)]
-pub struct QueryExecutor {
-    input_schema: SchemaRef,
-    output_schema: SchemaRef,
-    filter: Option<PhysicalExpr>,
-    body: Body,
-    order_limit: OrderLimit,
-    /// Which window each row of the last window emission belongs to (kept
-    /// for its capacity).
-    window_runs: Vec<WindowRun>,
-    counters: QueryCounters,
-    stats: QueryStats,
-    failures: Vec<RowFailure>,
-    /// Stop at the first failing row instead of counting it (`fail_batch`).
-    fail_fast: bool,
-    /// Keep every failed row, not only the first [`MAX_KEPT`] (`send_to_dlq`:
-    /// each one goes to the dead-letter sink).
-    keep_all_failures: bool,
-    /// The job's event-time extractor (windowed queries only).
-    event_time: Option<EventTime>,
-    watermark: Option<i64>,
-    late_policy: LateDataPolicy,
-    late_warnings: Vec<LateWarning>,
-    /// Late rows for the dead-letter sink (`dead_letter` only).
-    dead_letters: Option<BatchBuilder>,
-    late_reason: Value,
-    /// The outer query over this one's rows, when the job's FROM is a
-    /// stateful subquery ([`velo_planner::StagePlan`]): it gets every row this
-    /// query emits, then the watermark, then the end of input.
-    downstream: Option<Box<QueryExecutor>>,
-}
-
 /// Both batches' rows, `first`'s before `second`'s (the same schema).
 fn concat(first: Option<Batch>, second: Option<Batch>) -> Option<Batch> {
     match (first, second) {
@@ -260,140 +206,92 @@ fn stage_plan(plan: &JobPlan, stage: &velo_planner::StagePlan) -> JobPlan {
     outer
 }
 
+/// A job's query, compiled and ready to run over batches of its input schema:
+/// a [`Pipeline`] of [`SelectOperator`]s, one per SELECT level (two for a job
+/// whose FROM is a stateful subquery, [`velo_planner::StagePlan`]). It takes
+/// the in-band messages of one input and returns what the pipeline's root
+/// emits.
+#[derive(Debug)]
+pub struct QueryExecutor {
+    pipeline: Pipeline<SelectOperator>,
+}
+
 impl QueryExecutor {
     /// Compiles `plan`'s query against the schema its source produces, on a
     /// stack big enough for expressions at the depth limit
     /// ([`velo_ast::with_expr_stack`]).
     pub fn new(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
         velo_ast::with_expr_stack(|| {
-            let mut query = QueryExecutor::compile(plan, input_schema)?;
+            let first = SelectOperator::compile(plan, input_schema)?;
+            let mut stages = vec![first];
             if let Some(stage) = &plan.downstream {
                 let outer = stage_plan(plan, stage);
-                let downstream = QueryExecutor::compile(&outer, query.output_schema.clone())?;
-                query.downstream = Some(Box::new(downstream));
+                let input = stages[0].output_schema().clone();
+                stages.push(SelectOperator::compile(&outer, input)?);
             }
-            Ok(query)
+            Ok(QueryExecutor {
+                pipeline: PipelineBuilder::chain(stages)?,
+            })
         })
     }
 
-    fn compile(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
-        let query = plan.query();
-        let qualifiers = plan.qualifiers();
-        let filter = bind::bind_filter(plan, &input_schema, &qualifiers)?
-            .as_ref()
-            .map(lower);
-        let mut event_time = None;
-        let (body, output_schema, output_exprs) = if let Some(w) = &plan.analysis.window {
-            bind::bind_window_time(plan, &input_schema)?;
-            event_time = EventTime::new(plan, &input_schema)?;
-            let agg = WindowAggregate::new(plan, &input_schema, &qualifiers, w.kind)?;
-            let schema = agg.output_schema().clone();
-            let exprs = agg.select_texts().to_vec();
-            (Body::Window(Box::new(agg)), schema, exprs)
-        } else if plan.analysis.rows_window.is_some() {
-            let rows = RowsWindowExec::new(plan, &input_schema, &qualifiers)?;
-            let schema = rows.output_schema().clone();
-            let exprs = rows.select_texts().to_vec();
-            (Body::Rows(Box::new(rows)), schema, exprs)
-        } else if plan.analysis.is_aggregate() {
-            let agg = GroupAggregate::new(plan, &input_schema, &qualifiers)?;
-            let schema = agg.output_schema().clone();
-            let exprs = agg.select_texts().to_vec();
-            (Body::Aggregate(Box::new(agg)), schema, exprs)
-        } else {
-            let select = bind::bind_projection(plan, &input_schema, &qualifiers)?;
-            let exprs: Vec<PhysicalExpr> = select.exprs.iter().map(lower).collect();
-            let scratch = Vec::with_capacity(exprs.len());
-            (
-                Body::Project { exprs, scratch },
-                Arc::new(Schema::new(select.fields)),
-                select.texts,
-            )
-        };
-        // A time window with EMIT FINAL sorts and limits each emitted window
-        // (SPEC §2); the planner refuses ORDER BY / LIMIT on EMIT CHANGES ones.
-        let per_window = matches!(&body, Body::Window(w) if w.emit_mode() == EmitMode::Final);
-        let order = bind::bind_order_by(query, &output_schema, &output_exprs)?;
-        let order_limit = OrderLimit::new(&order, query.limit, &output_schema, per_window)?;
-        let late_policy = match plan.config.late_data {
-            LateDataStrategy::Drop => LateDataPolicy::Drop,
-            LateDataStrategy::ProcessWithWarning => LateDataPolicy::ProcessWithWarning,
-            LateDataStrategy::ProcessAll => LateDataPolicy::ProcessAll,
-            LateDataStrategy::DeadLetter { .. } => LateDataPolicy::DeadLetter,
-        };
-        let dead_letters = (late_policy == LateDataPolicy::DeadLetter && event_time.is_some())
-            .then(|| BatchBuilder::with_capacity(dead_letter_schema(&input_schema), 0));
-        Ok(QueryExecutor {
-            input_schema,
-            output_schema,
-            filter,
-            body,
-            order_limit,
-            window_runs: Vec::new(),
-            counters: QueryCounters::default(),
-            stats: QueryStats::default(),
-            failures: Vec::new(),
-            fail_fast: plan.config.failure_strategy == FailureStrategy::FailBatch,
-            keep_all_failures: plan.config.failure_strategy == FailureStrategy::SendToDlq,
-            event_time,
-            watermark: None,
-            late_policy,
-            late_warnings: Vec::new(),
-            dead_letters,
-            late_reason: Value::str("late: event time below the watermark"),
-            downstream: None,
-        })
+    /// The operator reading the job's source.
+    fn first(&self) -> &SelectOperator {
+        self.pipeline
+            .operators()
+            .next()
+            .expect("a query's pipeline has an operator")
+    }
+
+    fn first_mut(&mut self) -> &mut SelectOperator {
+        self.pipeline
+            .operators_mut()
+            .next()
+            .expect("a query's pipeline has an operator")
+    }
+
+    /// The pipeline, for what it counts per operator.
+    pub fn pipeline(&self) -> &Pipeline<SelectOperator> {
+        &self.pipeline
     }
 
     pub fn input_schema(&self) -> &SchemaRef {
-        &self.input_schema
+        self.first().input_schema()
     }
 
     /// The schema of the rows this query emits: the select list's names and
     /// types (the outer query's, for a job over a stateful subquery).
     pub fn output_schema(&self) -> &SchemaRef {
-        match &self.downstream {
-            Some(d) => d.output_schema(),
-            None => &self.output_schema,
-        }
+        self.pipeline.root().output_schema()
     }
 
     /// The schema of [`QueryExecutor::take_dead_letters`]' batches: the input's
     /// columns and a trailing `_late_reason` VARCHAR; `None` unless the job's
     /// late-data strategy is `dead_letter` on a windowed query.
     pub fn dead_letter_schema(&self) -> Option<&SchemaRef> {
-        self.dead_letters.as_ref().map(BatchBuilder::schema)
+        self.first().dead_letter_schema()
     }
 
     /// The job's event-time extractor, for a windowed query.
     pub fn event_time(&self) -> Option<&EventTime> {
-        self.event_time.as_ref()
+        self.first().event_time()
     }
 
+    /// What the job did with its input rows, and the rows it emitted.
     pub fn counters(&self) -> QueryCounters {
-        self.counters
+        QueryCounters {
+            rows_out: self.pipeline.root().counters().rows_out,
+            ..self.first().counters()
+        }
     }
 
-    /// Every counter, with the state's current size.
+    /// Every counter, with the state's current size: the input side is the
+    /// first operator's (the rows the job read), the output side the root's.
     pub fn stats(&self) -> QueryStats {
-        let (windows_open, windows_emitted) = match &self.body {
-            Body::Window(w) => (w.windows_open() as u64, w.windows_closed()),
-            _ => (0, 0),
-        };
-        QueryStats {
-            rows_in: self.counters.rows_in,
-            filtered: self.counters.filtered,
-            failed: self.counters.failed,
-            rows_out: self
-                .downstream
-                .as_ref()
-                .map_or(self.counters.rows_out, |d| d.counters.rows_out),
-            windows_open,
-            windows_emitted,
-            watermark: self.watermark,
-            groups: self.group_count() as u64,
-            ..self.stats
-        }
+        let mut stats = self.first().stats();
+        stats.rows_out = self.pipeline.root().counters().rows_out;
+        stats.groups = self.group_count() as u64;
+        stats
     }
 
     /// The rows that failed since the last call, for the caller to report, with
@@ -402,9 +300,9 @@ impl QueryExecutor {
     /// at most 100 are kept between two calls. All are counted in
     /// [`QueryStats::failed`].
     pub fn take_failures(&mut self) -> Vec<RowFailure> {
-        let mut failures = std::mem::take(&mut self.failures);
-        if let Some(d) = &mut self.downstream {
-            failures.extend(d.take_failures());
+        let mut failures = Vec::new();
+        for op in self.pipeline.operators_mut() {
+            failures.append(&mut op.take_failures());
         }
         failures
     }
@@ -413,108 +311,31 @@ impl QueryExecutor {
     /// (at most 100 are kept between two calls; all are counted in
     /// [`QueryStats::late`]).
     pub fn take_late_warnings(&mut self) -> Vec<LateWarning> {
-        std::mem::take(&mut self.late_warnings)
+        self.first_mut().take_late_warnings()
     }
 
     /// The late rows set aside under `dead_letter` since the last call, for the
     /// sink named by `late.data.dead_letter`: each input row as it came, plus
     /// `_late_reason`. `None` when there are none.
     pub fn take_dead_letters(&mut self) -> Option<Batch> {
-        let b = self.dead_letters.as_mut()?;
-        (!b.is_empty()).then(|| b.take())
+        self.first_mut().take_dead_letters()
     }
 
     /// The current watermark (milliseconds), once one arrived.
     pub fn watermark(&self) -> Option<i64> {
-        self.watermark
+        self.first().watermark()
     }
 
     /// True once LIMIT has been reached: no further input can change the output
     /// (never for a per-window LIMIT: every window has its own).
     pub fn is_done(&self) -> bool {
-        self.order_limit.is_exhausted() || self.downstream.as_ref().is_some_and(|d| d.is_done())
+        self.pipeline.is_done()
     }
 
     /// Runs one input batch; returns the rows to emit now (possibly none).
-    fn process_own(&mut self, batch: &Batch) -> Result<Option<Batch>> {
-        debug_assert_eq!(batch.schema().len(), self.input_schema.len());
-        let n = batch.num_rows();
-        self.counters.rows_in += n as u64;
-        // EMIT FINAL emits nothing per record: do not reserve a batch's worth.
-        let capacity = if self.emit_mode() == EmitMode::Changes {
-            n
-        } else {
-            0
-        };
-        let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), capacity);
-        for (i, row) in batch.rows().enumerate() {
-            if let Some(f) = &self.filter {
-                match f.eval(row) {
-                    Ok(Value::Bool(true)) => {}
-                    Ok(_) => {
-                        self.counters.filtered += 1;
-                        continue;
-                    }
-                    Err(e) => {
-                        self.fail(batch, i, e)?;
-                        continue;
-                    }
-                }
-            }
-            let result = match &mut self.body {
-                Body::Project { exprs, scratch } => project_row(exprs, scratch, row, &mut out),
-                Body::Aggregate(agg) => agg.update(row, &mut out),
-                Body::Rows(r) => r.process_row(row, &mut out),
-                Body::Window(w) => {
-                    let Some(et) = &self.event_time else {
-                        unreachable!("a windowed query has an event-time extractor")
-                    };
-                    match et.extract(row) {
-                        Err(e) => Err(e),
-                        Ok(ts) => {
-                            let watermark = self.watermark.map(Watermark);
-                            let decision = decide(self.late_policy, ts, watermark);
-                            if decision.is_late() {
-                                self.stats.late += 1;
-                            }
-                            match decision {
-                                LateDecision::Drop => {
-                                    self.stats.late_dropped += 1;
-                                    continue;
-                                }
-                                LateDecision::DeadLetter => {
-                                    self.stats.late_dead_lettered += 1;
-                                    if let Some(d) = &mut self.dead_letters {
-                                        d.push_row(
-                                            row.iter().cloned().chain([self.late_reason.clone()]),
-                                        );
-                                    }
-                                    continue;
-                                }
-                                LateDecision::ProcessWithWarning => {
-                                    if self.late_warnings.len() < MAX_KEPT {
-                                        self.late_warnings.push(LateWarning {
-                                            row: i,
-                                            event_time: ts,
-                                            watermark: watermark.map_or(i64::MIN, |w| w.0),
-                                        });
-                                    }
-                                    w.update(row, ts, &mut out)
-                                }
-                                LateDecision::Process | LateDecision::OnTime => {
-                                    w.update(row, ts, &mut out)
-                                }
-                            }
-                        }
-                    }
-                }
-            };
-            match result {
-                Ok(()) => self.stats.contributed += 1,
-                Err(e) => self.fail(batch, i, e)?,
-            }
-        }
-        Ok(self.admit(out))
+    pub fn process(&mut self, batch: &Batch) -> Result<Option<Batch>> {
+        let done = self.pipeline.process(0, batch);
+        self.emitted(done)
     }
 
     /// An in-band watermark: no record with an earlier event time is expected any
@@ -527,202 +348,55 @@ impl QueryExecutor {
     /// the group's first appearance in the window (under ORDER BY, each window's
     /// rows sorted on their own; under LIMIT n, at most n rows per window); its
     /// state is freed in both modes. Queries without a time window ignore
-    /// watermarks.
-    fn on_watermark_own(&mut self, wm: Watermark) -> Result<Option<Batch>> {
-        if self.watermark.is_some_and(|w| w >= wm.0) {
-            return Ok(None);
-        }
-        let current = wm.0;
-        self.watermark = Some(current);
-        if let Body::Rows(r) = &mut self.body {
-            // EXPIRE AFTER: free idle partitions' buffers (no effect without it).
-            let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), 0);
-            r.expire_idle(current, &mut out)?;
-            return Ok(self.admit(out));
-        }
-        let Body::Window(w) = &mut self.body else {
-            return Ok(None);
-        };
-        let capacity = if w.emit_mode() == EmitMode::Final {
-            w.group_count().min(4096)
-        } else {
-            0
-        };
-        let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), capacity);
-        let mut runs = std::mem::take(&mut self.window_runs);
-        runs.clear();
-        w.close(Some(current), &mut out, &mut runs)?;
-        let emitted = if out.is_empty() {
-            None
-        } else {
-            self.order_limit.admit_windows(out.finish(), &runs)
-        };
-        self.window_runs = runs;
-        self.counters.rows_out += emitted.as_ref().map_or(0, |b| b.num_rows() as u64);
-        Ok(emitted)
+    /// watermarks. A second stage gets the rows this closes, then the watermark.
+    pub fn on_watermark(&mut self, wm: Watermark) -> Result<Option<Batch>> {
+        let done = self.pipeline.on_watermark(0, wm);
+        self.emitted(done)
+    }
+
+    /// A commit barrier: returns the rows emitted before it passed every
+    /// operator (with one input, it passes at once).
+    pub fn on_barrier(&mut self, id: u64) -> Result<Option<Batch>> {
+        let done = self.pipeline.on_barrier(0, id);
+        self.emitted(done)
     }
 
     /// End of bounded input: closes every open window, emits EMIT FINAL rows and
-    /// anything ORDER BY held back.
-    fn finish_own(&mut self) -> Result<Option<Batch>> {
-        let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), 0);
-        let mut runs = std::mem::take(&mut self.window_runs);
-        runs.clear();
-        match &mut self.body {
-            Body::Aggregate(agg) => agg.finish(&mut out)?,
-            Body::Window(w) => w.close(None, &mut out, &mut runs)?,
-            Body::Rows(r) => r.finish(&mut out)?,
-            Body::Project { .. } => {}
-        }
-        let mut emitted = self.order_limit.admit_windows(out.finish(), &runs);
-        self.window_runs = runs;
-        emitted = self.order_limit.finish(emitted);
-        self.counters.rows_out += emitted.as_ref().map_or(0, |b| b.num_rows() as u64);
-        Ok(emitted)
-    }
-
-    /// Runs one input batch; returns the rows to emit now (possibly none).
-    pub fn process(&mut self, batch: &Batch) -> Result<Option<Batch>> {
-        let out = self.process_own(batch)?;
-        self.through_downstream(out)
-    }
-
-    /// The watermark advanced: see [`QueryExecutor::on_watermark_own`]; a
-    /// second stage gets the rows this closes, then the watermark.
-    pub fn on_watermark(&mut self, wm: Watermark) -> Result<Option<Batch>> {
-        let out = self.on_watermark_own(wm)?;
-        let first = self.through_downstream(out)?;
-        match &mut self.downstream {
-            Some(d) => Ok(concat(first, d.on_watermark(wm)?)),
-            None => Ok(first),
-        }
-    }
-
-    /// End of bounded input: see [`QueryExecutor::finish_own`]; a second stage
-    /// gets the rows this emits, then its own end of input.
+    /// anything ORDER BY held back; a second stage gets those rows, then its own
+    /// end of input.
     pub fn finish(&mut self) -> Result<Option<Batch>> {
-        let out = self.finish_own()?;
-        let first = self.through_downstream(out)?;
-        match &mut self.downstream {
-            Some(d) => Ok(concat(first, d.finish()?)),
-            None => Ok(first),
-        }
+        let done = self.pipeline.finish();
+        self.emitted(done)
     }
 
-    /// This stage's output rows through the second stage, if there is one.
-    fn through_downstream(&mut self, out: Option<Batch>) -> Result<Option<Batch>> {
-        match (&mut self.downstream, out) {
-            (Some(d), Some(rows)) => d.process(&rows),
-            (Some(_), None) => Ok(None),
-            (None, out) => Ok(out),
+    /// The rows the pipeline's root emitted, in order, as one batch.
+    fn emitted(&mut self, done: Result<()>) -> Result<Option<Batch>> {
+        let mut out = None;
+        for e in self.pipeline.drain() {
+            if let Emitted::Rows(rows) = e {
+                out = concat(out, Some(rows));
+            }
         }
-    }
-
-    /// Passes emitted rows through ORDER BY / LIMIT and counts them.
-    fn admit(&mut self, out: BatchBuilder) -> Option<Batch> {
-        if out.is_empty() {
-            return None;
-        }
-        let emitted = self.order_limit.admit(out.finish());
-        self.counters.rows_out += emitted.as_ref().map_or(0, |b| b.num_rows() as u64);
-        emitted
-    }
-
-    /// Row `row` of `batch` failed with `error`. Under `fail_batch` this stops
-    /// the batch: the error is returned as [`Error::RowFailed`] with the row's
-    /// position, and the rows after it are not taken (they leave `rows_in`, so
-    /// that the accounting still adds up). Otherwise the failure is counted and
-    /// kept for [`QueryExecutor::take_failures`].
-    #[cold]
-    fn fail(&mut self, batch: &Batch, row: usize, error: Error) -> Result<()> {
-        self.counters.failed += 1;
-        let position = batch.position(row);
-        if self.fail_fast {
-            self.counters.rows_in -= (batch.num_rows() - row - 1) as u64;
-            return Err(Error::RowFailed {
-                position,
-                error: Box::new(error),
-            });
-        }
-        // Keep every failure for a dead-letter sink; otherwise the first few per
-        // drain: enough to report, bounded in memory.
-        if self.keep_all_failures || self.failures.len() < MAX_KEPT {
-            self.failures.push(RowFailure {
-                row,
-                position,
-                values: batch.row(row).to_vec(),
-                error,
-            });
-        }
-        Ok(())
+        done.map(|()| out)
     }
 
     /// State entries held: groups, or (group, window) pairs for a windowed query
-    /// (0 for stateless queries).
+    /// (0 for stateless queries), over every operator.
     pub fn group_count(&self) -> usize {
-        let own = match &self.body {
-            Body::Project { .. } => 0,
-            Body::Aggregate(a) => a.group_count(),
-            Body::Window(w) => w.group_count(),
-            Body::Rows(r) => r.partitions(),
-        };
-        own + self.downstream.as_ref().map_or(0, |d| d.group_count())
+        self.pipeline.operators().map(|op| op.group_count()).sum()
     }
 
     /// An estimate of the memory held by the query's state, in bytes, for the
-    /// job's `max.memory.mb`: GROUP BY groups, open windows (live entries, their
-    /// window lists, session keys and the heap of session ends), row-window
-    /// partitions (ring buffers, MIN/MAX deques and LEAD hold-backs, allocated in
-    /// full when a partition is created) and the rows ORDER BY holds back. Each
-    /// counts its entries at a fixed size worked out from the key and
-    /// accumulator layout when the query is compiled, plus the string text and
-    /// DISTINCT sets they hold, summed as they change. Cheap enough to call after
-    /// every batch: O(1), whatever the state's size. Not counted: spare vector
-    /// and hash-table capacity, allocator overhead, freed window slots kept for
-    /// reuse (so the estimate falls when windows close), and what is drained
-    /// after each batch (output, failures, dead letters).
+    /// job's `max.memory.mb`, over every operator (see
+    /// [`SelectOperator::state_bytes`]).
     pub fn state_bytes(&self) -> usize {
-        let body = match &self.body {
-            Body::Project { .. } => 0,
-            Body::Aggregate(a) => a.state_bytes(),
-            Body::Window(w) => w.state_bytes(),
-            Body::Rows(r) => r.state_bytes(),
-        };
-        body + self.order_limit.state_bytes()
-            + self.downstream.as_ref().map_or(0, |d| d.state_bytes())
+        self.pipeline.state_bytes()
     }
 
-    /// The emit mode in force.
+    /// The emit mode of the operator reading the source.
     pub fn emit_mode(&self) -> EmitMode {
-        match &self.body {
-            Body::Project { .. } | Body::Rows(_) => EmitMode::Changes,
-            Body::Aggregate(a) => a.emit_mode(),
-            Body::Window(w) => w.emit_mode(),
-        }
+        self.first().emit_mode()
     }
-}
-
-/// The input's columns plus `_late_reason` VARCHAR.
-fn dead_letter_schema(input: &Schema) -> SchemaRef {
-    let mut fields = input.fields().to_vec();
-    fields.push(Field::new(LATE_REASON_COLUMN, DataType::String));
-    Arc::new(Schema::new(fields))
-}
-
-fn project_row(
-    exprs: &[PhysicalExpr],
-    scratch: &mut Vec<Value>,
-    row: &[Value],
-    out: &mut BatchBuilder,
-) -> Result<()> {
-    // Evaluate the whole row first so that a failing expression leaves no
-    // half-written row behind; `scratch` is reused, so this allocates nothing.
-    scratch.clear();
-    for e in exprs {
-        scratch.push(e.eval(row)?);
-    }
-    out.push_row(scratch.drain(..));
-    Ok(())
 }
 
 #[cfg(test)]

@@ -99,6 +99,11 @@ impl OrderLimit {
         self.held_rows * width * size_of::<Value>() + self.held_heap_bytes
     }
 
+    /// Neither ORDER BY nor LIMIT: rows pass through and nothing is kept.
+    pub(crate) fn is_stateless(&self) -> bool {
+        self.order.is_empty() && self.limit.is_none()
+    }
+
     /// LIMIT was reached: no later row can be emitted (never per window: each
     /// window has a LIMIT of its own).
     pub(crate) fn is_exhausted(&self) -> bool {

@@ -116,7 +116,7 @@ fn windows_free_their_bytes_when_they_close() {
             "{window}: {before} -> {after}"
         );
         // Everything closed: nothing is held, to the byte.
-        q.finish().unwrap();
+        q.on_watermark(Watermark(150)).unwrap();
         assert_eq!(q.state_bytes(), 0, "{window}");
         // The freed slots are reused without counting twice.
         q.process(&keys("d", 10, 200)).unwrap();
@@ -171,4 +171,70 @@ fn order_by_counts_the_rows_it_holds() {
     assert_eq!(q.state_bytes(), 2 * ten);
     q.finish().unwrap();
     assert_eq!(q.state_bytes(), 0);
+}
+
+/// Each SELECT level is one operator of the query's pipeline, with its name
+/// and output kind.
+#[test]
+fn a_query_is_a_pipeline_of_one_operator_per_select_level() {
+    use crate::operator::{Operator, OutputKind};
+    let cases = [
+        ("SELECT k, v FROM t", &[("project", OutputKind::AppendOnly)][..]),
+        (
+            "SELECT k, COUNT(*) AS n FROM t GROUP BY k",
+            &[("aggregate", OutputKind::Updating)],
+        ),
+        (
+            "SELECT k, COUNT(*) AS n FROM t GROUP BY k WINDOW TUMBLING(ts, INTERVAL '10' MILLISECOND) EMIT FINAL",
+            &[("time_window", OutputKind::AppendOnly)],
+        ),
+        (
+            "SELECT k, SUM(v) OVER (PARTITION BY k ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS s FROM t",
+            &[("rows_window", OutputKind::AppendOnly)],
+        ),
+        (
+            "SELECT ws, MAX(n) AS top FROM (SELECT k, _window_start AS ws, COUNT(*) AS n FROM t \
+             GROUP BY k WINDOW TUMBLING(ts, INTERVAL '10' MILLISECOND) EMIT FINAL) AS w \
+             GROUP BY ws EMIT FINAL",
+            &[("time_window", OutputKind::AppendOnly), ("aggregate", OutputKind::AppendOnly)],
+        ),
+    ];
+    for (sql, expected) in cases {
+        let q = query(sql, "");
+        let ops: Vec<(&str, OutputKind)> = q
+            .pipeline()
+            .operators()
+            .map(|op| (op.name(), op.output_kind()))
+            .collect();
+        assert_eq!(ops, expected, "{sql}");
+    }
+}
+
+/// A stateless operator's snapshot is empty and restores; a stateful one's
+/// is refused, not taken half (its encoding comes with checkpoints).
+#[test]
+fn snapshots_are_taken_only_of_what_can_be_restored() {
+    let mut q = query("SELECT k, v FROM t WHERE v > 0", "");
+    let states = q.pipeline().snapshot().unwrap();
+    assert_eq!(states.len(), 1);
+    assert!(states[0].bytes.is_empty());
+    let mut again = query("SELECT k, v FROM t WHERE v > 0", "");
+    again.pipeline.restore(&states).unwrap();
+    q.process(&batch(&[("a", 1, 1)])).unwrap();
+    let err = query("SELECT k, COUNT(*) AS n FROM t GROUP BY k", "")
+        .pipeline()
+        .snapshot()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "state of operator 'aggregate': storing this operator's state is not supported yet"
+    );
+    let err = query("SELECT k, COUNT(*) AS n FROM t GROUP BY k", "")
+        .pipeline
+        .restore(&states)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("is a 'project' operator's"),
+        "{err}"
+    );
 }

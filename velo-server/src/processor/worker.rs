@@ -75,12 +75,14 @@ impl QueryWorker {
         counters: &JobCounters,
         out: &mut Vec<Output>,
     ) -> Result<bool, Failure> {
+        let mut barrier = None;
         let result = match message {
             StreamMessage::Batch(b) => self.query.process(&b).map(|o| (o, true)),
             StreamMessage::Watermark(wm) => self.query.on_watermark(wm).map(|o| (o, true)),
             StreamMessage::Barrier(id) => {
-                out.push(Output::Barrier(id));
-                return Ok(true);
+                // What the operators emit at the barrier belongs before it.
+                barrier = Some(id);
+                self.query.on_barrier(id).map(|o| (o, true))
             }
             StreamMessage::EndOfStream if self.unbounded => Ok((None, false)),
             StreamMessage::EndOfStream => self.query.finish().map(|o| (o, false)),
@@ -111,6 +113,9 @@ impl QueryWorker {
         }
         for w in self.query.take_late_warnings() {
             self.warnings.warn(job, &w.to_string());
+        }
+        if let Some(id) = barrier {
+            out.push(Output::Barrier(id));
         }
         self.sync(counters);
         self.check_memory(job, counters)?;
