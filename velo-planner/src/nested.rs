@@ -7,10 +7,12 @@
 //! so it runs with every operator the flat form has, on V1 and V2 alike.
 //!
 //! A subquery that keeps state (GROUP BY, aggregates, a window, OVER, ORDER BY,
-//! LIMIT) runs as a second stage of the job ([`split_stages`]) when the outer
-//! query has no window or OVER of its own; otherwise it waits for the operator
-//! runtime and is refused with a clear error. One whose rows update (an EMIT
-//! CHANGES aggregate) can never feed an aggregate and says so.
+//! LIMIT) runs as a second stage of the job ([`split_stages`]): the outer
+//! query filters, projects, groups, windows (cascading windows: its time
+//! column is one of the subquery's, such as `window_time`), calls OVER, sorts
+//! or limits the subquery's rows. Under a JOIN or EXPIRE AFTER it is refused
+//! with a clear error. One whose rows update (an EMIT CHANGES aggregate) can
+//! never feed an aggregate or OVER and says so.
 
 use std::ops::ControlFlow;
 
@@ -68,6 +70,12 @@ fn check_mergeable(inner: &SelectQuery, outer: &SelectQuery) -> Result<()> {
         && inner.window.is_none()
         && inner.emit.is_none_or(|e| e.mode == EmitMode::Changes)
         || inner.window.is_some() && inner.emit.is_some_and(|e| e.mode == EmitMode::Changes);
+    if updating && calls_over(outer) {
+        return Err(Error::Invalid {
+            message: "this subquery's rows are updated as it runs (an EMIT CHANGES aggregate), so OVER would take every update for a new row: use a windowed subquery with EMIT FINAL instead".into(),
+            span: inner.span,
+        });
+    }
     if updating && is_aggregate(outer) {
         return Err(Error::Invalid {
             message: "this subquery's rows are updated as it runs (an EMIT CHANGES aggregate), so an aggregate over them would count every update: aggregate a windowed subquery with EMIT FINAL instead".into(),
@@ -75,26 +83,30 @@ fn check_mergeable(inner: &SelectQuery, outer: &SelectQuery) -> Result<()> {
         });
     }
     Err(Error::Unsupported {
-        what: "a subquery that aggregates, windows, sorts or limits, under an outer query with a window or OVER of its own (cascading windows)".into(),
+        what: "a subquery that aggregates, windows, sorts or limits, under an outer query with a JOIN or EXPIRE AFTER".into(),
         span: inner.span,
     })
 }
 
-/// Whether the outer query over a stateful subquery can run as a second
-/// stage: a filter / projection or a GROUP BY, with ORDER BY / LIMIT or not,
-/// but without a window or OVER (those wait for the operator runtime).
-fn can_chain(outer: &SelectQuery) -> bool {
-    outer.window.is_none()
-        && outer.row_expire.is_none()
-        && outer.joins.is_empty()
-        && !outer.projection.iter().any(|item| match item {
-            SelectItem::Expr { expr, .. } => visit_expressions(expr, |e| match e {
-                Expr::Function(f) if f.over.is_some() => ControlFlow::Break(()),
-                _ => ControlFlow::Continue(()),
-            })
-            .is_break(),
-            _ => false,
+/// Whether `q`'s select list calls a window function (OVER).
+fn calls_over(q: &SelectQuery) -> bool {
+    q.projection.iter().any(|item| match item {
+        SelectItem::Expr { expr, .. } => visit_expressions(expr, |e| match e {
+            Expr::Function(f) if f.over.is_some() => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
         })
+        .is_break(),
+        _ => false,
+    })
+}
+
+/// Whether the outer query over a stateful subquery can run as a second
+/// stage: a filter / projection, a GROUP BY, a time window over the
+/// subquery's rows (cascading windows: its time column is one of the
+/// subquery's, such as `window_time`) or OVER, with ORDER BY / LIMIT or not;
+/// not a join, nor EXPIRE AFTER.
+fn can_chain(outer: &SelectQuery) -> bool {
+    outer.row_expire.is_none() && outer.joins.is_empty()
 }
 
 /// Splits a query over a stateful subquery into its two stages: `query`

@@ -59,6 +59,9 @@ pub struct StagePlan {
     /// The outer query; its FROM names the subquery by its alias.
     pub query: velo_ast::SelectQuery,
     pub analysis: QueryAnalysis,
+    /// The column of the subquery's rows that the outer query's time window
+    /// reads (`window_time`, say), when it has one.
+    pub event_time_field: Option<String>,
 }
 
 /// One continuous job: a statement, planned.
@@ -365,10 +368,21 @@ fn plan_statement(
     warnings.extend(unbounded_state_warning(&analysis, &config));
     let downstream = match outer {
         None => None,
-        Some(q) => Some(Box::new(StagePlan {
-            analysis: analyze(q)?,
-            query: q.clone(),
-        })),
+        Some(q) => {
+            let analysis = analyze(q)?;
+            let event_time_field = analysis.window.as_ref().and_then(|w| w.time_column.clone());
+            if analysis.window.is_some() && event_time_field.is_none() {
+                return Err(Error::Invalid {
+                    message: "a time window over a subquery reads one of the subquery's columns: name it in the WINDOW clause (the subquery's window_time, say)".to_string(),
+                    span: q.window.as_ref().map(|w| w.span()).unwrap_or(q.span),
+                });
+            }
+            Some(Box::new(StagePlan {
+                analysis,
+                query: q.clone(),
+                event_time_field,
+            }))
+        }
     };
     let mut routing = RoutingNeeds::new(
         &analysis,

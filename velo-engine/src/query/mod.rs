@@ -200,7 +200,13 @@ fn stage_plan(plan: &JobPlan, stage: &velo_planner::StagePlan) -> JobPlan {
     *outer.statement.kind.query_mut() = stage.query.clone();
     outer.analysis = stage.analysis.clone();
     outer.downstream = None;
-    outer.config.event_time_field = None;
+    // An outer time window reads one of the subquery's columns, typed.
+    outer.config.event_time_field = stage.event_time_field.clone();
+    outer.config.event_time_format = None;
+    // A row the subquery emits is behind the watermark only when a late row
+    // re-opened one of its windows (a late firing); the outer stage then
+    // processes it too, so that the late firing reaches the output.
+    outer.config.late_data = velo_planner::LateDataStrategy::ProcessAll;
     outer.source.name = stage.query.from.name.value.clone();
     outer.source.alias = stage.query.from.alias.as_ref().map(|a| a.value.clone());
     outer
