@@ -95,7 +95,7 @@ pub fn operator_tree(job: &JobPlan) -> PlanNode {
         inputs: Vec::new(),
     };
     let mut node = query_nodes(job.query(), &job.analysis, scan);
-    if let Some(stage) = &job.downstream {
+    for stage in &job.downstream {
         node = query_nodes(&stage.query, &stage.analysis, node);
     }
     PlanNode::on(node, "sink", job.sink.name.clone(), Vec::new(), None)

@@ -114,18 +114,26 @@ fn can_chain(outer: &SelectQuery) -> bool {
 /// query's WITH properties after its own), and the outer query is returned,
 /// to run over the subquery's rows. `None` when there is no such subquery
 /// (after merging the ones that filter and project).
-pub(crate) fn split_stages(query: &mut SelectQuery) -> Result<Option<SelectQuery>> {
+pub(crate) fn split_stages(query: &mut SelectQuery) -> Result<Vec<SelectQuery>> {
+    split_stages_at(query, 1)
+}
+
+/// The most SELECT levels one job may chain (a clear error beyond, not a
+/// deep recursion).
+pub const MAX_STAGES: usize = 16;
+
+fn split_stages_at(query: &mut SelectQuery, level: usize) -> Result<Vec<SelectQuery>> {
     let Some(inner) = query.from.subquery.take() else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
     let mut inner = *inner;
-    merge_subqueries(&mut inner)?;
-    if inner.from.subquery.is_some() {
-        return Err(Error::Unsupported {
-            what: "more than two levels of stateful subqueries".into(),
+    if level >= MAX_STAGES {
+        return Err(Error::Invalid {
+            message: format!("more than {MAX_STAGES} levels of stateful subqueries in one query"),
             span: inner.span,
         });
     }
+    merge_subqueries(&mut inner)?;
     let outer_probe = SelectQuery {
         from: velo_ast::TableRef {
             subquery: None,
@@ -144,9 +152,13 @@ pub(crate) fn split_stages(query: &mut SelectQuery) -> Result<Option<SelectQuery
         Err(Error::Unsupported { .. }) if can_chain(query) => {}
         Err(e) => return Err(e),
     }
+    // The subquery may read a stateful subquery of its own: split it first,
+    // so that `inner` is the innermost query and `stages` the ones above it.
+    let mut stages = split_stages_at(&mut inner, level + 1)?;
     let mut outer = std::mem::replace(query, inner);
     query.properties.append(&mut outer.properties);
-    Ok(Some(outer))
+    stages.push(outer);
+    Ok(stages)
 }
 
 /// The subquery's columns: output name (as written) and expression.
@@ -288,7 +300,7 @@ pub(crate) fn merge_subqueries(query: &mut SelectQuery) -> Result<()> {
     match check_mergeable(&inner, query) {
         Ok(()) => {}
         // Left for split_stages, which runs it as a stage of its own.
-        Err(Error::Unsupported { .. }) if can_chain(query) && inner.from.subquery.is_none() => {
+        Err(Error::Unsupported { .. }) if can_chain(query) => {
             query.from.subquery = Some(Box::new(inner));
             return Ok(());
         }

@@ -52,8 +52,8 @@ pub struct SinkPlan {
     pub path_span: Option<Span>,
 }
 
-/// The second stage of a job whose FROM is a stateful subquery: the outer
-/// query, run over the rows of the job's own query (the subquery).
+/// A later stage of a job whose FROM is a stateful subquery: a query run over
+/// the rows of the stage before it (the job's own query, for the first).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StagePlan {
     /// The outer query; its FROM names the subquery by its alias.
@@ -85,10 +85,11 @@ pub struct JobPlan {
     pub warnings: Vec<String>,
     /// What the app text leaves to the run-time environment, in the order met.
     pub runtime: Vec<RuntimeSetting>,
-    /// The query over this query's rows, when FROM is a stateful subquery:
-    /// this plan's own query is then the subquery, and the sink gets the
-    /// outer query's rows.
-    pub downstream: Option<Box<StagePlan>>,
+    /// The queries over this query's rows, innermost first, when FROM is a
+    /// stateful subquery: this plan's own query is then the innermost
+    /// subquery, each stage reads the rows of the one before it, and the sink
+    /// gets the last one's rows.
+    pub downstream: Vec<StagePlan>,
 }
 
 /// A setting that the app text leaves to the run-time environment (SPEC §1):
@@ -157,10 +158,10 @@ fn plan_app_with(
             crate::nested::merge_subqueries(st.kind.query_mut())?;
             let outer = crate::nested::split_stages(st.kind.query_mut())?;
             crate::nested::strip_own_qualifiers(st.kind.query_mut());
-            let outer = outer.map(|mut q| {
-                crate::nested::strip_own_qualifiers(&mut q);
-                q
-            });
+            let mut outer = outer;
+            outer
+                .iter_mut()
+                .for_each(crate::nested::strip_own_qualifiers);
             Ok((st, outer))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -178,14 +179,7 @@ fn plan_app_with(
         if matches!(st.kind, StatementKind::Select(_)) {
             selects += 1;
         }
-        let job = plan_statement(
-            st,
-            outer.as_ref(),
-            &app_props,
-            selects,
-            options,
-            env_brokers,
-        )?;
+        let job = plan_statement(st, outer, &app_props, selects, options, env_brokers)?;
         if jobs.iter().any(|j: &JobPlan| j.name == job.name) {
             return Err(Error::Invalid {
                 message: format!("two statements write to the sink '{}'", job.name),
@@ -199,7 +193,7 @@ fn plan_app_with(
 
 fn plan_statement(
     st: &Statement,
-    outer: Option<&velo_ast::SelectQuery>,
+    outer: &[velo_ast::SelectQuery],
     app_props: &PropertyMap<'_>,
     select_no: usize,
     options: &PlanOptions<'_>,
@@ -366,33 +360,31 @@ fn plan_statement(
         });
     }
     warnings.extend(unbounded_state_warning(&analysis, &config));
-    let downstream = match outer {
-        None => None,
-        Some(q) => {
-            let analysis = analyze(q)?;
-            let event_time_field = analysis.window.as_ref().and_then(|w| w.time_column.clone());
-            if analysis.window.is_some() && event_time_field.is_none() {
-                return Err(Error::Invalid {
-                    message: "a time window over a subquery reads one of the subquery's columns: name it in the WINDOW clause (the subquery's window_time, say)".to_string(),
-                    span: q.window.as_ref().map(|w| w.span()).unwrap_or(q.span),
-                });
-            }
-            Some(Box::new(StagePlan {
-                analysis,
-                query: q.clone(),
-                event_time_field,
-            }))
+    let mut downstream = Vec::with_capacity(outer.len());
+    for q in outer {
+        let analysis = analyze(q)?;
+        let event_time_field = analysis.window.as_ref().and_then(|w| w.time_column.clone());
+        if analysis.window.is_some() && event_time_field.is_none() {
+            return Err(Error::Invalid {
+                message: "a time window over a subquery reads one of the subquery's columns: name it in the WINDOW clause (the subquery's window_time, say)".to_string(),
+                span: q.window.as_ref().map(|w| w.span()).unwrap_or(q.span),
+            });
         }
-    };
+        downstream.push(StagePlan {
+            analysis,
+            query: q.clone(),
+            event_time_field,
+        });
+    }
     let mut routing = RoutingNeeds::new(
         &analysis,
         !query.order_by.is_empty(),
         query.limit.is_some(),
         partition_key.as_deref(),
     );
-    routing.downstream_needs_all_rows = downstream.as_ref().is_some_and(|d| {
-        d.analysis.stateful || !d.query.order_by.is_empty() || d.query.limit.is_some()
-    });
+    routing.downstream_needs_all_rows = downstream
+        .iter()
+        .any(|d| d.analysis.stateful || !d.query.order_by.is_empty() || d.query.limit.is_some());
     let mut strategy = choose_strategy(query, &routing, &config)?;
     if routing.downstream_needs_all_rows {
         strategy.reason.push_str(
@@ -533,6 +525,34 @@ mod tests {
             .into_iter()
             .filter(|w| w.contains("max.memory.mb"))
             .collect()
+    }
+
+    /// `levels` SELECT levels, each counting the rows of the one below per key
+    /// (EMIT FINAL, so that each may feed the next).
+    fn nested_counts(levels: usize) -> String {
+        let mut sql = "SELECT k, COUNT(*) AS n FROM t GROUP BY k EMIT FINAL".to_string();
+        for _ in 1..levels {
+            sql = format!("SELECT k, COUNT(*) AS n FROM ({sql}) AS s GROUP BY k EMIT FINAL");
+        }
+        sql
+    }
+
+    #[test]
+    fn each_stateful_level_is_a_stage_up_to_the_limit() {
+        let j = job(&nested_counts(3), "");
+        assert_eq!(j.downstream.len(), 2);
+        let j = job(&nested_counts(crate::nested::MAX_STAGES), "");
+        assert_eq!(j.downstream.len(), crate::nested::MAX_STAGES - 1);
+        let sql = format!(
+            "{} WITH ('t.type' = 'stdin_source')",
+            nested_counts(crate::nested::MAX_STAGES + 1)
+        );
+        let err = plan_sql(&sql, &PlanOptions::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("more than 16 levels of stateful subqueries"),
+            "{err}"
+        );
     }
 
     #[test]

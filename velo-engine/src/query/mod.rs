@@ -199,7 +199,7 @@ fn stage_plan(plan: &JobPlan, stage: &velo_planner::StagePlan) -> JobPlan {
     let mut outer = plan.clone();
     *outer.statement.kind.query_mut() = stage.query.clone();
     outer.analysis = stage.analysis.clone();
-    outer.downstream = None;
+    outer.downstream = Vec::new();
     // An outer time window reads one of the subquery's columns, typed.
     outer.config.event_time_field = stage.event_time_field.clone();
     outer.config.event_time_format = None;
@@ -230,9 +230,9 @@ impl QueryExecutor {
         velo_ast::with_expr_stack(|| {
             let first = SelectOperator::compile(plan, input_schema)?;
             let mut stages = vec![first];
-            if let Some(stage) = &plan.downstream {
+            for stage in &plan.downstream {
                 let outer = stage_plan(plan, stage);
-                let input = stages[0].output_schema().clone();
+                let input = stages[stages.len() - 1].output_schema().clone();
                 stages.push(SelectOperator::compile(&outer, input)?);
             }
             Ok(QueryExecutor {
