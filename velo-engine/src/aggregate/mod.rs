@@ -172,6 +172,13 @@ pub use velo_planner::bind::{AggregateFunction, AggregateKind};
 pub trait NewAccumulator {
     /// A fresh state for one group (allocates only for DISTINCT).
     fn new_accumulator(&self) -> Accumulator;
+
+    /// Whether the state can come to point at heap memory as values arrive
+    /// (DISTINCT sets; MIN, MAX, FIRST_VALUE and LAST_VALUE of strings), so
+    /// that the memory estimate must follow each update. Worked out from the
+    /// argument's static type once, so that aggregates over numbers skip that
+    /// work on every row; an unknown type counts as a string.
+    fn may_grow(&self) -> bool;
 }
 
 impl NewAccumulator for AggregateFunction {
@@ -182,6 +189,22 @@ impl NewAccumulator for AggregateFunction {
         } else {
             inner
         }
+    }
+
+    fn may_grow(&self) -> bool {
+        let holds_a_value = matches!(
+            self.kind,
+            AggregateKind::Min
+                | AggregateKind::Max
+                | AggregateKind::FirstValue
+                | AggregateKind::LastValue
+        );
+        self.distinct && self.kind != AggregateKind::CountStar
+            || holds_a_value
+                && matches!(
+                    self.input_type,
+                    velo_types::DataType::String | velo_types::DataType::Null
+                )
     }
 }
 

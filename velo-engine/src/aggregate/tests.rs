@@ -650,3 +650,30 @@ fn fold_applies_a_row_to_every_accumulator_or_to_none() {
         }
     }
 }
+
+/// Only state that can hold strings or sets follows the memory estimate per
+/// row; and what may not grow never does.
+#[test]
+fn only_string_and_distinct_state_may_grow() {
+    use AggregateKind::*;
+    let grows = |kind, distinct, ty| AggregateFunction::new(kind, distinct, ty).may_grow();
+    for kind in [Min, Max, FirstValue, LastValue] {
+        assert!(grows(kind, false, DataType::String), "{kind:?}");
+        assert!(
+            grows(kind, false, DataType::Null),
+            "{kind:?} of an unknown type"
+        );
+        assert!(!grows(kind, false, DataType::Float), "{kind:?}");
+        assert!(!grows(kind, false, DataType::Int), "{kind:?}");
+    }
+    assert!(grows(Count, true, DataType::Int));
+    assert!(!grows(Sum, false, DataType::Int));
+    assert!(!grows(CountStar, false, DataType::Null));
+    // A numeric MIN's state holds no heap bytes, whatever it sees.
+    let f = AggregateFunction::new(Min, false, DataType::Float);
+    let mut acc = f.new_accumulator();
+    for v in [Value::Float(2.5), Value::Float(-1.0), Value::Null] {
+        acc.update(&v).unwrap();
+        assert_eq!(acc.heap_bytes(), 0);
+    }
+}

@@ -191,7 +191,7 @@ impl GroupAggregate {
         Ok(GroupAggregate {
             entry_bytes,
             heap_bytes: 0,
-            accumulators_grow: fresh.iter().any(Accumulator::may_grow),
+            accumulators_grow: aggregates.iter().any(|(f, _)| f.may_grow()),
             order: FoldOrder::new(&fresh),
             key_scratch: Vec::with_capacity(keys.len()),
             row_scratch: Vec::with_capacity(width),

@@ -223,7 +223,7 @@ impl WindowAggregate {
                 + fresh_heap_bytes
                 + index_bytes,
             heap_bytes: 0,
-            accumulators_grow: fresh.iter().any(Accumulator::may_grow),
+            accumulators_grow: aggregates.iter().any(|(f, _)| f.may_grow()),
             fallible: fresh.iter().any(Accumulator::can_fail),
             order: FoldOrder::new(&fresh),
             slot_scratch: Vec::new(),
