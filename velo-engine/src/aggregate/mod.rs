@@ -47,11 +47,32 @@ pub(crate) struct FoldOrder {
 }
 
 impl FoldOrder {
+    /// The order for `accumulators` from their states alone (every SUM, AVG
+    /// and variance counts as fallible): the unit tests' reference.
+    #[cfg(test)]
     pub(crate) fn new(accumulators: &[Accumulator]) -> FoldOrder {
         let mut fallible = accumulators
             .iter()
             .enumerate()
             .filter(|(_, a)| a.can_fail())
+            .map(|(i, _)| i);
+        FoldOrder {
+            first: fallible.next().unwrap_or(usize::MAX),
+            more: fallible.next().is_some(),
+        }
+    }
+
+    /// The order for fresh accumulators of `functions`, from what their
+    /// argument types let fail ([`NewAccumulator::can_fail`]): fewer than
+    /// [`FoldOrder::new`] counts when a SUM or AVG is over DOUBLEs, so that
+    /// such a query skips checking before it updates.
+    pub(crate) fn for_functions<'a>(
+        functions: impl IntoIterator<Item = &'a AggregateFunction>,
+    ) -> FoldOrder {
+        let mut fallible = functions
+            .into_iter()
+            .enumerate()
+            .filter(|(_, f)| f.can_fail())
             .map(|(i, _)| i);
         FoldOrder {
             first: fallible.next().unwrap_or(usize::MAX),
@@ -129,7 +150,6 @@ fn fold_all_or_none(
     order: FoldOrder,
 ) -> crate::error::Result<()> {
     debug_assert_eq!(accumulators.len(), args.len());
-    debug_assert_eq!(order, FoldOrder::new(accumulators));
     let first = order.first;
     if first >= accumulators.len() {
         return update_each(accumulators, args);
@@ -179,6 +199,13 @@ pub trait NewAccumulator {
     /// argument's static type once, so that aggregates over numbers skip that
     /// work on every row; an unknown type counts as a string.
     fn may_grow(&self) -> bool;
+
+    /// Whether an update can fail for a value of the argument's static type:
+    /// a SUM or AVG of BIGINT or DECIMAL can overflow; a SUM or AVG of DOUBLE
+    /// and a variance of numbers cannot (they fail only for a value that is
+    /// not a number, which typing rules out). An unknown type can fail.
+    /// [`Accumulator::can_fail`] says the same of a state, without the type.
+    fn can_fail(&self) -> bool;
 }
 
 impl NewAccumulator for AggregateFunction {
@@ -188,6 +215,21 @@ impl NewAccumulator for AggregateFunction {
             Accumulator::distinct(inner)
         } else {
             inner
+        }
+    }
+
+    fn can_fail(&self) -> bool {
+        use velo_types::DataType;
+        match self.kind {
+            AggregateKind::Sum | AggregateKind::Avg => self.input_type != DataType::Float,
+            AggregateKind::StddevSamp
+            | AggregateKind::StddevPop
+            | AggregateKind::VarSamp
+            | AggregateKind::VarPop => !matches!(
+                self.input_type,
+                DataType::Int | DataType::Float | DataType::Decimal { .. }
+            ),
+            _ => false,
         }
     }
 

@@ -677,3 +677,43 @@ fn only_string_and_distinct_state_may_grow() {
         assert_eq!(acc.heap_bytes(), 0);
     }
 }
+
+/// Only aggregates whose argument type lets an update fail are checked
+/// before a row is folded: SUM and AVG over DOUBLE, and variances over
+/// numbers, cannot fail.
+#[test]
+fn the_fold_order_follows_what_the_argument_types_let_fail() {
+    use AggregateKind::*;
+    let f = |kind, ty| AggregateFunction::new(kind, false, ty);
+    let dec = DataType::Decimal {
+        precision: 10,
+        scale: 2,
+    };
+    for (kind, ty, fails) in [
+        (Sum, DataType::Int, true),
+        (Sum, dec, true),
+        (Sum, DataType::Float, false),
+        (Avg, DataType::Int, true),
+        (Avg, DataType::Float, false),
+        (Avg, DataType::Null, true),
+        (VarPop, DataType::Float, false),
+        (StddevSamp, DataType::Int, false),
+        (VarSamp, DataType::Null, true),
+        (Min, DataType::Int, false),
+        (CountStar, DataType::Null, false),
+    ] {
+        assert_eq!(f(kind, ty).can_fail(), fails, "{kind:?}({ty})");
+    }
+    // Scenario 3a's aggregates: only SUM(quantity) over BIGINT can fail, so
+    // its rows are folded without a check first.
+    let functions = [
+        f(CountStar, DataType::Null),
+        f(Avg, DataType::Float),
+        f(Sum, DataType::Int),
+        f(Sum, DataType::Float),
+    ];
+    let order = FoldOrder::for_functions(&functions);
+    assert_eq!((order.first, order.more), (2, false));
+    let order = FoldOrder::for_functions(&[f(Sum, DataType::Int), f(Avg, dec)]);
+    assert_eq!((order.first, order.more), (0, true));
+}

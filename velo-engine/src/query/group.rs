@@ -192,7 +192,7 @@ impl GroupAggregate {
             entry_bytes,
             heap_bytes: 0,
             accumulators_grow: aggregates.iter().any(|(f, _)| f.may_grow()),
-            order: FoldOrder::new(&fresh),
+            order: FoldOrder::for_functions(aggregates.iter().map(|(f, _)| f)),
             key_scratch: Vec::with_capacity(keys.len()),
             row_scratch: Vec::with_capacity(width),
             keys,

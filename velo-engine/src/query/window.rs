@@ -165,7 +165,7 @@ pub(crate) struct WindowAggregate {
     /// Sliding windows with `fallible`: the entry (or `NIL`, none yet) of
     /// each window of the current row, found while checking its update.
     slot_scratch: Vec<u32>,
-    /// Some accumulator's update can fail ([`Accumulator::can_fail`]): a
+    /// Some accumulator's update can fail ([`crate::aggregate::NewAccumulator::can_fail`]): a
     /// sliding row is then checked against all its windows before any changes.
     fallible: bool,
     /// Which accumulators can fail, for [`fold`].
@@ -224,8 +224,8 @@ impl WindowAggregate {
                 + index_bytes,
             heap_bytes: 0,
             accumulators_grow: aggregates.iter().any(|(f, _)| f.may_grow()),
-            fallible: fresh.iter().any(Accumulator::can_fail),
-            order: FoldOrder::new(&fresh),
+            fallible: aggregates.iter().any(|(f, _)| f.can_fail()),
+            order: FoldOrder::for_functions(aggregates.iter().map(|(f, _)| f)),
             slot_scratch: Vec::new(),
             fresh_heap_bytes,
             assigner,
