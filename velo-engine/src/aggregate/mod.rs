@@ -51,15 +51,7 @@ impl FoldOrder {
     /// and variance counts as fallible): the unit tests' reference.
     #[cfg(test)]
     pub(crate) fn new(accumulators: &[Accumulator]) -> FoldOrder {
-        let mut fallible = accumulators
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| a.can_fail())
-            .map(|(i, _)| i);
-        FoldOrder {
-            first: fallible.next().unwrap_or(usize::MAX),
-            more: fallible.next().is_some(),
-        }
+        FoldOrder::from_fallible(accumulators.iter().map(Accumulator::can_fail))
     }
 
     /// The order for fresh accumulators of `functions`, from what their
@@ -69,10 +61,14 @@ impl FoldOrder {
     pub(crate) fn for_functions<'a>(
         functions: impl IntoIterator<Item = &'a AggregateFunction>,
     ) -> FoldOrder {
-        let mut fallible = functions
-            .into_iter()
+        FoldOrder::from_fallible(functions.into_iter().map(|f| f.can_fail()))
+    }
+
+    /// The order from whether each accumulator, in turn, can fail.
+    fn from_fallible(can_fail: impl Iterator<Item = bool>) -> FoldOrder {
+        let mut fallible = can_fail
             .enumerate()
-            .filter(|(_, f)| f.can_fail())
+            .filter(|(_, fails)| *fails)
             .map(|(i, _)| i);
         FoldOrder {
             first: fallible.next().unwrap_or(usize::MAX),
