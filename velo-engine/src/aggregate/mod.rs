@@ -65,6 +65,14 @@ impl FoldOrder {
     }
 
     /// The order from whether each accumulator, in turn, can fail.
+    /// The order of a fresh state's first update: which accumulators can
+    /// fail on it ([`NewAccumulator::can_fail_when_fresh`]).
+    pub(crate) fn for_fresh<'a>(
+        functions: impl IntoIterator<Item = &'a AggregateFunction>,
+    ) -> FoldOrder {
+        FoldOrder::from_fallible(functions.into_iter().map(|f| f.can_fail_when_fresh()))
+    }
+
     fn from_fallible(can_fail: impl Iterator<Item = bool>) -> FoldOrder {
         let mut fallible = can_fail
             .enumerate()
@@ -126,6 +134,24 @@ pub(crate) fn check(
         .iter()
         .zip(args)
         .try_for_each(|(acc, v)| acc.check(v))
+}
+
+/// [`check`] of only the accumulators that `order` says can fail: the rest
+/// take any value of their argument's type.
+#[inline]
+pub(crate) fn check_fallible(
+    accumulators: &[Accumulator],
+    args: &[velo_types::Value],
+    order: FoldOrder,
+) -> crate::error::Result<()> {
+    let first = order.first;
+    if first >= accumulators.len() {
+        Ok(())
+    } else if order.more {
+        check(&accumulators[first..], &args[first..])
+    } else {
+        accumulators[first].check(&args[first])
+    }
 }
 
 #[inline]
@@ -202,6 +228,11 @@ pub trait NewAccumulator {
     /// not a number, which typing rules out). An unknown type can fail.
     /// [`Accumulator::can_fail`] says the same of a state, without the type.
     fn can_fail(&self) -> bool;
+
+    /// Whether the first update of a fresh state can fail: only for a value
+    /// that is not a number (a fresh SUM or AVG takes any one number as it
+    /// is), so never for an argument typed as a number.
+    fn can_fail_when_fresh(&self) -> bool;
 }
 
 impl NewAccumulator for AggregateFunction {
@@ -227,6 +258,15 @@ impl NewAccumulator for AggregateFunction {
             ),
             _ => false,
         }
+    }
+
+    fn can_fail_when_fresh(&self) -> bool {
+        use velo_types::DataType;
+        self.can_fail()
+            && !matches!(
+                self.input_type,
+                DataType::Int | DataType::Float | DataType::Decimal { .. }
+            )
     }
 
     fn may_grow(&self) -> bool {

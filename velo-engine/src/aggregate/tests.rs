@@ -717,3 +717,51 @@ fn the_fold_order_follows_what_the_argument_types_let_fail() {
     let order = FoldOrder::for_functions(&[f(Sum, DataType::Int), f(Avg, dec)]);
     assert_eq!((order.first, order.more), (0, true));
 }
+
+/// A fresh state's first update fails only for a value that is not a number:
+/// for each argument type said not to fail when fresh, the extreme values of
+/// that type go into a fresh state, DISTINCT or not.
+#[test]
+fn a_fresh_state_fails_only_where_its_type_says() {
+    use AggregateKind::*;
+    let dec = DataType::Decimal {
+        precision: 38,
+        scale: 0,
+    };
+    let extremes = |ty: DataType| -> Vec<Value> {
+        match ty {
+            DataType::Int => vec![Value::Int(i64::MAX), Value::Int(i64::MIN)],
+            DataType::Float => vec![Value::Float(f64::MAX), Value::Float(f64::NAN)],
+            _ => vec![
+                Value::Decimal("99999999999999999999999999999999999999".parse().unwrap()),
+                Value::Decimal("-99999999999999999999999999999999999999".parse().unwrap()),
+            ],
+        }
+    };
+    let kinds = [Sum, Avg, StddevSamp, VarPop, Min, Count, CountStar];
+    for kind in kinds {
+        for ty in [DataType::Int, DataType::Float, dec] {
+            for distinct in [false, true] {
+                let f = AggregateFunction::new(kind, distinct, ty);
+                assert!(!f.can_fail_when_fresh(), "{kind:?}({ty})");
+                for v in extremes(ty) {
+                    f.new_accumulator().update(&v).unwrap();
+                }
+            }
+        }
+        let unknown = AggregateFunction::new(kind, false, DataType::Null);
+        assert_eq!(
+            unknown.can_fail_when_fresh(),
+            unknown.can_fail(),
+            "{kind:?}"
+        );
+    }
+    assert!(AggregateFunction::new(Sum, false, DataType::String).can_fail_when_fresh());
+    let functions = [
+        AggregateFunction::new(CountStar, false, DataType::Null),
+        AggregateFunction::new(Sum, false, DataType::Int),
+        AggregateFunction::new(Sum, false, DataType::Null),
+    ];
+    let order = FoldOrder::for_fresh(&functions);
+    assert_eq!((order.first, order.more), (2, false));
+}

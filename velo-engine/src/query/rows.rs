@@ -270,6 +270,32 @@ impl ExactSum {
         };
         self.lo = lo + first;
         let lo = self.lo;
+        // The highest non-zero digit (`top` when it is negative).
+        let mut high = top;
+        while self.digits[high] == 0 {
+            high -= 1;
+        }
+        if high - lo <= 2 && lo >= 2 {
+            // The fast path, for sums spanning at most three digits: as one
+            // `i128` (the highest digit is below 2^63 in magnitude, so 2^127 at
+            // most), converted with one rounding to nearest, ties to even, and
+            // scaled by a power of two of at least 2^-1010, which is exact (a
+            // normal result) or overflows to an infinity, as IEEE addition.
+            let mut units = i128::from(self.digits[high]);
+            for &d in self.digits[lo..high].iter().rev() {
+                units = units << 32 | i128::from(d);
+            }
+            if self.digits[top] == 0 {
+                self.top = high + 1;
+            }
+            // Below 2^63 the conversion is one instruction; `i128` to `f64`
+            // is a library call. Both round once, to nearest, ties to even.
+            let scaled = match i64::try_from(units) {
+                Ok(small) => small as f64,
+                Err(_) => units as f64,
+            };
+            return scaled * pow2(32 * lo as i64 - 1074);
+        }
         if self.digits[top] < 0 {
             let mut magnitude = [0; EXACT_DIGITS];
             let mut carry = 0;

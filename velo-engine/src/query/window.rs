@@ -57,7 +57,7 @@ use velo_types::{BatchBuilder, Schema, SchemaRef, Value};
 use super::group::{compile_keys_and_aggregates, GroupOutput};
 use super::output::WindowRun;
 use crate::aggregate::{
-    check, fold, fold_checked, Accumulator, AggregateFunction, FoldOrder, NewAccumulator,
+    check_fallible, fold, fold_checked, Accumulator, AggregateFunction, FoldOrder, NewAccumulator,
 };
 use crate::error::{Error, Result};
 use crate::expr::PhysicalExpr;
@@ -170,6 +170,8 @@ pub(crate) struct WindowAggregate {
     fallible: bool,
     /// Which accumulators can fail, for [`fold`].
     order: FoldOrder,
+    /// Which accumulators can fail on a fresh entry's first update.
+    fresh_order: FoldOrder,
     /// One fresh accumulator per aggregate, copied to reset a slot.
     fresh: Vec<Accumulator>,
     /// Memory estimate ([`WindowAggregate::state_bytes`]): the fixed bytes of a
@@ -226,6 +228,7 @@ impl WindowAggregate {
             accumulators_grow: aggregates.iter().any(|(f, _)| f.may_grow()),
             fallible: aggregates.iter().any(|(f, _)| f.can_fail()),
             order: FoldOrder::for_functions(aggregates.iter().map(|(f, _)| f)),
+            fresh_order: FoldOrder::for_fresh(aggregates.iter().map(|(f, _)| f)),
             slot_scratch: Vec::new(),
             fresh_heap_bytes,
             assigner,
@@ -431,7 +434,7 @@ impl WindowAggregate {
     }
 
     /// Folds the current row's arguments into `slot`'s accumulators: all or
-    /// none, or with `checked` (after [`check`] succeeded) directly.
+    /// none, or with `checked` (after [`check_fallible`] succeeded) directly.
     #[inline]
     fn fold_args(&mut self, slot: u32, checked: bool) -> Result<()> {
         let s = slot as usize;
@@ -480,13 +483,14 @@ impl WindowAggregate {
                 match found {
                     Some(slot) => {
                         let s = slot as usize;
-                        check(
+                        check_fallible(
                             &self.acc_store[s * self.na..(s + 1) * self.na],
                             &self.arg_scratch,
+                            self.order,
                         )?;
                     }
                     None if !fresh_checked => {
-                        check(&self.fresh, &self.arg_scratch)?;
+                        check_fallible(&self.fresh, &self.arg_scratch, self.fresh_order)?;
                         fresh_checked = true;
                     }
                     None => {}
@@ -525,7 +529,7 @@ impl WindowAggregate {
 
     /// One (tumbling or sliding) window of the current row: its entry `found`,
     /// or a new one. With `checked` the caller has checked that the row's
-    /// update succeeds there ([`check`]); otherwise a failing update changes
+    /// update succeeds there ([`check_fallible`]); otherwise a failing update changes
     /// nothing (and creates no entry). With `take_key` a new entry takes the
     /// key values out of `key_scratch` (the row's last window).
     #[allow(clippy::too_many_arguments)]
@@ -547,7 +551,7 @@ impl WindowAggregate {
             }
             None => {
                 if !checked {
-                    check(&self.fresh, &self.arg_scratch)?;
+                    check_fallible(&self.fresh, &self.arg_scratch, self.fresh_order)?;
                 }
                 let i = self.alloc(hash, start, end, NIL, take_key);
                 let slots = &self.slots;
@@ -599,7 +603,7 @@ impl WindowAggregate {
         let slot = match found {
             None => {
                 // A row whose update fails creates no key entry nor session.
-                check(&self.fresh, &self.arg_scratch)?;
+                check_fallible(&self.fresh, &self.arg_scratch, self.fresh_order)?;
                 let e = match self.free_keys.pop() {
                     Some(e) => {
                         self.session_keys[e as usize].hash = key_hash;
@@ -637,7 +641,7 @@ impl WindowAggregate {
                             .iter()
                             .position(|&s| self.slots[s as usize].start > ts)
                             .unwrap_or(sessions.len());
-                        check(&self.fresh, &self.arg_scratch)?;
+                        check_fallible(&self.fresh, &self.arg_scratch, self.fresh_order)?;
                         let slot = self.new_session(key_hash, ts, gap, entry, pos);
                         self.fold_args(slot, true)?;
                         slot
