@@ -171,12 +171,24 @@ const DIGIT_MASK: i64 = 0xffff_ffff;
 /// to even), the same as summing the frame from scratch without rounding.
 /// Infinities and NaNs are counted apart, as IEEE arithmetic combines them.
 ///
-/// Digit `i` weighs 2^(32 i) units and holds any `i64` between two calls of
+/// Two parts. Values within 2^[`FAST_SLACK`] of the first one's magnitude
+/// (the usual case: prices, amounts) are summed in one `i128` of units of
+/// 2^(`scale` - 1074), `scale` set by the first value (and again once the sum
+/// is exactly zero): an add is a shift and an add, and while no other value
+/// is in the frame `value` is one conversion. The others go to the digits,
+/// where `value` adds the fast part for the rounding: digit `i` weighs
+/// 2^(32 i) units and holds any `i64` between two calls of
 /// [`ExactSum::value`] (carries are lazy); `value` normalizes digits `lo..top`
 /// into 0..2^32 and carries into the signed digit `top`. Digits outside
 /// `lo..=top` are zero. A fixed array: nothing is allocated per row.
 #[derive(Debug, Clone, PartialEq)]
 struct ExactSum {
+    /// The sum of the values in the fast form's band.
+    fast: i128,
+    /// The weight of `fast`'s unit, as a bit of the 2^-1074 grid;
+    /// [`NO_SCALE`] before the first value, [`DIGITS`] when that was too
+    /// small for the fast form (every value then goes to the digits).
+    scale: usize,
     digits: [i64; EXACT_DIGITS],
     lo: usize,
     top: usize,
@@ -185,7 +197,18 @@ struct ExactSum {
     nan: i64,
 }
 
+/// How far below and above the first value's lowest bit other values may
+/// reach and stay in the fast form. Values of at most 53 + 2 * 26 bits, at
+/// most 2^21 of them in the fast sum at once (the frame's rows below 2^20,
+/// and the removals of rows added before the scale was last set), sum below
+/// 2^126.
+const FAST_SLACK: usize = 26;
+const NO_SCALE: usize = usize::MAX;
+const DIGITS: usize = usize::MAX - 1;
+
 const EMPTY_EXACT: ExactSum = ExactSum {
+    fast: 0,
+    scale: NO_SCALE,
     digits: [0; EXACT_DIGITS],
     lo: EXACT_DIGITS,
     top: 0,
@@ -197,6 +220,7 @@ const EMPTY_EXACT: ExactSum = ExactSum {
 impl ExactSum {
     /// Adds `f` to the sum, or removes it (`remove`, for a value leaving the
     /// frame that was added before).
+    #[inline(always)]
     fn add(&mut self, f: f64, remove: bool) {
         let count = if remove { -1 } else { 1 };
         if f.is_nan() {
@@ -224,9 +248,51 @@ impl ExactSum {
             return;
         }
         let negative = (bits >> 63 == 1) != remove;
+        if self.scale == NO_SCALE {
+            // The first value sets the scale; one too close to the subnormals
+            // for `value`'s one conversion goes to the digits.
+            self.scale = match s.checked_sub(FAST_SLACK) {
+                Some(scale) if scale >= 52 => scale,
+                _ => DIGITS,
+            };
+        }
+        let shift = s.wrapping_sub(self.scale);
+        if self.scale != DIGITS && shift <= 2 * FAST_SLACK {
+            let part = i128::from(m) << shift;
+            if negative {
+                self.fast -= part;
+            } else {
+                self.fast += part;
+            }
+        } else {
+            self.add_digits(m, s, negative);
+        }
+    }
+
+    /// Adds the fast sum to the digits (`sign` 1) or takes it out again (-1).
+    fn fast_into_digits(&mut self, sign: i128) {
+        let magnitude = self.fast.unsigned_abs();
+        let negative = (self.fast < 0) != (sign < 0);
+        // Each half is below 2^64, and their bits below 2^2118 (FAST_SLACK).
+        let halves = [
+            (magnitude as u64, self.scale),
+            ((magnitude >> 64) as u64, self.scale + 64),
+        ];
+        for (half, at) in halves {
+            if half != 0 {
+                self.add_digits(half, at, negative);
+            }
+        }
+    }
+
+    /// Adds (or, `negative`, subtracts) `m * 2^s` units to the digits; the
+    /// value must be below 2^2118 units.
+    #[inline]
+    fn add_digits(&mut self, m: u64, s: usize, negative: bool) {
         let wide = u128::from(m) << (s % 32);
         let at = s / 32;
-        for (j, digit) in self.digits[at..at + 3].iter_mut().enumerate() {
+        let end = (at + 3).min(EXACT_DIGITS);
+        for (j, digit) in self.digits[at..end].iter_mut().enumerate() {
             let part = ((wide >> (32 * j)) as i64) & DIGIT_MASK;
             if negative {
                 *digit -= part;
@@ -235,7 +301,7 @@ impl ExactSum {
             }
         }
         self.lo = self.lo.min(at);
-        self.top = self.top.max(at + 3);
+        self.top = self.top.max((at + 3).min(EXACT_DIGITS - 1));
     }
 
     /// The sum rounded to the nearest DOUBLE (ties to even); 0.0 when it is
@@ -251,9 +317,42 @@ impl ExactSum {
         if self.neg_inf > 0 {
             return f64::NEG_INFINITY;
         }
-        if self.lo > self.top {
-            return 0.0;
+        // The digits (values outside the fast form's band) first: when they
+        // come to exactly zero, the fast sum is the whole sum again.
+        let digits = self.lo <= self.top && self.normalize();
+        if !digits {
+            if self.fast == 0 {
+                // Exactly zero: the next value sets the scale afresh.
+                self.scale = NO_SCALE;
+                return 0.0;
+            }
+            // One rounding (below 2^63 one instruction; `i128` to `f64` is a
+            // library call), scaled by 2^(scale - 1074) >= 2^-1022: exact, as
+            // the result is normal, or an overflow to an infinity.
+            let rounded = match i64::try_from(self.fast) {
+                Ok(small) => small as f64,
+                Err(_) => self.fast as f64,
+            };
+            return rounded * pow2(self.scale as i64 - 1074);
         }
+        if self.fast == 0 {
+            return self.digits_value();
+        }
+        // Both: the fast sum joins the digits for the rounding, then leaves
+        // them as they were (in value).
+        self.fast_into_digits(1);
+        let value = if self.normalize() {
+            self.digits_value()
+        } else {
+            0.0
+        };
+        self.fast_into_digits(-1);
+        value
+    }
+
+    /// Normalizes digits `lo..top` and narrows `lo` to the lowest non-zero
+    /// digit; false, with the range emptied, when the digits are exactly zero.
+    fn normalize(&mut self) -> bool {
         let (lo, top) = (self.lo, self.top);
         let mut carry = 0;
         for d in &mut self.digits[lo..top] {
@@ -266,10 +365,15 @@ impl ExactSum {
             // Exactly zero: every digit is; narrow the range to nothing.
             self.lo = EXACT_DIGITS;
             self.top = 0;
-            return 0.0;
+            return false;
         };
         self.lo = lo + first;
-        let lo = self.lo;
+        true
+    }
+
+    /// The normalized, non-zero digits rounded to the nearest DOUBLE.
+    fn digits_value(&mut self) -> f64 {
+        let (lo, top) = (self.lo, self.top);
         // The highest non-zero digit (`top` when it is negative).
         let mut high = top;
         while self.digits[high] == 0 {
@@ -402,6 +506,16 @@ impl RunningSum {
         Ok(self)
     }
 
+    /// The BIGINTs' sum as a DOUBLE; 0.0 without calling the `i128`
+    /// conversion (a library call) when there are none.
+    fn ints_f64(&self) -> f64 {
+        if self.n_ints == 0 {
+            0.0
+        } else {
+            self.ints as f64
+        }
+    }
+
     fn decimals_f64(&self) -> f64 {
         if self.n_decimals == 0 {
             0.0
@@ -413,7 +527,7 @@ impl RunningSum {
     fn sum(&self) -> Result<Value> {
         let overflow = || Error::Overflow { context: "SUM" };
         Ok(if self.n_floats > 0 {
-            Value::Float(self.ints as f64 + self.floats + self.decimals_f64())
+            Value::Float(self.ints_f64() + self.floats + self.decimals_f64())
         } else if self.n_decimals > 0 {
             let ints = Decimal::from_i128(self.ints).ok_or_else(overflow)?;
             Value::Decimal(self.decimals.checked_add(ints).ok_or_else(overflow)?)
@@ -430,7 +544,7 @@ impl RunningSum {
             return Ok(Value::Null);
         }
         Ok(if self.n_floats > 0 {
-            let total = self.ints as f64 + self.floats + self.decimals_f64();
+            let total = self.ints_f64() + self.floats + self.decimals_f64();
             Value::Float(total / n as f64)
         } else if self.n_decimals > 0 {
             let total = Decimal::from_i128(self.ints)
@@ -1464,6 +1578,54 @@ mod tests {
         s.add(-1e-300, true);
         assert_eq!(s.value(), 0.0);
         assert_eq!(s, EMPTY_EXACT, "an exactly zero sum narrows to nothing");
+    }
+
+    /// Prices within the fast form's band, now and then a value far outside
+    /// it (held in the digits until it leaves the frame) or an exact
+    /// cancellation (which sets the scale afresh), through frames up to 100
+    /// rows: after each row the sum is the reference's of the frame, and both
+    /// parts are exercised.
+    #[test]
+    fn fast_and_digit_parts_sum_exactly() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut fast_rows, mut digit_rows) = (0, 0);
+        for frame in [1usize, 7, 100] {
+            let mut s = EMPTY_EXACT;
+            let mut values: Vec<f64> = Vec::new();
+            for i in 0..4000 {
+                let x = match next() % 50 {
+                    0 => [1e-30, -1e30, 3e-300, f64::MAX / 4.0][(next() % 4) as usize],
+                    1 if !values.is_empty() => -values[values.len() - 1],
+                    _ => (5000 + next() % 10_000) as f64 / 100.0,
+                };
+                values.push(x);
+                s.add(x, false);
+                if values.len() > frame {
+                    s.add(values[values.len() - frame - 1], true);
+                }
+                let window = &values[values.len().saturating_sub(frame)..];
+                let (got, want) = (s.value(), fsum(window));
+                assert!(
+                    same(got, want),
+                    "row {i}, {window:?}: {got:e}, not {want:e}"
+                );
+                if s.lo <= s.top {
+                    digit_rows += 1;
+                } else {
+                    fast_rows += 1;
+                }
+            }
+        }
+        assert!(
+            fast_rows > 1000 && digit_rows > 1000,
+            "{fast_rows} fast, {digit_rows} in digits"
+        );
     }
 
     /// Values of every magnitude (subnormal to 1e300), both signs, through a
