@@ -32,6 +32,7 @@
 pub mod aggregate;
 mod error;
 pub mod expr;
+pub mod join;
 mod memory;
 pub mod operator;
 pub use error::{Error, Result};

@@ -332,7 +332,52 @@ const CONNECTOR_KEYS: &[&str] = &[
     "partition.key",
     "profile",
     "records",
+    "kind",
+    "key",
 ];
+
+/// `NAME.kind` and `NAME.key` (SPEC §3): `None` for a stream (the default),
+/// the key columns for a table, which must name them.
+pub(crate) fn table_key(
+    props: &PropertyMap<'_>,
+    name: &str,
+    span: Span,
+) -> Result<Option<Vec<String>>> {
+    let key = props.get(&format!("{name}.key"));
+    let is_table = match props.get(&format!("{name}.kind")) {
+        None => false,
+        Some(p) => match p.value.trim().to_ascii_lowercase().as_str() {
+            "stream" => false,
+            "table" => true,
+            other => {
+                return Err(invalid(
+                    p,
+                    format!("expected stream or table, found '{other}'"),
+                ))
+            }
+        },
+    };
+    match (is_table, key) {
+        (false, None) => Ok(None),
+        (false, Some(p)) => Err(invalid(
+            p,
+            format!("'{name}.key' is for a table source; set '{name}.kind' = 'table' too"),
+        )),
+        (true, None) => Err(Error::Invalid {
+            message: format!(
+                "the table source '{name}' needs its key: '{name}.key' = 'column[, column]'"
+            ),
+            span,
+        }),
+        (true, Some(p)) => {
+            let columns: Vec<String> = p.value.split(',').map(|c| c.trim().to_string()).collect();
+            if columns.iter().any(String::is_empty) {
+                return Err(invalid(p, "expected column names separated by commas"));
+            }
+            Ok(Some(columns))
+        }
+    }
+}
 
 /// Checks every `NAME.key` of a declared connector is one Velo knows. A job key
 /// is never a connector's, even when the connector's name is its first word (a

@@ -27,6 +27,7 @@ pub mod catalog;
 mod config;
 mod duration;
 mod error;
+pub mod join;
 pub mod logical;
 mod nested;
 mod plan;

@@ -94,6 +94,43 @@ pub fn operator_tree(job: &JobPlan) -> PlanNode {
         output: Some(OutputKind::AppendOnly),
         inputs: Vec::new(),
     };
+    // Each stream-table join looks up its table for the rows so far: a
+    // two-input node, the table's scan the second input.
+    let mut scan = scan;
+    for join in &job.joins {
+        let table = PlanNode {
+            operator: "scan",
+            detail: format!(
+                "{} (table, key {})",
+                join.table.name,
+                join.table_key.join(", ")
+            ),
+            keys: Vec::new(),
+            output: Some(OutputKind::AppendOnly),
+            inputs: Vec::new(),
+        };
+        let kind = match join.join_type {
+            crate::join::JoinType::Inner => "INNER",
+            crate::join::JoinType::Left => "LEFT",
+        };
+        let lookup: Vec<String> = join.lookup.iter().map(|e| e.to_string()).collect();
+        let on: Vec<String> = lookup
+            .iter()
+            .zip(&join.table_key)
+            .map(|(e, k)| format!("{e} = {}.{k}", join.qualifier()))
+            .collect();
+        scan = PlanNode {
+            operator: "lookup_join",
+            detail: format!(
+                "{kind} JOIN {} ON {}; the table is read whole first, one copy shared by every partition",
+                join.qualifier(),
+                on.join(" AND ")
+            ),
+            keys: lookup,
+            output: Some(OutputKind::AppendOnly),
+            inputs: vec![scan, table],
+        };
+    }
     let mut node = query_nodes(job.query(), &job.analysis, scan);
     for stage in &job.downstream {
         node = query_nodes(&stage.query, &stage.analysis, node);

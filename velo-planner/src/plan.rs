@@ -2,12 +2,13 @@
 
 use std::path::Path;
 
+use sqlparser::ast::Expr;
 use velo_ast::{App, SelectItem, Span, Statement, StatementKind};
 use velo_types::connector::{Encoding, Format, SinkConfig, SourceConfig, KAFKA_TIMESTAMP_COLUMN};
 
 use crate::analysis::{analyze, uses_system_columns, QueryAnalysis};
 use crate::config::{
-    connector_type, job_config, sink_config, source_config, ConnectorContext, JobConfig,
+    connector_type, job_config, sink_config, source_config, table_key, ConnectorContext, JobConfig,
     PropertyMap, JOB_KEYS, KAFKA_BROKERS_ENV,
 };
 use crate::error::{Error, Result};
@@ -90,6 +91,9 @@ pub struct JobPlan {
     /// subquery, each stage reads the rows of the one before it, and the sink
     /// gets the last one's rows.
     pub downstream: Vec<StagePlan>,
+    /// The tables the source's rows are joined with, in order (SPEC §2,
+    /// stream-table joins): the query reads the joined rows.
+    pub joins: Vec<crate::join::JoinPlan>,
 }
 
 /// A setting that the app text leaves to the run-time environment (SPEC §1):
@@ -191,6 +195,44 @@ fn plan_app_with(
     Ok(AppPlan { jobs })
 }
 
+/// A source named in FROM or JOIN: its plan, and its key when it is a table.
+fn plan_source(
+    props: &PropertyMap<'_>,
+    from: &velo_ast::TableRef,
+    cx: &ConnectorContext<'_>,
+    runtime: &mut Vec<RuntimeSetting>,
+) -> Result<(SourcePlan, Option<Vec<String>>)> {
+    let source_name = from.name.value.clone();
+    let (kind, _) = connector_type(props, &source_name)?.ok_or_else(|| Error::Undeclared {
+        role: "source",
+        name: source_name.clone(),
+        span: from.name.span,
+    })?;
+    if !kind.is_source() {
+        return Err(Error::Invalid {
+            message: format!("'{source_name}' is declared as a sink but read in FROM"),
+            span: from.name.span,
+        });
+    }
+    let config = source_config(props, &source_name, kind, from.name.span, cx, runtime)?;
+    let partition_key = props
+        .get(&format!("{source_name}.partition.key"))
+        .map(|p| p.value.split(',').map(|s| s.trim().to_string()).collect());
+    let table_key = table_key(props, &source_name, from.name.span)?;
+    Ok((
+        SourcePlan {
+            path_span: path_span(props, &source_name),
+            name: source_name,
+            alias: from.alias.as_ref().map(|a| a.value.clone()),
+            config,
+            partition_key,
+            span: from.span,
+            system_columns: false,
+        },
+        table_key,
+    ))
+}
+
 fn plan_statement(
     st: &Statement,
     outer: &[velo_ast::SelectQuery],
@@ -226,39 +268,33 @@ fn plan_statement(
     }
     let mut config = job_config(&job_only)?;
 
-    if let Some(join) = query.joins.first() {
-        return Err(Error::Unsupported {
-            what: "JOIN".to_string(),
-            span: join.span,
-        });
-    }
-
-    // Source.
-    let from = &query.from;
-    let source_name = from.name.value.clone();
-    let (kind, _) = connector_type(&props, &source_name)?.ok_or_else(|| Error::Undeclared {
-        role: "source",
-        name: source_name.clone(),
-        span: from.name.span,
-    })?;
-    if !kind.is_source() {
-        return Err(Error::Invalid {
-            message: format!("'{source_name}' is declared as a sink but read in FROM"),
-            span: from.name.span,
-        });
-    }
+    // Source, and the tables it is joined with.
     let mut runtime = Vec::new();
-    let source_config = source_config(
-        &props,
-        &source_name,
-        kind,
-        from.name.span,
-        &cx,
-        &mut runtime,
-    )?;
-    let partition_key = props
-        .get(&format!("{source_name}.partition.key"))
-        .map(|p| p.value.split(',').map(|s| s.trim().to_string()).collect());
+    let (mut source, from_key) = plan_source(&props, &query.from, &cx, &mut runtime)?;
+    let mut join_inputs = Vec::with_capacity(query.joins.len());
+    for join in &query.joins {
+        let (source, table_key) = plan_source(&props, &join.table, &cx, &mut runtime)?;
+        if table_key.is_some() && !matches!(source.config, SourceConfig::File { .. }) {
+            return Err(Error::Unsupported {
+                what: format!(
+                    "a table read from anything but a file ('{}'; Kafka changelog tables come later)",
+                    source.name
+                ),
+                span: join.table.span,
+            });
+        }
+        join_inputs.push(crate::join::JoinInput { source, table_key });
+    }
+    let joins = if query.joins.is_empty() {
+        if from_key.is_some() {
+            crate::join::plan_joins(query, Vec::new(), true)?;
+        }
+        Vec::new()
+    } else {
+        crate::join::plan_joins(query, join_inputs, from_key.is_some())?
+    };
+    let partition_key = source.partition_key.clone();
+    let source_config = source.config.clone();
 
     // Sink.
     let key_columns = primary_key_columns(query);
@@ -391,19 +427,34 @@ fn plan_statement(
             "; the outer query aggregates, sorts or limits every row of its subquery, so V2 runs this job on one partition",
         );
     }
-    let system_columns = uses_system_columns(query, config.event_time_field.as_deref());
+    source.system_columns = uses_system_columns(query, config.event_time_field.as_deref());
+    if !joins.is_empty() {
+        // A key is a column of the stream's rows only when it is qualified
+        // with the stream's name, or bare (bound later: a bare column of a
+        // table is not in the source's schema, so V2 then runs one partition).
+        let own = crate::join::qualifier_of(&source).to_string();
+        let keys = match &analysis.rows_window {
+            Some(rw) => &rw.partition_by,
+            None => &analysis.group_keys,
+        };
+        routing.key_columns = keys
+            .iter()
+            .map(|k| match k {
+                Expr::Identifier(id) => Some(id.value.clone()),
+                Expr::CompoundIdentifier(ids)
+                    if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case(&own) =>
+                {
+                    Some(ids[1].value.clone())
+                }
+                _ => None,
+            })
+            .collect();
+    }
     Ok(JobPlan {
         name,
         statement: st.clone(),
-        source: SourcePlan {
-            path_span: path_span(&props, &source_name),
-            name: source_name,
-            alias: from.alias.as_ref().map(|a| a.value.clone()),
-            config: source_config,
-            partition_key,
-            span: from.span,
-            system_columns,
-        },
+        source,
+        joins,
         sink,
         config,
         analysis,

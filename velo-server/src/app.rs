@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use velo_engine::join::LookupTable;
 use velo_engine::query::QueryExecutor;
 use velo_planner::{AppPlan, JobPlan, PlanOptions};
 use velo_types::connector::SourceConfig;
@@ -72,7 +73,8 @@ impl LoadedApp {
             }
             match schema {
                 InputSchema::Known(schema) => {
-                    self.compile(job, schema)?;
+                    let tables = self.load_tables(job)?;
+                    self.compile(job, schema, &tables)?;
                 }
                 InputSchema::AtRunTime => {}
                 InputSchema::Missing(message) => {
@@ -155,8 +157,52 @@ impl LoadedApp {
         Ok(schemas)
     }
 
-    pub fn compile(&self, job: &JobPlan, schema: SchemaRef) -> Result<QueryExecutor, Failure> {
-        QueryExecutor::new(job, schema).map_err(|e| self.compile_error(&e))
+    /// Compiles `job` over its source's `schema`, with its joined `tables`
+    /// ([`load_tables`]).
+    pub fn compile(
+        &self,
+        job: &JobPlan,
+        schema: SchemaRef,
+        tables: &[Arc<LookupTable>],
+    ) -> Result<QueryExecutor, Failure> {
+        QueryExecutor::with_tables(job, schema, tables).map_err(|e| self.compile_error(&e))
+    }
+
+    /// Reads every table `job` joins, whole (SPEC §2: a file table is read
+    /// before the first stream row is joined). A table whose file cannot be
+    /// read, or has a bad record, fails the job: a row missing from a table
+    /// would silently change every join with it.
+    pub fn load_tables(&self, job: &JobPlan) -> Result<Vec<Arc<LookupTable>>, Failure> {
+        if job.joins.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| Failure::Internal(e.to_string()))?;
+        job.joins
+            .iter()
+            .map(|join| {
+                let name = &join.table.name;
+                let fail = |e: &velo_io::Error| {
+                    Failure::User(format!("error: job '{}': table '{name}': {e}", job.name))
+                };
+                rt.block_on(async {
+                    let mut reader = velo_io::open_reader(
+                        &join.table.config,
+                        &velo_io::ReaderOptions::default(),
+                    )
+                    .await
+                    .map_err(|e| fail(&e))?;
+                    let span = velo_planner::bind::position(join.table.span);
+                    let mut table = LookupTable::new(reader.schema(), &join.table_key, span)
+                        .map_err(|e| self.compile_error(&e))?;
+                    while let Some(batch) = reader.next_batch().await.map_err(|e| fail(&e))? {
+                        table.insert_batch(&batch);
+                    }
+                    Ok(Arc::new(table))
+                })
+            })
+            .collect()
     }
 }
 

@@ -57,13 +57,16 @@ pub fn check(plan: &AppPlan, app_file: Option<&Path>) -> Result<(), PathConflict
     }
     let mut written: Vec<FileUse> = Vec::new();
     for job in &plan.jobs {
-        if let SourceConfig::File { path, .. } = &job.source.config {
-            read.push(FileUse {
-                canonical: canonical(path),
-                who: format!("source '{}' of job '{}'", job.source.name, job.name),
-                written_as: None,
-                span: job.source.path_span,
-            });
+        let tables = job.joins.iter().map(|j| (&j.table, "table"));
+        for (source, role) in std::iter::once((&job.source, "source")).chain(tables) {
+            if let SourceConfig::File { path, .. } = &source.config {
+                read.push(FileUse {
+                    canonical: canonical(path),
+                    who: format!("{role} '{}' of job '{}'", source.name, job.name),
+                    written_as: None,
+                    span: source.path_span,
+                });
+            }
         }
         let sinks = std::iter::once((&job.sink, "sink"))
             .chain(job.dead_letter.iter().map(|s| (s, "dead-letter sink")))

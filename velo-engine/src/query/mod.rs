@@ -200,6 +200,7 @@ fn stage_plan(plan: &JobPlan, stage: &velo_planner::StagePlan) -> JobPlan {
     *outer.statement.kind.query_mut() = stage.query.clone();
     outer.analysis = stage.analysis.clone();
     outer.downstream = Vec::new();
+    outer.joins = Vec::new();
     // An outer time window reads one of the subquery's columns, typed.
     outer.config.event_time_field = stage.event_time_field.clone();
     outer.config.event_time_format = None;
@@ -227,13 +228,24 @@ impl QueryExecutor {
     /// stack big enough for expressions at the depth limit
     /// ([`velo_ast::with_expr_stack`]).
     pub fn new(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
+        QueryExecutor::with_tables(plan, input_schema, &[])
+    }
+
+    /// As [`QueryExecutor::new`], for a job with stream-table joins: `tables`
+    /// holds each joined table, loaded, in join order (one `Arc` may serve
+    /// every partition of the job).
+    pub fn with_tables(
+        plan: &JobPlan,
+        input_schema: SchemaRef,
+        tables: &[std::sync::Arc<crate::join::LookupTable>],
+    ) -> Result<QueryExecutor> {
         velo_ast::with_expr_stack(|| {
-            let first = SelectOperator::compile(plan, input_schema)?;
+            let first = SelectOperator::compile(plan, input_schema, tables)?;
             let mut stages = vec![first];
             for stage in &plan.downstream {
                 let outer = stage_plan(plan, stage);
                 let input = stages[stages.len() - 1].output_schema().clone();
-                stages.push(SelectOperator::compile(&outer, input)?);
+                stages.push(SelectOperator::compile(&outer, input, &[])?);
             }
             Ok(QueryExecutor {
                 pipeline: PipelineBuilder::chain(stages)?,

@@ -17,6 +17,7 @@ use super::window::WindowAggregate;
 use super::{LateWarning, QueryCounters, QueryStats, RowFailure, LATE_REASON_COLUMN, MAX_KEPT};
 use crate::error::{Error, Result};
 use crate::expr::{lower, PhysicalExpr};
+use crate::join::{compile_joins, LookupJoin, LookupTable};
 use crate::operator::{Operator, OperatorState, OutputKind};
 
 /// How the rows that pass WHERE become output rows.
@@ -43,6 +44,10 @@ enum Body {
 pub struct SelectOperator {
     input_schema: SchemaRef,
     output_schema: SchemaRef,
+    /// Stream-table joins, in order, applied to each row before WHERE.
+    joins: Vec<LookupJoin>,
+    /// The current row with the joined tables' columns (joins only).
+    joined_row: Vec<Value>,
     filter: Option<PhysicalExpr>,
     body: Body,
     order_limit: OrderLimit,
@@ -70,32 +75,48 @@ pub struct SelectOperator {
 impl SelectOperator {
     /// Compiles `plan`'s query against `input_schema` (run it on a stack big
     /// enough for expressions at the depth limit, [`velo_ast::with_expr_stack`]).
-    pub(crate) fn compile(plan: &JobPlan, input_schema: SchemaRef) -> Result<SelectOperator> {
+    pub(crate) fn compile(
+        plan: &JobPlan,
+        input_schema: SchemaRef,
+        tables: &[Arc<LookupTable>],
+    ) -> Result<SelectOperator> {
         let query = plan.query();
-        let qualifiers = plan.qualifiers();
-        let filter = bind::bind_filter(plan, &input_schema, &qualifiers)?
+        // A join's rows are the stream's columns and each table's, named
+        // `q.col`; everything after the joins is bound over them.
+        let (row_schema, joins, qualifiers) = if plan.joins.is_empty() {
+            (input_schema.clone(), Vec::new(), plan.qualifiers())
+        } else {
+            let (schema, joins) = compile_joins(
+                &plan.joins,
+                &input_schema,
+                velo_planner::join::qualifier_of(&plan.source),
+                tables,
+            )?;
+            (schema, joins, Vec::new())
+        };
+        let filter = bind::bind_filter(plan, &row_schema, &qualifiers)?
             .as_ref()
             .map(lower);
         let mut event_time = None;
         let (body, output_schema, output_exprs) = if let Some(w) = &plan.analysis.window {
-            bind::bind_window_time(plan, &input_schema)?;
-            event_time = EventTime::new(plan, &input_schema)?;
-            let agg = WindowAggregate::new(plan, &input_schema, &qualifiers, w.kind)?;
+            bind::bind_window_time(plan, &row_schema)?;
+            event_time = EventTime::new(plan, &row_schema)?;
+            let agg = WindowAggregate::new(plan, &row_schema, &qualifiers, w.kind)?;
             let schema = agg.output_schema().clone();
             let exprs = agg.select_texts().to_vec();
             (Body::Window(Box::new(agg)), schema, exprs)
         } else if plan.analysis.rows_window.is_some() {
-            let rows = RowsWindowExec::new(plan, &input_schema, &qualifiers)?;
+            let rows = RowsWindowExec::new(plan, &row_schema, &qualifiers)?;
             let schema = rows.output_schema().clone();
             let exprs = rows.select_texts().to_vec();
             (Body::Rows(Box::new(rows)), schema, exprs)
         } else if plan.analysis.is_aggregate() {
-            let agg = GroupAggregate::new(plan, &input_schema, &qualifiers)?;
+            let agg = GroupAggregate::new(plan, &row_schema, &qualifiers)?;
             let schema = agg.output_schema().clone();
             let exprs = agg.select_texts().to_vec();
             (Body::Aggregate(Box::new(agg)), schema, exprs)
         } else {
-            let select = bind::bind_projection(plan, &input_schema, &qualifiers)?;
+            let select = bind::bind_projection(plan, &row_schema, &qualifiers)?;
             let exprs: Vec<PhysicalExpr> = select.exprs.iter().map(lower).collect();
             let scratch = Vec::with_capacity(exprs.len());
             (
@@ -117,9 +138,12 @@ impl SelectOperator {
         };
         let dead_letters = (late_policy == LateDataPolicy::DeadLetter && event_time.is_some())
             .then(|| BatchBuilder::with_capacity(dead_letter_schema(&input_schema), 0));
+        let joined_row = Vec::with_capacity(row_schema.len());
         Ok(SelectOperator {
             input_schema,
             output_schema,
+            joins,
+            joined_row,
             filter,
             body,
             order_limit,
@@ -214,6 +238,24 @@ impl SelectOperator {
 
     /// Runs one input batch; returns the rows to emit now (possibly none).
     fn process_rows(&mut self, batch: &Batch) -> Result<Option<Batch>> {
+        if self.joins.is_empty() {
+            return self.process_joined(batch, &mut [], &mut Vec::new());
+        }
+        let mut joins = std::mem::take(&mut self.joins);
+        let mut joined = std::mem::take(&mut self.joined_row);
+        let result = self.process_joined(batch, &mut joins, &mut joined);
+        self.joins = joins;
+        self.joined_row = joined;
+        result
+    }
+
+    /// The rows of `batch`, each first extended by `joins` (into `joined`).
+    fn process_joined(
+        &mut self,
+        batch: &Batch,
+        joins: &mut [LookupJoin],
+        joined: &mut Vec<Value>,
+    ) -> Result<Option<Batch>> {
         debug_assert_eq!(batch.schema().len(), self.input_schema.len());
         let n = batch.num_rows();
         self.counters.rows_in += n as u64;
@@ -224,7 +266,28 @@ impl SelectOperator {
             0
         };
         let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), capacity);
-        for (i, row) in batch.rows().enumerate() {
+        'rows: for (i, input_row) in batch.rows().enumerate() {
+            let row: &[Value] = if joins.is_empty() {
+                input_row
+            } else {
+                joined.clear();
+                joined.extend_from_slice(input_row);
+                for join in joins.iter_mut() {
+                    match join.extend(joined) {
+                        Ok(true) => {}
+                        // An INNER join without a match: counted like WHERE.
+                        Ok(false) => {
+                            self.counters.filtered += 1;
+                            continue 'rows;
+                        }
+                        Err(e) => {
+                            self.fail(batch, i, e)?;
+                            continue 'rows;
+                        }
+                    }
+                }
+                joined
+            };
             if let Some(f) = &self.filter {
                 match f.eval(row) {
                     Ok(Value::Bool(true)) => {}
@@ -263,7 +326,10 @@ impl SelectOperator {
                                     self.stats.late_dead_lettered += 1;
                                     if let Some(d) = &mut self.dead_letters {
                                         d.push_row(
-                                            row.iter().cloned().chain([self.late_reason.clone()]),
+                                            input_row
+                                                .iter()
+                                                .cloned()
+                                                .chain([self.late_reason.clone()]),
                                         );
                                     }
                                     continue;

@@ -48,16 +48,23 @@ pub fn bind_event_time(plan: &JobPlan, schema: &Schema) -> Result<Option<usize>>
         Some((q, c)) if qualifiers.iter().any(|x| x.eq_ignore_ascii_case(q)) => c,
         _ => field,
     };
-    let index = schema.index_of(name).ok_or_else(|| {
-        let columns: Vec<&str> = schema.names().collect();
-        Error::Invalid {
-            message: format!(
-                "the event-time field '{field}' is not a column of the input (columns: {})",
-                columns.join(", ")
-            ),
-            span,
-        }
-    })?;
+    // In a join's rows (columns `q.col`) it is the stream's column: a joined
+    // row's event time is its FROM row's (SPEC §2).
+    let own = crate::join::qualifier_of(&plan.source);
+    let index = schema
+        .index_of(name)
+        .or_else(|| schema.index_of(field))
+        .or_else(|| schema.index_of(&format!("{own}.{name}")))
+        .ok_or_else(|| {
+            let columns: Vec<&str> = schema.names().collect();
+            Error::Invalid {
+                message: format!(
+                    "the event-time field '{field}' is not a column of the input (columns: {})",
+                    columns.join(", ")
+                ),
+                span,
+            }
+        })?;
     if schema.field(index).data_type == DataType::Boolean {
         return Err(Error::Invalid {
             message: format!("the event-time field '{field}' is BOOLEAN; it must be a TIMESTAMP, an integer or a string"),

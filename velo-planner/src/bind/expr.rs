@@ -74,6 +74,33 @@ struct Binder<'s, 'a> {
     scope: &'s Scope<'a>,
 }
 
+/// A bare `name` in a join's rows, whose columns are named `q.col`: the one
+/// column of that name, whichever input has it; an error when several do.
+fn joined_column(schema: &Schema, name: &str, span: Span) -> Result<Option<usize>> {
+    let mut found: Vec<usize> = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if let Some((_, col)) = f.name.split_once('.') {
+            if col.eq_ignore_ascii_case(name) {
+                found.push(i);
+            }
+        }
+    }
+    match found.as_slice() {
+        [] => Ok(None),
+        [i] => Ok(Some(*i)),
+        several => {
+            let names: Vec<&str> = several.iter().map(|&i| &*schema.field(i).name).collect();
+            err(
+                format!(
+                    "the column '{name}' is ambiguous: {} have it; qualify it",
+                    names.join(" and ")
+                ),
+                span,
+            )
+        }
+    }
+}
+
 fn compile_error(message: impl Into<String>, span: Span) -> Error {
     Error::Invalid {
         message: message.into(),
@@ -136,7 +163,10 @@ impl Binder<'_, '_> {
             .collect::<Vec<_>>()
             .join(".");
         let index = match idents {
-            [name] => schema.index_of(&name.value),
+            [name] => match schema.index_of(&name.value) {
+                Some(i) => Some(i),
+                None => joined_column(schema, &name.value, span)?,
+            },
             [q, name] => schema.index_of(&full).or_else(|| {
                 self.scope
                     .qualifiers

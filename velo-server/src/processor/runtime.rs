@@ -248,11 +248,19 @@ impl PartitionLayout {
             StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
         );
         if hashes && keys.len() != key_count {
-            tracing::warn!(
-                job = %job.name,
-                "job '{}': the key is computed, not a plain column; routing everything to one partition",
-                job.name
-            );
+            if job.joins.is_empty() {
+                tracing::warn!(
+                    job = %job.name,
+                    "job '{}': the key is computed, not a plain column; routing everything to one partition",
+                    job.name
+                );
+            } else {
+                tracing::warn!(
+                    job = %job.name,
+                    "job '{}': the key is computed or a joined table's column, not a column of the stream's records; routing everything to one partition",
+                    job.name
+                );
+            }
             kind = StrategyKind::FanIn;
             keys.clear();
         }
@@ -569,8 +577,10 @@ pub fn run_job(
     let mut source = SourceDriver::new(app, job, reader)?;
     let schema = source.schema();
     let layout = layout(&schema)?;
+    // One copy of each joined table serves every partition.
+    let tables = app.load_tables(job)?;
     let queries = (0..layout.partitions())
-        .map(|_| app.compile(job, schema.clone()))
+        .map(|_| app.compile(job, schema.clone(), &tables))
         .collect::<Result<Vec<_>, _>>()?;
     let output_schema = queries[0].output_schema().clone();
     let mut sinks = rt.block_on(Sinks::open(job, output_schema, &schema))?;

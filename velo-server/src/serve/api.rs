@@ -256,7 +256,8 @@ pub fn validate(text: String, partitioned: bool) -> Result<LoadedApp, InvalidApp
     for (job, schema) in app.plan.jobs.iter().zip(schemas) {
         match schema {
             InputSchema::Known(schema) => {
-                QueryExecutor::new(job, schema)
+                let tables = app.load_tables(job).map_err(unpositioned)?;
+                QueryExecutor::with_tables(job, schema, &tables)
                     .map_err(|e| InvalidApp::from_compile(&e, &app.source))?;
             }
             InputSchema::AtRunTime => {}
