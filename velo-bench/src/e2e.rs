@@ -251,15 +251,31 @@ pub fn app_sql(scenario: &Scenario, input: &Path, output: &Path) -> String {
         let _ = write!(decl, "{} {}", field.name, field.data_type);
     }
     let t = scenario.table;
+    // The joined table's file sits beside the input (`lookup_path`).
+    let lookup = scenario
+        .lookup
+        .map(|l| {
+            let path = lookup_path(input, &l);
+            format!(
+                ",\n      {}",
+                l.properties(&quote(&path.display().to_string()))
+            )
+        })
+        .unwrap_or_default();
     format!(
         "CREATE STREAM {JOB} AS\n{}\nWITH ('{t}.type' = 'file_source', '{t}.path' = '{}', \
          '{t}.format' = 'csv', '{t}.schema' = '{}',\n      \
-         '{JOB}.type' = 'file_sink', '{JOB}.path' = '{}', '{JOB}.format' = 'jsonl');\n",
+         '{JOB}.type' = 'file_sink', '{JOB}.path' = '{}', '{JOB}.format' = 'jsonl'{lookup});\n",
         scenario.sql,
         quote(&input.display().to_string()),
         quote(&decl),
         quote(&output.display().to_string()),
     )
+}
+
+/// Where the table a scenario joins is written: beside its input.
+fn lookup_path(input: &Path, lookup: &crate::Lookup) -> PathBuf {
+    input.with_file_name(format!("{}-{}.csv", lookup.name, lookup.rows))
 }
 
 /// The inside of a single-quoted SQL string.
@@ -270,6 +286,10 @@ fn quote(s: &str) -> String {
 fn write_app(scenario: &Scenario, input: &Path, output: &Path, app: &Path) -> Result<()> {
     let input = std::path::absolute(input)?;
     let output = std::path::absolute(output)?;
+    if let Some(l) = scenario.lookup {
+        let path = lookup_path(&input, &l);
+        fs::write(&path, l.csv()).with_context(|| format!("writing {}", path.display()))?;
+    }
     fs::write(app, app_sql(scenario, &input, &output))
         .with_context(|| format!("writing {}", app.display()))
 }

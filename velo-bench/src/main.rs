@@ -122,6 +122,7 @@ const NAMES: &[(&str, &str)] = &[
     ("2", "group_by"),
     ("3a", "tumbling"),
     ("3b", "tumbling_changes"),
+    ("4", "join"),
 ];
 
 fn select(args: &[String]) -> Result<Vec<&'static Scenario>> {

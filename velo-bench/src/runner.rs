@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, ensure, Result};
+use velo_engine::join::LookupTable;
 use velo_engine::query::{EventTime, QueryExecutor};
 use velo_planner::JobPlan;
 use velo_server::processor::v2::{run_partitioned, PartitionLayout, Placement};
@@ -31,6 +32,8 @@ pub struct Prepared {
     pub schema: SchemaRef,
     pub messages: Vec<StreamMessage>,
     pub records: u64,
+    /// The tables the query joins, loaded.
+    pub tables: Vec<Arc<LookupTable>>,
 }
 
 /// What one run did.
@@ -59,8 +62,12 @@ impl RunResult {
 /// Plans the scenario and generates `records` rows in batches of `batch_size`,
 /// with a watermark after every batch that advanced it (SPEC §4), then the end.
 pub fn prepare(scenario: &Scenario, records: u64, batch_size: usize) -> Result<Prepared> {
+    let lookup_props = scenario
+        .lookup
+        .map(|l| format!(", {}", l.properties("in-memory.csv")))
+        .unwrap_or_default();
     let sql = format!(
-        "{} WITH ('{t}.type' = 'generator_source', '{t}.profile' = '{p}')",
+        "{} WITH ('{t}.type' = 'generator_source', '{t}.profile' = '{p}'{lookup_props})",
         scenario.sql,
         t = scenario.table,
         p = scenario.profile_name,
@@ -91,16 +98,30 @@ pub fn prepare(scenario: &Scenario, records: u64, batch_size: usize) -> Result<P
         }
     }
     messages.push(StreamMessage::EndOfStream);
+    // The joined table, built in memory as `velo-server` builds it from its
+    // file: once, shared by every partition.
+    let tables = match scenario.lookup {
+        None => Vec::new(),
+        Some(l) => {
+            let batch = l.batch();
+            let key = ["id".to_string()];
+            let mut table = LookupTable::new(batch.schema().clone(), &key, Default::default())
+                .map_err(|e| anyhow!("{e}"))?;
+            table.insert_batch(&batch);
+            vec![Arc::new(table)]
+        }
+    };
     Ok(Prepared {
         plan,
         schema,
         messages,
         records,
+        tables,
     })
 }
 
 fn compile(p: &Prepared) -> Result<QueryExecutor> {
-    QueryExecutor::new(&p.plan, p.schema.clone()).map_err(|e| anyhow!("{e}"))
+    QueryExecutor::with_tables(&p.plan, p.schema.clone(), &p.tables).map_err(|e| anyhow!("{e}"))
 }
 
 fn collect(batch: &Batch, rows: &mut Option<Vec<Vec<Value>>>) {
