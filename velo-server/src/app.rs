@@ -73,6 +73,24 @@ impl LoadedApp {
             }
             match schema {
                 InputSchema::Known(schema) => {
+                    // A missing table file, like a missing input file, may
+                    // exist by the time the job runs.
+                    let missing = job.joins.iter().find_map(|j| match &j.table.config {
+                        SourceConfig::File { path, .. } if !path.exists() => Some((
+                            j.table.span,
+                            format!(
+                                "job '{}': table '{}': {} does not exist (yet)",
+                                job.name,
+                                j.table.name,
+                                path.display()
+                            ),
+                        )),
+                        _ => None,
+                    });
+                    if let Some((span, message)) = missing {
+                        warn(&self.render_warning(span, &message));
+                        continue;
+                    }
                     let tables = self.load_tables(job)?;
                     self.compile(job, schema, &tables)?;
                 }
