@@ -30,6 +30,7 @@ use velo_types::{Batch, DataType, Field, Schema, SchemaRef, Span, Value};
 
 use crate::error::{Error, Result};
 use crate::expr::{lower, PhysicalExpr};
+use crate::memory::{hash_entry_bytes, values_heap_bytes};
 
 /// A table source's rows by key; see the module docs.
 #[derive(Debug)]
@@ -40,6 +41,8 @@ pub struct LookupTable {
     rows: Vec<Value>,
     index: HashTable<u32>,
     hasher: ahash::RandomState,
+    /// What the stored values hold outside their inline size (strings).
+    heap_bytes: usize,
 }
 
 impl LookupTable {
@@ -67,6 +70,7 @@ impl LookupTable {
             rows: Vec::new(),
             index: HashTable::new(),
             hasher: ahash::RandomState::with_seeds(0x7ab1e, 0x10c, 0xa11, 0x5eed),
+            heap_bytes: 0,
         })
     }
 
@@ -91,9 +95,13 @@ impl LookupTable {
         match found {
             Some(&r) => {
                 let r = r as usize;
-                self.rows[r * width..(r + 1) * width].clone_from_slice(row);
+                let stored = &mut self.rows[r * width..(r + 1) * width];
+                self.heap_bytes = (self.heap_bytes + values_heap_bytes(row))
+                    .saturating_sub(values_heap_bytes(stored));
+                stored.clone_from_slice(row);
             }
             None => {
+                self.heap_bytes += values_heap_bytes(row);
                 let r = (self.rows.len() / width) as u32;
                 self.rows.extend_from_slice(row);
                 let (rows, hasher) = (&self.rows, &self.hasher);
@@ -127,6 +135,14 @@ impl LookupTable {
 
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+
+    /// An estimate of the memory the table holds: its values, the strings
+    /// they point at and the index.
+    pub fn state_bytes(&self) -> usize {
+        self.rows.capacity() * std::mem::size_of::<Value>()
+            + self.heap_bytes
+            + self.index.capacity() * hash_entry_bytes(std::mem::size_of::<u32>())
     }
 
     /// Rows held (one per key).

@@ -235,3 +235,59 @@ proptest! {
         prop_assert_eq!(&got, &expected, "V2@{} {:?}\n{}", case.partitions, strategy, case.app("v2"));
     }
 }
+
+/// A table's rows show in the job's counters, and its memory counts once
+/// against `max.memory.mb`: a table past the limit stops the job before it
+/// reads a record, with the reason.
+#[test]
+fn a_tables_rows_are_counted_and_its_memory_is_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dim = String::from("key,label,w\n");
+    for i in 0..40_000 {
+        writeln!(dim, "k{i},label-{i}-{},{i}", "x".repeat(20)).unwrap();
+    }
+    std::fs::write(dir.path().join("dim.csv"), dim).unwrap();
+    std::fs::write(
+        dir.path().join("orders.csv"),
+        "id,k,amount\n1,k7,5\n2,zz,1\n",
+    )
+    .unwrap();
+    let app = |limit_mb: u32| {
+        format!(
+            "CREATE STREAM out AS SELECT o.id, d.label FROM orders o JOIN dim d ON o.k = d.key\n\
+             WITH ('orders.type' = 'file_source', 'orders.path' = 'orders.csv',\n\
+             'dim.type' = 'file_source', 'dim.path' = 'dim.csv', 'dim.kind' = 'table', 'dim.key' = 'key',\n\
+             'max.memory.mb' = '{limit_mb}', 'out.type' = 'file_sink', 'out.path' = 'out_{limit_mb}.jsonl');\n"
+        )
+    };
+    let options = RunOptions {
+        batch_size: 1024,
+        progress: false,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    for (limit, fits) in [(64, true), (1, false)] {
+        let path = dir.path().join(format!("app_{limit}.sql"));
+        std::fs::write(&path, app(limit)).unwrap();
+        let loaded = LoadedApp::load(&path).unwrap();
+        let counters = JobCounters::default();
+        let result = V1Processor.run(&loaded, &loaded.plan.jobs[0], &options, &counters);
+        if fits {
+            result.unwrap();
+            assert_eq!(
+                counters
+                    .join_rows
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                40_000
+            );
+            let out = std::fs::read_to_string(dir.path().join("out_64.jsonl")).unwrap();
+            assert_eq!(
+                out,
+                format!("{{\"id\":1,\"label\":\"label-7-{}\"}}\n", "x".repeat(20))
+            );
+        } else {
+            let err = format!("{:?}", result.unwrap_err());
+            assert!(err.contains("joined tables hold about"), "{err}");
+            assert_eq!(counters.snapshot().read, 0, "no record was read");
+        }
+    }
+}

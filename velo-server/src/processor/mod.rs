@@ -102,8 +102,11 @@ pub struct JobCounters {
     pub written: AtomicU64,
     /// Failed records written to the `dlq.sink`.
     pub dlq: AtomicU64,
-    /// The query state's estimated size, summed over the job's partitions.
+    /// The query state's estimated size, summed over the job's partitions
+    /// (the joined tables, held once per job, included).
     pub state_bytes: AtomicU64,
+    /// Rows the job's joined tables hold (one copy, read by every partition).
+    pub join_rows: AtomicU64,
     metrics: JobMetrics,
     /// One entry per partition (V1 has one), set when the runtime starts.
     pub partitions: OnceLock<Vec<PartitionStatus>>,

@@ -577,8 +577,28 @@ pub fn run_job(
     let mut source = SourceDriver::new(app, job, reader)?;
     let schema = source.schema();
     let layout = layout(&schema)?;
-    // One copy of each joined table serves every partition.
+    // One copy of each joined table serves every partition; it counts once
+    // against the job's memory limit.
     let tables = app.load_tables(job)?;
+    if !tables.is_empty() {
+        let rows: usize = tables.iter().map(|t| t.len()).sum();
+        let bytes: usize = tables.iter().map(|t| t.state_bytes()).sum();
+        counters.join_rows.store(rows as u64, Ordering::Relaxed);
+        counters
+            .state_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        metrics::gauge!("velo_join_rows", "job" => job.name.clone(), "side" => "table")
+            .set(rows as f64);
+        if let Some(mb) = job.config.max_memory_mb {
+            if bytes as u64 > mb.saturating_mul(1 << 20) {
+                return Err(Failure::User(format!(
+                    "error: job '{}': its joined tables hold about {:.1} MB ({rows} rows), past 'max.memory.mb' = {mb}; raise the limit",
+                    job.name,
+                    bytes as f64 / f64::from(1 << 20),
+                )));
+            }
+        }
+    }
     let queries = (0..layout.partitions())
         .map(|_| app.compile(job, schema.clone(), &tables))
         .collect::<Result<Vec<_>, _>>()?;

@@ -375,8 +375,10 @@ pub struct JobStatus {
     pub watermark: Option<i64>,
     pub watermark_lag_ms: Option<i64>,
     /// The query state's estimated size, summed over partitions (tracked
-    /// when `max.memory.mb` is set).
+    /// when `max.memory.mb` is set), the joined tables included once.
     pub state_bytes: u64,
+    /// Rows the job's joined tables hold (one copy, read by every partition).
+    pub join_rows: u64,
     /// One entry per V2 partition (empty for V1).
     pub partitions: Vec<PartitionJson>,
 }
@@ -480,6 +482,7 @@ pub fn job_status(job: &Job) -> JobStatus {
         watermark,
         watermark_lag_ms: lag(watermark),
         state_bytes: job.counters.state_bytes.load(Ordering::Relaxed),
+        join_rows: job.counters.join_rows.load(Ordering::Relaxed),
         partitions,
     }
 }

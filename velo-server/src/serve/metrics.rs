@@ -107,6 +107,11 @@ fn describe() {
         velo_partition::BACKPRESSURE_STATE_METRIC,
         "Backpressure state of a partition's queue: 0 healthy (<70% full), 1 warning (<85%), 2 critical (<95%), 3 saturated."
     );
+    metrics::describe_gauge!(
+        "velo_join_rows",
+        Unit::Count,
+        "Rows a job's joins hold, by side: `table` for its stream-table joins' tables (one copy per job, read by every partition)."
+    );
     metrics::describe_gauge!(JOBS_METRIC, Unit::Count, "Jobs the server holds, by state.");
     metrics::describe_counter!(
         JOBS_SUBMITTED_METRIC,
