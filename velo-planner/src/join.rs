@@ -11,7 +11,7 @@
 //! without an equality, an ON that does not cover the table's key, RIGHT and
 //! FULL joins, a table read in FROM. Which input a bare column belongs to, and
 //! whether the key types agree, is found when the job is bound against its
-//! schemas (`bind::join`).
+//! schemas (`velo_engine::join::compile_joins`).
 
 use std::ops::ControlFlow;
 
