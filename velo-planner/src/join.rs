@@ -105,6 +105,14 @@ pub(crate) fn plan_joins(
         }
         let Some(table_key) = input.table_key else {
             let name = &input.source.name;
+            if join_type == JoinType::Left && is_regular(&conjuncts) {
+                return Err(Error::Invalid {
+                    message: format!(
+                        "LEFT is not defined for a regular join ('{name}' is a stream and the ON has only equalities): a row without a match could still meet one later, so its NULL row would never be final; bound the time in ON (an interval join), join on window_start and window_end (a window join), or use INNER"
+                    ),
+                    span: join.span,
+                });
+            }
             return Err(Error::Invalid {
                 message: format!(
                     "joining two streams (an interval, window or regular join) is not supported yet; '{name}' is a stream: to join it as a table, declare '{name}.kind' = 'table' and '{name}.key'"
@@ -186,6 +194,29 @@ fn conjuncts(e: &Expr) -> Vec<&Expr> {
         }
         other => vec![other],
     }
+}
+
+/// A regular join's ON (SPEC §2): equalities only, none of them on the
+/// window columns (which make a window join).
+fn is_regular(conjuncts: &[&Expr]) -> bool {
+    let names_window = |e: &Expr| {
+        visit_expressions(e, |e| {
+            let name = match e {
+                Expr::Identifier(id) => Some(&id.value),
+                Expr::CompoundIdentifier(ids) => ids.last().map(|i| &i.value),
+                _ => None,
+            };
+            if name.is_some_and(|n| {
+                n.eq_ignore_ascii_case("window_start") || n.eq_ignore_ascii_case("window_end")
+            }) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .is_break()
+    };
+    conjuncts.iter().all(|c| is_equality(c) && !names_window(c))
 }
 
 fn is_equality(e: &Expr) -> bool {
@@ -301,6 +332,29 @@ mod tests {
             let err = plan(&format!("SELECT * FROM o JOIN c ON {on} {with}")).unwrap_err();
             assert!(err.to_string().contains(expected), "{on}: {err}");
         }
+    }
+
+    #[test]
+    fn left_is_refused_on_a_regular_join_only() {
+        let with = "WITH ('o.type' = 'stdin_source', 'c.type' = 'stdin_source')";
+        let err = plan(&format!("SELECT * FROM o LEFT JOIN c ON o.x = c.x {with}")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("LEFT is not defined for a regular join"),
+            "{err}"
+        );
+        for on in [
+            "o.x = c.x AND c.ts BETWEEN o.ts - INTERVAL '1' SECOND AND o.ts",
+            "o.x = c.x AND o.window_start = c.window_start AND o.window_end = c.window_end",
+        ] {
+            let err = plan(&format!("SELECT * FROM o LEFT JOIN c ON {on} {with}")).unwrap_err();
+            assert!(
+                err.to_string().contains("joining two streams"),
+                "{on}: {err}"
+            );
+        }
+        let err = plan(&format!("SELECT * FROM o JOIN c ON o.x = c.x {with}")).unwrap_err();
+        assert!(err.to_string().contains("joining two streams"), "{err}");
     }
 
     #[test]
