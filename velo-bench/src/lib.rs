@@ -56,11 +56,16 @@ impl Lookup {
         )
     }
 
+    /// Row `i`: its id, name and tier.
+    fn row(i: u64) -> (i64, String, &'static str) {
+        (i as i64, format!("customer-{i}"), TIERS[(i % 3) as usize])
+    }
+
     /// The table's rows as CSV with a header.
     pub fn csv(&self) -> String {
         let mut s = String::from("id,name,tier\n");
-        for i in 0..self.rows {
-            s.push_str(&format!("{i},customer-{i},{}\n", TIERS[(i % 3) as usize]));
+        for (id, name, tier) in (0..self.rows).map(Lookup::row) {
+            s.push_str(&format!("{id},{name},{tier}\n"));
         }
         s
     }
@@ -74,10 +79,10 @@ impl Lookup {
             Field::new("tier", DataType::String),
         ]));
         let mut values = Vec::with_capacity(self.rows as usize * 3);
-        for i in 0..self.rows {
-            values.push(Value::Int(i as i64));
-            values.push(Value::str(&format!("customer-{i}")));
-            values.push(Value::str(TIERS[(i % 3) as usize]));
+        for (id, name, tier) in (0..self.rows).map(Lookup::row) {
+            values.push(Value::Int(id));
+            values.push(Value::str(&name));
+            values.push(Value::str(tier));
         }
         velo_types::Batch::new(schema, values).expect("the lookup table's rows fit its schema")
     }

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use sqlparser::ast::Expr;
 use velo_ast::{App, SelectItem, Span, Statement, StatementKind};
 use velo_types::connector::{Encoding, Format, SinkConfig, SourceConfig, KAFKA_TIMESTAMP_COLUMN};
 
@@ -285,14 +284,7 @@ fn plan_statement(
         }
         join_inputs.push(crate::join::JoinInput { source, table_key });
     }
-    let joins = if query.joins.is_empty() {
-        if from_key.is_some() {
-            crate::join::plan_joins(query, Vec::new(), true)?;
-        }
-        Vec::new()
-    } else {
-        crate::join::plan_joins(query, join_inputs, from_key.is_some())?
-    };
+    let joins = crate::join::plan_joins(query, join_inputs, from_key.is_some())?;
     let partition_key = source.partition_key.clone();
     let source_config = source.config.clone();
 
@@ -417,6 +409,7 @@ fn plan_statement(
         !query.order_by.is_empty(),
         query.limit.is_some(),
         partition_key.as_deref(),
+        (!joins.is_empty()).then(|| crate::join::qualifier_of(&source)),
     );
     routing.downstream_needs_all_rows = downstream
         .iter()
@@ -428,28 +421,6 @@ fn plan_statement(
         );
     }
     source.system_columns = uses_system_columns(query, config.event_time_field.as_deref());
-    if !joins.is_empty() {
-        // A key is a column of the stream's rows only when it is qualified
-        // with the stream's name, or bare (bound later: a bare column of a
-        // table is not in the source's schema, so V2 then runs one partition).
-        let own = crate::join::qualifier_of(&source).to_string();
-        let keys = match &analysis.rows_window {
-            Some(rw) => &rw.partition_by,
-            None => &analysis.group_keys,
-        };
-        routing.key_columns = keys
-            .iter()
-            .map(|k| match k {
-                Expr::Identifier(id) => Some(id.value.clone()),
-                Expr::CompoundIdentifier(ids)
-                    if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case(&own) =>
-                {
-                    Some(ids[1].value.clone())
-                }
-                _ => None,
-            })
-            .collect();
-    }
     Ok(JobPlan {
         name,
         statement: st.clone(),

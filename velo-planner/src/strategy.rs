@@ -2,6 +2,7 @@
 //! choice of SPEC §5, and the one set of rules that refuses a strategy which
 //! would break a query's semantics.
 
+use sqlparser::ast::Expr;
 use velo_types::Schema;
 pub use velo_types::StrategyKind;
 
@@ -46,19 +47,35 @@ pub struct RoutingNeeds {
 
 impl RoutingNeeds {
     /// Reads the needs off the analysed query; `partition_key` is the source's
-    /// declared partition key.
+    /// declared partition key. `join_qualifier` is the stream's qualifier when
+    /// the query joins tables: a key is then a column of the stream's records
+    /// only when it is bare or qualified by it (a bare column of a table is
+    /// not in the source's schema, so V2 then runs one partition).
     pub fn new(
         analysis: &QueryAnalysis,
         order_by: bool,
         limit: bool,
         partition_key: Option<&[String]>,
+        join_qualifier: Option<&str>,
     ) -> RoutingNeeds {
         let (keys, key_source) = match &analysis.rows_window {
             Some(rw) => (&rw.partition_by, "the ROWS window's PARTITION BY"),
             None => (&analysis.group_keys, "the GROUP BY key"),
         };
-        let group_columns: Vec<String> =
-            analysis.group_keys.iter().filter_map(column_name).collect();
+        let source_column = |e: &Expr| match (join_qualifier, e) {
+            (None, _) | (Some(_), Expr::Identifier(_)) => column_name(e),
+            (Some(q), Expr::CompoundIdentifier(ids))
+                if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case(q) =>
+            {
+                Some(ids[1].value.clone())
+            }
+            _ => None,
+        };
+        let group_columns: Vec<String> = analysis
+            .group_keys
+            .iter()
+            .filter_map(source_column)
+            .collect();
         let aligned = partition_key.is_some_and(|pk| {
             !group_columns.is_empty()
                 && group_columns
@@ -73,7 +90,7 @@ impl RoutingNeeds {
             order_by,
             limit,
             key_texts: keys.iter().map(|e| e.to_string()).collect(),
-            key_columns: keys.iter().map(column_name).collect(),
+            key_columns: keys.iter().map(source_column).collect(),
             key_source,
             aligned,
             downstream_needs_all_rows: false,

@@ -326,14 +326,8 @@ impl ExactSum {
                 self.scale = NO_SCALE;
                 return 0.0;
             }
-            // One rounding (below 2^63 one instruction; `i128` to `f64` is a
-            // library call), scaled by 2^(scale - 1074) >= 2^-1022: exact, as
-            // the result is normal, or an overflow to an infinity.
-            let rounded = match i64::try_from(self.fast) {
-                Ok(small) => small as f64,
-                Err(_) => self.fast as f64,
-            };
-            return rounded * pow2(self.scale as i64 - 1074);
+            // 2^(scale - 1074) >= 2^-1022 (see `add`).
+            return scaled(self.fast, self.scale as i64 - 1074);
         }
         if self.fast == 0 {
             return self.digits_value();
@@ -382,9 +376,7 @@ impl ExactSum {
         if high - lo <= 2 && lo >= 2 {
             // The fast path, for sums spanning at most three digits: as one
             // `i128` (the highest digit is below 2^63 in magnitude, so 2^127 at
-            // most), converted with one rounding to nearest, ties to even, and
-            // scaled by a power of two of at least 2^-1010, which is exact (a
-            // normal result) or overflows to an infinity, as IEEE addition.
+            // most), scaled by 2^(32 lo - 1074) >= 2^-1010.
             let mut units = i128::from(self.digits[high]);
             for &d in self.digits[lo..high].iter().rev() {
                 units = units << 32 | i128::from(d);
@@ -392,13 +384,7 @@ impl ExactSum {
             if self.digits[top] == 0 {
                 self.top = high + 1;
             }
-            // Below 2^63 the conversion is one instruction; `i128` to `f64`
-            // is a library call. Both round once, to nearest, ties to even.
-            let scaled = match i64::try_from(units) {
-                Ok(small) => small as f64,
-                Err(_) => units as f64,
-            };
-            return scaled * pow2(32 * lo as i64 - 1074);
+            return scaled(units, 32 * lo as i64 - 1074);
         }
         if self.digits[top] < 0 {
             let mut magnitude = [0; EXACT_DIGITS];
@@ -457,6 +443,20 @@ fn round_digits(d: &[i64; EXACT_DIGITS], lo: usize, top: usize) -> f64 {
     // q + up <= 2^53: exact as a DOUBLE (converted from u64: u128 to f64 is a
     // library call); the product is exact or overflows.
     (q + u128::from(up)) as u64 as f64 * pow2(ulp)
+}
+
+/// `units * 2^exponent` rounded once to the nearest DOUBLE, ties to even, for
+/// `exponent >= -1022`: the conversion rounds (below 2^63 it is one
+/// instruction; `i128` to `f64` is a library call), and scaling by a power of
+/// two is then exact, the result being normal, or overflows to an infinity as
+/// IEEE addition does.
+#[inline]
+fn scaled(units: i128, exponent: i64) -> f64 {
+    let rounded = match i64::try_from(units) {
+        Ok(small) => small as f64,
+        Err(_) => units as f64,
+    };
+    rounded * pow2(exponent)
 }
 
 /// 2^e, exactly, for -1074 <= e <= 1023.
@@ -1524,6 +1524,16 @@ mod tests {
         s.value()
     }
 
+    /// A small deterministic generator for the randomized tests.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     fn same(a: f64, b: f64) -> bool {
         a == b || (a.is_nan() && b.is_nan())
     }
@@ -1587,13 +1597,7 @@ mod tests {
     /// parts are exercised.
     #[test]
     fn fast_and_digit_parts_sum_exactly() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let (mut fast_rows, mut digit_rows) = (0, 0);
         for frame in [1usize, 7, 100] {
             let mut s = EMPTY_EXACT;
@@ -1632,13 +1636,7 @@ mod tests {
     /// sliding frame: after each row the sum is the reference's of the frame.
     #[test]
     fn sliding_exact_sums_match_a_reference() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for frame in [1usize, 2, 3, 5, 8] {
             let mut s = EMPTY_EXACT;
             let mut values: Vec<f64> = Vec::new();
