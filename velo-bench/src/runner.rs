@@ -240,8 +240,8 @@ pub fn run_v2(
 
 /// The V2 layout of `p` for `partitions` workers and `placement`.
 fn layout(p: &Prepared, partitions: usize, placement: Placement) -> Result<PartitionLayout> {
-    let mut layout =
-        PartitionLayout::new(&p.plan, &p.schema, None, partitions).map_err(|e| anyhow!("{e:?}"))?;
+    let mut layout = PartitionLayout::new(&p.plan, &p.schema, None, None, partitions)
+        .map_err(|e| anyhow!("{e:?}"))?;
     layout.placement = placement;
     Ok(layout)
 }
@@ -280,7 +280,7 @@ pub fn paced_input(p: &Prepared, records: u64) -> (Vec<StreamMessage>, u64) {
     let mut total = 0u64;
     for m in &p.messages {
         match m {
-            StreamMessage::Batch(b) => {
+            StreamMessage::Batch(b) | StreamMessage::Right(b) => {
                 if total > 0 && total + b.num_rows() as u64 > records {
                     break;
                 }
@@ -316,7 +316,7 @@ pub fn run_v1_paced(p: &Prepared, o: &PacedOptions) -> Result<LatencyRun> {
     let start = Instant::now();
     for m in messages {
         let measured_kind = match &m {
-            StreamMessage::Batch(b) => {
+            StreamMessage::Batch(b) | StreamMessage::Right(b) => {
                 pace(&mut pacer, b.num_rows(), &mut run);
                 true
             }

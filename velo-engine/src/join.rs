@@ -210,12 +210,13 @@ impl LookupJoin {
 }
 
 /// The joined rows' schema and the compiled joins, for a job whose source has
-/// `stream` as schema and is qualified by `stream_qualifier`; `tables` are the
-/// loaded tables, one per join, in order.
+/// `stream` as schema and is qualified by `stream_qualifier` (`None`: its
+/// columns are already `q.col`, the rows of a join of two streams); `tables`
+/// are the loaded tables, one per join, in order.
 pub fn compile_joins(
     joins: &[JoinPlan],
     stream: &Schema,
-    stream_qualifier: &str,
+    stream_qualifier: Option<&str>,
     tables: &[Arc<LookupTable>],
 ) -> Result<(SchemaRef, Vec<LookupJoin>)> {
     if tables.len() != joins.len() {
@@ -231,7 +232,10 @@ pub fn compile_joins(
             .map(|f| Field::new(&format!("{q}.{}", f.name), f.data_type))
             .collect()
     };
-    let mut fields = qualified(stream_qualifier, stream);
+    let mut fields = match stream_qualifier {
+        Some(q) => qualified(q, stream),
+        None => stream.fields().to_vec(),
+    };
     let mut compiled = Vec::with_capacity(joins.len());
     for (join, table) in joins.iter().zip(tables) {
         let so_far = Schema::new(fields.clone());

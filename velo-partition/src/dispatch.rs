@@ -72,8 +72,16 @@ impl Dispatcher {
     pub fn send(&mut self, msg: StreamMessage, ctx: &RoutingContext) -> Result<()> {
         match msg {
             StreamMessage::Batch(b) => self.send_batch(b, ctx),
+            StreamMessage::Right(b) => self.send_right(b, ctx),
             other => self.broadcast(&other),
         }
+    }
+
+    /// Routes a batch of a join's second stream by `ctx` (whose keys are that
+    /// stream's columns) and sends each sub-batch on as
+    /// [`StreamMessage::Right`].
+    pub fn send_right(&mut self, batch: Batch, ctx: &RoutingContext) -> Result<()> {
+        self.route(batch, ctx, StreamMessage::Right)
     }
 
     /// Routes `batch` and sends each sub-batch to its partition's queue.
@@ -82,6 +90,15 @@ impl Dispatcher {
     ///
     /// When `ctx.partition_count` is not the number of queues.
     pub fn send_batch(&mut self, batch: Batch, ctx: &RoutingContext) -> Result<()> {
+        self.route(batch, ctx, StreamMessage::Batch)
+    }
+
+    fn route(
+        &mut self,
+        batch: Batch,
+        ctx: &RoutingContext,
+        wrap: fn(Batch) -> StreamMessage,
+    ) -> Result<()> {
         assert_eq!(
             ctx.partition_count,
             self.queues.len(),
@@ -91,7 +108,7 @@ impl Dispatcher {
         self.strategy.route(batch, ctx, &mut self.scratch);
         let mut result = Ok(());
         for (p, sub) in self.scratch.drain(..) {
-            if result.is_ok() && self.queues[p].send(StreamMessage::Batch(sub)).is_err() {
+            if result.is_ok() && self.queues[p].send(wrap(sub)).is_err() {
                 result = Err(Error::QueueClosed { partition: p });
             }
         }

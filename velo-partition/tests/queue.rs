@@ -254,6 +254,7 @@ fn dispatcher_routes_batches_and_broadcasts_watermarks_in_band() {
             .iter()
             .map(|m| match m {
                 StreamMessage::Batch(_) => "B",
+                StreamMessage::Right(_) => "R",
                 StreamMessage::Watermark(_) => "W",
                 StreamMessage::Barrier(_) => "|",
                 StreamMessage::EndOfStream => "E",

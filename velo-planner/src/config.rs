@@ -66,6 +66,8 @@ pub struct JobConfig {
     pub failure_strategy: FailureStrategy,
     pub dlq_sink: Option<String>,
     pub max_memory_mb: Option<u64>,
+    /// `join.state.ttl`: how long (event time) a regular join keeps a row.
+    pub join_state_ttl_ms: Option<i64>,
 }
 
 impl Default for JobConfig {
@@ -80,6 +82,7 @@ impl Default for JobConfig {
             failure_strategy: FailureStrategy::LogAndContinue,
             dlq_sink: None,
             max_memory_mb: None,
+            join_state_ttl_ms: None,
         }
     }
 }
@@ -150,6 +153,7 @@ pub(crate) const JOB_KEYS: &[&str] = &[
     "failure_strategy",
     "dlq.sink",
     "max.memory.mb",
+    "join.state.ttl",
 ];
 
 /// Builds the job settings from the statement's properties.
@@ -269,6 +273,20 @@ pub(crate) fn job_config(props: &PropertyMap<'_>) -> Result<JobConfig> {
             })?;
         job.max_memory_mb = Some(mb);
     }
+    if let Some(p) = props.get("join.state.ttl") {
+        let ms = parse_duration_text(&p.value)
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| {
+                invalid(
+                    p,
+                    format!(
+                        "expected a positive duration such as '1h', found '{}'",
+                        p.value
+                    ),
+                )
+            })?;
+        job.join_state_ttl_ms = Some(ms);
+    }
     Ok(job)
 }
 
@@ -334,6 +352,7 @@ const CONNECTOR_KEYS: &[&str] = &[
     "records",
     "kind",
     "key",
+    "event.time.field",
 ];
 
 /// `NAME.kind` and `NAME.key` (SPEC §3): `None` for a stream (the default),

@@ -1,17 +1,21 @@
 //! Joins (SPEC §2): which kind a `JOIN` is, and its plan.
 //!
 //! The kind follows from the inputs. A right input declared as a table
-//! (`'NAME.kind' = 'table'` with `'NAME.key'`) makes a stream-table join: each
-//! stream row looks up the table's row for its key, so the ON must equate the
-//! table's whole key, and nothing else (`o.customer_id = c.id`). Every other
-//! join is of two streams (interval, window and regular joins), which are not
-//! supported yet and are refused with their position.
+//! (`'NAME.kind' = 'table'` with `'NAME.key'`) makes a stream-table join
+//! ([`JoinPlan`]): each stream row looks up the table's row for its key, so
+//! the ON must equate the table's whole key, and nothing else
+//! (`o.customer_id = c.id`). A right input that is a stream makes a join of
+//! two streams ([`StreamJoinPlan`]): an interval join when the ON also bounds
+//! one input's event time by the other's, a regular join when it has only
+//! equalities. Window joins (ON equating `window_start` and `window_end`) are
+//! refused as not supported yet.
 //!
 //! What can be checked without the inputs' schemas is checked here: an ON
 //! without an equality, an ON that does not cover the table's key, RIGHT and
-//! FULL joins, a table read in FROM. Which input a bare column belongs to, and
-//! whether the key types agree, is found when the job is bound against its
-//! schemas (`velo_engine::join::compile_joins`).
+//! FULL joins, a table read in FROM, an interval bound that is not on the
+//! inputs' event time. Which input a bare column belongs to, and whether the
+//! key types agree, is found when the job is bound against its schemas
+//! (`velo_engine::join::compile_joins`, `velo_engine::stream_join`).
 
 use std::ops::ControlFlow;
 
@@ -61,11 +65,115 @@ pub fn qualifier_of(source: &SourcePlan) -> &str {
     source.alias.as_deref().unwrap_or(&source.name)
 }
 
+/// What a join of two streams keeps, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamJoinKind {
+    /// The ON bounds the right row's event time by the left's: a pair
+    /// matches when `right time - left time` is within `[lower_ms,
+    /// upper_ms]`. A row leaves the state once the watermark passes the last
+    /// time a row of the other input could match it.
+    Interval { lower_ms: i64, upper_ms: i64 },
+    /// Equalities only. With `ttl_ms` (`join.state.ttl`) two rows pair only
+    /// when their event times are at most that far apart, and a row leaves
+    /// the state once the watermark passes its time plus it; without it,
+    /// every pair matches and no row ever leaves.
+    Regular { ttl_ms: Option<i64> },
+}
+
+/// The join of the job's FROM stream with a second stream (SPEC §2:
+/// interval and regular joins). At most one per job, and written before any
+/// stream-table join.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamJoinPlan {
+    pub join_type: JoinType,
+    /// The second stream, read by the job alongside its FROM source.
+    pub right: SourcePlan,
+    pub kind: StreamJoinKind,
+    /// The key equalities, in ON order: the left (FROM) input's expression
+    /// and the right input's.
+    pub keys: Vec<(Expr, Expr)>,
+    /// Where each key equality is written.
+    pub key_spans: Vec<Span>,
+    /// Each input's event-time column (bare), when it has one: its
+    /// `NAME.event.time.field`, else the job's `event.time.field`, else the
+    /// column the interval bound names.
+    pub left_time: Option<String>,
+    pub right_time: Option<String>,
+    /// The `JOIN ... ON ...` clause.
+    pub span: Span,
+    pub on_span: Span,
+}
+
+impl StreamJoinPlan {
+    /// The right input's qualifier: its alias, else its name.
+    pub fn qualifier(&self) -> &str {
+        qualifier_of(&self.right)
+    }
+
+    /// How far behind the input watermark the join's output watermark is
+    /// held, in milliseconds: a joined row carries its left row's time, and a
+    /// pair can be emitted when its right row arrives, up to this long after
+    /// the left row's time. Holding the output watermark back by it keeps
+    /// every joined row on time for the windows downstream. `None`: a
+    /// regular join without TTL, whose pairs can come arbitrarily late.
+    pub fn watermark_delay_ms(&self) -> Option<i64> {
+        match self.kind {
+            StreamJoinKind::Interval { upper_ms, .. } => Some(upper_ms.max(0)),
+            StreamJoinKind::Regular { ttl_ms } => ttl_ms,
+        }
+    }
+
+    /// The key columns of each input as plain column names (`None` for a
+    /// computed key), for routing both inputs by the join key.
+    pub fn key_columns(&self, left_qualifier: &str) -> (Vec<Option<String>>, Vec<Option<String>>) {
+        let right = self.qualifier();
+        self.keys
+            .iter()
+            .map(|(l, r)| (own_column(l, left_qualifier), own_column(r, right)))
+            .unzip()
+    }
+}
+
+/// `col` or `q.col`: the column's name.
+fn own_column(e: &Expr, qualifier: &str) -> Option<String> {
+    match e {
+        Expr::Identifier(id) => Some(id.value.clone()),
+        Expr::CompoundIdentifier(ids)
+            if ids.len() == 2 && ids[0].value.eq_ignore_ascii_case(qualifier) =>
+        {
+            Some(ids[1].value.clone())
+        }
+        Expr::Nested(inner) => own_column(inner, qualifier),
+        _ => None,
+    }
+}
+
 /// The right input of a join, as far as the planner needs it.
 pub(crate) struct JoinInput {
     pub source: SourcePlan,
     /// `Some` for a table: its key columns.
     pub table_key: Option<Vec<String>>,
+    /// `NAME.event.time.field`, when set.
+    pub event_time_field: Option<String>,
+}
+
+/// The joins of a job, as [`plan_joins`] found them.
+#[derive(Debug, Default)]
+pub(crate) struct PlannedJoins {
+    pub stream: Option<StreamJoinPlan>,
+    pub tables: Vec<JoinPlan>,
+}
+
+/// What [`plan_joins`] needs of the job beyond its joins.
+pub(crate) struct JoinContext<'a> {
+    /// The FROM source's qualifier.
+    pub left_qualifier: &'a str,
+    /// The FROM source's `NAME.event.time.field`, else the job's.
+    pub left_time: Option<&'a str>,
+    /// The job's `event.time.field`.
+    pub job_time: Option<&'a str>,
+    /// `join.state.ttl`.
+    pub ttl_ms: Option<i64>,
 }
 
 /// Plans the joins of `query`, whose right inputs are `inputs` (in order);
@@ -74,7 +182,8 @@ pub(crate) fn plan_joins(
     query: &SelectQuery,
     inputs: Vec<JoinInput>,
     from_is_table: bool,
-) -> Result<Vec<JoinPlan>> {
+    cx: &JoinContext<'_>,
+) -> Result<PlannedJoins> {
     if from_is_table {
         return Err(Error::Unsupported {
             what: format!(
@@ -85,7 +194,8 @@ pub(crate) fn plan_joins(
         });
     }
     let mut plans = Vec::with_capacity(inputs.len());
-    for (join, input) in query.joins.iter().zip(inputs) {
+    let mut stream = None;
+    for (i, (join, input)) in query.joins.iter().zip(inputs).enumerate() {
         let join_type = match join.kind {
             JoinKind::Inner => JoinType::Inner,
             JoinKind::Left => JoinType::Left,
@@ -113,12 +223,23 @@ pub(crate) fn plan_joins(
                     span: join.span,
                 });
             }
-            return Err(Error::Invalid {
-                message: format!(
-                    "joining two streams (an interval, window or regular join) is not supported yet; '{name}' is a stream: to join it as a table, declare '{name}.kind' = 'table' and '{name}.key'"
-                ),
-                span: join.span,
-            });
+            if i > 0 {
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "a second join of two streams ('{name}' is a stream; a job joins its FROM stream with at most one other stream, written first)"
+                    ),
+                    span: join.span,
+                });
+            }
+            stream = Some(plan_stream_join(
+                join,
+                input.source,
+                input.event_time_field,
+                join_type,
+                &conjuncts,
+                cx,
+            )?);
+            continue;
         };
         let qualifier = qualifier_of(&input.source).to_string();
         let mut lookup: Vec<Option<Expr>> = vec![None; table_key.len()];
@@ -176,7 +297,311 @@ pub(crate) fn plan_joins(
             on_span: join.on.span(),
         });
     }
-    Ok(plans)
+    Ok(PlannedJoins {
+        stream,
+        tables: plans,
+    })
+}
+
+/// Plans the join of the FROM stream with the stream `right`: its key
+/// equalities, its time bound (an interval join) or its TTL (a regular join),
+/// and each input's event-time column.
+fn plan_stream_join(
+    join: &velo_ast::Join,
+    right: SourcePlan,
+    right_time_field: Option<String>,
+    join_type: JoinType,
+    conjuncts: &[&Expr],
+    cx: &JoinContext<'_>,
+) -> Result<StreamJoinPlan> {
+    let name = right.name.clone();
+    if conjuncts.iter().any(|c| names_window(c)) {
+        return Err(Error::Unsupported {
+            what: format!(
+                "a window join (an ON on window_start and window_end of the stream '{name}'; an interval join, 'ON ... AND b.ts BETWEEN a.ts - INTERVAL ... AND a.ts + INTERVAL ...', is)"
+            ),
+            span: join.span,
+        });
+    }
+    let right_q = qualifier_of(&right).to_string();
+    let left_q = cx.left_qualifier;
+    let mut keys = Vec::new();
+    let mut key_spans = Vec::new();
+    let mut bounds = Bounds::default();
+    for c in conjuncts {
+        if is_equality(c) {
+            let Expr::BinaryOp { left, right, .. } = c else {
+                unreachable!("an equality is a binary operation")
+            };
+            let sides = (
+                side_of(left, left_q, &right_q),
+                side_of(right, left_q, &right_q),
+            );
+            let pair = match sides {
+                (Side::Left, Side::Right | Side::Unknown) | (Side::Unknown, Side::Right) => {
+                    ((**left).clone(), (**right).clone())
+                }
+                (Side::Right, Side::Left | Side::Unknown) | (Side::Unknown, Side::Left) => {
+                    ((**right).clone(), (**left).clone())
+                }
+                _ => {
+                    return Err(Error::Invalid {
+                        message: format!(
+                            "a join of two streams equates a column of '{left_q}' with one of '{right_q}'; qualify this equality's columns ({left_q}.col = {right_q}.col)"
+                        ),
+                        span: c.span(),
+                    })
+                }
+            };
+            keys.push(pair);
+            key_spans.push(c.span());
+        } else if !bounds.take(c, left_q, &right_q)? {
+            return Err(Error::Unsupported {
+                what: format!(
+                    "this condition in the ON of a join of two streams (only key equalities and a time bound such as '{right_q}.ts BETWEEN {left_q}.ts - INTERVAL ... AND {left_q}.ts + INTERVAL ...' are; filter in WHERE instead)"
+                ),
+                span: c.span(),
+            });
+        }
+    }
+    // Each input's event time: its own field, else the job's, else the bound's.
+    let bare = |f: &str| f.rsplit_once('.').map_or(f, |(_, c)| c).to_string();
+    let mut left_time = cx.left_time.map(bare);
+    let mut right_time = right_time_field.as_deref().or(cx.job_time).map(bare);
+    let kind = match bounds.columns {
+        None => {
+            if let Some(first) = bounds.first_span {
+                return Err(Error::Invalid {
+                    message: "an interval join bounds the time from both sides: write 'b.ts BETWEEN a.ts - INTERVAL ... AND a.ts + INTERVAL ...', or both a >= and a <= bound".into(),
+                    span: first,
+                });
+            }
+            if cx.ttl_ms.is_some() && (left_time.is_none() || right_time.is_none()) {
+                return Err(Error::Invalid {
+                    message: format!(
+                        "'join.state.ttl' is an event-time duration: set 'event.time.field' (or '{}.event.time.field' and '{}.event.time.field')",
+                        cx.left_qualifier, name
+                    ),
+                    span: join.span,
+                });
+            }
+            StreamJoinKind::Regular { ttl_ms: cx.ttl_ms }
+        }
+        Some((ref lcol, ref rcol)) => {
+            let (Some(lower_ms), Some(upper_ms)) = (bounds.lower, bounds.upper) else {
+                return Err(Error::Invalid {
+                    message: "an interval join bounds the time from both sides: write 'b.ts BETWEEN a.ts - INTERVAL ... AND a.ts + INTERVAL ...', or both a >= and a <= bound".into(),
+                    span: bounds.first_span.unwrap_or(join.span),
+                });
+            };
+            if lower_ms > upper_ms {
+                return Err(Error::Invalid {
+                    message: format!(
+                        "the interval join's bound is empty: {right_q}'s time minus {left_q}'s must be at least {lower_ms} ms and at most {upper_ms} ms"
+                    ),
+                    span: bounds.first_span.unwrap_or(join.span),
+                });
+            }
+            for (time, col, q) in [
+                (&mut left_time, lcol, left_q),
+                (&mut right_time, rcol, right_q.as_str()),
+            ] {
+                match time {
+                    Some(t) if !t.eq_ignore_ascii_case(col) => {
+                        return Err(Error::Invalid {
+                            message: format!(
+                                "an interval join bounds the inputs' event time, but this bound reads {q}.{col} and {q}'s event time is '{t}'"
+                            ),
+                            span: bounds.first_span.unwrap_or(join.span),
+                        })
+                    }
+                    Some(_) => {}
+                    None => *time = Some(col.clone()),
+                }
+            }
+            StreamJoinKind::Interval { lower_ms, upper_ms }
+        }
+    };
+    Ok(StreamJoinPlan {
+        join_type,
+        right,
+        kind,
+        keys,
+        key_spans,
+        left_time,
+        right_time,
+        span: join.span,
+        on_span: join.on.span(),
+    })
+}
+
+/// Which input an expression reads, by the qualifiers of its columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Left,
+    Right,
+    /// Only bare columns (or none).
+    Unknown,
+    /// Both inputs.
+    Both,
+}
+
+fn side_of(e: &Expr, left: &str, right: &str) -> Side {
+    match (reads(e, left), reads(e, right)) {
+        (true, false) => Side::Left,
+        (false, true) => Side::Right,
+        (false, false) => Side::Unknown,
+        (true, true) => Side::Both,
+    }
+}
+
+/// An interval join's time bound, gathered from the ON's comparisons as
+/// bounds on `right time - left time`.
+#[derive(Debug, Default)]
+struct Bounds {
+    lower: Option<i64>,
+    upper: Option<i64>,
+    /// The (left, right) time columns the bounds read.
+    columns: Option<(String, String)>,
+    first_span: Option<Span>,
+}
+
+impl Bounds {
+    /// Takes `c` when it is a time bound (`x BETWEEN y + i AND y + j`, or a
+    /// comparison of two shifted columns); false when it is not one.
+    fn take(&mut self, c: &Expr, left: &str, right: &str) -> Result<bool> {
+        let span = c.span();
+        // (a, b, lowest a - b, highest a - b)
+        let (a, b, low, high) = match c {
+            Expr::Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            } => {
+                let (Some(x), Some(lo), Some(hi)) = (
+                    shifted_column(expr, span)?,
+                    shifted_column(low, span)?,
+                    shifted_column(high, span)?,
+                ) else {
+                    return Ok(false);
+                };
+                if !lo.0.eq_ignore_ascii_case(&hi.0) || !lo.1.eq_ignore_ascii_case(&hi.1) {
+                    return Ok(false);
+                }
+                ((x.0, x.1), (lo.0, lo.1), Some(lo.2 - x.2), Some(hi.2 - x.2))
+            }
+            Expr::BinaryOp {
+                left: l,
+                op,
+                right: r,
+            } => {
+                let (Some(x), Some(y)) = (shifted_column(l, span)?, shifted_column(r, span)?)
+                else {
+                    return Ok(false);
+                };
+                // x.col + x.off OP y.col + y.off  <=>  x.col - y.col OP y.off - x.off
+                let d = y.2 - x.2;
+                let (low, high) = match op {
+                    BinaryOperator::GtEq => (Some(d), None),
+                    BinaryOperator::Gt => (Some(d + 1), None),
+                    BinaryOperator::LtEq => (None, Some(d)),
+                    BinaryOperator::Lt => (None, Some(d - 1)),
+                    _ => return Ok(false),
+                };
+                ((x.0, x.1), (y.0, y.1), low, high)
+            }
+            _ => return Ok(false),
+        };
+        let is = |q: &str, side: &str| q.eq_ignore_ascii_case(side);
+        // As bounds on right - left.
+        let (low, high, lcol, rcol) = if is(&a.0, right) && is(&b.0, left) {
+            (low, high, b.1, a.1)
+        } else if is(&a.0, left) && is(&b.0, right) {
+            (high.map(|h| -h), low.map(|l| -l), a.1, b.1)
+        } else {
+            return Err(Error::Invalid {
+                message: format!(
+                    "an interval join's bound compares a column of '{left}' with one of '{right}', both qualified ({right}.ts BETWEEN {left}.ts - INTERVAL ... AND {left}.ts + INTERVAL ...)"
+                ),
+                span,
+            });
+        };
+        match &self.columns {
+            Some((l, r)) if !l.eq_ignore_ascii_case(&lcol) || !r.eq_ignore_ascii_case(&rcol) => {
+                return Err(Error::Invalid {
+                    message: format!(
+                        "an interval join's bounds read one time column per input; this one reads {left}.{lcol} and {right}.{rcol}, an earlier one {left}.{l} and {right}.{r}"
+                    ),
+                    span,
+                })
+            }
+            Some(_) => {}
+            None => self.columns = Some((lcol, rcol)),
+        }
+        self.first_span.get_or_insert(span);
+        if let Some(l) = low {
+            self.lower = Some(self.lower.map_or(l, |x| x.max(l)));
+        }
+        if let Some(h) = high {
+            self.upper = Some(self.upper.map_or(h, |x| x.min(h)));
+        }
+        Ok(true)
+    }
+}
+
+/// `q.col`, `q.col + INTERVAL ...` or `q.col - INTERVAL ...`: the qualifier,
+/// the column and the shift in milliseconds; `None` for anything else (a
+/// bare column has no qualifier and is not a bound's column).
+fn shifted_column(e: &Expr, span: Span) -> Result<Option<(String, String, i64)>> {
+    match e {
+        Expr::Nested(inner) => shifted_column(inner, span),
+        Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+            Ok(Some((ids[0].value.clone(), ids[1].value.clone(), 0)))
+        }
+        Expr::BinaryOp {
+            left,
+            op: op @ (BinaryOperator::Plus | BinaryOperator::Minus),
+            right,
+        } => {
+            let Expr::Interval(i) = &**right else {
+                return Ok(None);
+            };
+            let Some((q, c, off)) = shifted_column(left, span)? else {
+                return Ok(None);
+            };
+            let ms = crate::bind::expr::interval_millis(i, span)?;
+            Ok(Some((
+                q,
+                c,
+                if *op == BinaryOperator::Plus {
+                    off + ms
+                } else {
+                    off - ms
+                },
+            )))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Whether `e` names `window_start` or `window_end`.
+fn names_window(e: &Expr) -> bool {
+    visit_expressions(e, |e| {
+        let name = match e {
+            Expr::Identifier(id) => Some(&id.value),
+            Expr::CompoundIdentifier(ids) => ids.last().map(|i| &i.value),
+            _ => None,
+        };
+        if name.is_some_and(|n| {
+            n.eq_ignore_ascii_case("window_start") || n.eq_ignore_ascii_case("window_end")
+        }) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .is_break()
 }
 
 /// The terms of an AND chain (parentheses looked through).
@@ -199,23 +624,6 @@ fn conjuncts(e: &Expr) -> Vec<&Expr> {
 /// A regular join's ON (SPEC §2): equalities only, none of them on the
 /// window columns (which make a window join).
 fn is_regular(conjuncts: &[&Expr]) -> bool {
-    let names_window = |e: &Expr| {
-        visit_expressions(e, |e| {
-            let name = match e {
-                Expr::Identifier(id) => Some(&id.value),
-                Expr::CompoundIdentifier(ids) => ids.last().map(|i| &i.value),
-                _ => None,
-            };
-            if name.is_some_and(|n| {
-                n.eq_ignore_ascii_case("window_start") || n.eq_ignore_ascii_case("window_end")
-            }) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .is_break()
-    };
     conjuncts.iter().all(|c| is_equality(c) && !names_window(c))
 }
 
@@ -343,18 +751,122 @@ mod tests {
                 .contains("LEFT is not defined for a regular join"),
             "{err}"
         );
-        for on in [
-            "o.x = c.x AND c.ts BETWEEN o.ts - INTERVAL '1' SECOND AND o.ts",
-            "o.x = c.x AND o.window_start = c.window_start AND o.window_end = c.window_end",
+        let p = stream_join(&format!(
+            "SELECT * FROM o LEFT JOIN c ON o.x = c.x AND c.ts BETWEEN o.ts - INTERVAL '1' SECOND AND o.ts {with}"
+        ))
+        .unwrap();
+        assert_eq!(p.join_type, super::JoinType::Left);
+        let err = plan(&format!(
+            "SELECT * FROM o LEFT JOIN c ON o.x = c.x AND o.window_start = c.window_start AND o.window_end = c.window_end {with}"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("a window join"), "{err}");
+        let p = stream_join(&format!("SELECT * FROM o JOIN c ON o.x = c.x {with}")).unwrap();
+        assert_eq!(p.kind, super::StreamJoinKind::Regular { ttl_ms: None });
+    }
+
+    fn stream_join(sql: &str) -> crate::Result<super::StreamJoinPlan> {
+        crate::plan_sql(sql, &Default::default())
+            .map(|mut p| p.jobs.remove(0).stream_join.expect("a join of two streams"))
+    }
+
+    #[test]
+    fn interval_bounds_are_read_as_right_minus_left_whichever_way_written() {
+        let with = "WITH ('o.type' = 'stdin_source', 'c.type' = 'stdin_source', 'event.time.field' = 'ts')";
+        for (bound, lower, upper) in [
+            (
+                "c.ts BETWEEN o.ts - INTERVAL '1' SECOND AND o.ts + INTERVAL '2' SECOND",
+                -1000,
+                2000,
+            ),
+            (
+                "o.ts BETWEEN c.ts - INTERVAL '1' SECOND AND c.ts + INTERVAL '2' SECOND",
+                -2000,
+                1000,
+            ),
+            (
+                "c.ts >= o.ts AND c.ts <= o.ts + INTERVAL '5' SECOND",
+                0,
+                5000,
+            ),
+            ("c.ts > o.ts AND o.ts + INTERVAL '5' SECOND > c.ts", 1, 4999),
+            (
+                "o.ts - INTERVAL '3' SECOND <= c.ts AND c.ts < o.ts",
+                -3000,
+                -1,
+            ),
         ] {
-            let err = plan(&format!("SELECT * FROM o LEFT JOIN c ON {on} {with}")).unwrap_err();
-            assert!(
-                err.to_string().contains("joining two streams"),
-                "{on}: {err}"
+            let p = stream_join(&format!(
+                "SELECT * FROM o JOIN c ON c.k = o.k AND {bound} {with}"
+            ))
+            .unwrap_or_else(|e| panic!("{bound}: {e}"));
+            assert_eq!(
+                p.kind,
+                super::StreamJoinKind::Interval {
+                    lower_ms: lower,
+                    upper_ms: upper
+                },
+                "{bound}"
             );
+            // The equality is turned to (left, right) whichever way written.
+            assert_eq!(p.keys[0].0.to_string(), "o.k", "{bound}");
+            assert_eq!(p.keys[0].1.to_string(), "c.k", "{bound}");
+            assert_eq!(p.left_time.as_deref(), Some("ts"));
+            assert_eq!(p.right_time.as_deref(), Some("ts"));
         }
-        let err = plan(&format!("SELECT * FROM o JOIN c ON o.x = c.x {with}")).unwrap_err();
-        assert!(err.to_string().contains("joining two streams"), "{err}");
+        for (bound, expected) in [
+            ("c.ts >= o.ts", "bounds the time from both sides"),
+            (
+                "c.ts BETWEEN o.ts + INTERVAL '2' SECOND AND o.ts",
+                "is empty",
+            ),
+            (
+                "c.x BETWEEN o.ts AND o.ts + INTERVAL '1' SECOND",
+                "event time is 'ts'",
+            ),
+            (
+                "c.ts BETWEEN ts AND ts + INTERVAL '1' SECOND",
+                "not supported",
+            ),
+            ("o.y > 3", "not supported"),
+        ] {
+            let err = stream_join(&format!(
+                "SELECT * FROM o JOIN c ON c.k = o.k AND {bound} {with}"
+            ))
+            .unwrap_err();
+            assert!(err.to_string().contains(expected), "{bound}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_ttl_and_per_source_event_time_are_planned() {
+        let p = stream_join(
+            "SELECT * FROM o JOIN c ON o.k = c.k WITH ('o.type' = 'stdin_source', 'c.type' = 'stdin_source', \
+             'o.event.time.field' = 'at', 'c.event.time.field' = 'c.when', 'join.state.ttl' = '1m')",
+        )
+        .unwrap();
+        assert_eq!(
+            p.kind,
+            super::StreamJoinKind::Regular {
+                ttl_ms: Some(60_000)
+            }
+        );
+        assert_eq!(p.left_time.as_deref(), Some("at"));
+        assert_eq!(p.right_time.as_deref(), Some("when"));
+        assert_eq!(p.watermark_delay_ms(), Some(60_000));
+        let err = stream_join(
+            "SELECT * FROM o JOIN c ON o.k = c.k WITH ('o.type' = 'stdin_source', 'c.type' = 'stdin_source', 'join.state.ttl' = '1m')",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("event-time duration"), "{err}");
+        let err = stream_join(
+            "SELECT * FROM o JOIN c ON o.k = c.k JOIN d ON o.k = d.k WITH ('o.type' = 'stdin_source', 'c.type' = 'stdin_source', 'd.type' = 'stdin_source')",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("at most one other stream"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -94,9 +94,13 @@ pub fn operator_tree(job: &JobPlan) -> PlanNode {
         output: Some(OutputKind::AppendOnly),
         inputs: Vec::new(),
     };
+    // A join of two streams reads both, each routed by the join key.
+    let mut scan = match &job.stream_join {
+        None => scan,
+        Some(sj) => stream_join_node(sj, scan),
+    };
     // Each stream-table join looks up its table for the rows so far: a
     // two-input node, the table's scan the second input.
-    let mut scan = scan;
     for join in &job.joins {
         let table = PlanNode {
             operator: "scan",
@@ -136,6 +140,52 @@ pub fn operator_tree(job: &JobPlan) -> PlanNode {
         node = query_nodes(&stage.query, &stage.analysis, node);
     }
     PlanNode::on(node, "sink", job.sink.name.clone(), Vec::new(), None)
+}
+
+/// The node of a join of two streams over the left input's `scan`.
+fn stream_join_node(sj: &crate::join::StreamJoinPlan, scan: PlanNode) -> PlanNode {
+    let right = PlanNode {
+        operator: "scan",
+        detail: sj.right.name.clone(),
+        keys: Vec::new(),
+        output: Some(OutputKind::AppendOnly),
+        inputs: Vec::new(),
+    };
+    let kind = match sj.join_type {
+        crate::join::JoinType::Inner => "INNER",
+        crate::join::JoinType::Left => "LEFT",
+    };
+    let on: Vec<String> = sj.keys.iter().map(|(l, r)| format!("{l} = {r}")).collect();
+    let q = sj.qualifier();
+    let (operator, state) = match sj.kind {
+        crate::join::StreamJoinKind::Interval { lower_ms, upper_ms } => (
+            "interval_join",
+            format!(
+                "{q}'s time minus the left's within [{lower_ms}, {upper_ms}] ms; a row is freed once the watermark passes its bound"
+            ),
+        ),
+        crate::join::StreamJoinKind::Regular { ttl_ms: Some(ttl) } => (
+            "regular_join",
+            format!("a row is freed {ttl} ms (event time) after its time ('join.state.ttl')"),
+        ),
+        crate::join::StreamJoinKind::Regular { ttl_ms: None } => (
+            "regular_join",
+            "every row is kept (no 'join.state.ttl')".to_string(),
+        ),
+    };
+    let delay = sj.watermark_delay_ms().map_or(String::new(), |d| {
+        format!("; the watermark passed on is held back {d} ms")
+    });
+    PlanNode {
+        operator,
+        detail: format!(
+            "{kind} JOIN {q} ON {}; {state}; both inputs routed by the join key{delay}",
+            on.join(" AND ")
+        ),
+        keys: sj.keys.iter().map(|(l, _)| l.to_string()).collect(),
+        output: Some(OutputKind::AppendOnly),
+        inputs: vec![scan, right],
+    }
 }
 
 /// One SELECT's operators over `input`.

@@ -93,6 +93,9 @@ pub struct JobPlan {
     /// The tables the source's rows are joined with, in order (SPEC §2,
     /// stream-table joins): the query reads the joined rows.
     pub joins: Vec<crate::join::JoinPlan>,
+    /// The second stream the source's rows are joined with (SPEC §2: an
+    /// interval or regular join), before any table.
+    pub stream_join: Option<crate::join::StreamJoinPlan>,
 }
 
 /// A setting that the app text leaves to the run-time environment (SPEC §1):
@@ -115,6 +118,19 @@ impl JobPlan {
     }
 
     /// The qualifiers a column may be prefixed with: the source's name and alias.
+    /// For a job that joins two streams, the plan its second stream is read
+    /// with: the same job, reading that stream, with that stream's event time
+    /// (for its reader, its watermarks and its rejected records).
+    pub fn right_input(&self) -> Option<JobPlan> {
+        let join = self.stream_join.as_ref()?;
+        let mut plan = self.clone();
+        plan.source = join.right.clone();
+        plan.config.event_time_field = join.right_time.clone();
+        plan.joins = Vec::new();
+        plan.stream_join = None;
+        Some(plan)
+    }
+
     pub fn qualifiers(&self) -> Vec<String> {
         let mut q = vec![self.source.name.clone()];
         q.extend(self.source.alias.clone());
@@ -194,13 +210,14 @@ fn plan_app_with(
     Ok(AppPlan { jobs })
 }
 
-/// A source named in FROM or JOIN: its plan, and its key when it is a table.
+/// A source named in FROM or JOIN: its plan, its key when it is a table, and
+/// its `NAME.event.time.field` when set.
 fn plan_source(
     props: &PropertyMap<'_>,
     from: &velo_ast::TableRef,
     cx: &ConnectorContext<'_>,
     runtime: &mut Vec<RuntimeSetting>,
-) -> Result<(SourcePlan, Option<Vec<String>>)> {
+) -> Result<(SourcePlan, Option<Vec<String>>, Option<String>)> {
     let source_name = from.name.value.clone();
     let (kind, _) = connector_type(props, &source_name)?.ok_or_else(|| Error::Undeclared {
         role: "source",
@@ -218,6 +235,17 @@ fn plan_source(
         .get(&format!("{source_name}.partition.key"))
         .map(|p| p.value.split(',').map(|s| s.trim().to_string()).collect());
     let table_key = table_key(props, &source_name, from.name.span)?;
+    let event_time_field = match props.get(&format!("{source_name}.event.time.field")) {
+        Some(p) if p.value.trim().is_empty() => {
+            return Err(Error::InvalidProperty {
+                key: p.key.clone(),
+                reason: "expected a column name".into(),
+                span: p.value_span,
+            })
+        }
+        Some(p) => Some(p.value.trim().to_string()),
+        None => None,
+    };
     Ok((
         SourcePlan {
             path_span: path_span(props, &source_name),
@@ -229,6 +257,7 @@ fn plan_source(
             system_columns: false,
         },
         table_key,
+        event_time_field,
     ))
 }
 
@@ -269,10 +298,15 @@ fn plan_statement(
 
     // Source, and the tables it is joined with.
     let mut runtime = Vec::new();
-    let (mut source, from_key) = plan_source(&props, &query.from, &cx, &mut runtime)?;
+    let (mut source, from_key, from_time) = plan_source(&props, &query.from, &cx, &mut runtime)?;
+    // A source's own event-time field overrides the job's for it (SPEC §2).
+    if from_time.is_some() {
+        config.event_time_field = from_time;
+    }
     let mut join_inputs = Vec::with_capacity(query.joins.len());
     for join in &query.joins {
-        let (source, table_key) = plan_source(&props, &join.table, &cx, &mut runtime)?;
+        let (source, table_key, event_time_field) =
+            plan_source(&props, &join.table, &cx, &mut runtime)?;
         if table_key.is_some() && !matches!(source.config, SourceConfig::File { .. }) {
             return Err(Error::Unsupported {
                 what: format!(
@@ -282,9 +316,54 @@ fn plan_statement(
                 span: join.table.span,
             });
         }
-        join_inputs.push(crate::join::JoinInput { source, table_key });
+        join_inputs.push(crate::join::JoinInput {
+            source,
+            table_key,
+            event_time_field,
+        });
     }
-    let joins = crate::join::plan_joins(query, join_inputs, from_key.is_some())?;
+    let left_qualifier = crate::join::qualifier_of(&source).to_string();
+    let job_time = job_only
+        .get("event.time.field")
+        .map(|p| p.value.trim().to_string());
+    let planned = crate::join::plan_joins(
+        query,
+        join_inputs,
+        from_key.is_some(),
+        &crate::join::JoinContext {
+            left_qualifier: &left_qualifier,
+            left_time: config.event_time_field.as_deref(),
+            job_time: job_time.as_deref(),
+            ttl_ms: config.join_state_ttl_ms,
+        },
+    )?;
+    let joins = planned.tables;
+    let stream_join = planned.stream;
+    if let Some(sj) = &stream_join {
+        for s in [&source, &sj.right] {
+            if matches!(s.config, SourceConfig::Kafka(_)) {
+                return Err(Error::Unsupported {
+                    what: format!(
+                        "a join of two streams reading Kafka ('{}'): such joins read files, stdin or the generator for now",
+                        s.name
+                    ),
+                    span: sj.span,
+                });
+            }
+        }
+        // The joined rows' event time is the left row's (SPEC §2).
+        config.event_time_field = sj.left_time.clone();
+    }
+    if config.join_state_ttl_ms.is_some()
+        && !matches!(
+            stream_join.as_ref().map(|s| s.kind),
+            Some(crate::join::StreamJoinKind::Regular { .. })
+        )
+    {
+        warnings.push(
+            "'join.state.ttl' applies to regular joins of two streams only; it is ignored".into(),
+        );
+    }
     let partition_key = source.partition_key.clone();
     let source_config = source.config.clone();
 
@@ -388,6 +467,20 @@ fn plan_statement(
         });
     }
     warnings.extend(unbounded_state_warning(&analysis, &config));
+    if let Some(sj) = &stream_join {
+        if let crate::join::StreamJoinKind::Regular { ttl_ms: None } = sj.kind {
+            if analysis.window.is_some() {
+                return Err(Error::Invalid {
+                    message: "a time window over a regular join needs 'join.state.ttl': without it a pair can be emitted arbitrarily long after its left row's time, so no window over the joined rows could ever close".into(),
+                    span: query.window.as_ref().map(|w| w.span()).unwrap_or(sj.span),
+                });
+            }
+            warnings.push(format!(
+                "the regular join with '{}' keeps every row of both inputs: its state grows with the input; set 'join.state.ttl' to expire rows",
+                sj.right.name
+            ));
+        }
+    }
     let mut downstream = Vec::with_capacity(outer.len());
     for q in outer {
         let analysis = analyze(q)?;
@@ -409,8 +502,11 @@ fn plan_statement(
         !query.order_by.is_empty(),
         query.limit.is_some(),
         partition_key.as_deref(),
-        (!joins.is_empty()).then(|| crate::join::qualifier_of(&source)),
+        (!joins.is_empty() || stream_join.is_some()).then(|| crate::join::qualifier_of(&source)),
     );
+    if let Some(sj) = &stream_join {
+        routing.route_by_join_key(sj, &left_qualifier);
+    }
     routing.downstream_needs_all_rows = downstream
         .iter()
         .any(|d| d.analysis.stateful || !d.query.order_by.is_empty() || d.query.limit.is_some());
@@ -421,11 +517,16 @@ fn plan_statement(
         );
     }
     source.system_columns = uses_system_columns(query, config.event_time_field.as_deref());
+    let stream_join = stream_join.map(|mut sj| {
+        sj.right.system_columns = source.system_columns;
+        sj
+    });
     Ok(JobPlan {
         name,
         statement: st.clone(),
         source,
         joins,
+        stream_join,
         sink,
         config,
         analysis,

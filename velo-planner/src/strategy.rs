@@ -43,6 +43,14 @@ pub struct RoutingNeeds {
     /// A later stage (the query over this one's rows) aggregates, sorts or
     /// limits them all together: only one partition sees every row it needs.
     pub downstream_needs_all_rows: bool,
+    /// A join of two streams: the right input's key columns, in the order of
+    /// `key_columns` (both inputs are routed by the join key). Empty
+    /// otherwise.
+    pub right_key_columns: Vec<Option<String>>,
+    /// A join of two streams whose rows are then aggregated by a key that
+    /// does not include the join key (or by none): one partition sees them
+    /// all.
+    pub join_needs_one_partition: bool,
 }
 
 impl RoutingNeeds {
@@ -94,7 +102,32 @@ impl RoutingNeeds {
             key_source,
             aligned,
             downstream_needs_all_rows: false,
+            right_key_columns: Vec::new(),
+            join_needs_one_partition: false,
         }
+    }
+
+    /// A join of two streams keeps state per join key: both inputs are routed
+    /// by it. A GROUP BY or PARTITION BY over the joined rows keeps that
+    /// routing when its key includes the join key (every group then lies in
+    /// one partition); otherwise the job runs on one partition.
+    pub fn route_by_join_key(&mut self, join: &crate::join::StreamJoinPlan, left_qualifier: &str) {
+        let (left, right) = join.key_columns(left_qualifier);
+        let covered = !self.stateful
+            || (!self.key_texts.is_empty()
+                && join.keys.iter().all(|(l, r)| {
+                    let (l, r) = (l.to_string(), r.to_string());
+                    self.key_texts
+                        .iter()
+                        .any(|k| k.eq_ignore_ascii_case(&l) || k.eq_ignore_ascii_case(&r))
+                }));
+        self.stateful = true;
+        self.aligned = false;
+        self.join_needs_one_partition = !covered;
+        self.key_texts = join.keys.iter().map(|(l, _)| l.to_string()).collect();
+        self.key_columns = left;
+        self.right_key_columns = right;
+        self.key_source = "the join key";
     }
 
     /// Why `kind` cannot run this query, or `None` when it can:
@@ -140,7 +173,19 @@ impl RoutingNeeds {
     /// groups, which are hashed across partitions: only one partition keeps
     /// them exact.
     pub fn needs_one_partition(&self) -> bool {
-        self.order_by || self.limit || self.downstream_needs_all_rows
+        self.order_by
+            || self.limit
+            || self.downstream_needs_all_rows
+            || self.join_needs_one_partition
+    }
+
+    /// The right input's key columns' indices in `schema` (a join of two
+    /// streams), if every key is a plain column of it.
+    pub fn right_key_indices(&self, schema: &Schema) -> Option<Vec<usize>> {
+        self.right_key_columns
+            .iter()
+            .map(|c| c.as_deref().and_then(|c| schema.index_of(c)))
+            .collect()
     }
 
     /// The key columns' indices in `schema`, if every key is a plain column of it.

@@ -67,7 +67,7 @@ impl LoadedApp {
     /// file that does not exist yet) is handed to `warn`, rendered at its
     /// position; errors in the app text itself are the failure.
     pub fn check(&self, mut warn: impl FnMut(&str)) -> Result<(), Failure> {
-        for (job, schema) in self.plan.jobs.iter().zip(self.source_schemas()?) {
+        for (job, (schema, right)) in self.plan.jobs.iter().zip(self.input_schemas()?) {
             for setting in &job.runtime {
                 warn(&self.render_warning(setting.span, &setting.message));
             }
@@ -91,8 +91,21 @@ impl LoadedApp {
                         warn(&self.render_warning(span, &message));
                         continue;
                     }
+                    let right = match right {
+                        None => None,
+                        Some(InputSchema::Known(r)) => Some(r),
+                        Some(InputSchema::AtRunTime) => continue,
+                        Some(InputSchema::Missing(message)) => {
+                            let span = job
+                                .stream_join
+                                .as_ref()
+                                .map_or(job.source.span, |j| j.right.span);
+                            warn(&self.render_warning(span, &message));
+                            continue;
+                        }
+                    };
                     let tables = self.load_tables(job)?;
-                    self.compile(job, schema, &tables)?;
+                    self.compile(job, schema, right, &tables)?;
                 }
                 InputSchema::AtRunTime => {}
                 InputSchema::Missing(message) => {
@@ -137,53 +150,35 @@ impl LoadedApp {
         )
     }
 
-    /// Each job's input schema, in job order, as far as it can be known without
-    /// consuming input (see [`InputSchema`]).
-    pub fn source_schemas(&self) -> Result<Vec<InputSchema>, Failure> {
+    /// Each job's input schemas: its source's and, for a job that joins two
+    /// streams, the second stream's.
+    pub fn input_schemas(&self) -> Result<Vec<(InputSchema, Option<InputSchema>)>, Failure> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| Failure::Internal(e.to_string()))?;
         let mut schemas = Vec::with_capacity(self.plan.jobs.len());
         for job in &self.plan.jobs {
-            let schema = match &job.source.config {
-                SourceConfig::Stdin { encoding } => match &encoding.schema {
-                    Some(s) => InputSchema::Known(Arc::new(s.clone())),
-                    None => InputSchema::AtRunTime,
-                },
-                // Declared: known without connecting to the brokers.
-                SourceConfig::Kafka(k) => match k.reader_schema() {
-                    Some(s) => InputSchema::Known(Arc::new(s)),
-                    None => InputSchema::AtRunTime,
-                },
-                config => match rt.block_on(velo_io::open_reader(
-                    config,
-                    &velo_io::ReaderOptions {
-                        system_columns: job.source.system_columns,
-                        ..Default::default()
-                    },
-                )) {
-                    Ok(reader) => InputSchema::Known(reader.schema()),
-                    // Not an error of the app text: it may exist by the time it runs.
-                    Err(e) if is_not_found(&e) => {
-                        InputSchema::Missing(format!("job '{}': {e}", job.name))
-                    }
-                    Err(e) => return Err(io_failure(job, &e)),
-                },
+            let left = schema_of(&rt, job)?;
+            let right = match job.right_input() {
+                Some(r) => Some(schema_of(&rt, &r)?),
+                None => None,
             };
-            schemas.push(schema);
+            schemas.push((left, right));
         }
         Ok(schemas)
     }
 
     /// Compiles `job` over its source's `schema`, with its joined `tables`
     /// ([`load_tables`]).
+    /// `right` is the second stream's schema, for a job that joins two.
     pub fn compile(
         &self,
         job: &JobPlan,
         schema: SchemaRef,
+        right: Option<SchemaRef>,
         tables: &[Arc<LookupTable>],
     ) -> Result<QueryExecutor, Failure> {
-        QueryExecutor::with_tables(job, schema, tables).map_err(|e| self.compile_error(&e))
+        QueryExecutor::with_inputs(job, schema, right, tables).map_err(|e| self.compile_error(&e))
     }
 
     /// Reads every table `job` joins, whole (SPEC §2: a file table is read
@@ -222,6 +217,34 @@ impl LoadedApp {
             })
             .collect()
     }
+}
+
+/// What can be known of `job`'s source schema without consuming input.
+fn schema_of(rt: &tokio::runtime::Runtime, job: &JobPlan) -> Result<InputSchema, Failure> {
+    let schema = match &job.source.config {
+        SourceConfig::Stdin { encoding } => match &encoding.schema {
+            Some(s) => InputSchema::Known(Arc::new(s.clone())),
+            None => InputSchema::AtRunTime,
+        },
+        // Declared: known without connecting to the brokers.
+        SourceConfig::Kafka(k) => match k.reader_schema() {
+            Some(s) => InputSchema::Known(Arc::new(s)),
+            None => InputSchema::AtRunTime,
+        },
+        config => match rt.block_on(velo_io::open_reader(
+            config,
+            &velo_io::ReaderOptions {
+                system_columns: job.source.system_columns,
+                ..Default::default()
+            },
+        )) {
+            Ok(reader) => InputSchema::Known(reader.schema()),
+            // Not an error of the app text: it may exist by the time it runs.
+            Err(e) if is_not_found(&e) => InputSchema::Missing(format!("job '{}': {e}", job.name)),
+            Err(e) => return Err(io_failure(job, &e)),
+        },
+    };
+    Ok(schema)
 }
 
 /// What is known of a job's input schema before the job runs.

@@ -11,6 +11,10 @@ pub struct Watermark(pub i64);
 #[derive(Debug, Clone)]
 pub enum StreamMessage {
     Batch(Batch),
+    /// A batch of the second stream of a job that joins two streams (SPEC
+    /// §2); `Batch` carries the first (FROM) stream's. Its watermark is
+    /// merged into the one watermark sequence, the minimum of both inputs'.
+    Right(Batch),
     Watermark(Watermark),
     /// A commit point (unbounded sources): every output derived from the input
     /// before it reaches the sink before the barrier does, so once the sink has

@@ -91,6 +91,14 @@ pub trait Operator: std::fmt::Debug + Send {
     /// The minimum of the inputs' watermarks rose to `watermark`.
     fn on_watermark(&mut self, watermark: Watermark) -> Result<Option<Batch>>;
 
+    /// The watermark it passes on after [`Operator::on_watermark`] of
+    /// `watermark`: the same, unless it can emit rows older than its input
+    /// watermark (a join of two streams holds it back by how late its pairs
+    /// can come). Must not decrease as `watermark` rises.
+    fn output_watermark(&self, watermark: i64) -> i64 {
+        watermark
+    }
+
     /// Barrier `id` has arrived on every input: the operator has seen exactly
     /// the messages before it. The snapshot of checkpoint `id` is taken right
     /// after this returns.
@@ -138,6 +146,9 @@ impl<O: Operator + ?Sized> Operator for Box<O> {
     }
     fn on_watermark(&mut self, watermark: Watermark) -> Result<Option<Batch>> {
         (**self).on_watermark(watermark)
+    }
+    fn output_watermark(&self, watermark: i64) -> i64 {
+        (**self).output_watermark(watermark)
     }
     fn on_barrier(&mut self, id: u64) -> Result<Option<Batch>> {
         (**self).on_barrier(id)

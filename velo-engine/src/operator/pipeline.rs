@@ -400,8 +400,9 @@ impl<O: Operator> Pipeline<O> {
         }
         node.watermark = Some(min);
         let out = node.op.on_watermark(Watermark(min))?;
+        let passed = node.op.output_watermark(min);
         self.emit(n, out)?;
-        self.forward(n, Message::Watermark(Watermark(min)))
+        self.forward(n, Message::Watermark(Watermark(passed)))
     }
 
     /// Completes the pending barrier once it arrived on every open input.

@@ -63,6 +63,7 @@
 
 mod event_time;
 mod group;
+mod node;
 mod output;
 pub mod rows;
 mod select;
@@ -74,7 +75,9 @@ use velo_types::{Batch, BatchBuilder, SchemaRef, Value, Watermark};
 
 use crate::error::{Error, Result};
 use crate::operator::{Emitted, Operator, Pipeline, PipelineBuilder};
+use crate::stream_join::StreamJoin;
 pub use event_time::EventTime;
+pub use node::QueryOperator;
 pub use output::OrderLimit;
 pub use rows::RowsWindowExec;
 pub use select::SelectOperator;
@@ -201,6 +204,7 @@ fn stage_plan(plan: &JobPlan, stage: &velo_planner::StagePlan) -> JobPlan {
     outer.analysis = stage.analysis.clone();
     outer.downstream = Vec::new();
     outer.joins = Vec::new();
+    outer.stream_join = None;
     // An outer time window reads one of the subquery's columns, typed.
     outer.config.event_time_field = stage.event_time_field.clone();
     outer.config.event_time_format = None;
@@ -214,13 +218,16 @@ fn stage_plan(plan: &JobPlan, stage: &velo_planner::StagePlan) -> JobPlan {
 }
 
 /// A job's query, compiled and ready to run over batches of its input schema:
-/// a [`Pipeline`] of [`SelectOperator`]s, one per SELECT level (two for a job
-/// whose FROM is a stateful subquery, [`velo_planner::StagePlan`]). It takes
-/// the in-band messages of one input and returns what the pipeline's root
-/// emits.
+/// a [`Pipeline`] of [`QueryOperator`]s, one [`SelectOperator`] per SELECT
+/// level (two for a job whose FROM is a stateful subquery,
+/// [`velo_planner::StagePlan`]), behind a [`StreamJoin`] for a job that joins
+/// two streams (which then reads two inputs: the FROM stream's batches through
+/// [`QueryExecutor::process`], the other's through
+/// [`QueryExecutor::process_right`]). It takes the in-band messages and
+/// returns what the pipeline's root emits.
 #[derive(Debug)]
 pub struct QueryExecutor {
-    pipeline: Pipeline<SelectOperator>,
+    pipeline: Pipeline<QueryOperator>,
 }
 
 impl QueryExecutor {
@@ -228,7 +235,7 @@ impl QueryExecutor {
     /// stack big enough for expressions at the depth limit
     /// ([`velo_ast::with_expr_stack`]).
     pub fn new(plan: &JobPlan, input_schema: SchemaRef) -> Result<QueryExecutor> {
-        QueryExecutor::with_tables(plan, input_schema, &[])
+        QueryExecutor::with_inputs(plan, input_schema, None, &[])
     }
 
     /// As [`QueryExecutor::new`], for a job with stream-table joins: `tables`
@@ -239,13 +246,46 @@ impl QueryExecutor {
         input_schema: SchemaRef,
         tables: &[std::sync::Arc<crate::join::LookupTable>],
     ) -> Result<QueryExecutor> {
+        QueryExecutor::with_inputs(plan, input_schema, None, tables)
+    }
+
+    /// As [`QueryExecutor::with_tables`], with the schema of the second
+    /// stream of a job that joins two streams (`plan.stream_join`).
+    pub fn with_inputs(
+        plan: &JobPlan,
+        input_schema: SchemaRef,
+        right_schema: Option<SchemaRef>,
+        tables: &[std::sync::Arc<crate::join::LookupTable>],
+    ) -> Result<QueryExecutor> {
         velo_ast::with_expr_stack(|| {
-            let first = SelectOperator::compile(plan, input_schema, tables)?;
-            let mut stages = vec![first];
+            let mut stages = Vec::new();
+            let first = match (&plan.stream_join, right_schema) {
+                (None, _) => SelectOperator::compile(plan, input_schema, tables)?,
+                (Some(_), None) => {
+                    return Err(Error::Pipeline(
+                        "a join of two streams compiled without its second input's schema".into(),
+                    ))
+                }
+                (Some(_), Some(right)) => {
+                    let join = StreamJoin::compile(plan, input_schema, right)?;
+                    let joined = join.output_schema().clone();
+                    stages.push(QueryOperator::Join(Box::new(join)));
+                    // Late rows were decided at the join: what it passes on
+                    // under process_* is processed here too.
+                    let mut after = plan.clone();
+                    after.config.late_data = velo_planner::LateDataStrategy::ProcessAll;
+                    SelectOperator::compile(&after, joined, tables)?
+                }
+            };
+            stages.push(QueryOperator::Select(Box::new(first)));
             for stage in &plan.downstream {
                 let outer = stage_plan(plan, stage);
                 let input = stages[stages.len() - 1].output_schema().clone();
-                stages.push(SelectOperator::compile(&outer, input, &[])?);
+                stages.push(QueryOperator::Select(Box::new(SelectOperator::compile(
+                    &outer,
+                    input,
+                    &[],
+                )?)));
             }
             Ok(QueryExecutor {
                 pipeline: PipelineBuilder::chain(stages)?,
@@ -253,28 +293,60 @@ impl QueryExecutor {
         })
     }
 
-    /// The operator reading the job's source.
-    fn first(&self) -> &SelectOperator {
+    /// The join of two streams reading the job's inputs, if there is one.
+    fn join(&self) -> Option<&StreamJoin> {
         self.pipeline
             .operators()
             .next()
-            .expect("a query's pipeline has an operator")
+            .and_then(QueryOperator::as_join)
+    }
+
+    fn join_mut(&mut self) -> Option<&mut StreamJoin> {
+        self.pipeline
+            .operators_mut()
+            .next()
+            .and_then(QueryOperator::as_join_mut)
+    }
+
+    /// The first SELECT: the operator reading the job's source, or the join's
+    /// rows.
+    fn first(&self) -> &SelectOperator {
+        self.pipeline
+            .operators()
+            .find_map(QueryOperator::as_select)
+            .expect("a query's pipeline has a SELECT")
     }
 
     fn first_mut(&mut self) -> &mut SelectOperator {
         self.pipeline
             .operators_mut()
-            .next()
-            .expect("a query's pipeline has an operator")
+            .find_map(QueryOperator::as_select_mut)
+            .expect("a query's pipeline has a SELECT")
+    }
+
+    fn root_counters(&self) -> QueryCounters {
+        match self.pipeline.root() {
+            QueryOperator::Select(s) => s.counters(),
+            QueryOperator::Join(_) => QueryCounters::default(),
+        }
     }
 
     /// The pipeline, for what it counts per operator.
-    pub fn pipeline(&self) -> &Pipeline<SelectOperator> {
+    pub fn pipeline(&self) -> &Pipeline<QueryOperator> {
         &self.pipeline
     }
 
+    /// The schema of the job's (FROM) input batches.
     pub fn input_schema(&self) -> &SchemaRef {
-        self.first().input_schema()
+        match self.join() {
+            Some(j) => j.input_schema(0),
+            None => self.first().input_schema(),
+        }
+    }
+
+    /// The second input's schema, for a job that joins two streams.
+    pub fn right_input_schema(&self) -> Option<&SchemaRef> {
+        self.join().map(|j| j.input_schema(1))
     }
 
     /// The schema of the rows this query emits: the select list's names and
@@ -284,10 +356,15 @@ impl QueryExecutor {
     }
 
     /// The schema of [`QueryExecutor::take_dead_letters`]' batches: the input's
-    /// columns and a trailing `_late_reason` VARCHAR; `None` unless the job's
-    /// late-data strategy is `dead_letter` on a windowed query.
+    /// columns and a trailing `_late_reason` VARCHAR (for a join of two
+    /// streams, the joined columns, the other input's NULL); `None` unless
+    /// the job's late-data strategy is `dead_letter` on a windowed query or a
+    /// join of two streams.
     pub fn dead_letter_schema(&self) -> Option<&SchemaRef> {
-        self.first().dead_letter_schema()
+        match self.join() {
+            Some(j) => j.dead_letters_kept().then(|| j.dead_letter_schema()),
+            None => self.first().dead_letter_schema(),
+        }
     }
 
     /// The job's event-time extractor, for a windowed query.
@@ -297,19 +374,40 @@ impl QueryExecutor {
 
     /// What the job did with its input rows, and the rows it emitted.
     pub fn counters(&self) -> QueryCounters {
-        QueryCounters {
-            rows_out: self.pipeline.root().counters().rows_out,
-            ..self.first().counters()
+        let rows_out = self.root_counters().rows_out;
+        match self.join() {
+            Some(j) => {
+                let s = j.stats();
+                QueryCounters {
+                    rows_in: s.rows_in,
+                    filtered: s.filtered,
+                    failed: s.failed,
+                    rows_out,
+                }
+            }
+            None => QueryCounters {
+                rows_out,
+                ..self.first().counters()
+            },
         }
     }
 
     /// Every counter, with the state's current size: the input side is the
-    /// first operator's (the rows the job read), the output side the root's.
+    /// first operator's (the rows the job read: both inputs' for a join of
+    /// two streams), the output side the root's.
     pub fn stats(&self) -> QueryStats {
-        let mut stats = self.first().stats();
-        stats.rows_out = self.pipeline.root().counters().rows_out;
+        let mut stats = match self.join() {
+            Some(j) => j.stats(),
+            None => self.first().stats(),
+        };
+        stats.rows_out = self.root_counters().rows_out;
         stats.groups = self.group_count() as u64;
         stats
+    }
+
+    /// Rows a join of two streams holds, per input (left, right).
+    pub fn join_rows(&self) -> Option<(usize, usize)> {
+        self.join().map(StreamJoin::rows_held)
     }
 
     /// The rows that failed since the last call, for the caller to report, with
@@ -329,19 +427,28 @@ impl QueryExecutor {
     /// (at most 100 are kept between two calls; all are counted in
     /// [`QueryStats::late`]).
     pub fn take_late_warnings(&mut self) -> Vec<LateWarning> {
-        self.first_mut().take_late_warnings()
+        match self.join_mut() {
+            Some(j) => j.take_late_warnings(),
+            None => self.first_mut().take_late_warnings(),
+        }
     }
 
     /// The late rows set aside under `dead_letter` since the last call, for the
     /// sink named by `late.data.dead_letter`: each input row as it came, plus
     /// `_late_reason`. `None` when there are none.
     pub fn take_dead_letters(&mut self) -> Option<Batch> {
-        self.first_mut().take_dead_letters()
+        match self.join_mut() {
+            Some(j) => j.take_dead_letters(),
+            None => self.first_mut().take_dead_letters(),
+        }
     }
 
     /// The current watermark (milliseconds), once one arrived.
     pub fn watermark(&self) -> Option<i64> {
-        self.first().watermark()
+        match self.join() {
+            Some(j) => j.watermark(),
+            None => self.first().watermark(),
+        }
     }
 
     /// True once LIMIT has been reached: no further input can change the output
@@ -356,6 +463,12 @@ impl QueryExecutor {
         self.emitted(done)
     }
 
+    /// Runs one batch of the second stream of a join of two streams.
+    pub fn process_right(&mut self, batch: &Batch) -> Result<Option<Batch>> {
+        let done = self.pipeline.process(1, batch);
+        self.emitted(done)
+    }
+
     /// An in-band watermark: no record with an earlier event time is expected any
     /// more. Watermarks only move forward: one that does not rise above the
     /// current is ignored and closes nothing, so a window that a late record
@@ -367,15 +480,23 @@ impl QueryExecutor {
     /// rows sorted on their own; under LIMIT n, at most n rows per window); its
     /// state is freed in both modes. Queries without a time window ignore
     /// watermarks. A second stage gets the rows this closes, then the watermark.
+    /// For a join of two streams it is the minimum of both inputs' (the
+    /// source side merges them), given to both.
     pub fn on_watermark(&mut self, wm: Watermark) -> Result<Option<Batch>> {
-        let done = self.pipeline.on_watermark(0, wm);
+        let mut done = Ok(());
+        for input in 0..self.pipeline.inputs() {
+            done = done.and_then(|()| self.pipeline.on_watermark(input, wm));
+        }
         self.emitted(done)
     }
 
     /// A commit barrier: returns the rows emitted before it passed every
-    /// operator (with one input, it passes at once).
+    /// operator (it arrives on every input at once).
     pub fn on_barrier(&mut self, id: u64) -> Result<Option<Batch>> {
-        let done = self.pipeline.on_barrier(0, id);
+        let mut done = Ok(());
+        for input in 0..self.pipeline.inputs() {
+            done = done.and_then(|()| self.pipeline.on_barrier(input, id));
+        }
         self.emitted(done)
     }
 
@@ -399,9 +520,13 @@ impl QueryExecutor {
     }
 
     /// State entries held: groups, or (group, window) pairs for a windowed query
-    /// (0 for stateless queries), over every operator.
+    /// (0 for stateless queries), over every operator; the rows a join of two
+    /// streams holds count one each.
     pub fn group_count(&self) -> usize {
-        self.pipeline.operators().map(|op| op.group_count()).sum()
+        self.pipeline
+            .operators()
+            .map(QueryOperator::group_count)
+            .sum()
     }
 
     /// An estimate of the memory held by the query's state, in bytes, for the
@@ -411,7 +536,7 @@ impl QueryExecutor {
         self.pipeline.state_bytes()
     }
 
-    /// The emit mode of the operator reading the source.
+    /// The emit mode of the first SELECT.
     pub fn emit_mode(&self) -> EmitMode {
         self.first().emit_mode()
     }

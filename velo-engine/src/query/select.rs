@@ -83,13 +83,20 @@ impl SelectOperator {
         let query = plan.query();
         // A join's rows are the stream's columns and each table's, named
         // `q.col`; everything after the joins is bound over them.
+        // After a join of two streams the input's columns are already `q.col`.
+        let joined_input = plan.stream_join.is_some();
         let (row_schema, joins, qualifiers) = if plan.joins.is_empty() {
-            (input_schema.clone(), Vec::new(), plan.qualifiers())
+            let qualifiers = if joined_input {
+                Vec::new()
+            } else {
+                plan.qualifiers()
+            };
+            (input_schema.clone(), Vec::new(), qualifiers)
         } else {
             let (schema, joins) = compile_joins(
                 &plan.joins,
                 &input_schema,
-                velo_planner::join::qualifier_of(&plan.source),
+                (!joined_input).then(|| velo_planner::join::qualifier_of(&plan.source)),
                 tables,
             )?;
             (schema, joins, Vec::new())

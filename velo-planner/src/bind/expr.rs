@@ -873,7 +873,7 @@ fn unit_name_millis(unit: &str) -> Option<i64> {
 }
 
 /// `INTERVAL '5' MINUTE`, `INTERVAL 5 MINUTE`, `INTERVAL '5 minutes'` in milliseconds.
-fn interval_millis(i: &Interval, span: Span) -> Result<i64> {
+pub(crate) fn interval_millis(i: &Interval, span: Span) -> Result<i64> {
     let bad = |m: &str| compile_error(format!("{m} in INTERVAL"), span);
     if i.last_field.is_some() {
         return Err(bad("ranges such as DAY TO SECOND are not supported"));

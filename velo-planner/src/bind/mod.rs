@@ -14,7 +14,7 @@
 
 mod aggregate;
 mod event_time;
-mod expr;
+pub(crate) mod expr;
 mod functions;
 mod rows;
 mod select;

@@ -11,6 +11,7 @@ pub mod offsets;
 pub mod runtime;
 mod sink;
 mod source;
+mod two_streams;
 mod v1;
 pub mod v2;
 pub mod worker;
@@ -165,6 +166,9 @@ pub struct PartitionStatus {
     /// The last watermark the partition applied, epoch millis; [`NO_WATERMARK`]
     /// before the first.
     pub watermark: AtomicI64,
+    /// Rows a join of two streams holds in this partition, per input (left,
+    /// right); 0 for other jobs.
+    pub join_rows: [AtomicU64; 2],
 }
 
 /// [`PartitionStatus::watermark`] before any watermark arrived.
@@ -179,6 +183,7 @@ impl Default for PartitionStatus {
             backpressure: AtomicU8::default(),
             worst_backpressure: AtomicU8::default(),
             watermark: AtomicI64::new(NO_WATERMARK),
+            join_rows: Default::default(),
         }
     }
 }

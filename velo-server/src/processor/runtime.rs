@@ -51,6 +51,7 @@ use velo_types::{Schema, StreamMessage};
 
 use super::sink::Sinks;
 use super::source::{open_source, Acks, SourceDriver};
+use super::two_streams::{Inputs, TwoStreams};
 use super::worker::{Output, QueryWorker};
 use super::{JobCounters, PartitionStatus, RunOptions};
 use crate::app::{Failure, LoadedApp};
@@ -225,6 +226,10 @@ pub struct PartitionLayout {
     pub source_partition_column: Option<usize>,
     /// Which thread runs partition 0; `Auto` unless a caller chooses.
     pub placement: Placement,
+    /// A job that joins two streams: how the second stream's batches are
+    /// routed (its join key columns, in the order of `ctx`'s, so that equal
+    /// keys of both streams meet in one partition).
+    pub right_ctx: Option<RoutingContext>,
 }
 
 impl PartitionLayout {
@@ -233,6 +238,7 @@ impl PartitionLayout {
     pub fn new(
         job: &JobPlan,
         schema: &Schema,
+        right: Option<&Schema>,
         strategy: Option<StrategyKind>,
         partitions: usize,
     ) -> Result<PartitionLayout, Failure> {
@@ -247,6 +253,20 @@ impl PartitionLayout {
             kind,
             StrategyKind::AlwaysHash | StrategyKind::SmartRepartition
         );
+        let mut right_keys = right
+            .and_then(|r| job.routing.right_key_indices(r))
+            .unwrap_or_default();
+        let right_missing = right.is_some() && right_keys.len() != key_count;
+        if hashes && right_missing && keys.len() == key_count {
+            tracing::warn!(
+                job = %job.name,
+                "job '{}': the second stream's join key is computed, not a plain column; routing everything to one partition",
+                job.name
+            );
+            kind = StrategyKind::FanIn;
+            keys.clear();
+            right_keys.clear();
+        }
         if hashes && keys.len() != key_count {
             if job.joins.is_empty() {
                 tracing::warn!(
@@ -263,6 +283,7 @@ impl PartitionLayout {
             }
             kind = StrategyKind::FanIn;
             keys.clear();
+            right_keys.clear();
         }
         if job.routing.needs_one_partition() || kind == StrategyKind::FanIn {
             // ORDER BY and LIMIT are global, or per window over groups hashed
@@ -284,11 +305,18 @@ impl PartitionLayout {
         let source_partition_column = super::source::is_partitioned(job)
             .then(|| schema.index_of("_partition"))
             .flatten();
+        let right_ctx = right.map(|_| RoutingContext {
+            source_partition: 0,
+            source_partition_key: None,
+            key_columns: right_keys,
+            partition_count: partitions,
+        });
         Ok(PartitionLayout {
             kind,
             ctx,
             source_partition_column,
             placement: Placement::Auto,
+            right_ctx,
         })
     }
 
@@ -300,6 +328,7 @@ impl PartitionLayout {
             ctx: RoutingContext::new(1, Vec::new()),
             source_partition_column: None,
             placement: Placement::Compact,
+            right_ctx: None,
         }
     }
 
@@ -348,7 +377,11 @@ impl Router<'_> {
                 self.ctx.source_partition = *p as u32;
             }
         }
-        let mut open = dispatcher.send(message, &self.ctx).is_ok();
+        let ctx = match (&message, &layout.right_ctx) {
+            (StreamMessage::Right(_), Some(right)) => right,
+            _ => &self.ctx,
+        };
+        let mut open = dispatcher.send(message, ctx).is_ok();
         if let Some((Some(rx), partition)) = &mut self.hosted {
             while let Ok(m) = rx.try_recv() {
                 if !partition.handle(job, m, counters, sink)? {
@@ -559,24 +592,17 @@ pub fn run_job(
     job: &JobPlan,
     options: &RunOptions,
     counters: &JobCounters,
-    layout: impl FnOnce(&Schema) -> Result<PartitionLayout, Failure>,
+    layout: impl FnOnce(&Schema, Option<&Schema>) -> Result<PartitionLayout, Failure>,
 ) -> Result<(), Failure> {
     let rt = super::job_runtime()?;
-    let Some(reader) = rt.block_on(open_source(
-        job,
-        &ReaderOptions {
-            batch_size: options.batch_size,
-            system_columns: job.source.system_columns,
-            stop: Some(options.stop.clone()),
-        },
-    ))?
-    else {
+    let right_job = job.right_input();
+    let Some(mut source) = open_inputs(app, job, right_job.as_ref(), options, &rt)? else {
         // Stopped before the source could type its columns: nothing read.
         return Ok(());
     };
-    let mut source = SourceDriver::new(app, job, reader)?;
     let schema = source.schema();
-    let layout = layout(&schema)?;
+    let right_schema = source.right_schema();
+    let layout = layout(&schema, right_schema.as_deref())?;
     // One copy of each joined table serves every partition; it counts once
     // against the job's memory limit.
     let tables = app.load_tables(job)?;
@@ -600,10 +626,15 @@ pub fn run_job(
         }
     }
     let queries = (0..layout.partitions())
-        .map(|_| app.compile(job, schema.clone(), &tables))
+        .map(|_| app.compile(job, schema.clone(), right_schema.clone(), &tables))
         .collect::<Result<Vec<_>, _>>()?;
     let output_schema = queries[0].output_schema().clone();
-    let mut sinks = rt.block_on(Sinks::open(job, output_schema, &schema))?;
+    // Late rows keep their input columns (a join's, the joined ones), plus why.
+    let dead_letters = queries[0]
+        .dead_letter_schema()
+        .cloned()
+        .unwrap_or_else(|| super::sink::dead_letter_schema(&schema));
+    let mut sinks = rt.block_on(Sinks::open(job, output_schema, dead_letters))?;
     // Workers on other threads write the sinks while this thread reads the
     // source: they drive the sinks with a runtime of their own. A single
     // partition writes them here, between reads, with the source's.
@@ -615,6 +646,7 @@ pub fn run_job(
 
     let acks = source.acks();
     let mut stopping = false;
+    let right_plan = right_job.as_ref();
     let next =
         |messages: &mut Vec<StreamMessage>, side: &mut Vec<Output>| -> Result<bool, Failure> {
             if stopping {
@@ -626,7 +658,7 @@ pub fn run_job(
                 stopping = true;
                 return Ok(true);
             }
-            rt.block_on(source.next(job, messages, side, counters))
+            rt.block_on(source.next(job, right_plan, messages, side, counters))
         };
     let sink = JobSink {
         job,
@@ -638,7 +670,41 @@ pub fn run_job(
         rt: own_rt.as_ref().unwrap_or(&rt),
     };
     run_partitioned(job, &layout, queries, next, sink, counters)?;
-    rt.block_on(source.commit(job))
+    rt.block_on(source.commit(job, right_plan))
+}
+
+/// Opens the job's source, and the second stream of a job that joins two
+/// (`right`, the plan it is read with). `None`: stopped before the source
+/// could type its columns.
+fn open_inputs(
+    app: &LoadedApp,
+    job: &JobPlan,
+    right: Option<&JobPlan>,
+    options: &RunOptions,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Option<Inputs>, Failure> {
+    let open = |plan: &JobPlan| {
+        rt.block_on(open_source(
+            plan,
+            &ReaderOptions {
+                batch_size: options.batch_size,
+                system_columns: plan.source.system_columns,
+                stop: Some(options.stop.clone()),
+            },
+        ))
+    };
+    let Some(reader) = open(job)? else {
+        return Ok(None);
+    };
+    let left = SourceDriver::new(app, job, reader)?;
+    let Some(right) = right else {
+        return Ok(Some(Inputs::One(Box::new(left))));
+    };
+    let Some(reader) = open(right)? else {
+        return Ok(None);
+    };
+    let right = SourceDriver::new(app, right, reader)?;
+    Ok(Some(Inputs::Two(Box::new(TwoStreams::new(left, right)))))
 }
 
 /// One partition's worker and its metrics, on whichever thread runs it.
@@ -650,6 +716,8 @@ struct Partition<'a> {
     records_out: metrics::Counter,
     latency: metrics::Histogram,
     watermark: metrics::Gauge,
+    /// `velo_join_rows` per input of a join of two streams.
+    join_rows: Option<[metrics::Gauge; 2]>,
 }
 
 impl<'a> Partition<'a> {
@@ -671,6 +739,16 @@ impl<'a> Partition<'a> {
             records_out: metrics::counter!("velo_partition_records_out_total", &labels),
             latency: metrics::histogram!("velo_partition_batch_latency_seconds", &labels),
             watermark: metrics::gauge!("velo_partition_watermark_ms", &labels),
+            join_rows: job.stream_join.as_ref().map(|_| {
+                ["left", "right"].map(|side| {
+                    metrics::gauge!(
+                        "velo_join_rows",
+                        "job" => job.name.clone(),
+                        "partition" => partition.to_string(),
+                        "side" => side
+                    )
+                })
+            }),
         }
     }
 
@@ -685,7 +763,7 @@ impl<'a> Partition<'a> {
     ) -> Result<bool, Failure> {
         let start = Instant::now();
         let rows = match &message {
-            StreamMessage::Batch(b) => b.num_rows() as u64,
+            StreamMessage::Batch(b) | StreamMessage::Right(b) => b.num_rows() as u64,
             StreamMessage::Watermark(wm) => {
                 self.watermark.set(wm.0 as f64);
                 self.status.watermark.store(wm.0, Ordering::Relaxed);
@@ -698,6 +776,16 @@ impl<'a> Partition<'a> {
             .handle(job, message, counters, &mut self.outputs)?;
         self.records_in.increment(rows);
         self.status.records_in.fetch_add(rows, Ordering::Relaxed);
+        if let (Some(gauges), Some(held)) = (&self.join_rows, self.worker.query().join_rows()) {
+            for ((gauge, status), n) in gauges
+                .iter()
+                .zip(&self.status.join_rows)
+                .zip([held.0, held.1])
+            {
+                gauge.set(n as f64);
+                status.store(n as u64, Ordering::Relaxed);
+            }
+        }
         for o in self.outputs.drain(..) {
             if let Output::Rows(b) = &o {
                 let n = b.num_rows() as u64;

@@ -78,10 +78,14 @@ async fn write(job: &JobPlan, writer: &mut dyn DataWriter, batch: &Batch) -> Res
 }
 
 impl Sinks {
-    pub async fn open(job: &JobPlan, output: SchemaRef, input: &Schema) -> Result<Sinks, Failure> {
+    pub async fn open(
+        job: &JobPlan,
+        output: SchemaRef,
+        dead_letters: SchemaRef,
+    ) -> Result<Sinks, Failure> {
         let main = open(job, &job.sink, output).await?;
         let dead_letter = match &job.dead_letter {
-            Some(s) => Some(open(job, s, dead_letter_schema(input)).await?),
+            Some(s) => Some(open(job, s, dead_letters).await?),
             None => None,
         };
         let dlq = match &job.dlq {

@@ -25,7 +25,7 @@ impl JobProcessor for V1Processor {
         options: &RunOptions,
         counters: &JobCounters,
     ) -> Result<(), Failure> {
-        run_job(app, job, options, counters, |_| {
+        run_job(app, job, options, counters, |_, _| {
             Ok(PartitionLayout::single())
         })
     }

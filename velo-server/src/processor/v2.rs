@@ -44,8 +44,9 @@ impl JobProcessor for V2Processor {
         options: &RunOptions,
         counters: &JobCounters,
     ) -> Result<(), Failure> {
-        run_job(app, job, options, counters, |schema| {
-            let mut layout = PartitionLayout::new(job, schema, self.strategy, self.partitions)?;
+        run_job(app, job, options, counters, |schema, right| {
+            let mut layout =
+                PartitionLayout::new(job, schema, right, self.strategy, self.partitions)?;
             layout.placement = self.placement;
             Ok(layout)
         })

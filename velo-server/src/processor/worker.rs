@@ -78,6 +78,7 @@ impl QueryWorker {
         let mut barrier = None;
         let result = match message {
             StreamMessage::Batch(b) => self.query.process(&b).map(|o| (o, true)),
+            StreamMessage::Right(b) => self.query.process_right(&b).map(|o| (o, true)),
             StreamMessage::Watermark(wm) => self.query.on_watermark(wm).map(|o| (o, true)),
             StreamMessage::Barrier(id) => {
                 // What the operators emit at the barrier belongs before it.

@@ -252,12 +252,18 @@ pub fn validate(text: String, partitioned: bool) -> Result<LoadedApp, InvalidApp
             ),
         ));
     }
-    let schemas = app.source_schemas().map_err(unpositioned)?;
-    for (job, schema) in app.plan.jobs.iter().zip(schemas) {
+    let schemas = app.input_schemas().map_err(unpositioned)?;
+    for (job, (schema, right)) in app.plan.jobs.iter().zip(schemas) {
+        let right = match right {
+            None => None,
+            Some(InputSchema::Known(r)) => Some(r),
+            Some(InputSchema::AtRunTime) => continue,
+            Some(InputSchema::Missing(message)) => return Err(InvalidApp::unpositioned(message)),
+        };
         match schema {
             InputSchema::Known(schema) => {
                 let tables = app.load_tables(job).map_err(unpositioned)?;
-                QueryExecutor::with_tables(job, schema, &tables)
+                QueryExecutor::with_inputs(job, schema, right, &tables)
                     .map_err(|e| InvalidApp::from_compile(&e, &app.source))?;
             }
             InputSchema::AtRunTime => {}
@@ -377,7 +383,8 @@ pub struct JobStatus {
     /// The query state's estimated size, summed over partitions (tracked
     /// when `max.memory.mb` is set), the joined tables included once.
     pub state_bytes: u64,
-    /// Rows the job's joined tables hold (one copy, read by every partition).
+    /// Rows the job's joins hold: its joined tables' (one copy, read by every
+    /// partition) and a join of two streams' (per partition, below).
     pub join_rows: u64,
     /// One entry per V2 partition (empty for V1).
     pub partitions: Vec<PartitionJson>,
@@ -404,6 +411,9 @@ pub struct PartitionJson {
     pub worst_backpressure: &'static str,
     pub watermark: Option<i64>,
     pub watermark_lag_ms: Option<i64>,
+    /// Rows a join of two streams holds here, per input.
+    pub join_rows_left: u64,
+    pub join_rows_right: u64,
 }
 
 fn backpressure_name(level: u8) -> &'static str {
@@ -452,6 +462,8 @@ pub fn job_status(job: &Job) -> JobStatus {
                 worst_backpressure: backpressure_name(p.worst_backpressure.load(Ordering::Relaxed)),
                 watermark: wm,
                 watermark_lag_ms: lag(wm),
+                join_rows_left: p.join_rows[0].load(Ordering::Relaxed),
+                join_rows_right: p.join_rows[1].load(Ordering::Relaxed),
             }
         })
         .collect();
@@ -482,7 +494,11 @@ pub fn job_status(job: &Job) -> JobStatus {
         watermark,
         watermark_lag_ms: lag(watermark),
         state_bytes: job.counters.state_bytes.load(Ordering::Relaxed),
-        join_rows: job.counters.join_rows.load(Ordering::Relaxed),
+        join_rows: job.counters.join_rows.load(Ordering::Relaxed)
+            + partitions
+                .iter()
+                .map(|p| p.join_rows_left + p.join_rows_right)
+                .sum::<u64>(),
         partitions,
     }
 }

@@ -110,7 +110,7 @@ fn describe() {
     metrics::describe_gauge!(
         "velo_join_rows",
         Unit::Count,
-        "Rows a job's joins hold, by side: `table` for its stream-table joins' tables (one copy per job, read by every partition)."
+        "Rows a job's joins hold, by side: `table` for its stream-table joins' tables (one copy per job, read by every partition); `left` and `right`, per partition, for a join of two streams."
     );
     metrics::describe_gauge!(JOBS_METRIC, Unit::Count, "Jobs the server holds, by state.");
     metrics::describe_counter!(
