@@ -122,6 +122,10 @@ pub struct TableRef {
     /// the query whose rows this input is. The planner merges it into the
     /// outer query.
     pub subquery: Option<Box<SelectQuery>>,
+    /// A window join's input (SPEC §2): the windowing table function it is
+    /// read through, `TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), size)) AS a`,
+    /// kept on the input rather than turned into the query's WINDOW clause.
+    pub window: Option<WindowSpec>,
     pub span: Span,
 }
 

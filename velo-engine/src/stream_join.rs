@@ -157,11 +157,12 @@ impl SideState {
         self.live += 1;
     }
 
-    /// Frees every row whose expiry the watermark `wm` has passed; calls
-    /// `gone` with each freed row that was never paired.
-    fn expire(&mut self, wm: i64, mut gone: impl FnMut(&[Value])) {
+    /// Frees every row whose expiry the watermark `wm` has passed (`None`:
+    /// every row that has an expiry); calls `gone` with each freed row, its
+    /// key, the key's hash and whether it was ever paired.
+    fn expire(&mut self, wm: Option<i64>, mut gone: impl FnMut(&[Value], &[Value], u64, bool)) {
         while let Some(&Reverse((e, r))) = self.expiries.peek() {
-            if e >= wm {
+            if wm.is_some_and(|wm| e >= wm) {
                 break;
             }
             self.expiries.pop();
@@ -171,9 +172,7 @@ impl SideState {
             }
             self.alive[r] = false;
             self.live -= 1;
-            if !self.matched[r] {
-                gone(self.row(r));
-            }
+            gone(self.row(r), self.key(r), self.hashes[r], self.matched[r]);
         }
         if self.rows() > 1024 && self.live * 2 < self.rows() {
             self.compact();
@@ -239,6 +238,10 @@ pub struct StreamJoin {
     kind: StreamJoinKind,
     left_outer: bool,
     delay: i64,
+    /// A window join's (size, slide), in milliseconds.
+    window: Option<(i64, i64)>,
+    /// A window join: the row with its window's columns.
+    row_scratch: Vec<Value>,
     watermark: Option<i64>,
     key_scratch: Vec<Value>,
     stats: QueryStats,
@@ -270,12 +273,26 @@ impl StreamJoin {
             .ok_or_else(|| Error::Pipeline("a job without a join of two streams".into()))?;
         let left_q = velo_planner::join::qualifier_of(&plan.source);
         let right_q = join.qualifier();
-        let left_fields = qualified(left_q, &left);
-        let right_fields = qualified(right_q, &right);
+        let window = match join.kind {
+            StreamJoinKind::Window { size_ms, slide_ms } => Some((size_ms, slide_ms)),
+            _ => None,
+        };
+        // A window join's inputs carry their window's columns, as in Flink.
+        let windowed = |schema: &Schema| -> Schema {
+            let mut fields = schema.fields().to_vec();
+            if window.is_some() {
+                for name in ["window_start", "window_end", "window_time"] {
+                    fields.push(Field::new(name, DataType::Timestamp));
+                }
+            }
+            Schema::new(fields)
+        };
+        let left_fields = qualified(left_q, &windowed(&left));
+        let right_fields = qualified(right_q, &windowed(&right));
         let mut all = left_fields.clone();
         all.extend(right_fields.iter().cloned());
         let joined = Schema::new(all);
-        let lw = left.len();
+        let lw = left_fields.len();
         let (left_only, right_only) = (Schema::new(left_fields), Schema::new(right_fields));
         let mut inputs = [
             Input {
@@ -354,12 +371,17 @@ impl StreamJoin {
             LateDataStrategy::DeadLetter { .. } => LateDataPolicy::DeadLetter,
         };
         let dead_letter_schema: SchemaRef = Arc::new(Schema::new(dl));
-        let key_width = join.keys.len();
+        // A window join's rows carry their window's three columns and are
+        // keyed by its start too.
+        let extra = if window.is_some() { 3 } else { 0 };
+        let key_width = join.keys.len() + usize::from(window.is_some());
         Ok(StreamJoin {
             sides: [
-                SideState::new(left.len(), key_width),
-                SideState::new(right.len(), key_width),
+                SideState::new(left.len() + extra, key_width),
+                SideState::new(right.len() + extra, key_width),
             ],
+            window,
+            row_scratch: Vec::new(),
             schemas: [left, right],
             dead_letters: (late_policy == LateDataPolicy::DeadLetter)
                 .then(|| BatchBuilder::with_capacity(dead_letter_schema.clone(), 0)),
@@ -439,6 +461,8 @@ impl StreamJoin {
             (StreamJoinKind::Interval { upper_ms, .. }, 0) => Some(time.saturating_add(upper_ms)),
             (StreamJoinKind::Interval { lower_ms, .. }, _) => Some(time.saturating_sub(lower_ms)),
             (StreamJoinKind::Regular { ttl_ms }, _) => ttl_ms.map(|t| time.saturating_add(t)),
+            // Window joins free a row with its window (`process`).
+            (StreamJoinKind::Window { .. }, _) => None,
         }
     }
 
@@ -450,7 +474,7 @@ impl StreamJoin {
                 let d = right as i128 - left as i128;
                 d >= lower_ms as i128 && d <= upper_ms as i128
             }
-            StreamJoinKind::Regular { ttl_ms: None } => true,
+            StreamJoinKind::Regular { ttl_ms: None } | StreamJoinKind::Window { .. } => true,
             StreamJoinKind::Regular { ttl_ms: Some(ttl) } => {
                 (right as i128 - left as i128).abs() <= ttl as i128
             }
@@ -529,6 +553,37 @@ impl StreamJoin {
             // A NULL key equals nothing (SQL): the row is kept only for
             // LEFT's NULL row.
             let null_key = key.iter().any(Value::is_null);
+            if let Some((size, slide)) = self.window {
+                // Kept until its windows close; paired then.
+                if null_key && !(side == 0 && self.left_outer) {
+                    continue;
+                }
+                let mut start = time - time.rem_euclid(slide);
+                while start > time.saturating_sub(size) {
+                    let end = start.saturating_add(size);
+                    self.row_scratch.clear();
+                    self.row_scratch.extend_from_slice(row);
+                    self.row_scratch.extend([
+                        Value::Timestamp(start),
+                        Value::Timestamp(end),
+                        Value::Timestamp(end - 1),
+                    ]);
+                    key.push(Value::Int(start));
+                    let hash = hash_values(&self.hasher, &key);
+                    // Freed once the watermark reaches the window's end.
+                    self.sides[side].insert(
+                        &self.row_scratch,
+                        &key,
+                        hash,
+                        time,
+                        Some(end - 1),
+                        false,
+                    );
+                    key.pop();
+                    start -= slide;
+                }
+                continue;
+            }
             let hash = hash_values(&self.hasher, &key);
             let mut matched = false;
             if !null_key {
@@ -568,20 +623,43 @@ impl StreamJoin {
             return Ok(None);
         }
         self.watermark = Some(wm.0);
+        Ok(self.expire(Some(wm.0)))
+    }
+
+    /// Frees the rows the watermark `wm` has passed (`None`: the end of
+    /// input): a window join pairs a closing window's rows first; under
+    /// LEFT, a left row freed without a pair is emitted with NULLs.
+    fn expire(&mut self, wm: Option<i64>) -> Option<Batch> {
         let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), 0);
-        let rw = self.sides[1].width;
+        let [left, right] = &mut self.sides;
+        let rw = right.width;
         let left_outer = self.left_outer;
-        self.sides[0].expire(wm.0, |row| {
-            if left_outer {
-                out.push_row(
-                    row.iter()
-                        .cloned()
-                        .chain(std::iter::repeat_n(Value::Null, rw)),
-                );
-            }
-        });
-        self.sides[1].expire(wm.0, |_| {});
-        Ok(finish(out))
+        let nulls = || std::iter::repeat_n(Value::Null, rw);
+        if self.window.is_some() {
+            left.expire(wm, |row, key, hash, _| {
+                let mut paired = false;
+                let mut r = right.head(hash, key);
+                while r != NONE {
+                    let ru = r as usize;
+                    if right.alive[ru] {
+                        paired = true;
+                        out.push_row(row.iter().chain(right.row(ru)).cloned());
+                    }
+                    r = right.prev[ru];
+                }
+                if !paired && left_outer {
+                    out.push_row(row.iter().cloned().chain(nulls()));
+                }
+            });
+        } else {
+            left.expire(wm, |row, _, _, matched| {
+                if left_outer && !matched {
+                    out.push_row(row.iter().cloned().chain(nulls()));
+                }
+            });
+        }
+        right.expire(wm, |_, _, _, _| {});
+        finish(out)
     }
 
     /// Row `row` of `batch` failed (as [`crate::query::SelectOperator`]).
@@ -631,6 +709,7 @@ impl Operator for StreamJoin {
         match self.kind {
             StreamJoinKind::Interval { .. } => "interval_join",
             StreamJoinKind::Regular { .. } => "regular_join",
+            StreamJoinKind::Window { .. } => "window_join",
         }
     }
 
@@ -658,26 +737,14 @@ impl Operator for StreamJoin {
         watermark.saturating_sub(self.delay)
     }
 
-    /// Under LEFT, every left row never paired is emitted with NULLs.
+    /// Every window closes; under LEFT, every left row never paired is
+    /// emitted with NULLs.
     fn finish(&mut self) -> Result<Option<Batch>> {
-        let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), 0);
-        if self.left_outer {
-            let (left, rw) = (&self.sides[0], self.sides[1].width);
-            for r in 0..left.rows() {
-                if left.alive[r] && !left.matched[r] {
-                    out.push_row(
-                        left.row(r)
-                            .iter()
-                            .cloned()
-                            .chain(std::iter::repeat_n(Value::Null, rw)),
-                    );
-                }
-            }
-        }
+        let out = self.expire(None);
         let (w0, w1) = (self.sides[0].width, self.sides[1].width);
         let k = self.sides[0].key_width;
         self.sides = [SideState::new(w0, k), SideState::new(w1, k)];
-        Ok(finish(out))
+        Ok(out)
     }
 
     fn state_bytes(&self) -> usize {
@@ -702,5 +769,102 @@ impl Operator for StreamJoin {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(on: &str) -> JobPlan {
+        let sql = format!(
+            "SELECT * FROM a LEFT JOIN b ON a.k = b.k AND {on} \
+             WITH ('a.type' = 'stdin_source', 'b.type' = 'stdin_source', 'event.time.field' = 'ts')"
+        );
+        velo_planner::plan_sql(&sql, &Default::default())
+            .unwrap()
+            .jobs
+            .remove(0)
+    }
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int),
+            Field::new("ts", DataType::Int),
+        ]))
+    }
+
+    fn batch(rows: &[(i64, i64)]) -> Batch {
+        let values = rows
+            .iter()
+            .flat_map(|(k, ts)| [Value::Int(*k), Value::Int(*ts)])
+            .collect();
+        Batch::new(schema(), values).unwrap()
+    }
+
+    #[test]
+    fn rows_are_freed_once_the_watermark_passes_their_bound() {
+        // b.ts - a.ts within [-1000, 2000].
+        let mut j = StreamJoin::compile(
+            &plan("b.ts BETWEEN a.ts - INTERVAL '1' SECOND AND a.ts + INTERVAL '2' SECOND"),
+            schema(),
+            schema(),
+        )
+        .unwrap();
+        assert_eq!(
+            j.output_watermark(10_000),
+            8_000,
+            "held back by the upper bound"
+        );
+        assert!(j
+            .process(0, &batch(&[(1, 1000), (2, 1000), (3, 5000)]))
+            .unwrap()
+            .is_none());
+        let pairs = j
+            .process(1, &batch(&[(1, 2500), (1, 3500), (3, 4000)]))
+            .unwrap()
+            .unwrap();
+        // (1, 1000) pairs with 2500 only; (3, 5000) with 4000.
+        assert_eq!(pairs.num_rows(), 2);
+        assert_eq!(j.rows_held(), (3, 3));
+        // Left rows leave at ts + 2000, right rows at ts + 1000.
+        let nulls = j.advance(Watermark(3600)).unwrap().unwrap();
+        // (2, 1000) never paired: its NULL row, once.
+        assert_eq!(nulls.num_rows(), 1);
+        assert_eq!(nulls.row(0)[0], Value::Int(2));
+        assert!(nulls.row(0)[2].is_null());
+        assert_eq!(
+            j.rows_held(),
+            (1, 2),
+            "left rows at 1000 and the right row at 2500 are gone"
+        );
+        assert!(
+            j.advance(Watermark(7001)).unwrap().is_none(),
+            "(3, 5000) was paired"
+        );
+        assert_eq!(j.rows_held(), (0, 0));
+        assert!(j.state_bytes() > 0, "the arenas keep their capacity");
+    }
+
+    #[test]
+    fn late_rows_are_counted_and_dropped_at_the_join() {
+        let mut j = StreamJoin::compile(
+            &plan("b.ts BETWEEN a.ts AND a.ts + INTERVAL '1' SECOND"),
+            schema(),
+            schema(),
+        )
+        .unwrap();
+        j.process(0, &batch(&[(1, 5000)])).unwrap();
+        j.advance(Watermark(5000)).unwrap();
+        assert!(j
+            .process(1, &batch(&[(1, 4999), (1, 5000)]))
+            .unwrap()
+            .is_some());
+        let s = j.stats();
+        assert_eq!(
+            (s.rows_in, s.late, s.late_dropped, s.contributed),
+            (3, 1, 1, 2)
+        );
+        assert_eq!(s.accounted(), s.rows_in);
     }
 }

@@ -73,6 +73,12 @@ pub enum StreamJoinKind {
     /// upper_ms]`. A row leaves the state once the watermark passes the last
     /// time a row of the other input could match it.
     Interval { lower_ms: i64, upper_ms: i64 },
+    /// Both inputs are read through the same windowing table function and
+    /// the ON equates their `window_start` and `window_end` (Flink's window
+    /// join): the pairs of a window (and, under LEFT, its unpaired left rows
+    /// with NULLs) are emitted when the watermark passes its end, and its
+    /// rows are freed then. Tumbling windows have `slide_ms == size_ms`.
+    Window { size_ms: i64, slide_ms: i64 },
     /// Equalities only. With `ttl_ms` (`join.state.ttl`) two rows pair only
     /// when their event times are at most that far apart, and a row leaves
     /// the state once the watermark passes its time plus it; without it,
@@ -119,6 +125,9 @@ impl StreamJoinPlan {
     pub fn watermark_delay_ms(&self) -> Option<i64> {
         match self.kind {
             StreamJoinKind::Interval { upper_ms, .. } => Some(upper_ms.max(0)),
+            // A pair is emitted at its window's end, at most `size` after
+            // its left row's time.
+            StreamJoinKind::Window { size_ms, .. } => Some(size_ms),
             StreamJoinKind::Regular { ttl_ms } => ttl_ms,
         }
     }
@@ -168,6 +177,8 @@ pub(crate) struct PlannedJoins {
 pub(crate) struct JoinContext<'a> {
     /// The FROM source's qualifier.
     pub left_qualifier: &'a str,
+    /// The FROM source's windowing table function (a window join).
+    pub left_window: Option<&'a velo_ast::WindowSpec>,
     /// The FROM source's `NAME.event.time.field`, else the job's.
     pub left_time: Option<&'a str>,
     /// The job's `event.time.field`.
@@ -315,45 +326,25 @@ fn plan_stream_join(
     cx: &JoinContext<'_>,
 ) -> Result<StreamJoinPlan> {
     let name = right.name.clone();
+    let right_q = qualifier_of(&right).to_string();
+    let left_q = cx.left_qualifier;
+    if cx.left_window.is_some() || join.table.window.is_some() {
+        return plan_window_join(join, right, right_time_field, join_type, conjuncts, cx);
+    }
     if conjuncts.iter().any(|c| names_window(c)) {
-        return Err(Error::Unsupported {
-            what: format!(
-                "a window join (an ON on window_start and window_end of the stream '{name}'; an interval join, 'ON ... AND b.ts BETWEEN a.ts - INTERVAL ... AND a.ts + INTERVAL ...', is)"
+        return Err(Error::Invalid {
+            message: format!(
+                "a window join reads both inputs through the same windowing table function: FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), size)) {left_q} JOIN TABLE(TUMBLE(TABLE {name}, DESCRIPTOR(ts), size)) {right_q} ON ..."
             ),
             span: join.span,
         });
     }
-    let right_q = qualifier_of(&right).to_string();
-    let left_q = cx.left_qualifier;
     let mut keys = Vec::new();
     let mut key_spans = Vec::new();
     let mut bounds = Bounds::default();
     for c in conjuncts {
         if is_equality(c) {
-            let Expr::BinaryOp { left, right, .. } = c else {
-                unreachable!("an equality is a binary operation")
-            };
-            let sides = (
-                side_of(left, left_q, &right_q),
-                side_of(right, left_q, &right_q),
-            );
-            let pair = match sides {
-                (Side::Left, Side::Right | Side::Unknown) | (Side::Unknown, Side::Right) => {
-                    ((**left).clone(), (**right).clone())
-                }
-                (Side::Right, Side::Left | Side::Unknown) | (Side::Unknown, Side::Left) => {
-                    ((**right).clone(), (**left).clone())
-                }
-                _ => {
-                    return Err(Error::Invalid {
-                        message: format!(
-                            "a join of two streams equates a column of '{left_q}' with one of '{right_q}'; qualify this equality's columns ({left_q}.col = {right_q}.col)"
-                        ),
-                        span: c.span(),
-                    })
-                }
-            };
-            keys.push(pair);
+            keys.push(key_pair(c, left_q, &right_q)?);
             key_spans.push(c.span());
         } else if !bounds.take(c, left_q, &right_q)? {
             return Err(Error::Unsupported {
@@ -426,6 +417,159 @@ fn plan_stream_join(
         join_type,
         right,
         kind,
+        keys,
+        key_spans,
+        left_time,
+        right_time,
+        span: join.span,
+        on_span: join.on.span(),
+    })
+}
+
+/// A key equality of a join of two streams as (left expression, right
+/// expression), whichever way it is written.
+fn key_pair(c: &Expr, left_q: &str, right_q: &str) -> Result<(Expr, Expr)> {
+    let Expr::BinaryOp { left, right, .. } = c else {
+        unreachable!("an equality is a binary operation")
+    };
+    match (side_of(left, left_q, right_q), side_of(right, left_q, right_q)) {
+        (Side::Left, Side::Right | Side::Unknown) | (Side::Unknown, Side::Right) => {
+            Ok(((**left).clone(), (**right).clone()))
+        }
+        (Side::Right, Side::Left | Side::Unknown) | (Side::Unknown, Side::Left) => {
+            Ok(((**right).clone(), (**left).clone()))
+        }
+        _ => Err(Error::Invalid {
+            message: format!(
+                "a join of two streams equates a column of '{left_q}' with one of '{right_q}'; qualify this equality's columns ({left_q}.col = {right_q}.col)"
+            ),
+            span: c.span(),
+        }),
+    }
+}
+
+/// Plans a window join: both inputs windowed alike, the ON equating their
+/// `window_start` and `window_end` and, optionally, keys.
+fn plan_window_join(
+    join: &velo_ast::Join,
+    right: SourcePlan,
+    right_time_field: Option<String>,
+    join_type: JoinType,
+    conjuncts: &[&Expr],
+    cx: &JoinContext<'_>,
+) -> Result<StreamJoinPlan> {
+    use velo_ast::WindowSpec;
+    let right_q = qualifier_of(&right).to_string();
+    let left_q = cx.left_qualifier;
+    let (Some(lw), Some(rw)) = (cx.left_window, join.table.window.as_ref()) else {
+        return Err(Error::Invalid {
+            message: "a window join reads both inputs through the same windowing table function (TABLE(TUMBLE(...)) or TABLE(HOP(...)))".into(),
+            span: join.span,
+        });
+    };
+    let shape = |w: &WindowSpec| match w {
+        WindowSpec::Tumbling { size, .. } => Some((size.millis, size.millis)),
+        WindowSpec::Sliding { size, advance, .. } => Some((size.millis, advance.millis)),
+        WindowSpec::Session { .. } => None,
+    };
+    let (Some((size_ms, slide_ms)), Some(other)) = (shape(lw), shape(rw)) else {
+        return Err(Error::Invalid {
+            message: "a window join over SESSION windows is not supported; use TUMBLE or HOP"
+                .into(),
+            span: lw.span(),
+        });
+    };
+    if (size_ms, slide_ms) != other {
+        return Err(Error::Invalid {
+            message: format!(
+                "the inputs of a window join need the same window: '{left_q}' has {size_ms} ms every {slide_ms} ms, '{right_q}' {} ms every {} ms",
+                other.0, other.1
+            ),
+            span: rw.span(),
+        });
+    }
+    if size_ms <= 0 || slide_ms <= 0 || slide_ms > size_ms {
+        return Err(Error::Invalid {
+            message: "a window join's window needs a positive size, and a slide no larger than it"
+                .into(),
+            span: lw.span(),
+        });
+    }
+    let mut keys = Vec::new();
+    let mut key_spans = Vec::new();
+    let mut window_columns = [false, false];
+    for c in conjuncts {
+        if !is_equality(c) {
+            return Err(Error::Unsupported {
+                what: "a condition other than an equality in a window join's ON (filter in WHERE instead)".into(),
+                span: c.span(),
+            });
+        }
+        let (l, r) = key_pair(c, left_q, &right_q)?;
+        let column = |e: &Expr| match e {
+            Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+                Some(ids[1].value.to_ascii_lowercase())
+            }
+            _ => None,
+        };
+        match (column(&l).as_deref(), column(&r).as_deref()) {
+            (Some("window_start"), Some("window_start")) => window_columns[0] = true,
+            (Some("window_end"), Some("window_end")) => window_columns[1] = true,
+            _ if names_window(&l) || names_window(&r) => {
+                return Err(Error::Invalid {
+                    message: format!(
+                        "a window join equates {left_q}.window_start with {right_q}.window_start and {left_q}.window_end with {right_q}.window_end"
+                    ),
+                    span: c.span(),
+                })
+            }
+            _ => {
+                keys.push((l, r));
+                key_spans.push(c.span());
+            }
+        }
+    }
+    if window_columns != [true, true] {
+        return Err(Error::Invalid {
+            message: format!(
+                "a window join's ON equates both inputs' windows: add {left_q}.window_start = {right_q}.window_start AND {left_q}.window_end = {right_q}.window_end"
+            ),
+            span: join.on.span(),
+        });
+    }
+    // Each input's event time is its table function's DESCRIPTOR column.
+    let bare = |f: &str| f.rsplit_once('.').map_or(f, |(_, c)| c).to_string();
+    let mut times = [
+        cx.left_time.map(bare),
+        right_time_field.as_deref().or(cx.job_time).map(bare),
+    ];
+    for ((time, w), q) in times
+        .iter_mut()
+        .zip([lw, rw])
+        .zip([left_q, right_q.as_str()])
+    {
+        let Some(col) = w.time_column() else {
+            continue;
+        };
+        match time {
+            Some(t) if !t.eq_ignore_ascii_case(&col.value) => {
+                return Err(Error::Invalid {
+                    message: format!(
+                        "the window of '{q}' reads {} but its event time is '{t}'",
+                        col.value
+                    ),
+                    span: w.span(),
+                })
+            }
+            Some(_) => {}
+            None => *time = Some(col.value.clone()),
+        }
+    }
+    let [left_time, right_time] = times;
+    Ok(StreamJoinPlan {
+        join_type,
+        right,
+        kind: StreamJoinKind::Window { size_ms, slide_ms },
         keys,
         key_spans,
         left_time,
@@ -836,6 +980,43 @@ mod tests {
             .unwrap_err();
             assert!(err.to_string().contains(expected), "{bound}: {err}");
         }
+    }
+
+    #[test]
+    fn a_window_join_is_planned_from_both_inputs_windows() {
+        let with = "WITH ('o.type' = 'stdin_source', 'c.type' = 'stdin_source')";
+        let tvf = |src: &str, alias: &str, w: &str| {
+            format!("TABLE({w}(TABLE {src}, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)) {alias}")
+        };
+        let on = "ON c.window_start = o.window_start AND o.k = c.k AND o.window_end = c.window_end";
+        let p = stream_join(&format!(
+            "SELECT * FROM {} LEFT JOIN {} {on} {with}",
+            tvf("o", "o", "HOP"),
+            tvf("c", "c", "HOP")
+        ))
+        .unwrap();
+        assert_eq!(
+            p.kind,
+            super::StreamJoinKind::Window {
+                size_ms: 10_000,
+                slide_ms: 5_000
+            }
+        );
+        assert_eq!(p.join_type, super::JoinType::Left);
+        assert_eq!(p.keys.len(), 1, "the window equalities are not keys");
+        assert_eq!(p.keys[0].0.to_string(), "o.k");
+        assert_eq!(p.left_time.as_deref(), Some("ts"));
+        assert_eq!(p.watermark_delay_ms(), Some(10_000));
+        let err = stream_join(&format!(
+            "SELECT * FROM {} JOIN {} ON o.k = c.k AND o.window_start = c.window_start {with}",
+            tvf("o", "o", "HOP"),
+            tvf("c", "c", "HOP")
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("equates both inputs' windows"),
+            "{err}"
+        );
     }
 
     #[test]

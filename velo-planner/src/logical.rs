@@ -164,6 +164,12 @@ fn stream_join_node(sj: &crate::join::StreamJoinPlan, scan: PlanNode) -> PlanNod
                 "{q}'s time minus the left's within [{lower_ms}, {upper_ms}] ms; a row is freed once the watermark passes its bound"
             ),
         ),
+        crate::join::StreamJoinKind::Window { size_ms, slide_ms } => (
+            "window_join",
+            format!(
+                "windows of {size_ms} ms every {slide_ms} ms; a window's pairs are emitted, and its rows freed, once the watermark passes its end"
+            ),
+        ),
         crate::join::StreamJoinKind::Regular { ttl_ms: Some(ttl) } => (
             "regular_join",
             format!("a row is freed {ttl} ms (event time) after its time ('join.state.ttl')"),

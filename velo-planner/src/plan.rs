@@ -332,6 +332,7 @@ fn plan_statement(
         from_key.is_some(),
         &crate::join::JoinContext {
             left_qualifier: &left_qualifier,
+            left_window: query.from.window.as_ref(),
             left_time: config.event_time_field.as_deref(),
             job_time: job_time.as_deref(),
             ttl_ms: config.join_state_ttl_ms,

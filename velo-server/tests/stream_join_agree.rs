@@ -7,7 +7,9 @@
 //! time order, so that no row is late at the join and every pair within the
 //! bound is found whatever the read order; some keys are NULL (they never
 //! match). The query is an interval join (INNER or LEFT, a random bound), a
-//! regular join, or an interval join feeding a GROUP BY on the join key.
+//! regular join (with or without a TTL), a window join (INNER or LEFT,
+//! tumbling or hopping) or an interval join feeding a GROUP BY on the join
+//! key.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,6 +33,12 @@ enum Query {
     /// A regular join with `join.state.ttl` = `upper - lower` (at least 1).
     RegularTtl,
     GroupByKey,
+    /// A window join: TUMBLE of `upper - lower` (at least 1 ms), or HOP of
+    /// that size every half of it.
+    Window {
+        left: bool,
+        hop: bool,
+    },
 }
 
 type Row = (Option<&'static str>, i64);
@@ -53,10 +61,34 @@ impl Case {
             "AND b.ts BETWEEN a.ts + INTERVAL '{}' MILLISECOND AND a.ts + INTERVAL '{}' MILLISECOND",
             self.lower, self.upper
         );
+        let window = self.window();
+        let tvf = |name: &str| {
+            match window {
+            (size, slide) if size != slide => format!(
+                "TABLE(HOP(TABLE {name}, DESCRIPTOR(ts), INTERVAL '{slide}' MILLISECOND, INTERVAL '{size}' MILLISECOND)) {name}"
+            ),
+            (size, _) => format!(
+                "TABLE(TUMBLE(TABLE {name}, DESCRIPTOR(ts), INTERVAL '{size}' MILLISECOND)) {name}"
+            ),
+        }
+        };
+        if let Query::Window { left, .. } = self.query {
+            return format!(
+                "CREATE STREAM out AS SELECT a.id AS aid, b.id AS bid FROM {} {} {} ON a.k = b.k \
+                 AND a.window_start = b.window_start AND a.window_end = b.window_end\n\
+                 WITH ('a.type' = 'file_source', 'a.path' = 'a.csv', 'a.schema' = 'id BIGINT, k VARCHAR, ts BIGINT',\n\
+                 'b.type' = 'file_source', 'b.path' = 'b.csv', 'b.schema' = 'id BIGINT, k VARCHAR, ts BIGINT',\n\
+                 'max.memory.mb' = '64', 'out.type' = 'file_sink', 'out.path' = 'out_{tag}.jsonl');\n",
+                tvf("a"),
+                if left { "LEFT JOIN" } else { "JOIN" },
+                tvf("b"),
+            );
+        }
         let (select, join, on, group) = match self.query {
             Query::Inner => ("a.id AS aid, b.id AS bid", "JOIN", bound.as_str(), ""),
             Query::Left => ("a.id AS aid, b.id AS bid", "LEFT JOIN", bound.as_str(), ""),
             Query::Regular | Query::RegularTtl => ("a.id AS aid, b.id AS bid", "JOIN", "", ""),
+            Query::Window { .. } => unreachable!("written above"),
             Query::GroupByKey => (
                 "a.k, COUNT(*) AS n, SUM(b.id) AS total",
                 "JOIN",
@@ -86,6 +118,27 @@ impl Case {
             }
             std::fs::write(dir.join(format!("{name}.csv")), text).unwrap();
         }
+    }
+
+    /// A window join's (size, slide).
+    fn window(&self) -> (i64, i64) {
+        let size = (self.upper - self.lower).max(1);
+        match self.query {
+            Query::Window { hop: true, .. } if size >= 2 => (size, size / 2),
+            _ => (size, size),
+        }
+    }
+
+    /// The starts of the windows holding `ts`.
+    fn windows(&self, ts: i64) -> Vec<i64> {
+        let (size, slide) = self.window();
+        let mut starts = Vec::new();
+        let mut s = ts - ts.rem_euclid(slide);
+        while s > ts - size {
+            starts.push(s);
+            s -= slide;
+        }
+        starts
     }
 
     fn ttl(&self) -> i64 {
@@ -122,6 +175,22 @@ impl Case {
                     }
                     if !any && self.query == Query::Left {
                         rows.push(format!("{{\"aid\":{i},\"bid\":null}}"));
+                    }
+                }
+            }
+            Query::Window { left, .. } => {
+                for (i, (k, ts)) in self.a.iter().enumerate() {
+                    for w in self.windows(*ts) {
+                        let mut any = false;
+                        for (j, (bk, bts)) in self.b.iter().enumerate() {
+                            if k.is_some() && bk == k && self.windows(*bts).contains(&w) {
+                                any = true;
+                                rows.push(format!("{{\"aid\":{i},\"bid\":{j}}}"));
+                            }
+                        }
+                        if !any && left {
+                            rows.push(format!("{{\"aid\":{i},\"bid\":null}}"));
+                        }
                     }
                 }
             }
@@ -192,6 +261,22 @@ fn case_strategy() -> impl Strategy<Value = Case> {
             Query::Regular,
             Query::RegularTtl,
             Query::GroupByKey,
+            Query::Window {
+                left: false,
+                hop: false,
+            },
+            Query::Window {
+                left: true,
+                hop: false,
+            },
+            Query::Window {
+                left: true,
+                hop: true,
+            },
+            Query::Window {
+                left: false,
+                hop: true,
+            },
         ]),
         1usize..=4,
         prop::sample::select(vec![1usize, 3, 16, 1024]),
@@ -228,5 +313,47 @@ proptest! {
         };
         let got = run(&v2, dir.path(), &case, "v2");
         prop_assert_eq!(&got, &expected, "V2@{}\n{}", case.partitions, case.app("v2"));
+    }
+}
+
+/// A join's held rows count against `max.memory.mb`: a regular join without
+/// a TTL keeps every row, so a small limit stops the job with the reason.
+#[test]
+fn a_joins_rows_are_counted_and_its_memory_is_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        let mut text = String::from("id,k,ts\n");
+        for i in 0..20_000 {
+            writeln!(text, "{i},key-{i}-{},{i}", "x".repeat(24)).unwrap();
+        }
+        std::fs::write(dir.path().join(format!("{name}.csv")), text).unwrap();
+    }
+    let options = RunOptions {
+        batch_size: 512,
+        progress: false,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    for (limit, fits) in [(256, true), (1, false)] {
+        let path = dir.path().join(format!("app_{limit}.sql"));
+        std::fs::write(
+            &path,
+            format!(
+                "CREATE STREAM out AS SELECT a.id FROM a JOIN b ON a.k = b.k\n\
+                 WITH ('a.type' = 'file_source', 'a.path' = 'a.csv', 'b.type' = 'file_source', 'b.path' = 'b.csv',\n\
+                 'max.memory.mb' = '{limit}', 'out.type' = 'file_sink', 'out.path' = 'out_{limit}.jsonl');\n"
+            ),
+        )
+        .unwrap();
+        let app = LoadedApp::load(&path).unwrap();
+        let counters = JobCounters::default();
+        let result = V1Processor.run(&app, &app.plan.jobs[0], &options, &counters);
+        if fits {
+            result.unwrap();
+            let out = std::fs::read_to_string(dir.path().join("out_256.jsonl")).unwrap();
+            assert_eq!(out.lines().count(), 20_000, "every key pairs once");
+        } else {
+            let err = format!("{:?}", result.unwrap_err());
+            assert!(err.contains("query state holds about"), "{err}");
+        }
     }
 }

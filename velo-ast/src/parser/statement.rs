@@ -80,7 +80,7 @@ fn select_query(c: &mut Cursor, ctes: &[(Ident, SelectQuery)]) -> Result<SelectQ
     }
     let projection = comma_separated(c, select_item)?;
     c.expect_word("FROM")?;
-    let (from, tvf) = if tvf::starts_tvf(c) {
+    let (mut from, tvf) = if tvf::starts_tvf(c) {
         let start = c.start();
         let (name, tvf) = tvf::parse_tvf(c)?;
         let alias = alias(c)?;
@@ -92,6 +92,7 @@ fn select_query(c: &mut Cursor, ctes: &[(Ident, SelectQuery)]) -> Result<SelectQ
             name,
             alias,
             subquery,
+            window: None,
             span: c.span_from(start),
         };
         (from, Some(tvf))
@@ -101,6 +102,20 @@ fn select_query(c: &mut Cursor, ctes: &[(Ident, SelectQuery)]) -> Result<SelectQ
     let mut joins = Vec::new();
     while let Some(join) = join(c, ctes)? {
         joins.push(join);
+    }
+    // A windowing table function after JOIN makes a window join: each input
+    // keeps its own window, and FROM's is not the query's WINDOW clause.
+    let mut tvf = tvf;
+    if let Some(windowed) = joins.iter().find(|j| j.table.window.is_some()) {
+        match tvf.take() {
+            Some(t) => from.window = Some(t.window),
+            None => {
+                return Err(ParseError::new(
+                    "a window join reads both inputs through the same windowing table function: FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), size)) a JOIN TABLE(TUMBLE(TABLE b, DESCRIPTOR(ts), size)) b",
+                    windowed.table.span,
+                ))
+            }
+        }
     }
     let selection = optional_clause(c, &["WHERE"], Cursor::expr)?;
     let (group_by, window) = group_by_and_window(c)?;
@@ -271,6 +286,7 @@ fn table_ref(c: &mut Cursor, ctes: &[(Ident, SelectQuery)]) -> Result<TableRef> 
             name: alias.clone(),
             alias: Some(alias),
             subquery: Some(Box::new(inner)),
+            window: None,
             span: c.span_from(start),
         });
     }
@@ -290,6 +306,7 @@ fn table_ref(c: &mut Cursor, ctes: &[(Ident, SelectQuery)]) -> Result<TableRef> 
         name,
         alias,
         subquery,
+        window: None,
         span: c.span_from(start),
     })
 }
@@ -338,7 +355,27 @@ fn join(c: &mut Cursor, ctes: &[(Ident, SelectQuery)]) -> Result<Option<Join>> {
     let Some(kind) = join_kind(c)? else {
         return Ok(None);
     };
-    let table = table_ref(c, ctes)?;
+    let table = if tvf::starts_tvf(c) {
+        // A window join's input: the table function windows this input only.
+        let start = c.start();
+        let (name, tvf) = tvf::parse_tvf(c)?;
+        if matches!(tvf.window, crate::ast::WindowSpec::Session { .. }) {
+            return Err(ParseError::new(
+                "a window join over SESSION windows is not supported (each input's sessions would differ); use TUMBLE or HOP",
+                tvf.span,
+            ));
+        }
+        let alias = alias(c)?;
+        TableRef {
+            name,
+            alias,
+            subquery: None,
+            window: Some(tvf.window),
+            span: c.span_from(start),
+        }
+    } else {
+        table_ref(c, ctes)?
+    };
     if c.eat_word("ON").is_none() {
         return Err(c.expected("ON and a join condition"));
     }

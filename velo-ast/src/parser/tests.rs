@@ -360,3 +360,46 @@ fn subqueries_and_common_table_expressions_parse_into_from() {
     let e = error("WITH x AS (SELECT a FROM t), x AS (SELECT a FROM t) SELECT a FROM x");
     assert!(e.message.contains("defined twice"), "{}", e.message);
 }
+
+#[test]
+fn windowing_table_functions_in_a_join_window_each_input() {
+    let q = query(
+        "SELECT a.k, b.v FROM TABLE(TUMBLE(TABLE l, DESCRIPTOR(ts), INTERVAL '10' SECOND)) a \
+         LEFT JOIN TABLE(TUMBLE(TABLE r, DESCRIPTOR(at), INTERVAL '10' SECOND)) AS b \
+         ON a.k = b.k AND a.window_start = b.window_start AND a.window_end = b.window_end",
+    );
+    // A window join: no WINDOW clause, each input keeps its own window.
+    assert!(q.window.is_none());
+    assert_eq!(q.from.name.value, "l");
+    let time = |t: &crate::ast::TableRef| {
+        t.window
+            .as_ref()
+            .unwrap()
+            .time_column()
+            .unwrap()
+            .value
+            .clone()
+    };
+    assert_eq!(time(&q.from), "ts");
+    assert_eq!(q.joins[0].table.name.value, "r");
+    assert_eq!(q.joins[0].table.alias.as_ref().unwrap().value, "b");
+    assert_eq!(time(&q.joins[0].table), "at");
+    let err = crate::parse_app(
+        "SELECT * FROM l JOIN TABLE(TUMBLE(TABLE r, DESCRIPTOR(ts), INTERVAL '1' SECOND)) b ON l.k = b.k",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("through the same windowing table function"),
+        "{err}"
+    );
+    let err = crate::parse_app(
+        "SELECT * FROM TABLE(SESSION(TABLE l PARTITION BY k, DESCRIPTOR(ts), INTERVAL '1' SECOND)) a \
+         JOIN TABLE(SESSION(TABLE r PARTITION BY k, DESCRIPTOR(ts), INTERVAL '1' SECOND)) b ON a.k = b.k",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("SESSION windows is not supported"),
+        "{err}"
+    );
+}
