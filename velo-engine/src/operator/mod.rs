@@ -11,6 +11,9 @@
 //! * **Watermarks.** An operator is told the minimum of its inputs'
 //!   watermarks, and only when that minimum rises. An input that has ended no
 //!   longer holds the minimum back; one that has sent no watermark yet does.
+//!   What it passes on is [`Operator::output_watermark`] of that minimum: the
+//!   same, or less for an operator whose rows can be older than its input's
+//!   watermark (a join of two streams).
 //! * **Barriers.** A barrier is aligned: once it arrives on one input, that
 //!   input's later messages are held until the barrier has arrived on every
 //!   input. Then the operator's [`Operator::on_barrier`] runs (the point at
