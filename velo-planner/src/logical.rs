@@ -126,7 +126,7 @@ pub fn operator_tree(job: &JobPlan) -> PlanNode {
         scan = PlanNode {
             operator: "lookup_join",
             detail: format!(
-                "{kind} JOIN {} ON {}; the table is read whole first, one copy shared by every partition",
+                "{kind} JOIN {} ON {}; the table is read whole first, one copy shared by every partition (read without a lock, so the stream keeps its own routing and the table's memory is counted once)",
                 join.qualifier(),
                 on.join(" AND ")
             ),

@@ -58,7 +58,11 @@ pub fn check(plan: &AppPlan, app_file: Option<&Path>) -> Result<(), PathConflict
     let mut written: Vec<FileUse> = Vec::new();
     for job in &plan.jobs {
         let tables = job.joins.iter().map(|j| (&j.table, "table"));
-        for (source, role) in std::iter::once((&job.source, "source")).chain(tables) {
+        let second = job.stream_join.iter().map(|j| (&j.right, "source"));
+        for (source, role) in std::iter::once((&job.source, "source"))
+            .chain(second)
+            .chain(tables)
+        {
             if let SourceConfig::File { path, .. } = &source.config {
                 read.push(FileUse {
                     canonical: canonical(path),
