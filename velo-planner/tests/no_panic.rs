@@ -45,6 +45,17 @@ const APPS: &[&str] = &[
      'trades.schema' = 'sym VARCHAR, price DOUBLE', 'trades.group.id' = 'g', 'trades.auto.offset.reset' = 'latest', \
      'trades.kafka.session.timeout.ms' = '6000', 'alerts.type' = 'kafka_sink', 'alerts.topic' = 'alerts', \
      'alerts.bootstrap.servers' = 'localhost:9092', 'alerts.kafka.linger.ms' = '5')",
+    "SELECT o.id, c.name, s.ship_id FROM orders o LEFT JOIN shipments s ON o.id = s.order_id \
+     AND s.ts BETWEEN o.ts - INTERVAL '1' SECOND AND o.ts + INTERVAL '10' SECOND JOIN customers c ON o.cid = c.id \
+     WITH ('orders.type' = 'file_source', 'orders.path' = 'o.csv', 'shipments.type' = 'file_source', 'shipments.path' = 's.csv', \
+     'customers.type' = 'file_source', 'customers.path' = 'c.csv', 'customers.kind' = 'table', 'customers.key' = 'id', \
+     'orders.event.time.field' = 'ts', 'shipments.event.time.field' = 'ts')",
+    "SELECT a.k, COUNT(*) AS n FROM TABLE(HOP(TABLE a, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)) a \
+     LEFT JOIN TABLE(HOP(TABLE b, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)) b \
+     ON a.k = b.k AND a.window_start = b.window_start AND a.window_end = b.window_end GROUP BY a.k \
+     WITH ('a.type' = 'stdin_source', 'b.type' = 'generator_source', 'b.profile' = 'orders')",
+    "SELECT c.user_id, b.item FROM clicks c JOIN buys b ON c.user_id = b.user_id \
+     WITH ('clicks.type' = 'stdin_source', 'buys.type' = 'stdin_source', 'event.time.field' = 'ts', 'join.state.ttl' = '10s')",
 ];
 
 /// The apps above and velo-ast's parse corpus (most of which does not declare
