@@ -44,6 +44,9 @@ pub enum Error {
     #[error("{error}")]
     RowFailed {
         position: Option<u64>,
+        /// Which of the job's inputs the record came from: 0, or 1 for the
+        /// second stream of a join of two streams.
+        input: usize,
         error: Box<Error>,
     },
     /// Operators wired into a [`crate::operator::Pipeline`] the wrong way (an
@@ -75,6 +78,15 @@ impl Error {
         match self {
             Error::RowFailed { position, .. } => *position,
             _ => None,
+        }
+    }
+
+    /// Which input the failed record came from, for [`Error::RowFailed`] (0
+    /// otherwise).
+    pub fn row_input(&self) -> usize {
+        match self {
+            Error::RowFailed { input, .. } => *input,
+            _ => 0,
         }
     }
 

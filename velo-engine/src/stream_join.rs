@@ -493,7 +493,7 @@ impl StreamJoin {
                 match e.eval(row) {
                     Ok(v) => key.push(v),
                     Err(e) => {
-                        self.fail(batch, i, e)?;
+                        self.fail(side, batch, i, e)?;
                         continue 'rows;
                     }
                 }
@@ -503,7 +503,7 @@ impl StreamJoin {
                 Some(et) => match et.extract(row) {
                     Ok(t) => t,
                     Err(e) => {
-                        self.fail(batch, i, e)?;
+                        self.fail(side, batch, i, e)?;
                         continue;
                     }
                 },
@@ -664,13 +664,14 @@ impl StreamJoin {
 
     /// Row `row` of `batch` failed (as [`crate::query::SelectOperator`]).
     #[cold]
-    fn fail(&mut self, batch: &Batch, row: usize, error: Error) -> Result<()> {
+    fn fail(&mut self, side: usize, batch: &Batch, row: usize, error: Error) -> Result<()> {
         self.stats.failed += 1;
         let position = batch.position(row);
         if self.fail_fast {
             self.stats.rows_in -= (batch.num_rows() - row - 1) as u64;
             return Err(Error::RowFailed {
                 position,
+                input: side,
                 error: Box::new(error),
             });
         }
@@ -678,6 +679,7 @@ impl StreamJoin {
             self.failures.push(RowFailure {
                 row,
                 position,
+                input: side,
                 values: batch.row(row).to_vec(),
                 error,
             });

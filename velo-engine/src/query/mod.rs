@@ -148,8 +148,16 @@ pub struct RowFailure {
     /// The input row as it came (in the input schema's column order), for a
     /// dead-letter sink.
     pub values: Vec<Value>,
+    /// Which of the job's inputs the row came from: 0, or 1 for the second
+    /// stream of a join of two streams; [`JOINED_ROW`] for a row a join of
+    /// two streams produced (its values are the joined row's).
+    pub input: usize,
     pub error: Error,
 }
+
+/// [`RowFailure::input`] of a joined row that failed after a join of two
+/// streams.
+pub const JOINED_ROW: usize = 2;
 
 /// A late row processed under `process_with_warning`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -417,10 +425,22 @@ impl QueryExecutor {
     /// [`QueryStats::failed`].
     pub fn take_failures(&mut self) -> Vec<RowFailure> {
         let mut failures = Vec::new();
+        let mut joined = false;
         for op in self.pipeline.operators_mut() {
-            failures.append(&mut op.take_failures());
+            let mut taken = op.take_failures();
+            if joined {
+                // Rows after the join are joined rows.
+                taken.iter_mut().for_each(|f| f.input = JOINED_ROW);
+            }
+            joined |= op.as_join().is_some();
+            failures.append(&mut taken);
         }
         failures
+    }
+
+    /// The rows a join of two streams passes on: their schema.
+    pub fn joined_schema(&self) -> Option<&SchemaRef> {
+        self.join().map(|j| j.output_schema())
     }
 
     /// The late rows processed under `process_with_warning` since the last call

@@ -454,6 +454,7 @@ impl SelectOperator {
             self.counters.rows_in -= (batch.num_rows() - row - 1) as u64;
             return Err(Error::RowFailed {
                 position,
+                input: 0,
                 error: Box::new(error),
             });
         }
@@ -463,6 +464,7 @@ impl SelectOperator {
             self.failures.push(RowFailure {
                 row,
                 position,
+                input: 0,
                 values: batch.row(row).to_vec(),
                 error,
             });

@@ -69,6 +69,8 @@ pub fn at_position(source: &str, position: Option<u64>, reason: &str) -> String 
 #[derive(Debug)]
 pub struct DlqRows {
     source: Value,
+    /// The second stream's label, for a job that joins two streams.
+    right_source: Option<Value>,
     rows: BatchBuilder,
 }
 
@@ -76,13 +78,24 @@ impl DlqRows {
     pub fn new(job: &JobPlan) -> DlqRows {
         DlqRows {
             source: Value::str(&source_label(job)),
+            right_source: job.right_input().map(|r| Value::str(&source_label(&r))),
             rows: BatchBuilder::with_capacity(dlq_schema(), 0),
         }
     }
 
     pub fn push(&mut self, position: Option<u64>, reason: &str, record: &str) {
+        self.push_from(0, position, reason, record);
+    }
+
+    /// As [`DlqRows::push`], for a record of input `input` (1: the second
+    /// stream of a join of two streams).
+    pub fn push_from(&mut self, input: usize, position: Option<u64>, reason: &str, record: &str) {
+        let source = match (&self.right_source, input) {
+            (Some(right), 1) => right.clone(),
+            _ => self.source.clone(),
+        };
         self.rows.push_row([
-            self.source.clone(),
+            source,
             position
                 .and_then(|p| i64::try_from(p).ok())
                 .map_or(Value::Null, Value::Int),

@@ -32,8 +32,10 @@ pub struct QueryWorker {
     warnings: Warnings,
     /// The job's source, for failure messages.
     source: String,
+    /// The second stream's, for a job that joins two.
+    right_source: Option<String>,
     /// Failed records bound for the DLQ (`send_to_dlq` only).
-    dlq: Option<(DlqRows, JsonRowEncoder)>,
+    dlq: Option<(DlqRows, [JsonRowEncoder; 3])>,
     /// The state size last added to the job's total.
     state_bytes: u64,
     /// `max.memory.mb` in bytes.
@@ -45,13 +47,24 @@ pub struct QueryWorker {
 
 impl QueryWorker {
     pub fn new(job: &JobPlan, query: QueryExecutor) -> QueryWorker {
-        let dlq = (job.config.failure_strategy == FailureStrategy::SendToDlq)
-            .then(|| (DlqRows::new(job), JsonRowEncoder::new(query.input_schema())));
+        // A failed row is written in its own input's columns (a join of two
+        // streams: either stream's, or the joined row's).
+        let dlq = (job.config.failure_strategy == FailureStrategy::SendToDlq).then(|| {
+            let left = query.input_schema();
+            let encoders = [
+                left,
+                query.right_input_schema().unwrap_or(left),
+                query.joined_schema().unwrap_or(left),
+            ]
+            .map(|s| JsonRowEncoder::new(s));
+            (DlqRows::new(job), encoders)
+        });
         QueryWorker {
             last: query.stats(),
             query,
             warnings: Warnings::default(),
             source: source_label(job),
+            right_source: job.right_input().map(|r| source_label(&r)),
             dlq,
             state_bytes: 0,
             memory_limit: job
@@ -96,7 +109,7 @@ impl QueryWorker {
                 return Err(Failure::User(format!(
                     "error: job '{}': {}",
                     job.name,
-                    at_position(&self.source, e.row_position(), &e.to_string())
+                    at_position(self.label(e.row_input()), e.row_position(), &e.to_string())
                 )));
             }
         };
@@ -123,18 +136,26 @@ impl QueryWorker {
         Ok(more && !self.query.is_done())
     }
 
+    /// The label of input `input`'s source, for failure messages.
+    fn label(&self, input: usize) -> &str {
+        match (&self.right_source, input) {
+            (Some(right), 1) => right,
+            _ => &self.source,
+        }
+    }
+
     /// Logs a failed record, or sets it aside for the DLQ.
     fn report(&mut self, job: &JobPlan, f: &RowFailure) {
         let reason = f.error.to_string();
         match &mut self.dlq {
-            Some((rows, encoder)) => {
+            Some((rows, encoders)) => {
                 let mut json = Vec::new();
-                encoder.encode_row(&f.values, &mut json);
+                encoders[f.input.min(2)].encode_row(&f.values, &mut json);
                 let record = String::from_utf8_lossy(&json);
-                rows.push(f.position, &reason, record.trim_end());
+                rows.push_from(f.input, f.position, &reason, record.trim_end());
             }
             None => {
-                let message = at_position(&self.source, f.position, &reason);
+                let message = at_position(self.label(f.input), f.position, &reason);
                 self.warnings
                     .warn(job, &format!("record skipped: {message}"));
             }
