@@ -292,6 +292,17 @@ pub(crate) fn merge_subqueries(query: &mut SelectQuery) -> Result<()> {
             span: join.span,
         });
     }
+    if let (Some(inner), Some(join)) = (&query.from.subquery, query.joins.first()) {
+        // The ON would read the subquery's columns by its alias, which the
+        // merged query no longer has.
+        return Err(Error::Unsupported {
+            what: format!(
+                "a subquery in FROM of a query with a JOIN (join the sources and filter in WHERE, or put the join inside the subquery '{}')",
+                query.from.name.value
+            ),
+            span: inner.span.union(&join.span),
+        });
+    }
     let Some(inner) = query.from.subquery.take() else {
         return Ok(());
     };
@@ -379,6 +390,8 @@ pub(crate) fn merge_subqueries(query: &mut SelectQuery) -> Result<()> {
     properties.append(&mut query.properties);
     query.properties = properties;
     query.from = inner.from;
+    // A subquery's joins are the merged query's (the outer query has none).
+    query.joins = inner.joins;
     Ok(())
 }
 
