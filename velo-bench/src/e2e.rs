@@ -195,31 +195,68 @@ fn rate(records: u64, seconds: f64) -> f64 {
 }
 
 /// Writes the scenario's input CSV unless a complete one is already there, and
-/// returns its path. Scenarios with the same profile share the file.
+/// returns its path. Scenarios with the same profile share the file. A
+/// scenario joining two streams (5) gets both files: the orders here, the
+/// shipments at [`right_path`], half the records each.
 pub fn prepare_input(scenario: &Scenario, records: u64, work_dir: &Path) -> Result<PathBuf> {
+    if scenario.second_stream.is_some() {
+        use crate::interval;
+        let (left, right) = interval::per_stream(records);
+        let path = work_dir.join(format!("input-interval-{records}.csv"));
+        let ls = interval::orders_schema();
+        write_csv(&path, records, &ls, left, |s, n| {
+            interval::orders(&ls, s, n)
+        })?;
+        let rs = interval::shipments_schema();
+        write_csv(&right_path(&path), records, &rs, right, |s, n| {
+            interval::shipments(&rs, s, n)
+        })?;
+        return Ok(path);
+    }
     let path = work_dir.join(format!("input-{}-{records}.csv", scenario.profile_name));
+    let generator = velo_io::Generator::new(scenario.profile);
+    write_csv(&path, records, generator.schema(), records, |s, n| {
+        generator.batch(s, n)
+    })?;
+    Ok(path)
+}
+
+/// Where the second stream of a scenario joining two streams is written:
+/// beside its first.
+fn right_path(input: &Path) -> PathBuf {
+    input.with_extension("shipments.csv")
+}
+
+/// Writes `rows` rows of `schema` made by `batch(start, n)` to `path` as CSV,
+/// unless a complete file for `records` is already there.
+fn write_csv(
+    path: &Path,
+    records: u64,
+    schema: &velo_types::SchemaRef,
+    rows: u64,
+    batch: impl Fn(u64, usize) -> velo_types::Batch,
+) -> Result<()> {
     let marker = path.with_extension("csv.done");
-    if let (Ok(meta), Ok(text)) = (fs::metadata(&path), fs::read_to_string(&marker)) {
+    if let (Ok(meta), Ok(text)) = (fs::metadata(path), fs::read_to_string(&marker)) {
         if text.trim() == marker_text(records, meta.len()) {
-            return Ok(path);
+            return Ok(());
         }
     }
     let _ = fs::remove_file(&marker);
     let tmp = path.with_extension("csv.tmp");
     let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    let generator = velo_io::Generator::new(scenario.profile);
     let label = tmp.display().to_string();
     let mut writer = velo_io::TextWriter::new(
         BufWriter::with_capacity(1 << 20, file),
         &label,
         Format::Csv,
         b',',
-        generator.schema().clone(),
+        schema.clone(),
     )?;
     let mut start = 0;
-    while start < records {
-        let n = GENERATE_CHUNK.min((records - start) as usize);
-        writer.write_batch_sync(&generator.batch(start, n))?;
+    while start < rows {
+        let n = GENERATE_CHUNK.min((rows - start) as usize);
+        writer.write_batch_sync(&batch(start, n))?;
         start += n as u64;
     }
     writer
@@ -228,11 +265,11 @@ pub fn prepare_input(scenario: &Scenario, records: u64, work_dir: &Path) -> Resu
         .map_err(|e| anyhow!("writing {label}: {}", e.error()))?
         .sync_all()
         .with_context(|| format!("writing {label}"))?;
-    fs::rename(&tmp, &path).with_context(|| format!("renaming {label}"))?;
-    let len = fs::metadata(&path)?.len();
+    fs::rename(&tmp, path).with_context(|| format!("renaming {label}"))?;
+    let len = fs::metadata(path)?.len();
     fs::write(&marker, marker_text(records, len))
         .with_context(|| format!("writing {}", marker.display()))?;
-    Ok(path)
+    Ok(())
 }
 
 fn marker_text(records: u64, bytes: u64) -> String {
@@ -242,6 +279,22 @@ fn marker_text(records: u64, bytes: u64) -> String {
 /// The app that runs `scenario` from `input` (CSV) to `output` (JSON lines):
 /// `CREATE STREAM out AS <scenario SQL> WITH (...)`.
 pub fn app_sql(scenario: &Scenario, input: &Path, output: &Path) -> String {
+    if let Some(right) = scenario.second_stream {
+        let t = scenario.table;
+        return format!(
+            "CREATE STREAM {JOB} AS\n{}\nWITH ('{t}.type' = 'file_source', '{t}.path' = '{}', \
+             '{t}.format' = 'csv', '{t}.schema' = '{}',\n      \
+             '{right}.type' = 'file_source', '{right}.path' = '{}', '{right}.format' = 'csv', '{right}.schema' = '{}',\n      \
+             'event.time.field' = 'ts',\n      \
+             '{JOB}.type' = 'file_sink', '{JOB}.path' = '{}', '{JOB}.format' = 'jsonl');\n",
+            scenario.sql,
+            quote(&input.display().to_string()),
+            crate::interval::ORDERS_SCHEMA,
+            quote(&right_path(input).display().to_string()),
+            crate::interval::SHIPMENTS_SCHEMA,
+            quote(&output.display().to_string()),
+        );
+    }
     let schema = velo_io::generator::profile_schema(scenario.profile);
     let mut decl = String::new();
     for (i, field) in schema.fields().iter().enumerate() {
@@ -552,10 +605,14 @@ mod tests {
             };
             assert_eq!(path, input);
             assert_eq!(encoding.format, Format::Csv);
-            assert_eq!(
-                encoding.schema,
-                Some(velo_io::generator::profile_schema(s.profile))
-            );
+            let expected = if s.second_stream.is_some() {
+                let right = job.stream_join.as_ref().expect("a join of two streams");
+                assert!(matches!(right.right.config, SourceConfig::File { .. }));
+                (*crate::interval::orders_schema()).clone()
+            } else {
+                velo_io::generator::profile_schema(s.profile)
+            };
+            assert_eq!(encoding.schema, Some(expected));
         }
     }
 

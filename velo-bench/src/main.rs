@@ -30,11 +30,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use velo_bench::check::check_outputs;
 use velo_bench::latency::LatencySummary;
 use velo_bench::report::{
-    now_utc, table_header, table_rows, Check, ConfigReport, Machine, Report, ScenarioReport,
-    Settings,
+    now_utc, table_header, table_rows, Check, ConfigReport, JoinStateReport, Machine, Report,
+    ScenarioReport, Settings,
 };
 use velo_bench::runner::{
-    prepare, run_v1, run_v1_paced, run_v2, run_v2_paced, PacedOptions, Prepared, RunResult,
+    join_state, prepare, run_v1, run_v1_paced, run_v2, run_v2_paced, PacedOptions, Prepared,
+    RunResult,
 };
 use velo_bench::{Scenario, SCENARIOS};
 use velo_server::processor::Placement;
@@ -123,6 +124,7 @@ const NAMES: &[(&str, &str)] = &[
     ("3a", "tumbling"),
     ("3b", "tumbling_changes"),
     ("4", "join"),
+    ("5", "interval_join"),
 ];
 
 fn select(args: &[String]) -> Result<Vec<&'static Scenario>> {
@@ -324,6 +326,14 @@ fn real_main() -> Result<()> {
                     detail: None,
                 },
                 configs: Vec::new(),
+                join_state: join_state(&p)?.map(|(end, peak)| JoinStateReport {
+                    end_left_rows: end.left,
+                    end_right_rows: end.right,
+                    end_bytes: end.bytes,
+                    peak_left_rows: peak.left,
+                    peak_right_rows: peak.right,
+                    peak_bytes: peak.bytes,
+                }),
             };
             if check {
                 let expected = reference.rows.unwrap_or_default();
@@ -422,6 +432,9 @@ fn real_main() -> Result<()> {
             pb.suspend(|| {
                 for line in table_rows(&sr) {
                     println!("{line}");
+                }
+                if let Some(j) = &sr.join_state {
+                    println!("{}", j.line());
                 }
             });
             report.scenarios.push(sr);

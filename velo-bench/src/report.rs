@@ -87,6 +87,37 @@ pub struct ScenarioReport {
     pub sql: String,
     pub check: Check,
     pub configs: Vec<ConfigReport>,
+    /// A join of two streams' state (scenario 5), from a V1 run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_state: Option<JoinStateReport>,
+}
+
+/// Rows a join of two streams holds, and its estimated size: once the whole
+/// input has been applied (before the end of input frees it), and the most
+/// at any point of the run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct JoinStateReport {
+    pub end_left_rows: usize,
+    pub end_right_rows: usize,
+    pub end_bytes: usize,
+    pub peak_left_rows: usize,
+    pub peak_right_rows: usize,
+    pub peak_bytes: usize,
+}
+
+impl JoinStateReport {
+    /// One line for the text report.
+    pub fn line(&self) -> String {
+        format!(
+            "  join state: {} + {} rows held (left + right), {:.1} MB, once the input is read; at most {} + {} rows, {:.1} MB",
+            self.end_left_rows,
+            self.end_right_rows,
+            self.end_bytes as f64 / 1048576.0,
+            self.peak_left_rows,
+            self.peak_right_rows,
+            self.peak_bytes as f64 / 1048576.0
+        )
+    }
 }
 
 /// The V1/V2 output check of one scenario.

@@ -32,6 +32,8 @@ pub struct Prepared {
     pub schema: SchemaRef,
     pub messages: Vec<StreamMessage>,
     pub records: u64,
+    /// The second stream's schema, for a join of two streams (scenario 5).
+    pub right_schema: Option<SchemaRef>,
     /// The tables the query joins, loaded.
     pub tables: Vec<Arc<LookupTable>>,
 }
@@ -62,6 +64,9 @@ impl RunResult {
 /// Plans the scenario and generates `records` rows in batches of `batch_size`,
 /// with a watermark after every batch that advanced it (SPEC §4), then the end.
 pub fn prepare(scenario: &Scenario, records: u64, batch_size: usize) -> Result<Prepared> {
+    if let Some(right) = scenario.second_stream {
+        return prepare_two_streams(scenario, right, records, batch_size);
+    }
     let lookup_props = scenario
         .lookup
         .map(|l| format!(", {}", l.properties("in-memory.csv")))
@@ -116,12 +121,84 @@ pub fn prepare(scenario: &Scenario, records: u64, batch_size: usize) -> Result<P
         schema,
         messages,
         records,
+        right_schema: None,
         tables,
     })
 }
 
+/// Scenario 5: the two streams of [`crate::interval`], `records` rows in all.
+fn prepare_two_streams(
+    scenario: &Scenario,
+    right: &str,
+    records: u64,
+    batch_size: usize,
+) -> Result<Prepared> {
+    let sql = format!(
+        "{} WITH ('{t}.type' = 'stdin_source', '{t}.schema' = '{}', \
+         '{right}.type' = 'stdin_source', '{right}.schema' = '{}', 'event.time.field' = 'ts')",
+        scenario.sql,
+        crate::interval::ORDERS_SCHEMA,
+        crate::interval::SHIPMENTS_SCHEMA,
+        t = scenario.table,
+    );
+    let plan = velo_planner::plan_sql(&sql, &Default::default())
+        .map_err(|e| anyhow!("scenario {}: {e}", scenario.id))?
+        .jobs
+        .remove(0);
+    Ok(Prepared {
+        plan,
+        schema: crate::interval::orders_schema(),
+        messages: crate::interval::messages(records, batch_size),
+        records,
+        right_schema: Some(crate::interval::shipments_schema()),
+        tables: Vec::new(),
+    })
+}
+
 fn compile(p: &Prepared) -> Result<QueryExecutor> {
-    QueryExecutor::with_tables(&p.plan, p.schema.clone(), &p.tables).map_err(|e| anyhow!("{e}"))
+    QueryExecutor::with_inputs(&p.plan, p.schema.clone(), p.right_schema.clone(), &p.tables)
+        .map_err(|e| anyhow!("{e}"))
+}
+
+/// What a join of two streams holds, from one V1 query fed the prepared
+/// input: once every batch and watermark has been applied (before the end of
+/// input frees it), and the most at any point; `None` for a scenario without
+/// such a join.
+pub fn join_state(p: &Prepared) -> Result<Option<(JoinState, JoinState)>> {
+    if p.right_schema.is_none() {
+        return Ok(None);
+    }
+    let mut q = compile(p)?;
+    let (mut last, mut peak) = (JoinState::default(), JoinState::default());
+    for m in &p.messages {
+        let applied = match m {
+            StreamMessage::Batch(b) => q.process(b),
+            StreamMessage::Right(b) => q.process_right(b),
+            StreamMessage::Watermark(w) => q.on_watermark(*w),
+            StreamMessage::Barrier(_) | StreamMessage::EndOfStream => continue,
+        };
+        applied.map_err(|e| anyhow!("{e}"))?;
+        let (left, right) = q.join_rows().unwrap_or_default();
+        last = JoinState {
+            left,
+            right,
+            bytes: q.state_bytes(),
+        };
+        peak = JoinState {
+            left: peak.left.max(left),
+            right: peak.right.max(right),
+            bytes: peak.bytes.max(last.bytes),
+        };
+    }
+    Ok(Some((last, peak)))
+}
+
+/// Rows a join of two streams holds per input, and its state's size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JoinState {
+    pub left: usize,
+    pub right: usize,
+    pub bytes: usize,
 }
 
 fn collect(batch: &Batch, rows: &mut Option<Vec<Vec<Value>>>) {
@@ -240,8 +317,14 @@ pub fn run_v2(
 
 /// The V2 layout of `p` for `partitions` workers and `placement`.
 fn layout(p: &Prepared, partitions: usize, placement: Placement) -> Result<PartitionLayout> {
-    let mut layout = PartitionLayout::new(&p.plan, &p.schema, None, None, partitions)
-        .map_err(|e| anyhow!("{e:?}"))?;
+    let mut layout = PartitionLayout::new(
+        &p.plan,
+        &p.schema,
+        p.right_schema.as_deref(),
+        None,
+        partitions,
+    )
+    .map_err(|e| anyhow!("{e:?}"))?;
     layout.placement = placement;
     Ok(layout)
 }
@@ -267,7 +350,7 @@ pub struct PacedOptions {
 fn warmup(messages: &[StreamMessage], o: &PacedOptions) -> u64 {
     let batches = messages
         .iter()
-        .filter(|m| matches!(m, StreamMessage::Batch(_)))
+        .filter(|m| matches!(m, StreamMessage::Batch(_) | StreamMessage::Right(_)))
         .count();
     o.warmup_batches.min(batches / 4) as u64
 }
@@ -416,7 +499,7 @@ pub fn run_v2_paced(p: &Prepared, partitions: usize, o: &PacedOptions) -> Result
         queries,
         |out, _side| match input.next() {
             Some(m) => {
-                if let StreamMessage::Batch(b) = &m {
+                if let StreamMessage::Batch(b) | StreamMessage::Right(b) = &m {
                     pace(&mut pacer, b.num_rows(), &mut run);
                 }
                 sent.push((Instant::now(), run.batches));
@@ -537,6 +620,14 @@ fn expected_per_partition(
                 routed
                     .drain(..)
                     .map(|(q, b)| (q, StreamMessage::Batch(b)))
+                    .collect()
+            }
+            StreamMessage::Right(b) => {
+                let ctx = layout.right_ctx.as_ref().unwrap_or(&layout.ctx);
+                strategy.route(b.clone(), ctx, &mut routed);
+                routed
+                    .drain(..)
+                    .map(|(q, b)| (q, StreamMessage::Right(b)))
                     .collect()
             }
             other => (0..parts).map(|q| (q, other.clone())).collect(),

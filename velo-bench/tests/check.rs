@@ -149,3 +149,18 @@ fn paced_runs_measure_every_producing_message() {
         assert_eq!(v1.rows_out, v2.rows_out, "scenario {}", s.id);
     }
 }
+
+/// Scenario 5's join emits exactly the pairs computed from the generator's
+/// formula (`interval::expected_pairs`), on V1 and on V2.
+#[test]
+fn scenario_5_emits_the_pairs_computed_from_its_inputs() {
+    let s = SCENARIOS.iter().find(|s| s.id == "5").unwrap();
+    let p = prepare(s, 60_000, 700).unwrap();
+    let expected = velo_bench::interval::expected_pairs(60_000);
+    assert!(expected > 0);
+    assert_eq!(run_v1(&p, false).unwrap().rows_out, expected);
+    assert_eq!(
+        run_v2(&p, 2, Placement::Auto, false).unwrap().rows_out,
+        expected
+    );
+}
