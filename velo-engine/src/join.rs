@@ -11,6 +11,9 @@
 //! the stored row's key columns: nothing is allocated per record. A later row
 //! with the same key replaces the earlier one (the latest value wins, as in a
 //! changelog); a row whose key has a NULL is never matched (SQL equality).
+//! A Kafka table is its changelog applied in order before the first stream
+//! row: [`LookupTable::upsert`] for a value, [`LookupTable::remove`] for a
+//! tombstone.
 //!
 //! The join runs in front of the query's WHERE, inside the
 //! [`crate::query::SelectOperator`]: a stream row that an INNER join finds no
@@ -111,6 +114,48 @@ impl LookupTable {
                 });
             }
         }
+    }
+
+    /// Applies one row of a changelog: the row replaces the stored row with
+    /// its key (a NULL key is skipped).
+    pub fn upsert(&mut self, row: &[Value]) {
+        self.insert(row);
+    }
+
+    /// Deletes the row whose key columns equal `key` (in key order), as a
+    /// changelog's tombstone does; false when there is none. The last row
+    /// moves into the freed place, so the rows stay dense.
+    pub fn remove(&mut self, key: &[Value]) -> bool {
+        if key.len() != self.key_columns.len() || key.iter().any(Value::is_null) {
+            return false;
+        }
+        let hash = self.hash(key.iter());
+        let (rows, width, keys) = (&self.rows, self.width, &self.key_columns);
+        let Ok(entry) = self.index.find_entry(hash, |&r| {
+            let stored = &rows[r as usize * width..(r as usize + 1) * width];
+            keys.iter().zip(key).all(|(&c, k)| stored[c] == *k)
+        }) else {
+            return false;
+        };
+        let r = entry.remove().0 as usize;
+        let last = self.len() - 1;
+        self.heap_bytes = self
+            .heap_bytes
+            .saturating_sub(values_heap_bytes(&self.rows[r * width..(r + 1) * width]));
+        if r != last {
+            let moved = &self.rows[last * width..(last + 1) * width];
+            let moved_hash = hash_values(&self.hasher, keys.iter().map(|&c| &moved[c]));
+            let slot = self
+                .index
+                .find_mut(moved_hash, |&x| x as usize == last)
+                .expect("every stored row is indexed");
+            *slot = r as u32;
+            for i in 0..width {
+                self.rows.swap(r * width + i, last * width + i);
+            }
+        }
+        self.rows.truncate(last * width);
+        true
     }
 
     fn hash<'v>(&self, values: impl Iterator<Item = &'v Value>) -> u64 {
@@ -319,6 +364,31 @@ mod tests {
         // A DOUBLE 1.0 is not the BIGINT 1: the binder refuses keys of
         // different types, and the lookup does not convert.
         assert_eq!(name(Value::Float(1.0), "a"), None);
+    }
+
+    #[test]
+    fn a_removed_key_is_gone_and_the_other_rows_stay_found() {
+        let mut t = table(&[
+            (Some(1), "a", "one"),
+            (Some(2), "a", "two"),
+            (Some(3), "a", "three"),
+        ]);
+        let key = |id: i64| [Value::Int(id), Value::str("a")];
+        let name = |t: &LookupTable, id: i64| t.get(&key(id)).map(|row| row[2].to_string());
+        // The first row: the last one moves into its place.
+        assert!(t.remove(&key(1)));
+        assert!(!t.remove(&key(1)));
+        assert_eq!(t.len(), 2);
+        assert_eq!(name(&t, 1), None);
+        assert_eq!(name(&t, 3).as_deref(), Some("three"));
+        assert_eq!(name(&t, 2).as_deref(), Some("two"));
+        // A deleted key may come back; removing the last row moves nothing.
+        t.upsert(&[Value::Int(1), Value::str("a"), Value::str("again")]);
+        assert!(t.remove(&key(1)));
+        assert!(t.remove(&key(2)));
+        assert!(t.remove(&key(3)));
+        assert!(t.is_empty());
+        assert!(!t.remove(&[Value::Null, Value::str("a")]));
     }
 
     #[test]

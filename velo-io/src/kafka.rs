@@ -73,7 +73,7 @@ pub fn partition_label(topic: &str, partition: i32) -> String {
     format!("{topic}[{partition}]")
 }
 
-fn kafka_error(topic: &str, message: impl Into<String>) -> Error {
+pub(crate) fn kafka_error(topic: &str, message: impl Into<String>) -> Error {
     Error::Kafka {
         topic: topic.to_string(),
         message: message.into(),
@@ -82,7 +82,7 @@ fn kafka_error(topic: &str, message: impl Into<String>) -> Error {
 
 /// The client settings: Velo's `defaults`, then the pass-through ones (which
 /// may override them), then those Velo sets, which win.
-fn client_config(
+pub(crate) fn client_config(
     brokers: &str,
     defaults: &[(&str, &str)],
     properties: &[(String, String)],
@@ -99,7 +99,10 @@ fn client_config(
 }
 
 /// Checks that the brokers answer and know `topic`.
-fn check_topic<C: ClientContext>(client: &rdkafka::client::Client<C>, topic: &str) -> Result<()> {
+pub(crate) fn check_topic<C: ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+) -> Result<()> {
     let metadata = client
         .fetch_metadata(Some(topic), OPEN_TIMEOUT)
         .map_err(|e| kafka_error(topic, format!("cannot read the topic's metadata: {e}")))?;

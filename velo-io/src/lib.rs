@@ -40,6 +40,7 @@ pub mod file_sink;
 pub mod generator;
 mod json_source;
 pub mod kafka;
+pub mod kafka_table;
 mod parse;
 pub mod render;
 pub mod stdin;

@@ -1066,4 +1066,27 @@ mod tests {
         let err = plan("SELECT * FROM o JOIN c ON o.x = c.a WITH ('o.type' = 'stdin_source', 'c.type' = 'stdin_source', 'c.kind' = 'table', 'c.key' = 'a')").unwrap_err();
         assert!(err.to_string().contains("anything but a file"), "{err}");
     }
+
+    #[test]
+    fn a_kafka_table_is_planned_only_with_its_columns_declared() {
+        let kafka = "'o.type' = 'stdin_source', 'c.type' = 'kafka_source', 'c.topic' = 'c', \
+                     'c.bootstrap.servers' = 'localhost:9092', 'c.kind' = 'table', 'c.key' = 'a'";
+        let err = plan(&format!(
+            "SELECT * FROM o JOIN c ON o.x = c.a WITH ({kafka})"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid property 'c.schema': the Kafka table 'c' needs its columns declared, e.g. 'id BIGINT, name VARCHAR'"
+        );
+        let joins = plan(&format!(
+            "SELECT * FROM o JOIN c ON o.x = c.a WITH ({kafka}, 'c.schema' = 'a BIGINT, n VARCHAR')"
+        ))
+        .unwrap();
+        assert_eq!(joins[0].table_key, ["a"]);
+        assert!(matches!(
+            joins[0].table.config,
+            velo_types::connector::SourceConfig::Kafka(_)
+        ));
+    }
 }

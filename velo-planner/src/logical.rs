@@ -126,9 +126,15 @@ pub fn operator_tree(job: &JobPlan) -> PlanNode {
         scan = PlanNode {
             operator: "lookup_join",
             detail: format!(
-                "{kind} JOIN {} ON {}; the table is read whole first, one copy shared by every partition (read without a lock, so the stream keeps its own routing and the table's memory is counted once)",
+                "{kind} JOIN {} ON {}; {read}, one copy shared by every partition (read without a lock, so the stream keeps its own routing and the table's memory is counted once)",
                 join.qualifier(),
-                on.join(" AND ")
+                on.join(" AND "),
+                read = match join.table.config {
+                    velo_types::connector::SourceConfig::Kafka(_) => {
+                        "the table's changelog is read to its end first"
+                    }
+                    _ => "the table is read whole first",
+                }
             ),
             keys: lookup,
             output: Some(OutputKind::AppendOnly),

@@ -307,14 +307,32 @@ fn plan_statement(
     for join in &query.joins {
         let (source, table_key, event_time_field) =
             plan_source(&props, &join.table, &cx, &mut runtime)?;
-        if table_key.is_some() && !matches!(source.config, SourceConfig::File { .. }) {
-            return Err(Error::Unsupported {
-                what: format!(
-                    "a table read from anything but a file ('{}'; Kafka changelog tables come later)",
-                    source.name
-                ),
-                span: join.table.span,
-            });
+        if table_key.is_some() {
+            match &source.config {
+                SourceConfig::File { .. } => {}
+                // A changelog is read before the job's first row, so its
+                // columns cannot be discovered from the stream's data.
+                SourceConfig::Kafka(k) if k.schema.is_none() => {
+                    return Err(Error::InvalidProperty {
+                        key: format!("{}.schema", source.name),
+                        reason: format!(
+                            "the Kafka table '{}' needs its columns declared, e.g. 'id BIGINT, name VARCHAR'",
+                            source.name
+                        ),
+                        span: join.table.span,
+                    });
+                }
+                SourceConfig::Kafka(_) => {}
+                _ => {
+                    return Err(Error::Unsupported {
+                        what: format!(
+                            "a table read from anything but a file or a Kafka topic ('{}')",
+                            source.name
+                        ),
+                        span: join.table.span,
+                    });
+                }
+            }
         }
         join_inputs.push(crate::join::JoinInput {
             source,

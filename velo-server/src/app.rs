@@ -104,7 +104,7 @@ impl LoadedApp {
                             continue;
                         }
                     };
-                    let tables = self.load_tables(job)?;
+                    let tables = self.load_tables(job, false)?;
                     self.compile(job, schema, right, &tables)?;
                 }
                 InputSchema::AtRunTime => {}
@@ -185,7 +185,12 @@ impl LoadedApp {
     /// before the first stream row is joined). A table whose file cannot be
     /// read, or has a bad record, fails the job: a row missing from a table
     /// would silently change every join with it.
-    pub fn load_tables(&self, job: &JobPlan) -> Result<Vec<Arc<LookupTable>>, Failure> {
+    ///
+    /// A Kafka table is its topic's changelog read to the end it has when
+    /// the job starts (`velo_io::kafka_table`). With `read` false it is left
+    /// empty, typed by its declared columns: what `check` compiles against
+    /// without connecting to the brokers.
+    pub fn load_tables(&self, job: &JobPlan, read: bool) -> Result<Vec<Arc<LookupTable>>, Failure> {
         if job.joins.is_empty() {
             return Ok(Vec::new());
         }
@@ -199,6 +204,10 @@ impl LoadedApp {
                 let fail = |e: &velo_io::Error| {
                     Failure::User(format!("error: job '{}': table '{name}': {e}", job.name))
                 };
+                let span = velo_planner::bind::position(join.table.span);
+                if let SourceConfig::Kafka(k) = &join.table.config {
+                    return self.load_changelog(k, &join.table_key, span, read, &fail);
+                }
                 rt.block_on(async {
                     let mut reader = velo_io::open_reader(
                         &join.table.config,
@@ -206,7 +215,6 @@ impl LoadedApp {
                     )
                     .await
                     .map_err(|e| fail(&e))?;
-                    let span = velo_planner::bind::position(join.table.span);
                     let mut table = LookupTable::new(reader.schema(), &join.table_key, span)
                         .map_err(|e| self.compile_error(&e))?;
                     while let Some(batch) = reader.next_batch().await.map_err(|e| fail(&e))? {
@@ -216,6 +224,33 @@ impl LoadedApp {
                 })
             })
             .collect()
+    }
+
+    /// One Kafka table: its changelog applied in order (see [`load_tables`]).
+    fn load_changelog(
+        &self,
+        config: &velo_types::connector::KafkaSourceConfig,
+        key: &[String],
+        span: velo_types::Span,
+        read: bool,
+        fail: &dyn Fn(&velo_io::Error) -> Failure,
+    ) -> Result<Arc<LookupTable>, Failure> {
+        let declared = config
+            .schema
+            .as_ref()
+            .ok_or_else(|| Failure::Internal("a Kafka table without a schema".into()))?;
+        let schema = Arc::new(velo_io::kafka_table::table_schema(declared));
+        let mut table = LookupTable::new(schema, key, span).map_err(|e| self.compile_error(&e))?;
+        if read {
+            velo_io::kafka_table::read_changelog(config, key, |change| match change {
+                velo_io::kafka_table::Change::Upsert(row) => table.upsert(row),
+                velo_io::kafka_table::Change::Delete(key) => {
+                    table.remove(key);
+                }
+            })
+            .map_err(|e| fail(&e))?;
+        }
+        Ok(Arc::new(table))
     }
 }
 

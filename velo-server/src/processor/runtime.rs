@@ -605,7 +605,7 @@ pub fn run_job(
     let layout = layout(&schema, right_schema.as_deref())?;
     // One copy of each joined table serves every partition; it counts once
     // against the job's memory limit.
-    let tables = app.load_tables(job)?;
+    let tables = app.load_tables(job, true)?;
     if !tables.is_empty() {
         let rows: usize = tables.iter().map(|t| t.len()).sum();
         let bytes: usize = tables.iter().map(|t| t.state_bytes()).sum();

@@ -262,7 +262,7 @@ pub fn validate(text: String, partitioned: bool) -> Result<LoadedApp, InvalidApp
         };
         match schema {
             InputSchema::Known(schema) => {
-                let tables = app.load_tables(job).map_err(unpositioned)?;
+                let tables = app.load_tables(job, false).map_err(unpositioned)?;
                 QueryExecutor::with_inputs(job, schema, right, &tables)
                     .map_err(|e| InvalidApp::from_compile(&e, &app.source))?;
             }

@@ -94,6 +94,17 @@ impl Broker {
         producer.flush(Duration::from_secs(30)).unwrap();
     }
 
+    /// Produces a tombstone (a message with `key` and no value) and waits for
+    /// its delivery.
+    pub fn produce_tombstone(&self, topic: &str, key: &str) {
+        let producer: ThreadedProducer<DefaultProducerContext> = self.config().create().unwrap();
+        producer
+            .send(BaseRecord::<str, str>::to(topic).key(key))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        producer.flush(Duration::from_secs(30)).unwrap();
+    }
+
     /// The offsets `group` has committed for `topic`'s partitions `0..n`
     /// (`None`: nothing committed).
     pub fn committed(&self, group: &str, topic: &str, n: i32) -> Vec<Option<i64>> {
