@@ -37,6 +37,7 @@ mod memory;
 pub mod operator;
 pub use error::{Error, Result};
 pub mod query;
+pub mod state;
 pub mod stream_join;
 
 /// The stack every thread that runs a query gets: what evaluating (and

@@ -46,7 +46,7 @@ use velo_watermark::{decide, LateDataPolicy, LateDecision};
 use crate::error::{Error, Result};
 use crate::expr::{lower, PhysicalExpr};
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
-use crate::operator::{Operator, OperatorState};
+use crate::operator::{Operator, OperatorState, RestoreScope};
 use crate::query::{EventTime, LateWarning, QueryStats, RowFailure, LATE_REASON_COLUMN};
 
 /// No next row in a key's chain.
@@ -763,12 +763,14 @@ impl Operator for StreamJoin {
         })
     }
 
-    fn restore(&mut self, state: &OperatorState) -> Result<()> {
-        if state.operator != self.name() || !state.bytes.is_empty() {
-            return Err(Error::State {
-                operator: self.name(),
-                message: format!("cannot restore a '{}' operator's state", state.operator),
-            });
+    fn restore(&mut self, states: &[&OperatorState], _scope: &RestoreScope<'_>) -> Result<()> {
+        for state in states {
+            if state.operator != self.name() || !state.bytes.is_empty() {
+                return Err(Error::State {
+                    operator: self.name(),
+                    message: format!("cannot restore a '{}' operator's state", state.operator),
+                });
+            }
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ mod span;
 mod strategy;
 mod stream;
 mod value;
+mod value_serde;
 
 pub use batch::{Batch, BatchBuilder};
 pub use data_type::DataType;

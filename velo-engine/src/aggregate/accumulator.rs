@@ -2,6 +2,8 @@
 
 use std::cmp::Ordering;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use velo_types::{DataType, Decimal, Value};
 
 use super::AggregateKind;
@@ -12,7 +14,7 @@ type ValueSet = hashbrown::HashSet<Value, ahash::RandomState>;
 
 /// The running sum of SUM; the variant follows the values seen (BIGINT, promoted to
 /// DECIMAL or DOUBLE when such a value arrives).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum SumState {
     Empty,
     Int(i64),
@@ -21,7 +23,7 @@ pub enum SumState {
 }
 
 /// The running sum of AVG: BIGINTs are summed in 128 bits.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum AvgSum {
     Empty,
     Int(i128),
@@ -30,7 +32,8 @@ pub enum AvgSum {
 }
 
 /// One group's state for one aggregate. See the module docs for the semantics.
-#[derive(Debug, Clone)]
+/// Checkpoints store it with serde, variant by variant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Accumulator {
     Count(i64),
     CountStar(i64),
@@ -66,6 +69,29 @@ pub struct DistinctState {
     /// What the values in `seen` hold outside the set (string text), for
     /// [`Accumulator::heap_bytes`].
     value_bytes: usize,
+}
+
+/// A DISTINCT state is stored as its values (in no particular order) and the
+/// inner accumulator; the set and its byte count are rebuilt on restore.
+impl Serialize for DistinctState {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let seen: Vec<&Value> = self.seen.iter().collect();
+        (seen, &self.inner).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for DistinctState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<DistinctState, D::Error> {
+        let (values, inner) = <(Vec<Value>, Accumulator)>::deserialize(d)?;
+        let value_bytes = values.iter().map(value_heap_bytes).sum();
+        let mut seen = ValueSet::with_capacity_and_hasher(values.len(), ahash::RandomState::new());
+        seen.extend(values);
+        Ok(DistinctState {
+            seen,
+            inner,
+            value_bytes,
+        })
+    }
 }
 
 fn not_numeric(kind: &'static str, v: &Value) -> Error {

@@ -60,9 +60,73 @@ impl OperatorState {
     pub fn empty(operator: &'static str) -> OperatorState {
         OperatorState {
             operator,
-            version: 1,
+            version: crate::state::STATE_VERSION,
             bytes: Vec::new(),
         }
+    }
+}
+
+/// Whether a keyed state entry's key belongs to a partition (see [`RestoreScope`]).
+pub type OwnsKey = dyn Fn(&[velo_types::Value]) -> bool + Sync;
+
+/// Where an operator is restored, and which of the stored state is its own.
+///
+/// A job restored with the partition count it was checkpointed with gives each
+/// partition its own state back ([`RestoreScope::whole`] per partition). With
+/// another count, every partition is handed the states of all the old
+/// partitions and keeps the keyed entries whose key [`RestoreScope::owns`]
+/// (the router would send that key to it), so state is redistributed by key.
+/// What is not keyed (counters) is taken from the old partitions `p` with
+/// `p % partitions == partition`, so job totals stay the same.
+#[derive(Clone, Copy)]
+pub struct RestoreScope<'a> {
+    /// This partition, below `partitions`.
+    pub partition: usize,
+    /// The new partition count.
+    pub partitions: usize,
+    owns: Option<&'a OwnsKey>,
+}
+
+impl std::fmt::Debug for RestoreScope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreScope")
+            .field("partition", &self.partition)
+            .field("partitions", &self.partitions)
+            .field("filtered", &self.owns.is_some())
+            .finish()
+    }
+}
+
+impl RestoreScope<'static> {
+    /// Everything stored is this operator's own.
+    pub fn whole() -> RestoreScope<'static> {
+        RestoreScope {
+            partition: 0,
+            partitions: 1,
+            owns: None,
+        }
+    }
+}
+
+impl<'a> RestoreScope<'a> {
+    /// Partition `partition` of `partitions`, owning the keys `owns` accepts.
+    pub fn keyed(partition: usize, partitions: usize, owns: &'a OwnsKey) -> RestoreScope<'a> {
+        RestoreScope {
+            partition,
+            partitions: partitions.max(1),
+            owns: Some(owns),
+        }
+    }
+
+    /// Whether the keyed entry with `key` (the operator's own key: GROUP BY
+    /// values, PARTITION BY values, join key) is restored here.
+    pub fn owns(&self, key: &[velo_types::Value]) -> bool {
+        self.owns.is_none_or(|f| f(key))
+    }
+
+    /// Whether the counters of old partition `old` are restored here.
+    pub fn takes_counters_of(&self, old: usize) -> bool {
+        self.owns.is_none() || old % self.partitions == self.partition
     }
 }
 
@@ -126,9 +190,10 @@ pub trait Operator: std::fmt::Debug + Send {
     /// Its state, taken between two messages (after [`Operator::on_barrier`]).
     fn snapshot(&self) -> Result<OperatorState>;
 
-    /// Replaces its state with `state`, which [`Operator::snapshot`] of an
-    /// operator of the same plan wrote.
-    fn restore(&mut self, state: &OperatorState) -> Result<()>;
+    /// Replaces its state with `states`, which [`Operator::snapshot`] of the
+    /// operators of the same plan wrote, one per old partition (one when the
+    /// partition count is unchanged), keeping what `scope` says is its own.
+    fn restore(&mut self, states: &[&OperatorState], scope: &RestoreScope<'_>) -> Result<()>;
 }
 
 impl<O: Operator + ?Sized> Operator for Box<O> {
@@ -168,7 +233,7 @@ impl<O: Operator + ?Sized> Operator for Box<O> {
     fn snapshot(&self) -> Result<OperatorState> {
         (**self).snapshot()
     }
-    fn restore(&mut self, state: &OperatorState) -> Result<()> {
-        (**self).restore(state)
+    fn restore(&mut self, states: &[&OperatorState], scope: &RestoreScope<'_>) -> Result<()> {
+        (**self).restore(states, scope)
     }
 }

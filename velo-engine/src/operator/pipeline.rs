@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use velo_types::{Batch, Watermark};
 
-use super::{Operator, OperatorState};
+use super::{Operator, OperatorState, RestoreScope};
 use crate::error::{Error, Result};
 
 /// Where a batch goes: input `input` of node `node`.
@@ -305,17 +305,25 @@ impl<O: Operator> Pipeline<O> {
         self.nodes.iter().map(|n| n.op.snapshot()).collect()
     }
 
-    /// Restores what [`Pipeline::snapshot`] of the same plan returned.
-    pub fn restore(&mut self, states: &[OperatorState]) -> Result<()> {
-        if states.len() != self.nodes.len() {
+    /// Restores what [`Pipeline::snapshot`] of the same plan returned: one
+    /// snapshot per old partition (see [`RestoreScope`]).
+    pub fn restore(
+        &mut self,
+        partitions: &[Vec<OperatorState>],
+        scope: &RestoreScope<'_>,
+    ) -> Result<()> {
+        if let Some(states) = partitions.iter().find(|s| s.len() != self.nodes.len()) {
             return Err(Error::Pipeline(format!(
                 "a snapshot of {} operators for a plan of {}",
                 states.len(),
                 self.nodes.len()
             )));
         }
-        for (node, state) in self.nodes.iter_mut().zip(states) {
-            node.op.restore(state)?;
+        let mut states = Vec::with_capacity(partitions.len());
+        for (n, node) in self.nodes.iter_mut().enumerate() {
+            states.clear();
+            states.extend(partitions.iter().map(|p| &p[n]));
+            node.op.restore(&states, scope)?;
         }
         Ok(())
     }

@@ -8,15 +8,21 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
+use serde::Serialize;
 use velo_ast::EmitMode;
 use velo_planner::bind::{bind_group_output, bind_grouping, BoundGrouping};
 use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, Schema, SchemaRef, Value};
 
 use crate::aggregate::{fold, Accumulator, AggregateFunction, FoldOrder, NewAccumulator};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::expr::{lower, PhysicalExpr};
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
+use crate::operator::RestoreScope;
+use crate::state;
+
+/// The operator name its state is stored under (the select operator's).
+const OPERATOR: &str = "aggregate";
 
 /// One group: its key values and one accumulator per aggregate call.
 #[derive(Debug)]
@@ -314,6 +320,82 @@ impl GroupAggregate {
             }
         }
         Ok(())
+    }
+
+    /// Appends the groups' state to `out` for a checkpoint: each group's key
+    /// and accumulators, in order of first appearance.
+    pub(crate) fn store(&self, out: &mut Vec<u8>) -> Result<()> {
+        struct Groups<'a>(&'a [Group]);
+        impl Serialize for Groups<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(|g| (&*g.key, &*g.accumulators)))
+            }
+        }
+        state::put(OPERATOR, &Groups(&self.groups), out)
+    }
+
+    /// Adds the groups [`GroupAggregate::store`] wrote at the front of
+    /// `bytes` whose key `scope` owns; returns the bytes after them. A key
+    /// met twice (it cannot be, unless two partitions held it) has its states
+    /// merged.
+    pub(crate) fn load<'b>(
+        &mut self,
+        bytes: &'b [u8],
+        scope: &RestoreScope<'_>,
+    ) -> Result<&'b [u8]> {
+        let (groups, rest): (Vec<(Vec<Value>, Vec<Accumulator>)>, _) =
+            state::take(OPERATOR, bytes)?;
+        let fresh_heap: usize = self
+            .aggregates
+            .iter()
+            .map(|(f, _)| f.new_accumulator().heap_bytes())
+            .sum();
+        for (key, accumulators) in groups {
+            if key.len() != self.keys.len() || accumulators.len() != self.aggregates.len() {
+                return Err(Error::State {
+                    operator: OPERATOR,
+                    message: format!(
+                        "a stored group has {} keys and {} aggregates; this query has {} and {}",
+                        key.len(),
+                        accumulators.len(),
+                        self.keys.len(),
+                        self.aggregates.len()
+                    ),
+                });
+            }
+            if !scope.owns(&key) {
+                continue;
+            }
+            let hash = self.hasher.hash_one(key.as_slice());
+            let groups = &mut self.groups;
+            if let Some(&i) = self
+                .index
+                .find(hash, |&i| *groups[i as usize].key == key[..])
+            {
+                for (acc, other) in groups[i as usize]
+                    .accumulators
+                    .iter_mut()
+                    .zip(&accumulators)
+                {
+                    acc.merge(other)?;
+                }
+                continue;
+            }
+            let held: usize = accumulators.iter().map(Accumulator::heap_bytes).sum();
+            self.heap_bytes += values_heap_bytes(&key) + held.saturating_sub(fresh_heap);
+            let i = groups.len();
+            groups.push(Group {
+                hash,
+                key: key.into_boxed_slice(),
+                accumulators: accumulators.into_boxed_slice(),
+            });
+            self.index
+                .insert_unique(hash, i as u32, |&j| groups[j as usize].hash);
+        }
+        Ok(rest)
     }
 
     fn emit_group(&mut self, idx: usize, out: &mut BatchBuilder) -> Result<()> {

@@ -344,6 +344,23 @@ impl QueryExecutor {
         &self.pipeline
     }
 
+    /// Every operator's state, for a checkpoint: take it right after
+    /// [`QueryExecutor::on_barrier`], when the state is exactly "everything
+    /// before the barrier" (see [`crate::state`]).
+    pub fn snapshot(&self) -> Result<Vec<crate::operator::OperatorState>> {
+        self.pipeline.snapshot()
+    }
+
+    /// Restores a fresh executor of the same plan from the snapshots of the
+    /// old partitions, keeping what `scope` says is this partition's.
+    pub fn restore(
+        &mut self,
+        partitions: &[Vec<crate::operator::OperatorState>],
+        scope: &crate::operator::RestoreScope<'_>,
+    ) -> Result<()> {
+        self.pipeline.restore(partitions, scope)
+    }
+
     /// The schema of the job's (FROM) input batches.
     pub fn input_schema(&self) -> &SchemaRef {
         match self.join() {

@@ -4,7 +4,7 @@ use velo_types::{Batch, SchemaRef, Watermark};
 
 use super::{RowFailure, SelectOperator};
 use crate::error::Result;
-use crate::operator::{Operator, OperatorState, OutputKind};
+use crate::operator::{Operator, OperatorState, OutputKind, RestoreScope};
 use crate::stream_join::StreamJoin;
 
 /// One node of a job's pipeline.
@@ -117,7 +117,7 @@ impl Operator for QueryOperator {
     fn snapshot(&self) -> Result<OperatorState> {
         self.op().snapshot()
     }
-    fn restore(&mut self, state: &OperatorState) -> Result<()> {
-        self.op_mut().restore(state)
+    fn restore(&mut self, states: &[&OperatorState], scope: &RestoreScope<'_>) -> Result<()> {
+        self.op_mut().restore(states, scope)
     }
 }

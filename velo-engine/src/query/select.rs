@@ -18,7 +18,8 @@ use super::{LateWarning, QueryCounters, QueryStats, RowFailure, LATE_REASON_COLU
 use crate::error::{Error, Result};
 use crate::expr::{lower, PhysicalExpr};
 use crate::join::{compile_joins, LookupJoin, LookupTable};
-use crate::operator::{Operator, OperatorState, OutputKind};
+use crate::operator::{Operator, OperatorState, OutputKind, RestoreScope};
+use crate::state;
 
 /// How the rows that pass WHERE become output rows.
 #[derive(Debug)]
@@ -583,37 +584,87 @@ impl Operator for SelectOperator {
         SelectOperator::state_bytes(self)
     }
 
-    /// A projection without ORDER BY or LIMIT holds no state. The encoding of
-    /// groups, windows and row buffers comes with checkpoints (SPEC §4); until
-    /// then a snapshot of them is refused rather than taken incompletely.
+    /// The counters and the watermark, then the body's state: a GROUP BY's
+    /// groups or a time window's entries (see [`crate::state`]). A rows
+    /// window's buffers and an ORDER BY / LIMIT's rows are not stored yet:
+    /// their snapshot is refused rather than taken incompletely.
     fn snapshot(&self) -> Result<OperatorState> {
-        if self.holds_state() {
+        if matches!(self.body, Body::Rows(_)) || !self.order_limit.is_stateless() {
             return Err(self.no_snapshot());
         }
-        Ok(OperatorState::empty(self.name()))
+        let c = &self.counters;
+        let st = &self.stats;
+        let header: Header = (
+            [
+                c.rows_in,
+                c.filtered,
+                c.failed,
+                c.rows_out,
+                st.contributed,
+                st.late,
+                st.late_dropped,
+                st.late_dead_lettered,
+            ],
+            self.watermark,
+        );
+        let mut bytes = Vec::new();
+        state::put(self.name(), &header, &mut bytes)?;
+        match &self.body {
+            Body::Aggregate(g) => g.store(&mut bytes)?,
+            Body::Window(w) => w.store(&mut bytes)?,
+            Body::Project { .. } | Body::Rows(_) => {}
+        }
+        Ok(state::state(self.name(), bytes))
     }
 
-    fn restore(&mut self, state: &OperatorState) -> Result<()> {
-        if state.operator != self.name() {
-            return Err(Error::State {
-                operator: self.name(),
-                message: format!("the stored state is a '{}' operator's", state.operator),
-            });
-        }
-        if self.holds_state() || !state.bytes.is_empty() {
+    fn restore(&mut self, states: &[&OperatorState], scope: &RestoreScope<'_>) -> Result<()> {
+        if matches!(self.body, Body::Rows(_)) || !self.order_limit.is_stateless() {
             return Err(self.no_snapshot());
+        }
+        for (old, stored) in states.iter().enumerate() {
+            state::check(self.name(), stored)?;
+            let (
+                (
+                    [rows_in, filtered, failed, rows_out, contributed, late, dropped, dead],
+                    watermark,
+                ),
+                rest,
+            ): (Header, _) = state::take(self.name(), &stored.bytes)?;
+            if scope.takes_counters_of(old) {
+                let c = &mut self.counters;
+                c.rows_in += rows_in;
+                c.filtered += filtered;
+                c.failed += failed;
+                c.rows_out += rows_out;
+                let st = &mut self.stats;
+                st.contributed += contributed;
+                st.late += late;
+                st.late_dropped += dropped;
+                st.late_dead_lettered += dead;
+            }
+            // Every partition saw the same watermark before the barrier.
+            self.watermark = self.watermark.max(watermark);
+            let rest = match &mut self.body {
+                Body::Aggregate(g) => g.load(rest, scope)?,
+                Body::Window(w) => w.load(rest, old, scope)?,
+                Body::Project { .. } | Body::Rows(_) => rest,
+            };
+            if !rest.is_empty() {
+                return Err(Error::State {
+                    operator: self.name(),
+                    message: format!("{} bytes are left after the stored state", rest.len()),
+                });
+            }
         }
         Ok(())
     }
 }
 
-impl SelectOperator {
-    /// Whether anything but the counters carries over from one batch to the
-    /// next.
-    fn holds_state(&self) -> bool {
-        !matches!(self.body, Body::Project { .. }) || !self.order_limit.is_stateless()
-    }
+/// The stored counters (`rows_in`, `filtered`, `failed`, `rows_out`,
+/// `contributed`, `late`, `late_dropped`, `late_dead_lettered`) and watermark.
+type Header = ([u64; 8], Option<i64>);
 
+impl SelectOperator {
     fn no_snapshot(&self) -> Error {
         Error::State {
             operator: self.name(),

@@ -50,6 +50,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::mem::size_of;
 
 use hashbrown::HashTable;
+use serde::Serialize;
 use velo_ast::EmitMode;
 use velo_planner::{JobPlan, TimeWindowKind};
 use velo_types::{BatchBuilder, Schema, SchemaRef, Value};
@@ -62,8 +63,13 @@ use crate::aggregate::{
 use crate::error::{Error, Result};
 use crate::expr::PhysicalExpr;
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
+use crate::operator::RestoreScope;
+use crate::state;
 
 const NIL: u32 = u32::MAX;
+
+/// The operator name its state is stored under (the select operator's).
+const OPERATOR: &str = "time_window";
 
 fn window_overflow() -> Error {
     Error::Overflow {
@@ -554,29 +560,193 @@ impl WindowAggregate {
                     check_fallible(&self.fresh, &self.arg_scratch, self.fresh_order)?;
                 }
                 let i = self.alloc(hash, start, end, NIL, take_key);
-                let slots = &self.slots;
-                self.index
-                    .insert_unique(hash, i, |&j| slots[j as usize].hash);
-                match self.windows.entry(start) {
-                    std::collections::btree_map::Entry::Vacant(v) => {
-                        v.insert(WindowList {
-                            head: i,
-                            tail: i,
-                            end,
-                        });
-                    }
-                    std::collections::btree_map::Entry::Occupied(mut o) => {
-                        let list = o.get_mut();
-                        self.slots[list.tail as usize].link = i;
-                        list.tail = i;
-                    }
-                }
+                self.link_window(i, hash, start, end);
                 self.fold_args(i, true)?;
                 i
             }
         };
         if self.emit == EmitMode::Changes {
             self.emit_slot(slot, out)?;
+        }
+        Ok(())
+    }
+
+    /// Indexes the new (tumbling or sliding) entry `i` and appends it to its
+    /// window's list.
+    fn link_window(&mut self, i: u32, hash: u64, start: i64, end: i64) {
+        let slots = &self.slots;
+        self.index
+            .insert_unique(hash, i, |&j| slots[j as usize].hash);
+        match self.windows.entry(start) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(WindowList {
+                    head: i,
+                    tail: i,
+                    end,
+                });
+            }
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                let list = o.get_mut();
+                self.slots[list.tail as usize].link = i;
+                list.tail = i;
+            }
+        }
+    }
+
+    /// Appends the windows' state to `out` for a checkpoint: the count of
+    /// windows closed, then each live entry in creation order as its key,
+    /// start, end (tumbling, sliding) or last event time (sessions) and
+    /// accumulators.
+    pub(crate) fn store(&self, out: &mut Vec<u8>) -> Result<()> {
+        struct Entries<'a>(&'a WindowAggregate, Vec<u32>);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let w = self.0;
+                s.collect_seq(self.1.iter().map(|&slot| {
+                    let i = slot as usize;
+                    let m = &w.slots[i];
+                    (
+                        &w.key_store[i * w.nk..(i + 1) * w.nk],
+                        m.start,
+                        m.end_or_last,
+                        &w.acc_store[i * w.na..(i + 1) * w.na],
+                    )
+                }))
+            }
+        }
+        let mut live: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&i| self.slots[i as usize].live)
+            .collect();
+        live.sort_unstable_by_key(|&i| self.slots[i as usize].seq);
+        state::put(OPERATOR, &(self.windows_closed, Entries(self, live)), out)
+    }
+
+    /// Adds the entries [`WindowAggregate::store`] wrote at the front of
+    /// `bytes` whose key `scope` owns (and, from old partition `old`, its
+    /// count of closed windows when `scope` takes its counters); returns the
+    /// bytes after them.
+    pub(crate) fn load<'b>(
+        &mut self,
+        bytes: &'b [u8],
+        old: usize,
+        scope: &RestoreScope<'_>,
+    ) -> Result<&'b [u8]> {
+        type Entry = (Vec<Value>, i64, i64, Vec<Accumulator>);
+        let ((closed, entries), rest): ((u64, Vec<Entry>), _) = state::take(OPERATOR, bytes)?;
+        if scope.takes_counters_of(old) {
+            self.windows_closed += closed;
+        }
+        for (key, start, end_or_last, accumulators) in entries {
+            if key.len() != self.nk || accumulators.len() != self.na {
+                return Err(Error::State {
+                    operator: OPERATOR,
+                    message: format!(
+                        "a stored window has {} keys and {} aggregates; this query has {} and {}",
+                        key.len(),
+                        accumulators.len(),
+                        self.nk,
+                        self.na
+                    ),
+                });
+            }
+            if scope.owns(&key) {
+                self.restore_entry(key, start, end_or_last, accumulators)?;
+            }
+        }
+        Ok(rest)
+    }
+
+    /// One stored entry back into the slab, its index and its window list or
+    /// session list.
+    fn restore_entry(
+        &mut self,
+        key: Vec<Value>,
+        start: i64,
+        end_or_last: i64,
+        accumulators: Vec<Accumulator>,
+    ) -> Result<()> {
+        self.key_scratch.clear();
+        self.key_scratch.extend(key);
+        let key_hash = self.hasher.hash_one(self.key_scratch.as_slice());
+        let slot = match self.assigner {
+            Assigner::Tumbling { .. } | Assigner::Sliding { .. } => {
+                let hash = mix(key_hash, start);
+                if let Some(i) = self.find_window(hash, start) {
+                    // Held by two partitions: one state of both.
+                    let i = i as usize;
+                    for (acc, other) in self.acc_store[i * self.na..(i + 1) * self.na]
+                        .iter_mut()
+                        .zip(&accumulators)
+                    {
+                        acc.merge(other)?;
+                    }
+                    return Ok(());
+                }
+                let i = self.alloc(hash, start, end_or_last, NIL, true);
+                self.link_window(i, hash, start, end_or_last);
+                i
+            }
+            Assigner::Session { gap } => {
+                let end = end_or_last.checked_add(gap).ok_or_else(window_overflow)?;
+                let (keys, nk, key, entries) = (
+                    &self.key_store,
+                    self.nk,
+                    &self.key_scratch,
+                    &self.session_keys,
+                );
+                let found = self
+                    .index
+                    .find(key_hash, |&e| {
+                        let first = entries[e as usize].sessions[0] as usize;
+                        keys[first * nk..(first + 1) * nk] == key[..]
+                    })
+                    .copied();
+                let (e, new_key) = match found {
+                    Some(e) => (e, false),
+                    None => match self.free_keys.pop() {
+                        Some(e) => {
+                            self.session_keys[e as usize].hash = key_hash;
+                            (e, true)
+                        }
+                        None => {
+                            self.session_keys.push(SessionKey {
+                                hash: key_hash,
+                                sessions: Vec::with_capacity(2),
+                            });
+                            ((self.session_keys.len() - 1) as u32, true)
+                        }
+                    },
+                };
+                let slot = self.alloc(key_hash, start, end_or_last, e, false);
+                let slots = &self.slots;
+                let sessions = &mut self.session_keys[e as usize].sessions;
+                let pos = sessions
+                    .iter()
+                    .position(|&s| slots[s as usize].start > start)
+                    .unwrap_or(sessions.len());
+                sessions.insert(pos, slot);
+                if new_key {
+                    let entries = &self.session_keys;
+                    self.index
+                        .insert_unique(key_hash, e, |&j| entries[j as usize].hash);
+                }
+                let generation = self.slots[slot as usize].generation;
+                self.heap.push(Reverse((end, slot, generation)));
+                slot
+            }
+        };
+        let s = slot as usize;
+        for (dst, src) in self.acc_store[s * self.na..(s + 1) * self.na]
+            .iter_mut()
+            .zip(accumulators)
+        {
+            *dst = src;
+        }
+        if self.accumulators_grow {
+            self.heap_bytes += self.acc_heap_bytes(s).saturating_sub(self.fresh_heap_bytes);
         }
         Ok(())
     }

@@ -18,8 +18,8 @@ fn invalid(message: impl Into<String>, span: Span) -> Error {
     }
 }
 
-/// Which aggregate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which aggregate (stored by name in checkpoints of its accumulators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AggregateKind {
     /// `COUNT(x)`: non-NULL values.
     Count,

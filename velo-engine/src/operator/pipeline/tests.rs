@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use velo_types::{Batch, DataType, Field, Schema, SchemaRef, Value, Watermark};
 
 use super::*;
-use crate::operator::{Operator, OperatorState, OutputKind};
+use crate::operator::{Operator, OperatorState, OutputKind, RestoreScope};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -93,16 +93,18 @@ impl Operator for Probe {
             bytes: (self.rows as u64).to_le_bytes().to_vec(),
         })
     }
-    fn restore(&mut self, state: &OperatorState) -> Result<()> {
-        let bytes: [u8; 8] = state
-            .bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::State {
-                operator: self.name,
-                message: "not 8 bytes".into(),
-            })?;
-        self.rows = u64::from_le_bytes(bytes) as usize;
+    fn restore(&mut self, states: &[&OperatorState], _: &RestoreScope<'_>) -> Result<()> {
+        for state in states {
+            let bytes: [u8; 8] = state
+                .bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::State {
+                    operator: self.name,
+                    message: "not 8 bytes".into(),
+                })?;
+            self.rows += u64::from_le_bytes(bytes) as usize;
+        }
         Ok(())
     }
 }
@@ -348,9 +350,12 @@ fn snapshot_and_restore_go_node_by_node() {
     let states = p.snapshot().unwrap();
     assert_eq!(p.state_bytes(), 6);
     let mut q = PipelineBuilder::chain([probe("a", 1, &log), probe("b", 1, &log)]).unwrap();
-    q.restore(&states).unwrap();
+    q.restore(std::slice::from_ref(&states), &RestoreScope::whole())
+        .unwrap();
     assert_eq!(q.state_bytes(), 6);
-    let err = q.restore(&states[..1]).unwrap_err();
+    let err = q
+        .restore(&[states[..1].to_vec()], &RestoreScope::whole())
+        .unwrap_err();
     assert!(
         err.to_string().contains("a snapshot of 1 operators"),
         "{err}"
