@@ -414,7 +414,7 @@ pub fn run_v1_paced(p: &Prepared, o: &PacedOptions) -> Result<LatencyRun> {
             .iter()
             .map(|o| match o {
                 Output::Rows(b) => b.num_rows() as u64,
-                Output::DeadLetters(_) | Output::Failed(_) | Output::Barrier(_) => 0,
+                Output::DeadLetters(_) | Output::Failed(_) | Output::Barrier { .. } => 0,
             })
             .sum();
         let t1 = Instant::now();

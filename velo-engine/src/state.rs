@@ -6,6 +6,38 @@
 //! tables), so that a restore can rebuild the layout and redistribute the
 //! entries by key across another partition count.
 //!
+//! What each operator stores, in order:
+//!
+//! * every SELECT (`project`, `aggregate`, `time_window`, `rows_window`): its
+//!   counters (`rows_in`, `filtered`, `failed`, `rows_out`, `contributed`,
+//!   `late`, `late_dropped`, `late_dead_lettered`) and watermark; then its
+//!   body's state; then ORDER BY / LIMIT's;
+//! * GROUP BY (`aggregate`): each group's key and accumulators, in order of
+//!   first appearance;
+//! * time windows (`time_window`): the count of windows closed, then each live
+//!   entry's key, start, end (tumbling, sliding) or last event time
+//!   (sessions) and accumulators, in creation order;
+//! * OVER (ROWS ...) windows (`rows_window`), keyed by the PARTITION BY
+//!   values: per partition, in creation order, its key, row count and last
+//!   event time (EXPIRE AFTER), the ring rows still read (the last
+//!   `max(frame, largest LAG offset + 1)`, oldest first), its running
+//!   COUNT / SUM / AVG sums, its MIN / MAX deques as (sequence, value), the
+//!   previous ORDER BY values with RANK and DENSE_RANK, and the rows held for
+//!   LEAD with their sequence numbers; the exact DOUBLE sums are summed again
+//!   from the ring on restore (their value depends only on the frame);
+//! * ORDER BY / LIMIT (after the body, not keyed): the count of rows emitted
+//!   and the rows ORDER BY holds; restored only where
+//!   [`RestoreScope::takes_counters_of`](crate::operator::RestoreScope::takes_counters_of)
+//!   the old partition (V2 runs such a job on one partition);
+//! * joins of two streams (`interval_join`, `regular_join`, `window_join`):
+//!   the counters and watermark, then per input its live rows in arrival
+//!   order, each as its key (a window join's ending with the window start),
+//!   values, event time, whether it was paired (LEFT's NULL rows) and expiry,
+//!   keyed by the join key.
+//!
+//! Keyed entries go where [`RestoreScope::owns`](crate::operator::RestoreScope::owns)
+//! their key; counters where it takes the old partition's counters.
+//!
 //! The encoding of every operator is versioned by [`STATE_VERSION`]; a state of
 //! another version, or of another operator, is refused with an error naming
 //! both.

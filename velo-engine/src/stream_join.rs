@@ -31,6 +31,17 @@
 //! watermark is late and follows `late.data.strategy` like everywhere else;
 //! a dead-lettered late row is written as a joined row with the other
 //! input's columns NULL and a `_late_reason`.
+//!
+//! # Checkpoints
+//!
+//! [`Operator::snapshot`] stores the counters and the watermark, then each
+//! input's live rows in arrival order, each as its key (a window join's ends
+//! with the window's start), its values (with a window join's three window
+//! columns), its event time, whether it was paired (LEFT's NULL rows) and
+//! when it leaves (`None`: never): what the state means, not the arenas,
+//! chains, index or heap, which a restore rebuilds. The rows are keyed by
+//! the join key (without a window's start), the key both inputs are routed
+//! by, so [`RestoreScope::owns`] redistributes them.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -48,6 +59,7 @@ use crate::expr::{lower, PhysicalExpr};
 use crate::memory::{hash_entry_bytes, values_heap_bytes};
 use crate::operator::{Operator, OperatorState, RestoreScope};
 use crate::query::{EventTime, LateWarning, QueryStats, RowFailure, LATE_REASON_COLUMN};
+use crate::state;
 
 /// No next row in a key's chain.
 const NONE: u32 = u32::MAX;
@@ -207,6 +219,27 @@ impl SideState {
         }
     }
 
+    /// Its live rows for a checkpoint, in arrival order: (key, values, event
+    /// time, paired, expiry).
+    fn stored(&self) -> Vec<StoredRowRef<'_>> {
+        let mut expiries = vec![None; self.rows()];
+        for Reverse((e, r)) in self.expiries.iter() {
+            expiries[*r as usize] = Some(*e);
+        }
+        (0..self.rows())
+            .filter(|&r| self.alive[r])
+            .map(|r| {
+                (
+                    self.key(r),
+                    self.row(r),
+                    self.times[r],
+                    self.matched[r],
+                    expiries[r],
+                )
+            })
+            .collect()
+    }
+
     fn state_bytes(&self) -> usize {
         (self.values.capacity() + self.keys.capacity()) * std::mem::size_of::<Value>()
             + self.heap_bytes
@@ -218,6 +251,14 @@ impl SideState {
             + self.index.capacity() * hash_entry_bytes(4)
     }
 }
+
+/// A stored row: key, values, event time, paired, expiry.
+type StoredRowRef<'a> = (&'a [Value], &'a [Value], i64, bool, Option<i64>);
+/// [`StoredRowRef`] read back.
+type StoredRow = (Vec<Value>, Vec<Value>, i64, bool, Option<i64>);
+/// The stored counters (`rows_in`, `filtered`, `failed`, `rows_out`,
+/// `contributed`, `late`, `late_dropped`, `late_dead_lettered`) and watermark.
+type Header = ([u64; 8], Option<i64>);
 
 /// What one input of the join reads of its rows.
 #[derive(Debug)]
@@ -753,23 +794,81 @@ impl Operator for StreamJoin {
         self.sides[0].state_bytes() + self.sides[1].state_bytes()
     }
 
+    /// See the module docs (Checkpoints).
     fn snapshot(&self) -> Result<OperatorState> {
-        if self.sides.iter().all(|s| s.live == 0) {
-            return Ok(OperatorState::empty(self.name()));
-        }
-        Err(Error::State {
-            operator: self.name(),
-            message: "the encoding of a join's rows comes with checkpoints".into(),
-        })
+        let st = &self.stats;
+        let header: Header = (
+            [
+                st.rows_in,
+                st.filtered,
+                st.failed,
+                st.rows_out,
+                st.contributed,
+                st.late,
+                st.late_dropped,
+                st.late_dead_lettered,
+            ],
+            self.watermark,
+        );
+        let mut bytes = Vec::new();
+        state::put(self.name(), &header, &mut bytes)?;
+        let sides = [self.sides[0].stored(), self.sides[1].stored()];
+        state::put(self.name(), &sides, &mut bytes)?;
+        Ok(state::state(self.name(), bytes))
     }
 
-    fn restore(&mut self, states: &[&OperatorState], _scope: &RestoreScope<'_>) -> Result<()> {
-        for state in states {
-            if state.operator != self.name() || !state.bytes.is_empty() {
+    /// Takes the counters of the old partitions `scope` takes them of, the
+    /// highest watermark, and the rows whose join key `scope` owns, which
+    /// are inserted again in their order (so that a key's pairs come out in
+    /// the same order).
+    fn restore(&mut self, states: &[&OperatorState], scope: &RestoreScope<'_>) -> Result<()> {
+        let name = self.name();
+        let join_keys = self.sides[0].key_width - usize::from(self.window.is_some());
+        for (old, stored) in states.iter().enumerate() {
+            state::check(name, stored)?;
+            let (
+                ([rows_in, filtered, failed, rows_out, contributed, late, dropped, dead], wm),
+                rest,
+            ): (Header, _) = state::take(name, &stored.bytes)?;
+            let (sides, rest): ([Vec<StoredRow>; 2], _) = state::take(name, rest)?;
+            if !rest.is_empty() {
                 return Err(Error::State {
-                    operator: self.name(),
-                    message: format!("cannot restore a '{}' operator's state", state.operator),
+                    operator: name,
+                    message: format!("{} bytes are left after the stored state", rest.len()),
                 });
+            }
+            if scope.takes_counters_of(old) {
+                let st = &mut self.stats;
+                st.rows_in += rows_in;
+                st.filtered += filtered;
+                st.failed += failed;
+                st.rows_out += rows_out;
+                st.contributed += contributed;
+                st.late += late;
+                st.late_dropped += dropped;
+                st.late_dead_lettered += dead;
+            }
+            // Every partition saw the same watermark before the barrier.
+            self.watermark = self.watermark.max(wm);
+            for (side, rows) in sides.into_iter().enumerate() {
+                let (width, key_width) = (self.sides[side].width, self.sides[side].key_width);
+                for (key, values, time, matched, expiry) in rows {
+                    if key.len() != key_width || values.len() != width {
+                        return Err(Error::State {
+                            operator: name,
+                            message: format!(
+                                "a stored row has {} key and {} other values; this join's have {key_width} and {width}",
+                                key.len(),
+                                values.len()
+                            ),
+                        });
+                    }
+                    if !scope.owns(&key[..join_keys]) {
+                        continue;
+                    }
+                    let hash = hash_values(&self.hasher, &key);
+                    self.sides[side].insert(&values, &key, hash, time, expiry, matched);
+                }
             }
         }
         Ok(())

@@ -60,7 +60,7 @@ pub use error::{Error, Result, RAW_RECORD_LIMIT};
 pub use generator::{generate, Generator, GeneratorReader};
 pub use json_source::JsonLinesReader;
 pub use kafka::{KafkaReader, KafkaWriter};
-pub use writer::TextWriter;
+pub use writer::{Durable, TextWriter};
 
 /// The number of records sampled to infer column types when no schema is declared.
 pub const INFERENCE_SAMPLE_RECORDS: usize = 1000;
@@ -173,6 +173,15 @@ pub trait DataWriter: Send {
 
     /// Flushes and releases the sink; later writes fail with [`Error::Closed`].
     async fn close(&mut self) -> Result<()>;
+
+    /// For a checkpoint: flushes, makes what was written durable, and
+    /// returns the position a restore cuts the output back to (a file sink's
+    /// length), or `None` for a sink that cannot be cut back (stdout, Kafka
+    /// without transactions: at-least-once).
+    async fn commit_point(&mut self) -> Result<Option<u64>> {
+        self.flush().await?;
+        Ok(None)
+    }
 }
 
 /// Options for opening a reader.
@@ -247,6 +256,26 @@ pub async fn open_reader(
 /// truncates its file (CSV formats with a header line write it at once); a Kafka
 /// sink connects and checks that the topic exists (see [`KafkaWriter::open`]).
 pub async fn open_writer(config: &SinkConfig, schema: SchemaRef) -> Result<Box<dyn DataWriter>> {
+    open_writer_at(config, schema, None).await
+}
+
+/// [`open_writer`], resuming at a checkpoint's [`DataWriter::commit_point`]:
+/// a file sink keeps its file, cut back to `resume` bytes (what was written
+/// after the checkpoint goes), and appends. Other sinks open as usual.
+pub async fn open_writer_at(
+    config: &SinkConfig,
+    schema: SchemaRef,
+    resume: Option<u64>,
+) -> Result<Box<dyn DataWriter>> {
+    match (config, resume) {
+        (SinkConfig::File { path, encoding }, Some(len)) => {
+            Ok(Box::new(file_sink::open_at(path, encoding, schema, len)?))
+        }
+        _ => open_new_writer(config, schema),
+    }
+}
+
+fn open_new_writer(config: &SinkConfig, schema: SchemaRef) -> Result<Box<dyn DataWriter>> {
     match config {
         SinkConfig::File { path, encoding } => {
             Ok(Box::new(file_sink::open(path, encoding, schema)?))

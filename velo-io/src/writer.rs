@@ -124,6 +124,19 @@ impl<W: Write> TextWriter<W> {
         delimiter: u8,
         schema: SchemaRef,
     ) -> Result<TextWriter<W>> {
+        TextWriter::with_header(out, label, format, delimiter, schema, true)
+    }
+
+    /// [`TextWriter::new`], writing CSV's header line only when `header` (a
+    /// file resumed after a checkpoint has one already).
+    pub fn with_header(
+        out: W,
+        label: &str,
+        format: Format,
+        delimiter: u8,
+        schema: SchemaRef,
+        header: bool,
+    ) -> Result<TextWriter<W>> {
         let encoder = match format {
             Format::JsonLines => Encoder::Json {
                 out: Retained::new(out),
@@ -135,7 +148,7 @@ impl<W: Write> TextWriter<W> {
                     .delimiter(delimiter)
                     .buffer_capacity(WRITE_CHUNK)
                     .from_writer(Retained::new(out));
-                if format == Format::Csv {
+                if format == Format::Csv && header {
                     wtr.write_record(schema.names())
                         .map_err(|e| csv_write_error(label, e))?;
                 }
@@ -225,6 +238,13 @@ impl<W: Write> TextWriter<W> {
         Ok(())
     }
 
+    fn inner(&self) -> &W {
+        match &self.encoder {
+            Encoder::Json { out, .. } => &out.inner,
+            Encoder::Csv { wtr, .. } => &wtr.get_ref().inner,
+        }
+    }
+
     /// Flushes and returns the underlying writer.
     pub fn into_inner(mut self) -> Result<W> {
         self.flush_sync()?;
@@ -252,14 +272,48 @@ fn csv_write_error(label: &str, e: csv::Error) -> Error {
     }
 }
 
+/// Where a text writer's output can be made durable: a file (synced, its
+/// length the position) or a stream that cannot (stdout, a buffer).
+pub trait Durable: Write {
+    /// Makes what was written durable and returns the length written, or
+    /// `None` when the destination cannot be cut back to it.
+    fn sync_position(&self) -> std::io::Result<Option<u64>>;
+}
+
+impl Durable for std::fs::File {
+    fn sync_position(&self) -> std::io::Result<Option<u64>> {
+        use std::io::Seek;
+        self.sync_data()?;
+        let mut file: &std::fs::File = self;
+        file.stream_position().map(Some)
+    }
+}
+
+impl Durable for std::io::Stdout {
+    fn sync_position(&self) -> std::io::Result<Option<u64>> {
+        Ok(None)
+    }
+}
+
+impl Durable for Vec<u8> {
+    fn sync_position(&self) -> std::io::Result<Option<u64>> {
+        Ok(None)
+    }
+}
+
 #[async_trait]
-impl<W: Write + Send> DataWriter for TextWriter<W> {
+impl<W: Durable + Send> DataWriter for TextWriter<W> {
     async fn write_batch(&mut self, batch: &Batch) -> Result<()> {
         self.write_batch_sync(batch)
     }
 
     async fn flush(&mut self) -> Result<()> {
         self.flush_sync()
+    }
+
+    async fn commit_point(&mut self) -> Result<Option<u64>> {
+        self.flush_sync()?;
+        self.inner().sync_position().map_err(|e| self.io_error(e))
     }
 
     async fn close(&mut self) -> Result<()> {

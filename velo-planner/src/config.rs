@@ -68,7 +68,25 @@ pub struct JobConfig {
     pub max_memory_mb: Option<u64>,
     /// `join.state.ttl`: how long (event time) a regular join keeps a row.
     pub join_state_ttl_ms: Option<i64>,
+    /// `checkpoint.interval` (SPEC §3, §4): milliseconds between checkpoints,
+    /// `None` for `off`. Default 10 s.
+    pub checkpoint_interval_ms: Option<u64>,
+    /// `processing.guarantee`.
+    pub guarantee: ProcessingGuarantee,
 }
+
+/// `processing.guarantee` (SPEC §3, §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingGuarantee {
+    /// State restored, and output committed with each checkpoint: after a
+    /// crash the committed output is one uninterrupted run's.
+    ExactlyOnce,
+    /// State restored; output since the last checkpoint may repeat.
+    AtLeastOnce,
+}
+
+/// The default `checkpoint.interval`.
+pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
 
 impl Default for JobConfig {
     fn default() -> Self {
@@ -83,6 +101,8 @@ impl Default for JobConfig {
             dlq_sink: None,
             max_memory_mb: None,
             join_state_ttl_ms: None,
+            checkpoint_interval_ms: Some(DEFAULT_CHECKPOINT_INTERVAL_MS),
+            guarantee: ProcessingGuarantee::ExactlyOnce,
         }
     }
 }
@@ -154,6 +174,8 @@ pub(crate) const JOB_KEYS: &[&str] = &[
     "dlq.sink",
     "max.memory.mb",
     "join.state.ttl",
+    "checkpoint.interval",
+    "processing.guarantee",
 ];
 
 /// Builds the job settings from the statement's properties.
@@ -286,6 +308,33 @@ pub(crate) fn job_config(props: &PropertyMap<'_>) -> Result<JobConfig> {
                 )
             })?;
         job.join_state_ttl_ms = Some(ms);
+    }
+    if let Some(p) = props.get("checkpoint.interval") {
+        job.checkpoint_interval_ms = if p.value.trim().eq_ignore_ascii_case("off") {
+            None
+        } else {
+            let ms = parse_duration_text(&p.value)
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| {
+                    invalid(
+                        p,
+                        format!(
+                            "expected a positive duration such as '10s', or 'off', found '{}'",
+                            p.value
+                        ),
+                    )
+                })?;
+            Some(ms as u64)
+        };
+    }
+    if let Some(p) = props.get("processing.guarantee") {
+        job.guarantee = one_of(
+            p,
+            &[
+                ("exactly_once", ProcessingGuarantee::ExactlyOnce),
+                ("at_least_once", ProcessingGuarantee::AtLeastOnce),
+            ],
+        )?;
     }
     Ok(job)
 }

@@ -35,7 +35,8 @@ mod strategy;
 
 pub use analysis::{QueryAnalysis, RowsWindow, TimeWindow, TimeWindowKind};
 pub use config::{
-    FailureStrategy, JobConfig, LateDataStrategy, TimeFormat, WatermarkStrategy, KAFKA_BROKERS_ENV,
+    FailureStrategy, JobConfig, LateDataStrategy, ProcessingGuarantee, TimeFormat,
+    WatermarkStrategy, DEFAULT_CHECKPOINT_INTERVAL_MS, KAFKA_BROKERS_ENV,
 };
 pub use duration::parse_duration_text;
 pub use error::{Error, Result};

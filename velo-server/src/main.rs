@@ -120,6 +120,13 @@ enum Command {
         /// How messages are written on stderr (filtered by RUST_LOG).
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormatArg,
+        /// Where the jobs' checkpoints live (default: .velo-state/ beside the
+        /// app file).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Discard the jobs' checkpoints and start from the beginning.
+        #[arg(long)]
+        fresh: bool,
     },
     /// Parse and plan the app; print nothing but errors and warnings.
     Check { app: PathBuf },
@@ -210,6 +217,14 @@ fn report(format: LogFormat, msg: &str) {
     }
 }
 
+/// `.velo-state/` beside the app file (SPEC §4).
+fn default_state_dir(app: &std::path::Path) -> PathBuf {
+    app.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .join(".velo-state")
+}
+
 fn execute(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run {
@@ -220,6 +235,8 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             placement,
             batch_size,
             log_format,
+            state_dir,
+            fresh,
         } => {
             let placement = parse_placement(&placement)?;
             let strategy = match strategy.as_str() {
@@ -239,6 +256,8 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                 progress: progress::stderr_is_terminal()
                     && matches!(log_format, LogFormatArg::Text),
                 stop: processor::stop_on_signal(),
+                state_dir: Some(state_dir.unwrap_or_else(|| default_state_dir(&app))),
+                fresh,
             };
             match processor {
                 Processor::V1 => processor::run_app(&V1Processor, &loaded, &options),

@@ -201,6 +201,8 @@ fn slow_sink(placement: Placement) {
                 batch_size: 1024,
                 progress: false,
                 stop: Arc::new(AtomicBool::new(false)),
+                state_dir: None,
+                fresh: false,
             };
             let v2 = V2Processor {
                 partitions: 2,

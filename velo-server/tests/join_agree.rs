@@ -155,6 +155,8 @@ fn run(processor: &dyn JobProcessor, dir: &Path, case: &Case, tag: &str) -> Vec<
         batch_size: case.batch_size,
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
+        state_dir: None,
+        fresh: false,
     };
     processor
         .run(&app, &app.plan.jobs[0], &options, &JobCounters::default())
@@ -264,6 +266,8 @@ fn a_tables_rows_are_counted_and_its_memory_is_limited() {
         batch_size: 1024,
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
+        state_dir: None,
+        fresh: false,
     };
     for (limit, fits) in [(64, true), (1, false)] {
         let path = dir.path().join(format!("app_{limit}.sql"));

@@ -221,6 +221,8 @@ fn run(processor: &dyn JobProcessor, dir: &Path, case: &Case, tag: &str) -> Vec<
         batch_size: case.batch_size,
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
+        state_dir: None,
+        fresh: false,
     };
     let counters = JobCounters::default();
     processor
@@ -332,6 +334,8 @@ fn a_joins_rows_are_counted_and_its_memory_is_limited() {
         batch_size: 512,
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
+        state_dir: None,
+        fresh: false,
     };
     for (limit, fits) in [(256, true), (1, false)] {
         let path = dir.path().join(format!("app_{limit}.sql"));

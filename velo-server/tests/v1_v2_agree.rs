@@ -532,6 +532,8 @@ fn try_run(
         batch_size: case.batch_size,
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
+        state_dir: None,
+        fresh: false,
     };
     processor.run(&app, &app.plan.jobs[0], &options, &counters)?;
     Ok(Run {
@@ -1180,6 +1182,8 @@ fn kafka_run(
         batch_size: 16,
         progress: false,
         stop: stop.clone(),
+        state_dir: None,
+        fresh: false,
     };
     let result = std::thread::scope(|s| {
         let job = s.spawn(|| processor.run(&app, &app.plan.jobs[0], &options, &counters));

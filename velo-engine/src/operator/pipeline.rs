@@ -295,6 +295,11 @@ impl<O: Operator> Pipeline<O> {
             && (n.consumers.is_empty() || n.consumers.iter().any(|c| self.wants_rows(c.node)))
     }
 
+    /// Every operator's [`Operator::name`], in node order.
+    pub fn operator_names(&self) -> Vec<&'static str> {
+        self.nodes.iter().map(|n| n.op.name()).collect()
+    }
+
     /// The sum of every operator's state estimate.
     pub fn state_bytes(&self) -> usize {
         self.nodes.iter().map(|n| n.op.state_bytes()).sum()

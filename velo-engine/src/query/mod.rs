@@ -351,6 +351,71 @@ impl QueryExecutor {
         self.pipeline.snapshot()
     }
 
+    /// [`QueryExecutor::snapshot`] as bytes, for a checkpoint file: each
+    /// operator's name, encoding version and state, in node order.
+    pub fn snapshot_bytes(&self) -> Result<Vec<u8>> {
+        let states = self.snapshot()?;
+        let stored: Vec<(&str, u32, &[u8])> = states
+            .iter()
+            .map(|s| (s.operator, s.version, s.bytes.as_slice()))
+            .collect();
+        postcard::to_stdvec(&stored).map_err(|e| Error::State {
+            operator: "pipeline",
+            message: format!("cannot encode the state: {e}"),
+        })
+    }
+
+    /// [`QueryExecutor::restore`] from [`QueryExecutor::snapshot_bytes`] of
+    /// each old partition. A stored operator that is not this plan's
+    /// operator at the same place (the app changed) is an error naming both.
+    pub fn restore_bytes(
+        &mut self,
+        partitions: &[&[u8]],
+        scope: &crate::operator::RestoreScope<'_>,
+    ) -> Result<()> {
+        let names = self.pipeline.operator_names();
+        let mut decoded = Vec::with_capacity(partitions.len());
+        for bytes in partitions {
+            let stored: Vec<(String, u32, Vec<u8>)> =
+                postcard::from_bytes(bytes).map_err(|e| Error::State {
+                    operator: "pipeline",
+                    message: format!("the stored state cannot be read: {e}"),
+                })?;
+            if stored.len() != names.len() {
+                return Err(Error::State {
+                    operator: "pipeline",
+                    message: format!(
+                        "the stored state has {} operators ({}); the query has {} ({})",
+                        stored.len(),
+                        stored
+                            .iter()
+                            .map(|s| s.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        names.len(),
+                        names.join(", ")
+                    ),
+                });
+            }
+            let mut states = Vec::with_capacity(names.len());
+            for ((name, version, bytes), &own) in stored.into_iter().zip(&names) {
+                if name != own {
+                    return Err(Error::State {
+                        operator: own,
+                        message: format!("the stored state is a '{name}' operator's"),
+                    });
+                }
+                states.push(crate::operator::OperatorState {
+                    operator: own,
+                    version,
+                    bytes,
+                });
+            }
+            decoded.push(states);
+        }
+        self.restore(&decoded, scope)
+    }
+
     /// Restores a fresh executor of the same plan from the snapshots of the
     /// old partitions, keeping what `scope` says is this partition's.
     pub fn restore(

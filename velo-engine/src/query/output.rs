@@ -14,6 +14,17 @@
 //! Nothing is held between emissions and LIMIT never ends the job. A late
 //! firing of a window (a re-opened window's second emission) is an emission of
 //! its own: sorted and limited on its own, whatever the window emitted before.
+//!
+//! # Checkpoints
+//!
+//! The global stage's state is the count of rows emitted (for LIMIT) and the
+//! rows ORDER BY holds back; the per-window stage holds nothing between
+//! emissions. Neither is keyed: V2 runs a job with ORDER BY or LIMIT on one
+//! partition (`RoutingNeeds::needs_one_partition` in the planner; the
+//! runtime then sets the partition count to 1), so a restore normally has
+//! one old and one new partition. Should a state of several old partitions
+//! be restored, each one's count and rows go to the partition that
+//! [`RestoreScope::takes_counters_of`] it, so the job's total stays the same.
 
 use std::collections::HashMap;
 use std::mem::size_of;
@@ -21,9 +32,14 @@ use std::mem::size_of;
 use velo_planner::bind::BoundExpr;
 use velo_types::{Batch, BatchBuilder, SchemaRef, Value};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::expr::{lower, PhysicalExpr};
 use crate::memory::values_heap_bytes;
+use crate::operator::RestoreScope;
+use crate::state;
+
+/// The operator name its state is stored under.
+const OPERATOR: &str = "order_limit";
 
 /// The rows of one window within an emission: the window's
 /// `(_window_start, _window_end)` and the index just past its last row in the
@@ -61,7 +77,11 @@ pub struct OrderLimit {
     /// EMIT FINAL), not to the whole output.
     per_window: bool,
     emitted: u64,
-    held: Option<BatchBuilder>,
+    /// The output rows' schema.
+    output: SchemaRef,
+    /// The rows held for ORDER BY, row after row (`None` without a global
+    /// ORDER BY, and once [`OrderLimit::finish`] released them).
+    held: Option<Vec<Value>>,
     /// Rows held for ORDER BY, and the bytes their strings hold.
     held_rows: usize,
     held_heap_bytes: usize,
@@ -79,13 +99,13 @@ impl OrderLimit {
     ) -> Result<OrderLimit> {
         let order: Vec<(PhysicalExpr, bool)> =
             order.iter().map(|(e, desc)| (lower(e), *desc)).collect();
-        let held = (!order.is_empty() && !per_window)
-            .then(|| BatchBuilder::with_capacity(output.clone(), 0));
+        let held = (!order.is_empty() && !per_window).then(Vec::new);
         Ok(OrderLimit {
             order,
             limit,
             per_window,
             emitted: 0,
+            output: output.clone(),
             held,
             held_rows: 0,
             held_heap_bytes: 0,
@@ -95,13 +115,8 @@ impl OrderLimit {
     /// An estimate of the memory ORDER BY holds (O(1)): the rows held back and
     /// their strings.
     pub(crate) fn state_bytes(&self) -> usize {
-        let width = self.held.as_ref().map_or(0, |h| h.schema().len());
+        let width = self.held.as_ref().map_or(0, |_| self.output.len());
         self.held_rows * width * size_of::<Value>() + self.held_heap_bytes
-    }
-
-    /// Neither ORDER BY nor LIMIT: rows pass through and nothing is kept.
-    pub(crate) fn is_stateless(&self) -> bool {
-        self.order.is_empty() && self.limit.is_none()
     }
 
     /// LIMIT was reached: no later row can be emitted (never per window: each
@@ -185,7 +200,7 @@ impl OrderLimit {
         if let Some(held) = &mut self.held {
             for row in batch.rows() {
                 self.held_heap_bytes += values_heap_bytes(row);
-                held.push_row_slice(row);
+                held.extend_from_slice(row);
             }
             self.held_rows += batch.num_rows();
             return None;
@@ -218,8 +233,17 @@ impl OrderLimit {
         let Some(held) = self.held.take() else {
             return pending;
         };
-        (self.held_rows, self.held_heap_bytes) = (0, 0);
-        let batch = held.finish();
+        let rows = std::mem::take(&mut self.held_rows);
+        self.held_heap_bytes = 0;
+        let batch = if self.output.is_empty() {
+            Batch::empty_rows(self.output.clone(), rows)
+        } else {
+            match Batch::new(self.output.clone(), held) {
+                Ok(b) => b,
+                // `admit` holds whole rows of the output schema.
+                Err(_) => unreachable!("held rows are whole rows"),
+            }
+        };
         let mut rows: Vec<usize> = (0..batch.num_rows()).collect();
         self.sort(&batch, &mut rows);
         let mut sorted = BatchBuilder::with_capacity(batch.schema().clone(), rows.len());
@@ -227,5 +251,67 @@ impl OrderLimit {
             sorted.push_row_slice(batch.row(i));
         }
         self.cut(sorted.finish())
+    }
+}
+
+impl OrderLimit {
+    /// Appends the state to `out` for a checkpoint: the rows emitted so far
+    /// (LIMIT's count), then the rows ORDER BY holds, if it holds any (the
+    /// row count and the values row after row).
+    pub(crate) fn store(&self, out: &mut Vec<u8>) -> Result<()> {
+        let held = self.held.as_deref().map(|h| (self.held_rows as u64, h));
+        state::put(OPERATOR, &(self.emitted, held), out)
+    }
+
+    /// Adds the state [`OrderLimit::store`] wrote at the front of `bytes` by
+    /// old partition `old`, if `scope` takes its counters (see the module
+    /// docs: a job with ORDER BY or LIMIT runs on one partition); returns the
+    /// bytes after it.
+    pub(crate) fn load<'b>(
+        &mut self,
+        bytes: &'b [u8],
+        old: usize,
+        scope: &RestoreScope<'_>,
+    ) -> Result<&'b [u8]> {
+        type Stored = (u64, Option<(u64, Vec<Value>)>);
+        let ((emitted, held), rest): (Stored, _) = state::take(OPERATOR, bytes)?;
+        let width = self.output.len();
+        let global_order = !self.order.is_empty() && !self.per_window;
+        if let Some((rows, values)) = &held {
+            let whole =
+                usize::try_from(*rows).is_ok_and(|r| r.checked_mul(width) == Some(values.len()));
+            if !global_order || !whole {
+                return Err(Error::State {
+                    operator: OPERATOR,
+                    message: format!(
+                        "the stored state holds {rows} rows of {} values for ORDER BY; this query {}",
+                        values.len(),
+                        if global_order {
+                            format!("has rows of {width} values")
+                        } else {
+                            "holds none".to_string()
+                        }
+                    ),
+                });
+            }
+        }
+        if !scope.takes_counters_of(old) {
+            return Ok(rest);
+        }
+        self.emitted += emitted;
+        match (held, &mut self.held) {
+            (Some((rows, values)), Some(mine)) => {
+                self.held_heap_bytes += values_heap_bytes(&values);
+                self.held_rows += rows as usize;
+                mine.extend(values);
+            }
+            // The old partition had released its rows (end of input).
+            (None, mine @ Some(_)) if global_order => {
+                *mine = None;
+                (self.held_rows, self.held_heap_bytes) = (0, 0);
+            }
+            _ => {}
+        }
+        Ok(rest)
     }
 }

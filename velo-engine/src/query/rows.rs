@@ -69,6 +69,7 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
+use serde::{Deserialize, Serialize};
 use velo_planner::bind::{bind_rows, AggregateKind, BoundExpr, OverCall, OverFunction};
 use velo_planner::JobPlan;
 use velo_types::{BatchBuilder, DataType, Decimal, Schema, SchemaRef, Value};
@@ -76,6 +77,11 @@ use velo_types::{BatchBuilder, DataType, Decimal, Schema, SchemaRef, Value};
 use crate::error::{Error, Result};
 use crate::expr::{cast_value, lower, PhysicalExpr};
 use crate::memory::{hash_entry_bytes, value_heap_bytes, values_heap_bytes};
+use crate::operator::RestoreScope;
+use crate::state;
+
+/// The operator name its state is stored under (the select operator's).
+const OPERATOR: &str = "rows_window";
 
 pub use velo_planner::bind::MAX_BUFFER_ROWS;
 
@@ -121,7 +127,9 @@ enum CallKind {
 
 /// A running COUNT / SUM over one ring column. Each kind of number is summed on
 /// its own (BIGINT exactly in 128 bits), so that evicting a value is exact.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Stored as it is in a checkpoint: a DECIMAL sum's scale depends on the
+/// values that came and went, so it is not recomputed from the frame.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct RunningSum {
     /// Non-NULL values in the frame.
     count: i64,
@@ -1457,6 +1465,248 @@ impl RowsWindowExec {
             self.results.push(v);
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// One partition as a checkpoint stores it: what its state means (see
+/// [`RowsWindowExec::store`]), never the ring's rotation or slot layout.
+#[derive(Serialize)]
+struct StoredPartitionRef<'a> {
+    key: &'a [Value],
+    seen: u64,
+    last_time: Option<i64>,
+    /// The ring's rows still read (the last `min(seen, history)`), oldest
+    /// first, `ring_width` values each.
+    ring: Vec<&'a Value>,
+    sums: &'a [RunningSum],
+    deques: &'a [VecDeque<(u64, Value)>],
+    prev_order: &'a [Value],
+    rank: u64,
+    dense_rank: u64,
+    /// The rows held for LEAD, oldest first: sequence number, extended row.
+    pending: Vec<(u64, &'a [Value])>,
+}
+
+/// [`StoredPartitionRef`] read back (the same encoding, owned).
+#[derive(Deserialize)]
+struct StoredPartition {
+    key: Vec<Value>,
+    seen: u64,
+    last_time: Option<i64>,
+    ring: Vec<Value>,
+    sums: Vec<RunningSum>,
+    deques: Vec<VecDeque<(u64, Value)>>,
+    prev_order: Vec<Value>,
+    rank: u64,
+    dense_rank: u64,
+    pending: Vec<(u64, Vec<Value>)>,
+}
+
+impl RowsWindowExec {
+    /// Appends the partitions' state to `out` for a checkpoint, in order of
+    /// creation: each live partition's PARTITION BY key, its row count and
+    /// last event time, the ring rows still read (oldest first), its running
+    /// COUNT / SUM / AVG sums, its MIN / MAX deques as (sequence, value), the
+    /// previous ORDER BY values and RANK / DENSE_RANK, and the rows held for
+    /// LEAD with their sequence numbers. The exact DOUBLE sums are not
+    /// stored: [`RowsWindowExec::load`] sums the frame's DOUBLE values again,
+    /// exactly (their value does not depend on the order nor on the rows
+    /// that left the frame).
+    pub(crate) fn store(&self, out: &mut Vec<u8>) -> Result<()> {
+        let mut order: Vec<(u64, usize)> = self
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.live)
+            .map(|(i, p)| (p.created, i))
+            .collect();
+        order.sort_unstable();
+        let (history, width) = (self.history, self.ring_cols.len());
+        let slots = self.lead_depth.map_or(0, |d| d + 1);
+        let w = self.ext_width;
+        let stored: Vec<StoredPartitionRef<'_>> = order
+            .into_iter()
+            .map(|(_, i)| {
+                let p = &self.partitions[i];
+                let kept = p.seen.min(history);
+                let ring = (p.seen - kept..p.seen)
+                    .flat_map(|seq| {
+                        let r = (seq % history) as usize;
+                        &p.ring[r * width..(r + 1) * width]
+                    })
+                    .collect();
+                let pending = (p.seen.saturating_sub(slots)..p.seen)
+                    .filter_map(|seq| {
+                        let s = (seq % slots) as usize;
+                        (p.pending_seq[s] == Some(seq))
+                            .then(|| (seq, &p.pending[s * w..(s + 1) * w]))
+                    })
+                    .collect();
+                StoredPartitionRef {
+                    key: &p.key,
+                    seen: p.seen,
+                    last_time: p.last_time,
+                    ring,
+                    sums: &p.sums,
+                    deques: &p.deques,
+                    prev_order: &p.prev_order,
+                    rank: p.rank,
+                    dense_rank: p.dense_rank,
+                    pending,
+                }
+            })
+            .collect();
+        state::put(OPERATOR, &stored, out)
+    }
+
+    /// Adds the partitions [`RowsWindowExec::store`] wrote at the front of
+    /// `bytes` whose PARTITION BY key `scope` owns, rebuilding their ring,
+    /// exact sums and LEAD holding area; returns the bytes after them. A key
+    /// stored twice (by two old partitions: rows of one PARTITION BY key were
+    /// not routed to one partition) is refused: two histories of one key
+    /// cannot be made one.
+    pub(crate) fn load<'b>(
+        &mut self,
+        bytes: &'b [u8],
+        scope: &RestoreScope<'_>,
+    ) -> Result<&'b [u8]> {
+        let (stored, rest): (Vec<StoredPartition>, _) = state::take(OPERATOR, bytes)?;
+        for p in stored {
+            self.check_stored(&p)?;
+            if scope.owns(&p.key) {
+                self.restore_partition(p)?;
+            }
+        }
+        Ok(rest)
+    }
+
+    /// Whether a stored partition fits this query's tables.
+    fn check_stored(&self, p: &StoredPartition) -> Result<()> {
+        let slots = self.lead_depth.map_or(0, |d| d + 1);
+        let kept = p.seen.min(self.history) as usize;
+        let fits = p.key.len() == self.key_width()
+            && p.ring.len() == kept * self.ring_cols.len()
+            && p.sums.len() == self.sum_specs.len()
+            && p.deques.len() == self.deque_specs.len()
+            && p.prev_order.len() == self.order_exprs.len()
+            && p.pending.iter().all(|(seq, row)| {
+                row.len() == self.ext_width && *seq < p.seen && seq + slots >= p.seen
+            })
+            && p.deques.iter().flatten().all(|(seq, _)| *seq < p.seen);
+        if fits {
+            return Ok(());
+        }
+        Err(Error::State {
+            operator: OPERATOR,
+            message: format!(
+                "a stored partition ({} keys, {} ring values, {} sums, {} MIN/MAX, {} ORDER BY values) \
+                 does not fit this query's ({} keys, {} ring columns, {} sums, {} MIN/MAX, {} ORDER BY)",
+                p.key.len(),
+                p.ring.len(),
+                p.sums.len(),
+                p.deques.len(),
+                p.prev_order.len(),
+                self.key_width(),
+                self.ring_cols.len(),
+                self.sum_specs.len(),
+                self.deque_specs.len(),
+                self.order_exprs.len()
+            ),
+        })
+    }
+
+    /// The PARTITION BY key's width.
+    fn key_width(&self) -> usize {
+        match &self.keys {
+            KeyExprs::Columns(c) => c.len(),
+            KeyExprs::Exprs(e) => e.len(),
+        }
+    }
+
+    /// One stored partition back: a fresh partition (as the first row of its
+    /// key would create) filled with the stored state.
+    fn restore_partition(&mut self, stored: StoredPartition) -> Result<()> {
+        let mut h = self.hasher.build_hasher();
+        for v in &stored.key {
+            v.hash(&mut h);
+        }
+        let hash = h.finish();
+        let partitions = &self.partitions;
+        if self
+            .index
+            .find(hash, |&i| *partitions[i as usize].key == stored.key[..])
+            .is_some()
+        {
+            return Err(Error::State {
+                operator: OPERATOR,
+                message: "two stored partitions hold the same PARTITION BY key: were its rows \
+                          not routed by it?"
+                    .into(),
+            });
+        }
+        let key: Box<[Value]> = stored.key.into_boxed_slice();
+        let mut held = values_heap_bytes(&key);
+        let mut p = self.new_partition(hash, key);
+        let (history, width) = (self.history, self.ring_cols.len());
+        let kept = stored.seen.min(history);
+        for (seq, values) in (stored.seen - kept..stored.seen).zip(stored.ring.chunks(width.max(1)))
+        {
+            let r = (seq % history) as usize;
+            p.ring[r * width..(r + 1) * width].clone_from_slice(values);
+        }
+        if self.track_ring {
+            held += values_heap_bytes(&p.ring);
+        }
+        p.seen = stored.seen;
+        p.pos = (stored.seen % history) as usize;
+        p.last_time = stored.last_time;
+        p.sums.copy_from_slice(&stored.sums);
+        // The exact DOUBLE sums: the frame's DOUBLE values summed again.
+        let in_frame = stored.seen.min(self.frame);
+        for spec in &self.sum_specs {
+            let Some(e) = spec.exact else { continue };
+            let acc = &mut p.exact[e];
+            for seq in stored.seen - in_frame..stored.seen {
+                let r = (seq % history) as usize;
+                if let Value::Float(f) = p.ring[r * width + spec.col] {
+                    acc.add(f, false);
+                }
+            }
+        }
+        for (dq, from) in p.deques.iter_mut().zip(stored.deques) {
+            held += from.iter().map(|(_, v)| value_heap_bytes(v)).sum::<usize>();
+            dq.extend(from);
+        }
+        p.prev_order = stored.prev_order.into_boxed_slice();
+        p.rank = stored.rank;
+        p.dense_rank = stored.dense_rank;
+        if let Some(depth) = self.lead_depth {
+            let (slots, w) = (depth + 1, self.ext_width);
+            for (seq, row) in stored.pending {
+                let s = (seq % slots) as usize;
+                p.pending[s * w..(s + 1) * w].clone_from_slice(&row);
+                p.pending_seq[s] = Some(seq);
+            }
+            if self.track_pending {
+                held += values_heap_bytes(&p.pending);
+            }
+        }
+        self.heap_bytes += held;
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.partitions[i as usize] = p;
+                i as usize
+            }
+            None => {
+                self.partitions.push(p);
+                self.partitions.len() - 1
+            }
+        };
+        let partitions = &self.partitions;
+        self.index
+            .insert_unique(hash, i as u32, |&j| partitions[j as usize].hash);
+        self.live += 1;
+        Ok(())
     }
 }
 

@@ -584,14 +584,10 @@ impl Operator for SelectOperator {
         SelectOperator::state_bytes(self)
     }
 
-    /// The counters and the watermark, then the body's state: a GROUP BY's
-    /// groups or a time window's entries (see [`crate::state`]). A rows
-    /// window's buffers and an ORDER BY / LIMIT's rows are not stored yet:
-    /// their snapshot is refused rather than taken incompletely.
+    /// The counters and the watermark, then the body's state (a GROUP BY's
+    /// groups, a time window's entries or a rows window's partitions), then
+    /// ORDER BY / LIMIT's (see [`crate::state`]).
     fn snapshot(&self) -> Result<OperatorState> {
-        if matches!(self.body, Body::Rows(_)) || !self.order_limit.is_stateless() {
-            return Err(self.no_snapshot());
-        }
         let c = &self.counters;
         let st = &self.stats;
         let header: Header = (
@@ -612,15 +608,14 @@ impl Operator for SelectOperator {
         match &self.body {
             Body::Aggregate(g) => g.store(&mut bytes)?,
             Body::Window(w) => w.store(&mut bytes)?,
-            Body::Project { .. } | Body::Rows(_) => {}
+            Body::Rows(r) => r.store(&mut bytes)?,
+            Body::Project { .. } => {}
         }
+        self.order_limit.store(&mut bytes)?;
         Ok(state::state(self.name(), bytes))
     }
 
     fn restore(&mut self, states: &[&OperatorState], scope: &RestoreScope<'_>) -> Result<()> {
-        if matches!(self.body, Body::Rows(_)) || !self.order_limit.is_stateless() {
-            return Err(self.no_snapshot());
-        }
         for (old, stored) in states.iter().enumerate() {
             state::check(self.name(), stored)?;
             let (
@@ -647,8 +642,10 @@ impl Operator for SelectOperator {
             let rest = match &mut self.body {
                 Body::Aggregate(g) => g.load(rest, scope)?,
                 Body::Window(w) => w.load(rest, old, scope)?,
-                Body::Project { .. } | Body::Rows(_) => rest,
+                Body::Rows(r) => r.load(rest, scope)?,
+                Body::Project { .. } => rest,
             };
+            let rest = self.order_limit.load(rest, old, scope)?;
             if !rest.is_empty() {
                 return Err(Error::State {
                     operator: self.name(),
@@ -663,12 +660,3 @@ impl Operator for SelectOperator {
 /// The stored counters (`rows_in`, `filtered`, `failed`, `rows_out`,
 /// `contributed`, `late`, `late_dropped`, `late_dead_lettered`) and watermark.
 type Header = ([u64; 8], Option<i64>);
-
-impl SelectOperator {
-    fn no_snapshot(&self) -> Error {
-        Error::State {
-            operator: self.name(),
-            message: "storing this operator's state is not supported yet".into(),
-        }
-    }
-}

@@ -6,6 +6,7 @@
 //! runs every job of an app, each on its own thread, and prints one summary
 //! line per job.
 
+pub mod checkpoint;
 pub mod failures;
 pub mod offsets;
 pub mod runtime;
@@ -37,6 +38,11 @@ pub struct RunOptions {
     /// Set on SIGINT / SIGTERM: jobs stop reading at the next batch boundary,
     /// flush what they hold and close their sinks.
     pub stop: Arc<AtomicBool>,
+    /// Where checkpoints live (`--state-dir`, by default `.velo-state/`
+    /// beside the app file); `None`: no checkpoints.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// `--fresh`: discard the jobs' checkpoints before starting.
+    pub fresh: bool,
 }
 
 /// Starts a thread that sets the returned flag on SIGINT or SIGTERM.

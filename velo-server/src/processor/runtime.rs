@@ -41,14 +41,17 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use velo_engine::operator::RestoreScope;
 use velo_engine::query::QueryExecutor;
 use velo_io::ReaderOptions;
 use velo_partition::{
-    create, partition_queue, Dispatcher, QueueGauges, QueueReceiver, RoutingContext, StrategyKind,
+    create, partition_queue, Dispatcher, KeyHasher, QueueGauges, QueueReceiver, RoutingContext,
+    StrategyKind,
 };
 use velo_planner::JobPlan;
 use velo_types::{Schema, StreamMessage};
 
+use super::checkpoint::{self, Checkpointer, Marks};
 use super::sink::Sinks;
 use super::source::{open_source, Acks, SourceDriver};
 use super::two_streams::{Inputs, TwoStreams};
@@ -156,6 +159,13 @@ pub trait OutputSink: Send {
     /// a worker failed first.
     fn write(&mut self, output: Output) -> Result<(), Failure>;
 
+    /// [`OutputSink::write`] of an output of partition `from` ([`ROUTER`]: of
+    /// the router itself), for a sink that aligns the partitions at barriers.
+    fn write_from(&mut self, from: usize, output: Output) -> Result<(), Failure> {
+        let _ = from;
+        self.write(output)
+    }
+
     /// Called once after the last output, also after a failure (rows written
     /// before it are flushed either way).
     fn finish(&mut self) -> Result<(), Failure> {
@@ -171,6 +181,9 @@ where
         self(output)
     }
 }
+
+/// The `from` of the router's own outputs (see [`OutputSink::write_from`]).
+pub const ROUTER: usize = usize::MAX;
 
 /// The sink has failed: stop producing (the sink's error is reported).
 #[derive(Debug)]
@@ -188,7 +201,7 @@ impl<S: OutputSink> SharedSink<S> {
         }
     }
 
-    fn write(&self, output: Output) -> Result<(), SinkStopped> {
+    fn write(&self, from: usize, output: Output) -> Result<(), SinkStopped> {
         // A thread that panicked while writing is reported as a panic; the
         // sink itself is still usable for closing.
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -196,7 +209,7 @@ impl<S: OutputSink> SharedSink<S> {
         if failed.is_some() {
             return Err(SinkStopped);
         }
-        sink.write(output).map_err(|e| {
+        sink.write_from(from, output).map_err(|e| {
             *failed = Some(e);
             SinkStopped
         })
@@ -533,7 +546,7 @@ where
             // A sink that stopped reports why.
             let mut open = true;
             for o in side.drain(..) {
-                open = open && sink.write(o).is_ok();
+                open = open && sink.write(ROUTER, o).is_ok();
             }
             let more = match read {
                 Err(e) => break Err(e),
@@ -625,16 +638,69 @@ pub fn run_job(
             }
         }
     }
-    let queries = (0..layout.partitions())
+    let mut queries = (0..layout.partitions())
         .map(|_| app.compile(job, schema.clone(), right_schema.clone(), &tables))
         .collect::<Result<Vec<_>, _>>()?;
+    // Checkpoints (SPEC §4): resume from the newest, or start over.
+    let state_dir = match options.state_dir.as_deref() {
+        Some(dir) if checkpoint::enabled(job) => {
+            if let Err(e) = queries[0].snapshot_bytes() {
+                tracing::warn!(
+                    job = %job.name,
+                    "job '{}': runs without checkpoints: {e}",
+                    job.name
+                );
+                None
+            } else {
+                Some(dir)
+            }
+        }
+        _ => None,
+    };
+    let mut restored = None;
+    if let Some(dir) = state_dir {
+        if options.fresh {
+            checkpoint::remove(dir, job)?;
+        }
+        restored = checkpoint::load(dir, job)?;
+    }
+    if let Some(r) = &restored {
+        restore_queries(job, &layout, &mut queries, r)?;
+        counters.add(super::Count::Read, r.source.rejected);
+        counters.add(super::Count::Failed, r.source.rejected);
+        counters.add(super::Count::Written, r.written);
+        tracing::info!(
+            job = %job.name,
+            checkpoint = r.id,
+            "job '{}': resuming from checkpoint {} ({} records read before it, {} partition(s) then, {} now)",
+            job.name,
+            r.id,
+            r.source.records,
+            r.partitions,
+            layout.partitions()
+        );
+    }
     let output_schema = queries[0].output_schema().clone();
     // Late rows keep their input columns (a join's, the joined ones), plus why.
     let dead_letters = queries[0]
         .dead_letter_schema()
         .cloned()
         .unwrap_or_else(|| super::sink::dead_letter_schema(&schema));
-    let mut sinks = rt.block_on(Sinks::open(job, output_schema, dead_letters))?;
+    let resume_sinks = restored.as_ref().map(|r| r.sinks).unwrap_or_default();
+    let mut sinks = rt.block_on(Sinks::open(job, output_schema, dead_letters, resume_sinks))?;
+    let checkpointer = match (state_dir, job.config.checkpoint_interval_ms, &mut source) {
+        (Some(dir), Some(ms), Inputs::One(driver)) => {
+            let marks = Marks::default();
+            driver.checkpoint_every(
+                Duration::from_millis(ms),
+                restored.as_ref().map_or(1, |r| r.id + 1),
+                marks.clone(),
+                restored.as_ref().map(|r| r.source),
+            );
+            Some(Checkpointer::new(dir, job, marks))
+        }
+        _ => None,
+    };
     // Workers on other threads write the sinks while this thread reads the
     // source: they drive the sinks with a runtime of their own. A single
     // partition writes them here, between reads, with the source's.
@@ -668,9 +734,63 @@ pub fn run_job(
         partitions: layout.partitions(),
         barriers: Vec::new(),
         rt: own_rt.as_ref().unwrap_or(&rt),
+        checkpointer,
+        aligning: None,
     };
     run_partitioned(job, &layout, queries, next, sink, counters)?;
-    rt.block_on(source.commit(job, right_plan))
+    rt.block_on(source.commit(job, right_plan))?;
+    // The job ended: its output is final, nothing to resume.
+    if let Some(dir) = state_dir {
+        checkpoint::remove(dir, job)?;
+    }
+    Ok(())
+}
+
+/// Restores each partition's query from checkpoint `r`: its own state when
+/// the partition count is the same, else the keys routed to it now.
+fn restore_queries(
+    job: &JobPlan,
+    layout: &PartitionLayout,
+    queries: &mut [QueryExecutor],
+    r: &checkpoint::Restored,
+) -> Result<(), Failure> {
+    let n = queries.len();
+    let fail = |e: velo_engine::Error| {
+        Failure::User(format!(
+            "error: job '{}': cannot restore checkpoint {}: {e}; run with --fresh to discard the state",
+            job.name, r.id
+        ))
+    };
+    let states: Vec<&[u8]> = r.states.iter().map(Vec::as_slice).collect();
+    if r.partitions == n {
+        for (p, q) in queries.iter_mut().enumerate() {
+            q.restore_bytes(&states[p..=p], &RestoreScope::whole())
+                .map_err(fail)?;
+        }
+        return Ok(());
+    }
+    // Another partition count: each key goes where the router sends it now,
+    // which is its hash for a hashing strategy over the state's own key.
+    let hashed = match layout.kind {
+        StrategyKind::AlwaysHash => true,
+        StrategyKind::SmartRepartition => !layout.ctx.is_aligned(),
+        _ => false,
+    };
+    let one_stateful = queries[0].pipeline().operator_names().len() == 1;
+    if n > 1 && !(hashed && one_stateful) {
+        return Err(Failure::User(format!(
+            "error: job '{}': checkpoint {} was taken with {} partition(s), and this job's state can only be restored with that many; run with --partitions {} (or --fresh)",
+            job.name, r.id, r.partitions, r.partitions
+        )));
+    }
+    for (p, q) in queries.iter_mut().enumerate() {
+        let owns = move |key: &[velo_types::Value]| {
+            n == 1 || KeyHasher::partition_of(KeyHasher::new().hash_values(key), n) == p
+        };
+        q.restore_bytes(&states, &RestoreScope::keyed(p, n, &owns))
+            .map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// Opens the job's source, and the second stream of a job that joins two
@@ -709,6 +829,8 @@ fn open_inputs(
 
 /// One partition's worker and its metrics, on whichever thread runs it.
 struct Partition<'a> {
+    /// Its index, `0..N`.
+    index: usize,
     worker: QueryWorker,
     status: &'a PartitionStatus,
     outputs: Vec<Output>,
@@ -732,6 +854,7 @@ impl<'a> Partition<'a> {
             ("partition", partition.to_string()),
         ];
         Partition {
+            index: partition,
             worker,
             status,
             outputs: Vec::new(),
@@ -792,7 +915,7 @@ impl<'a> Partition<'a> {
                 self.records_out.increment(n);
                 self.status.records_out.fetch_add(n, Ordering::Relaxed);
             }
-            if sink.write(o).is_err() {
+            if sink.write(self.index, o).is_err() {
                 return Ok(false);
             }
         }
@@ -803,7 +926,11 @@ impl<'a> Partition<'a> {
 
 /// The job's sinks as the [`OutputSink`] of a run, V1's and V2's: writes each
 /// output on the thread that produced it, and flushes the sinks, then
-/// acknowledges a commit barrier once every partition has passed it.
+/// acknowledges a barrier once every partition has passed it. With
+/// checkpoints it aligns the partitions at each barrier (see
+/// [`super::checkpoint`]): a partition's outputs after a barrier are held
+/// until every partition has passed it, then the sinks are made durable and
+/// the checkpoint is stored before they are written.
 struct JobSink<'a> {
     job: &'a JobPlan,
     sinks: &'a mut Sinks,
@@ -814,22 +941,98 @@ struct JobSink<'a> {
     /// every barrier, in order.
     barriers: Vec<(u64, usize)>,
     rt: &'a tokio::runtime::Runtime,
+    checkpointer: Option<Checkpointer>,
+    /// The checkpoint barrier being aligned.
+    aligning: Option<Alignment>,
+}
+
+/// A checkpoint barrier some partitions have passed.
+struct Alignment {
+    id: u64,
+    /// Per partition: its state at the barrier, once it has passed it.
+    states: Vec<Option<Vec<u8>>>,
+    /// Per partition: what it emitted after the barrier, held back.
+    held: Vec<Vec<Output>>,
+}
+
+impl JobSink<'_> {
+    /// Writes one output that is not a barrier.
+    fn write_now(&mut self, output: Output) -> Result<(), Failure> {
+        let (job, counters) = (self.job, self.counters);
+        match output {
+            Output::Rows(rows) => self.rt.block_on(self.sinks.write(job, &rows, counters)),
+            Output::DeadLetters(rows) => {
+                self.rt.block_on(self.sinks.write_dead_letters(job, &rows))
+            }
+            Output::Failed(rows) => self
+                .rt
+                .block_on(self.sinks.write_failed(job, &rows, counters)),
+            Output::Barrier { .. } => Err(Failure::Internal("a barrier written as rows".into())),
+        }
+    }
+
+    /// A checkpoint barrier from partition `from`.
+    fn align(&mut self, from: usize, id: u64, state: Option<Vec<u8>>) -> Result<(), Failure> {
+        let partitions = self.partitions;
+        let a = self.aligning.get_or_insert_with(|| Alignment {
+            id,
+            states: vec![None; partitions],
+            held: (0..partitions).map(|_| Vec::new()).collect(),
+        });
+        if a.id != id || from >= partitions {
+            return Err(Failure::Internal(format!(
+                "barrier {id} from partition {from} while aligning barrier {}",
+                a.id
+            )));
+        }
+        a.states[from] = Some(state.unwrap_or_default());
+        if a.states.iter().any(Option::is_none) {
+            return Ok(());
+        }
+        let a = self.aligning.take().expect("aligning");
+        let job = self.job;
+        let marks = self.rt.block_on(self.sinks.commit_points(job))?;
+        let states: Vec<Vec<u8>> = a
+            .states
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect();
+        let written = self.counters.written.load(Ordering::Relaxed);
+        if let Some(c) = &mut self.checkpointer {
+            c.write(id, &states, marks, written)?;
+        }
+        self.acks.acknowledge(id);
+        // What the partitions emitted after the barrier, in order per
+        // partition (a later barrier among it starts the next alignment).
+        for (p, held) in a.held.into_iter().enumerate() {
+            for o in held {
+                self.write_from(p, o)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl OutputSink for JobSink<'_> {
     fn write(&mut self, output: Output) -> Result<(), Failure> {
-        let (job, counters) = (self.job, self.counters);
-        let id = match output {
-            Output::Rows(rows) => return self.rt.block_on(self.sinks.write(job, &rows, counters)),
-            Output::DeadLetters(rows) => {
-                return self.rt.block_on(self.sinks.write_dead_letters(job, &rows))
+        self.write_from(ROUTER, output)
+    }
+
+    fn write_from(&mut self, from: usize, output: Output) -> Result<(), Failure> {
+        if self.checkpointer.is_some() {
+            if let Some(a) = &mut self.aligning {
+                if from < a.held.len() && a.states[from].is_some() {
+                    a.held[from].push(output);
+                    return Ok(());
+                }
             }
-            Output::Failed(rows) => {
-                return self
-                    .rt
-                    .block_on(self.sinks.write_failed(job, &rows, counters))
-            }
-            Output::Barrier(id) => id,
+            return match output {
+                Output::Barrier { id, state } => self.align(from, id, state),
+                other => self.write_now(other),
+            };
+        }
+        let Output::Barrier { id, .. } = output else {
+            return self.write_now(output);
         };
         let seen = match self.barriers.iter_mut().find(|(b, _)| *b == id) {
             Some((_, n)) => {
@@ -856,6 +1059,15 @@ impl OutputSink for JobSink<'_> {
     }
 
     fn finish(&mut self) -> Result<(), Failure> {
+        // Outputs still held behind a barrier some partition never reached
+        // (it stopped early: LIMIT, an error) are written: the job ends.
+        if let Some(a) = self.aligning.take() {
+            for o in a.held.into_iter().flatten() {
+                if !matches!(o, Output::Barrier { .. }) {
+                    self.write_now(o)?;
+                }
+            }
+        }
         self.rt.block_on(self.sinks.close(self.job))
     }
 }

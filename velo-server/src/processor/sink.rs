@@ -9,7 +9,9 @@
 
 use std::sync::Arc;
 
-use velo_io::{open_writer, DataWriter};
+use velo_io::{open_writer_at, DataWriter};
+
+use super::checkpoint::SinkMarks;
 use velo_planner::{JobPlan, SinkPlan};
 use velo_types::{Batch, DataType, Field, Schema, SchemaRef};
 
@@ -43,15 +45,17 @@ impl std::fmt::Debug for Sinks {
     }
 }
 
-/// Opens `sink`, retrying under `retry_with_backoff`.
+/// Opens `sink`, retrying under `retry_with_backoff`; a file sink resumed
+/// from a checkpoint is cut back to `resume` bytes.
 async fn open(
     job: &JobPlan,
     sink: &SinkPlan,
     schema: SchemaRef,
+    resume: Option<u64>,
 ) -> Result<Box<dyn DataWriter>, Failure> {
     let mut retry = Retry::new(job);
     loop {
-        match open_writer(&sink.config, schema.clone()).await {
+        match open_writer_at(&sink.config, schema.clone(), resume).await {
             Ok(w) => return Ok(w),
             Err(e) => retry.wait_or_fail(job, &e).await?,
         }
@@ -78,19 +82,22 @@ async fn write(job: &JobPlan, writer: &mut dyn DataWriter, batch: &Batch) -> Res
 }
 
 impl Sinks {
+    /// Opens the job's sinks; `resume`: where a checkpoint left each (a file
+    /// sink is cut back to it and appended to).
     pub async fn open(
         job: &JobPlan,
         output: SchemaRef,
         dead_letters: SchemaRef,
+        resume: SinkMarks,
     ) -> Result<Sinks, Failure> {
-        let main = open(job, &job.sink, output).await?;
+        let main = open(job, &job.sink, output, resume.main).await?;
         let dead_letter = match &job.dead_letter {
-            Some(s) => Some(open(job, s, dead_letters).await?),
+            Some(s) => Some(open(job, s, dead_letters, resume.dead_letter).await?),
             None => None,
         };
         let dlq = match &job.dlq {
             Some(s) if job.config.failure_strategy == velo_planner::FailureStrategy::SendToDlq => {
-                Some(open(job, s, dlq_schema()).await?)
+                Some(open(job, s, dlq_schema(), resume.dlq).await?)
             }
             _ => None,
         };
@@ -176,6 +183,26 @@ impl Sinks {
             }
         }
         Ok(())
+    }
+
+    /// For a checkpoint: flushes every writer and makes its output durable;
+    /// where each is ([`DataWriter::commit_point`]).
+    pub async fn commit_points(&mut self, job: &JobPlan) -> Result<SinkMarks, Failure> {
+        let io = |e: velo_io::Error| crate::app::io_failure(job, &e);
+        let main = self.main.commit_point().await.map_err(io)?;
+        let dead_letter = match &mut self.dead_letter {
+            Some(w) => w.commit_point().await.map_err(io)?,
+            None => None,
+        };
+        let dlq = match &mut self.dlq {
+            Some(w) => w.commit_point().await.map_err(io)?,
+            None => None,
+        };
+        Ok(SinkMarks {
+            main,
+            dead_letter,
+            dlq,
+        })
     }
 
     /// Flushes and closes every writer (each is retried under

@@ -25,6 +25,7 @@ use velo_planner::{FailureStrategy, JobPlan, WatermarkStrategy as PlannedStrateg
 use velo_types::StreamMessage;
 use velo_watermark::{SourceWatermarks, WatermarkStrategy};
 
+use super::checkpoint::{Marks, SourceMark};
 use super::failures::{DlqRows, Retry, Warnings};
 use super::offsets::{OffsetTracker, Release};
 use super::worker::Output;
@@ -108,6 +109,22 @@ pub struct SourceDriver {
     dlq: Option<DlqRows>,
     /// Partitioned sources only.
     progress: Option<Progress>,
+    /// What the source has consumed, for checkpoints.
+    consumed: SourceMark,
+    /// Records still to skip: consumed before the checkpoint resumed from.
+    skip: u64,
+    /// Checkpoint barriers (sources that can be read again; see
+    /// [`super::checkpoint`]).
+    checkpoints: Option<CheckpointBarriers>,
+}
+
+/// When a source that is not partitioned puts checkpoint barriers in.
+#[derive(Debug)]
+struct CheckpointBarriers {
+    interval: Duration,
+    last: Instant,
+    next_id: u64,
+    marks: Marks,
 }
 
 impl std::fmt::Debug for SourceDriver {
@@ -162,7 +179,32 @@ impl SourceDriver {
             dlq: (job.config.failure_strategy == FailureStrategy::SendToDlq)
                 .then(|| DlqRows::new(job)),
             progress,
+            consumed: SourceMark::default(),
+            skip: 0,
+            checkpoints: None,
         })
+    }
+
+    /// Puts a checkpoint barrier in every `interval` (barrier ids from
+    /// `first_id`), noting the source's position at each in `marks`; resumes
+    /// after `restored`, whose records are skipped.
+    pub fn checkpoint_every(
+        &mut self,
+        interval: Duration,
+        first_id: u64,
+        marks: Marks,
+        restored: Option<SourceMark>,
+    ) {
+        if let Some(mark) = restored {
+            self.skip = mark.records;
+            self.consumed.rejected = mark.rejected;
+        }
+        self.checkpoints = Some(CheckpointBarriers {
+            interval,
+            last: Instant::now(),
+            next_id: first_id,
+            marks,
+        });
     }
 
     /// Where the sink side acknowledges barriers (partitioned sources).
@@ -247,6 +289,16 @@ impl SourceDriver {
     /// Puts a barrier into the stream when the commit interval has passed (or
     /// `now`), recording the offsets safe to commit once it is acknowledged.
     fn barrier_if_due(&mut self, out: &mut Vec<StreamMessage>, now: bool) {
+        if let Some(c) = &mut self.checkpoints {
+            if c.last.elapsed() >= c.interval {
+                let id = c.next_id;
+                c.next_id += 1;
+                c.last = Instant::now();
+                c.marks.push(id, self.consumed);
+                out.push(StreamMessage::Barrier(id));
+            }
+            return;
+        }
         let Some(p) = &mut self.progress else {
             return;
         };
@@ -298,8 +350,30 @@ impl SourceDriver {
         let mut retry = Retry::new(job);
         loop {
             match self.reader.next_batch().await {
-                Ok(batch) => return Ok(batch),
+                Ok(Some(batch)) if self.skip > 0 => {
+                    let n = batch.num_rows() as u64;
+                    self.consumed.records += n;
+                    let k = n.min(self.skip);
+                    self.skip -= k;
+                    let rest = drop_rows(batch, k as usize)?;
+                    if !rest.is_empty() {
+                        return Ok(Some(rest));
+                    }
+                }
+                Ok(batch) => {
+                    if let Some(b) = &batch {
+                        self.consumed.records += b.num_rows() as u64;
+                    }
+                    return Ok(batch);
+                }
                 Err(e) if e.is_record_error() => {
+                    self.consumed.records += 1;
+                    if self.skip > 0 {
+                        // Counted and handled before the checkpoint.
+                        self.skip -= 1;
+                        continue;
+                    }
+                    self.consumed.rejected += 1;
                     counters.add(Count::Read, 1);
                     counters.add(Count::Failed, 1);
                     self.reject(job, &e)?;
@@ -352,6 +426,24 @@ impl SourceDriver {
         }
         self.reader.commit().await.map_err(|e| io_failure(job, &e))
     }
+}
+
+/// `batch` without its first `k` rows (positions kept for the others).
+fn drop_rows(batch: velo_types::Batch, k: usize) -> Result<velo_types::Batch, Failure> {
+    if k == 0 {
+        return Ok(batch);
+    }
+    let schema = batch.schema().clone();
+    let positions = batch.positions().map(|p| p[k.min(p.len())..].to_vec());
+    let width = batch.width();
+    let mut values = batch.into_values();
+    values.drain(..(k * width).min(values.len()));
+    let rest = velo_types::Batch::new(schema, values)
+        .map_err(|e| Failure::Internal(format!("resuming the source: {e}")))?;
+    Ok(match positions {
+        Some(p) => rest.with_positions(p),
+        None => rest,
+    })
 }
 
 /// Follows a change of the partitions assigned to this instance (a rebalance).

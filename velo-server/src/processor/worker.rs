@@ -19,9 +19,11 @@ pub enum Output {
     DeadLetters(Batch),
     /// Failed records for the `dlq.sink` (`send_to_dlq`).
     Failed(Batch),
-    /// A commit barrier passed this query: flush the sinks, then acknowledge it
-    /// (see [`super::source::Acks`]).
-    Barrier(u64),
+    /// A barrier passed this query: flush the sinks, then acknowledge it
+    /// (see [`super::source::Acks`]). A checkpoint barrier carries the
+    /// query's state as it was at the barrier
+    /// ([`QueryExecutor::snapshot_bytes`]).
+    Barrier { id: u64, state: Option<Vec<u8>> },
 }
 
 /// One query and the bookkeeping around it.
@@ -43,6 +45,8 @@ pub struct QueryWorker {
     /// The source runs until stopped: its end does not flush open state (the
     /// uncommitted input is read again by whoever reads it next).
     unbounded: bool,
+    /// Barriers are checkpoints: the state is taken at each.
+    checkpoints: bool,
 }
 
 impl QueryWorker {
@@ -60,7 +64,9 @@ impl QueryWorker {
             (DlqRows::new(job), encoders)
         });
         QueryWorker {
-            last: query.stats(),
+            // A restored query's counts are the job's too: the first sync
+            // adds them.
+            last: QueryStats::default(),
             query,
             warnings: Warnings::default(),
             source: source_label(job),
@@ -72,6 +78,9 @@ impl QueryWorker {
                 .max_memory_mb
                 .map(|mb| mb.saturating_mul(1 << 20)),
             unbounded: super::source::is_partitioned(job),
+            // Barriers come from checkpoints then (the source puts them in
+            // only when the job takes checkpoints).
+            checkpoints: super::checkpoint::enabled(job),
         }
     }
 
@@ -129,7 +138,18 @@ impl QueryWorker {
             self.warnings.warn(job, &w.to_string());
         }
         if let Some(id) = barrier {
-            out.push(Output::Barrier(id));
+            let state = if self.checkpoints {
+                let state = self.query.snapshot_bytes().map_err(|e| {
+                    Failure::Internal(format!(
+                        "job '{}': cannot take checkpoint {id}: {e}",
+                        job.name
+                    ))
+                })?;
+                Some(state)
+            } else {
+                None
+            };
+            out.push(Output::Barrier { id, state });
         }
         self.sync(counters);
         self.check_memory(job, counters)?;

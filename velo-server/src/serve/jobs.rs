@@ -333,6 +333,8 @@ impl Registry {
             batch_size: self.batch_size,
             progress: false,
             stop: job.stop.clone(),
+            state_dir: None,
+            fresh: false,
         };
         let job = job.clone();
         std::thread::Builder::new()
