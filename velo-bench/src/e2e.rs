@@ -30,7 +30,7 @@ use crate::Scenario;
 const GENERATE_CHUNK: usize = 64 * 1024;
 
 /// The name of the job (and of its sink) in the generated apps.
-const JOB: &str = "out";
+pub(crate) const JOB: &str = "out";
 
 /// What to run. `partitions` lists V2's partition counts (V1 always runs first).
 #[derive(Debug, Clone)]
@@ -229,7 +229,7 @@ fn right_path(input: &Path) -> PathBuf {
 
 /// Writes `rows` rows of `schema` made by `batch(start, n)` to `path` as CSV,
 /// unless a complete file for `records` is already there.
-fn write_csv(
+pub(crate) fn write_csv(
     path: &Path,
     records: u64,
     schema: &velo_types::SchemaRef,
@@ -279,6 +279,17 @@ fn marker_text(records: u64, bytes: u64) -> String {
 /// The app that runs `scenario` from `input` (CSV) to `output` (JSON lines):
 /// `CREATE STREAM out AS <scenario SQL> WITH (...)`.
 pub fn app_sql(scenario: &Scenario, input: &Path, output: &Path) -> String {
+    app_sql_with(scenario, input, output, "")
+}
+
+/// [`app_sql`] with `extra` job properties (`'checkpoint.interval' = '1s'`,
+/// comma separated, no trailing comma) after the connectors' properties.
+pub fn app_sql_with(scenario: &Scenario, input: &Path, output: &Path, extra: &str) -> String {
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(",\n      {extra}")
+    };
     if let Some(right) = scenario.second_stream {
         let t = scenario.table;
         return format!(
@@ -286,7 +297,7 @@ pub fn app_sql(scenario: &Scenario, input: &Path, output: &Path) -> String {
              '{t}.format' = 'csv', '{t}.schema' = '{}',\n      \
              '{right}.type' = 'file_source', '{right}.path' = '{}', '{right}.format' = 'csv', '{right}.schema' = '{}',\n      \
              'event.time.field' = 'ts',\n      \
-             '{JOB}.type' = 'file_sink', '{JOB}.path' = '{}', '{JOB}.format' = 'jsonl');\n",
+             '{JOB}.type' = 'file_sink', '{JOB}.path' = '{}', '{JOB}.format' = 'jsonl'{extra});\n",
             scenario.sql,
             quote(&input.display().to_string()),
             crate::interval::ORDERS_SCHEMA,
@@ -318,7 +329,7 @@ pub fn app_sql(scenario: &Scenario, input: &Path, output: &Path) -> String {
     format!(
         "CREATE STREAM {JOB} AS\n{}\nWITH ('{t}.type' = 'file_source', '{t}.path' = '{}', \
          '{t}.format' = 'csv', '{t}.schema' = '{}',\n      \
-         '{JOB}.type' = 'file_sink', '{JOB}.path' = '{}', '{JOB}.format' = 'jsonl'{lookup});\n",
+         '{JOB}.type' = 'file_sink', '{JOB}.path' = '{}', '{JOB}.format' = 'jsonl'{lookup}{extra});\n",
         scenario.sql,
         quote(&input.display().to_string()),
         quote(&decl),
@@ -337,29 +348,52 @@ fn quote(s: &str) -> String {
 }
 
 fn write_app(scenario: &Scenario, input: &Path, output: &Path, app: &Path) -> Result<()> {
+    write_app_with(scenario, input, output, app, "")
+}
+
+/// [`write_app`] with extra job properties ([`app_sql_with`]).
+pub(crate) fn write_app_with(
+    scenario: &Scenario,
+    input: &Path,
+    output: &Path,
+    app: &Path,
+    extra: &str,
+) -> Result<()> {
     let input = std::path::absolute(input)?;
     let output = std::path::absolute(output)?;
     if let Some(l) = scenario.lookup {
         let path = lookup_path(&input, &l);
         fs::write(&path, l.csv()).with_context(|| format!("writing {}", path.display()))?;
     }
-    fs::write(app, app_sql(scenario, &input, &output))
+    fs::write(app, app_sql_with(scenario, &input, &output, extra))
         .with_context(|| format!("writing {}", app.display()))
 }
 
 /// What one `velo-server run` reported.
 #[derive(Debug)]
-struct ServerRun {
-    wall_seconds: f64,
-    summary: String,
-    read: u64,
-    written: u64,
-    engine_seconds: f64,
+pub(crate) struct ServerRun {
+    pub wall_seconds: f64,
+    pub summary: String,
+    pub read: u64,
+    pub written: u64,
+    pub engine_seconds: f64,
+    /// All it wrote on stderr.
+    pub stderr: String,
 }
 
 fn run_server(bin: &Path, app: &Path, partitions: Option<usize>) -> Result<ServerRun> {
+    run_server_with(bin, app, partitions, &[])
+}
+
+/// [`run_server`] with more arguments after `run APP` (`--state-dir DIR`).
+pub(crate) fn run_server_with(
+    bin: &Path,
+    app: &Path,
+    partitions: Option<usize>,
+    extra_args: &[&std::ffi::OsStr],
+) -> Result<ServerRun> {
     let mut cmd = Command::new(bin);
-    cmd.arg("run").arg(app);
+    cmd.arg("run").arg(app).args(extra_args);
     match partitions {
         None => cmd.args(["--processor", "v1"]),
         Some(n) => cmd.args(["--processor", "v2", "--partitions", &n.to_string()]),
@@ -398,6 +432,7 @@ fn run_server(bin: &Path, app: &Path, partitions: Option<usize>) -> Result<Serve
         read,
         written,
         engine_seconds,
+        stderr: stderr.into_owned(),
     })
 }
 
@@ -477,18 +512,18 @@ mod summary_tests {
 
 /// An order-independent digest of a file's lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Digest {
-    lines: u64,
+pub(crate) struct Digest {
+    pub lines: u64,
     sum: u128,
 }
 
 impl Digest {
-    fn hex(&self) -> String {
+    pub fn hex(&self) -> String {
         format!("{:032x}", self.sum)
     }
 }
 
-fn digest_lines(path: &Path) -> Result<Digest> {
+pub(crate) fn digest_lines(path: &Path) -> Result<Digest> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::with_capacity(256);
@@ -538,7 +573,7 @@ fn mix(mut z: u64) -> u64 {
 
 /// For the error message when two outputs differ: a line that one output has more
 /// often than the other (both sorted in memory; only used on failure).
-fn first_difference(expected: &Path, actual: &Path) -> Option<String> {
+pub(crate) fn first_difference(expected: &Path, actual: &Path) -> Option<String> {
     let read = |p: &Path| -> Option<Vec<String>> {
         let text = fs::read_to_string(p).ok()?;
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();

@@ -8,6 +8,7 @@
 //! to their code (`velo-engine/benches`, `velo-partition/benches`).
 
 pub mod check;
+pub mod checkpoints;
 pub mod e2e;
 pub mod interval;
 pub mod latency;

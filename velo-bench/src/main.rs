@@ -20,6 +20,11 @@
 //!
 //! The table goes to stdout, a progress bar to stderr (when it is a terminal),
 //! and everything to the JSON file.
+//!
+//! `--checkpoints` runs only the checkpoint comparison instead
+//! (`velo_bench::checkpoints`): scenarios 2 and 3a end to end with
+//! `--checkpoint-keys` keys, `'checkpoint.interval'` at
+//! `--checkpoint-interval` (1s) against `off`, in the JSON's `checkpoints`.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -104,10 +109,26 @@ struct Args {
     /// Skip the end-to-end mode (in-memory runs only).
     #[arg(long)]
     no_e2e: bool,
+    /// Only the checkpoint comparison: scenarios 2 and 3a end to end with
+    /// `--checkpoint-keys` keys, `checkpoint.interval` at `--checkpoint-interval`
+    /// against `off`, interleaved, `--runs` each [records default: 6000000;
+    /// partitions default: <cores>].
+    #[arg(long, conflicts_with_all = ["e2e", "no_e2e"])]
+    checkpoints: bool,
+    /// `--checkpoints`: distinct grouping keys in the input.
+    #[arg(long, default_value_t = 100_000)]
+    checkpoint_keys: u64,
+    /// `--checkpoints`: the `checkpoint.interval` compared with `off`.
+    #[arg(long, default_value = "1s")]
+    checkpoint_interval: String,
     /// Testing the check itself: alter one value of every V2 output before comparing.
     #[arg(long, hide = true)]
     corrupt_v2_for_test: bool,
 }
+
+/// `--checkpoints`' input records per scenario when `--records` is not given:
+/// enough for several seconds per run, so several checkpoints at 1 s.
+const CHECKPOINT_RECORDS: u64 = 6_000_000;
 
 /// `None` is V1, `Some(n)` is V2 with n partitions.
 type Config = Option<usize>;
@@ -228,6 +249,26 @@ fn run_end_to_end(
     Ok(())
 }
 
+/// The checkpoint comparison (`--checkpoints`).
+fn run_checkpoint_comparison(
+    scenarios: &[&velo_bench::Scenario],
+    options: &velo_bench::checkpoints::CheckpointOptions,
+    report: &mut Report,
+) -> Result<()> {
+    use velo_bench::checkpoints as ck;
+    println!(
+        "checkpoints: velo-server run, CSV file -> JSON lines file, {} records, {} keys, 'checkpoint.interval' {} against off, {} runs each interleaved (medians, whole process time)",
+        options.records, options.keys, options.interval, options.runs
+    );
+    println!("{}", ck::table_header(&options.interval));
+    for s in scenarios {
+        let r = ck::run_checkpoints(s, options, |m| eprintln!("{m}"))?;
+        print!("{}", ck::table_rows(&r));
+        report.checkpoints.push(r);
+    }
+    Ok(())
+}
+
 fn main() {
     if let Err(e) = real_main() {
         eprintln!("error: {e:#}");
@@ -256,6 +297,65 @@ fn real_main() -> Result<()> {
     partitions.retain(|&n| n > 0);
     partitions.dedup();
     let scenarios = select(&args.scenario)?;
+    if args.checkpoints {
+        use velo_bench::checkpoints::{CheckpointOptions, SCENARIO_IDS};
+        let scenarios: Vec<&Scenario> = if args.scenario.is_empty() {
+            scenarios
+                .into_iter()
+                .filter(|s| SCENARIO_IDS.contains(&s.id))
+                .collect()
+        } else {
+            if let Some(s) = scenarios.iter().find(|s| !SCENARIO_IDS.contains(&s.id)) {
+                bail!("--checkpoints runs scenarios 2 and 3a, not {}", s.id);
+            }
+            scenarios
+        };
+        let partitions = if args.partitions.is_empty() {
+            vec![machine.cores]
+        } else {
+            partitions
+        };
+        let options = CheckpointOptions {
+            records: args.records.unwrap_or(CHECKPOINT_RECORDS),
+            keys: args.checkpoint_keys,
+            interval: args.checkpoint_interval.clone(),
+            partitions: partitions.clone(),
+            runs,
+            work_dir: args
+                .json
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("e2e"),
+            server_bin: velo_bench::e2e::default_server_bin(),
+        };
+        let mut report = Report {
+            date: now_utc(),
+            machine: machine.clone(),
+            settings: Settings {
+                records: options.records,
+                batch_size: args.batch_size,
+                runs,
+                partitions,
+                quick: args.quick,
+                check: true,
+                latency_records: 0,
+                latency_batch_size,
+                latency_load: args.latency_load,
+                latency_rate: args.rate,
+                warmup_batches: args.warmup_batches,
+                pacer_spin_us: args.pacer_spin_us,
+                placement: args.placement.name(),
+            },
+            scenarios: Vec::new(),
+            end_to_end: Vec::new(),
+            checkpoints: Vec::new(),
+        };
+        let result = run_checkpoint_comparison(&scenarios, &options, &mut report);
+        report.write(&args.json)?;
+        result?;
+        eprintln!("results written to {}", args.json.display());
+        return Ok(());
+    }
     let configs: Vec<Config> = std::iter::once(None)
         .chain(partitions.iter().map(|&n| Some(n)))
         .collect();
@@ -282,6 +382,7 @@ fn real_main() -> Result<()> {
         },
         scenarios: Vec::new(),
         end_to_end: Vec::new(),
+        checkpoints: Vec::new(),
     };
 
     let k = configs.len() as u64;

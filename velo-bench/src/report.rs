@@ -18,6 +18,9 @@ pub struct Report {
     pub scenarios: Vec<ScenarioReport>,
     /// The end-to-end mode: `velo-server run` from a CSV file to a JSON lines file.
     pub end_to_end: Vec<EndToEndReport>,
+    /// `--checkpoints`: scenarios 2 and 3a end to end with checkpoints off and on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<crate::checkpoints::CheckpointScenarioReport>,
 }
 
 /// One scenario run end to end through the real binary.

@@ -97,6 +97,9 @@ struct Meta {
 #[derive(Debug)]
 pub struct Restored {
     pub id: u64,
+    /// The id the next checkpoint takes: past every complete one, also those
+    /// that were unusable (ids are never reused).
+    pub next_id: u64,
     /// The partition count it was taken with.
     pub partitions: usize,
     /// Each old partition's state ([`velo_engine::query::QueryExecutor::snapshot_bytes`]).
@@ -121,8 +124,13 @@ pub fn enabled(job: &JobPlan) -> bool {
 /// checkpoint of another plan is refused with the first line that differs.
 pub fn fingerprint(job: &JobPlan) -> Vec<String> {
     fn walk(node: &PlanNode, depth: usize, out: &mut Vec<String>) {
+        let keys = if node.keys.is_empty() {
+            String::new()
+        } else {
+            format!(" (keys {})", node.keys.join(", "))
+        };
         out.push(format!(
-            "{}{}: {}",
+            "{}{}: {}{keys}",
             "  ".repeat(depth),
             node.operator,
             node.detail
@@ -197,8 +205,15 @@ pub fn load(state_dir: &Path, job: &JobPlan) -> Result<Option<Restored>, Failure
         })?;
         states.push(bytes.to_vec());
     }
+    let newest = store
+        .completed_ids()
+        .map_err(|e| store_failure(job, &e))?
+        .last()
+        .copied()
+        .unwrap_or(loaded.id);
     Ok(Some(Restored {
         id: loaded.id,
+        next_id: newest.max(loaded.id) + 1,
         partitions: meta.partitions,
         states,
         source: meta.source,
@@ -229,6 +244,50 @@ fn partition_file(p: usize) -> String {
     format!("partition-{p}.state")
 }
 
+/// The checkpoints a job has taken, for its summary, `GET /jobs/{id}` and
+/// the benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointStats {
+    /// Checkpoints completed.
+    pub completed: u64,
+    /// The newest: its id, when it completed (Unix ms), its size on disk.
+    pub last_id: u64,
+    pub last_unix_ms: u64,
+    pub last_bytes: u64,
+    /// Per checkpoint, how long the sinks waited for it: aligning done,
+    /// making the sinks durable and writing the files (the partitions'
+    /// snapshots are taken on their own threads).
+    pub pauses: Vec<std::time::Duration>,
+}
+
+impl CheckpointStats {
+    /// The pause below which a share `q` (0-1) of the checkpoints stayed.
+    pub fn pause_quantile(&self, q: f64) -> Option<std::time::Duration> {
+        let mut sorted = self.pauses.clone();
+        sorted.sort_unstable();
+        let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+        sorted.get(i).copied()
+    }
+
+    /// `12 checkpoints, the last 3.1 KB; pause p50 1.2 ms, p99 4.0 ms`.
+    pub fn summary(&self) -> Option<String> {
+        if self.completed == 0 {
+            return None;
+        }
+        let ms = |q| {
+            self.pause_quantile(q)
+                .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+        };
+        Some(format!(
+            "{} checkpoint(s), the last {:.1} KB; pause p50 {:.2} ms, p99 {:.2} ms",
+            self.completed,
+            self.last_bytes as f64 / 1024.0,
+            ms(0.5),
+            ms(0.99)
+        ))
+    }
+}
+
 /// Writes a job's checkpoints.
 #[derive(Debug)]
 pub struct Checkpointer {
@@ -255,14 +314,16 @@ impl Checkpointer {
     }
 
     /// Stores checkpoint `id`: each partition's state, and the manifest last.
+    /// `start`: when the sinks began waiting for it.
     pub fn write(
         &mut self,
         id: u64,
         states: &[Vec<u8>],
         sinks: SinkMarks,
         written: u64,
+        start: Instant,
+        stats: &Mutex<CheckpointStats>,
     ) -> Result<(), Failure> {
-        let start = Instant::now();
         let fail = |e: velo_checkpoint::Error| {
             Failure::User(format!("error: job '{}': checkpoint {id}: {e}", self.job))
         };
@@ -299,8 +360,17 @@ impl Checkpointer {
             done.bytes,
             start.elapsed().as_secs_f64() * 1e3
         );
+        let pause = start.elapsed();
+        {
+            let mut st = stats.lock().unwrap_or_else(PoisonError::into_inner);
+            st.completed += 1;
+            st.last_id = id;
+            st.last_unix_ms = done.created_unix_ms;
+            st.last_bytes = done.bytes;
+            st.pauses.push(pause);
+        }
         metrics::histogram!("velo_checkpoint_duration_seconds", "job" => self.job.clone())
-            .record(start.elapsed().as_secs_f64());
+            .record(pause.as_secs_f64());
         metrics::gauge!("velo_checkpoint_size_bytes", "job" => self.job.clone())
             .set(done.bytes as f64);
         metrics::gauge!("velo_checkpoint_last_completed_timestamp_seconds", "job" => self.job.clone())

@@ -117,6 +117,8 @@ pub struct JobCounters {
     metrics: JobMetrics,
     /// One entry per partition (V1 has one), set when the runtime starts.
     pub partitions: OnceLock<Vec<PartitionStatus>>,
+    /// The checkpoints taken (updated once per checkpoint).
+    pub checkpoints: std::sync::Mutex<checkpoint::CheckpointStats>,
 }
 
 /// What [`JobCounters::add`] counts.
@@ -376,6 +378,13 @@ pub fn run_app(
             Ok(elapsed) => {
                 report.elapsed = elapsed;
                 progress::log_summary(&job.name, &job.name, processor.name(), &report, false);
+                let stats = c
+                    .checkpoints
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(line) = stats.summary() {
+                    tracing::info!(job = %job.name, "job '{}': {line}", job.name);
+                }
             }
             Err(f) => {
                 report.elapsed = start.elapsed();

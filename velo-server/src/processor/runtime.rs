@@ -693,7 +693,7 @@ pub fn run_job(
             let marks = Marks::default();
             driver.checkpoint_every(
                 Duration::from_millis(ms),
-                restored.as_ref().map_or(1, |r| r.id + 1),
+                restored.as_ref().map_or(1, |r| r.next_id),
                 marks.clone(),
                 restored.as_ref().map(|r| r.source),
             );
@@ -990,6 +990,7 @@ impl JobSink<'_> {
             return Ok(());
         }
         let a = self.aligning.take().expect("aligning");
+        let start = Instant::now();
         let job = self.job;
         let marks = self.rt.block_on(self.sinks.commit_points(job))?;
         let states: Vec<Vec<u8>> = a
@@ -999,7 +1000,14 @@ impl JobSink<'_> {
             .collect();
         let written = self.counters.written.load(Ordering::Relaxed);
         if let Some(c) = &mut self.checkpointer {
-            c.write(id, &states, marks, written)?;
+            c.write(
+                id,
+                &states,
+                marks,
+                written,
+                start,
+                &self.counters.checkpoints,
+            )?;
         }
         self.acks.acknowledge(id);
         // What the partitions emitted after the barrier, in order per
