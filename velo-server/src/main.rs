@@ -159,6 +159,10 @@ enum Command {
         /// The largest request body (an app's SQL) accepted; larger ones get 413.
         #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, allow_negative_numbers = true, value_parser = body_bytes_parser())]
         max_body_bytes: usize,
+        /// Where jobs keep their checkpoints (default: .velo-state/ beside
+        /// --app, else in the current folder).
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
         /// How messages are written on stderr (filtered by RUST_LOG).
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormatArg,
@@ -299,8 +303,13 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             placement,
             batch_size,
             max_body_bytes,
+            state_dir,
             log_format: _,
         } => {
+            let state_dir = state_dir.unwrap_or_else(|| match &app {
+                Some(app) => default_state_dir(app),
+                None => PathBuf::from(".velo-state"),
+            });
             let placement = parse_placement(&placement)?;
             let processor: Arc<dyn JobProcessor + Send> = match processor {
                 Processor::V1 => Arc::new(V1Processor),
@@ -319,6 +328,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                 processor,
                 batch_size,
                 max_body_bytes,
+                state_dir,
             })
         }
     }

@@ -911,3 +911,49 @@ fn fifty_jobs_come_and_go_without_growing_memory() {
         "RSS grew from {baseline} KiB to {after} KiB over {CYCLES} jobs"
     );
 }
+
+/// SPEC §7: `POST /jobs/{id}/checkpoint` takes a checkpoint and answers once
+/// it is complete; `GET /jobs/{id}` shows it; a server killed with SIGKILL
+/// and started again with the same app resumes the job from it.
+#[test]
+fn a_job_checkpoints_on_request_and_resumes_after_the_server_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let app =
+        "CREATE STREAM counts AS SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY customer_id
+         WITH ('orders.type' = 'generator_source', 'orders.records' = '1000000000000',
+               'checkpoint.interval' = '1h',
+               'counts.type' = 'file_sink', 'counts.path' = 'counts.jsonl');";
+    std::fs::write(dir.path().join("app.sql"), app).unwrap();
+    let mut server = Server::start(dir.path(), &["--app", "app.sql"]);
+    let id = server.wait_for("counts-1", "read records", |j| records(j, "in") > 10_000)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(server.job(&id)["checkpoint"].is_null());
+    let (status, taken) = server.json("POST", &format!("/jobs/{id}/checkpoint"), "");
+    assert_eq!(status, 200, "{taken}\n{}", server.stderr());
+    assert_eq!(taken["id"], 1, "{taken}");
+    assert!(taken["bytes"].as_u64().unwrap() > 100, "{taken}");
+    let job = server.job(&id);
+    assert_eq!(job["checkpoint"]["id"], 1, "{job}");
+    assert_eq!(job["checkpoint"]["completed"], 1, "{job}");
+    let (status, _) = server.json("POST", "/jobs/nope/checkpoint", "");
+    assert_eq!(status, 404);
+    assert!(dir
+        .path()
+        .join(".velo-state/counts/chk-00000000000000000001/MANIFEST")
+        .is_file());
+
+    server.signal_and_wait("-KILL");
+    let server = Server::start(dir.path(), &["--app", "app.sql"]);
+    server.wait_for("counts-1", "read records", |j| records(j, "in") > 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.stderr().contains("resuming from checkpoint 1") {
+        assert!(Instant::now() < deadline, "{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The next checkpoint takes the next id.
+    let (status, taken) = server.json("POST", "/jobs/counts-1/checkpoint", "");
+    assert_eq!(status, 200, "{taken}");
+    assert_eq!(taken["id"], 2, "{taken}");
+}

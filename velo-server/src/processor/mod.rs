@@ -119,6 +119,11 @@ pub struct JobCounters {
     pub partitions: OnceLock<Vec<PartitionStatus>>,
     /// The checkpoints taken (updated once per checkpoint).
     pub checkpoints: std::sync::Mutex<checkpoint::CheckpointStats>,
+    /// Set to take a checkpoint at the next batch boundary, without waiting
+    /// for the interval (`POST /jobs/{id}/checkpoint`).
+    pub checkpoint_now: std::sync::atomic::AtomicBool,
+    /// Set once the job takes checkpoints.
+    pub checkpointing: std::sync::atomic::AtomicBool,
 }
 
 /// What [`JobCounters::add`] counts.

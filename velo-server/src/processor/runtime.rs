@@ -697,6 +697,7 @@ pub fn run_job(
                 marks.clone(),
                 restored.as_ref().map(|r| r.source),
             );
+            counters.checkpointing.store(true, Ordering::Relaxed);
             Some(Checkpointer::new(dir, job, marks))
         }
         _ => None,

@@ -276,7 +276,8 @@ impl SourceDriver {
                         out.push(StreamMessage::Watermark(wm));
                     }
                 }
-                self.barrier_if_due(out, false);
+                let now = counters.checkpoint_now.swap(false, Ordering::AcqRel);
+                self.barrier_if_due(out, now && self.checkpoints.is_some());
             }
             None => {
                 self.finished = true;
@@ -290,7 +291,7 @@ impl SourceDriver {
     /// `now`), recording the offsets safe to commit once it is acknowledged.
     fn barrier_if_due(&mut self, out: &mut Vec<StreamMessage>, now: bool) {
         if let Some(c) = &mut self.checkpoints {
-            if c.last.elapsed() >= c.interval {
+            if now || c.last.elapsed() >= c.interval {
                 let id = c.next_id;
                 c.next_id += 1;
                 c.last = Instant::now();
@@ -412,7 +413,9 @@ impl SourceDriver {
     pub fn stop(&mut self, out: &mut Vec<StreamMessage>) {
         if !self.finished {
             self.finished = true;
-            self.barrier_if_due(out, true);
+            if self.checkpoints.is_none() {
+                self.barrier_if_due(out, true);
+            }
             out.push(StreamMessage::EndOfStream);
         }
     }

@@ -27,7 +27,7 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
@@ -76,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/jobs", get(list_jobs).post(submit))
         .route("/jobs/{id}", get(get_job).delete(stop_job))
+        .route("/jobs/{id}/checkpoint", post(checkpoint_job))
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
@@ -388,6 +389,36 @@ pub struct JobStatus {
     pub join_rows: u64,
     /// One entry per V2 partition (empty for V1).
     pub partitions: Vec<PartitionJson>,
+    /// The newest checkpoint, once one was taken.
+    pub checkpoint: Option<CheckpointJson>,
+}
+
+/// A job's newest checkpoint (`GET /jobs/{id}`, `POST /jobs/{id}/checkpoint`).
+#[derive(Debug, Serialize)]
+pub struct CheckpointJson {
+    pub id: u64,
+    pub completed_at_ms: u64,
+    pub bytes: u64,
+    /// From the last partition passing the barrier to the checkpoint being
+    /// complete (the sinks' pause).
+    pub duration_ms: f64,
+    /// Checkpoints completed since the job started.
+    pub completed: u64,
+}
+
+fn checkpoint_json(job: &Job) -> Option<CheckpointJson> {
+    let stats = job
+        .counters
+        .checkpoints
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    (stats.completed > 0).then(|| CheckpointJson {
+        id: stats.last_id,
+        completed_at_ms: stats.last_unix_ms,
+        bytes: stats.last_bytes,
+        duration_ms: stats.pauses.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        completed: stats.completed,
+    })
 }
 
 /// Records per second: over the last second or so, and over the whole run.
@@ -500,6 +531,7 @@ pub fn job_status(job: &Job) -> JobStatus {
                 .map(|p| p.join_rows_left + p.join_rows_right)
                 .sum::<u64>(),
         partitions,
+        checkpoint: checkpoint_json(job),
     }
 }
 
@@ -531,6 +563,63 @@ async fn get_job(
 ) -> Result<Json<JobStatus>, ApiError> {
     let job = find(&state, &id)?;
     Ok(Json(job_status(&job)))
+}
+
+/// How long `POST /jobs/{id}/checkpoint` waits for the checkpoint.
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(30);
+
+/// `POST /jobs/{id}/checkpoint`: takes a checkpoint at the job's next batch
+/// boundary and answers once it is complete (SPEC §7).
+async fn checkpoint_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CheckpointJson>, ApiError> {
+    let job = find(&state, &id)?;
+    let completed = |job: &Job| {
+        job.counters
+            .checkpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .completed
+    };
+    let before = completed(&job);
+    if job.state().is_terminal() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("job '{id}' has ended"),
+        ));
+    }
+    if !job.counters.checkpointing.load(Ordering::Relaxed) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "job '{id}' does not take checkpoints ('checkpoint.interval' is 'off', or its source cannot be read again: see docs/OPERATIONS.md)"
+            ),
+        ));
+    }
+    job.counters.checkpoint_now.store(true, Ordering::Release);
+    let start = std::time::Instant::now();
+    while start.elapsed() < CHECKPOINT_WAIT {
+        if completed(&job) > before {
+            if let Some(c) = checkpoint_json(&job) {
+                return Ok(Json(c));
+            }
+        }
+        if job.state().is_terminal() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("job '{id}' ended before the checkpoint completed"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "job '{id}': no checkpoint completed within {} s (its source may be waiting for records)",
+            CHECKPOINT_WAIT.as_secs()
+        ),
+    ))
 }
 
 async fn stop_job(

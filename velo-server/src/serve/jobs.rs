@@ -230,6 +230,8 @@ pub enum SubmitError {
 #[allow(missing_debug_implementations)] // holds the processor as a trait object
 pub struct Registry {
     processor: Arc<dyn JobProcessor + Send>,
+    /// Where jobs keep their checkpoints (`--state-dir`).
+    state_dir: Option<std::path::PathBuf>,
     batch_size: usize,
     inner: Mutex<Inner>,
 }
@@ -245,9 +247,16 @@ impl Registry {
     pub fn new(processor: Arc<dyn JobProcessor + Send>, batch_size: usize) -> Registry {
         Registry {
             processor,
+            state_dir: None,
             batch_size: batch_size.max(1),
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Jobs keep their checkpoints under `dir` (and resume from them).
+    pub fn with_state_dir(mut self, dir: std::path::PathBuf) -> Registry {
+        self.state_dir = Some(dir);
+        self
     }
 
     /// Starts every job of `app`, each on its own thread. Refused as a whole
@@ -333,7 +342,7 @@ impl Registry {
             batch_size: self.batch_size,
             progress: false,
             stop: job.stop.clone(),
-            state_dir: None,
+            state_dir: self.state_dir.clone(),
             fresh: false,
         };
         let job = job.clone();

@@ -45,6 +45,8 @@ pub struct ServeOptions {
     pub batch_size: usize,
     /// Request bodies past this many bytes get 413 (`--max-body-bytes`).
     pub max_body_bytes: usize,
+    /// Where jobs keep their checkpoints (`--state-dir`).
+    pub state_dir: PathBuf,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains every job.
@@ -67,7 +69,9 @@ pub fn serve(options: ServeOptions) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
     let partitioned = options.processor.name() == "v2";
-    let registry = Arc::new(Registry::new(options.processor, options.batch_size));
+    let registry = Arc::new(
+        Registry::new(options.processor, options.batch_size).with_state_dir(options.state_dir),
+    );
     let state = api::AppState {
         registry: registry.clone(),
         metrics: handle,
