@@ -23,10 +23,19 @@
 //! `Recorder` that keeps the bytes from the oldest record not yet decoded on: one
 //! copy of each input byte per 256 KiB read, nothing per record. The same bytes give
 //! a record error its raw text ([`Error::raw_record`]).
+//!
+//! Resuming ([`crate::SourcePosition`]): the reader's position is the csv parser's
+//! own position after the last record it returned (a byte and the parser's count
+//! of `\n`s), kept per record as two integers: sampled records keep theirs, and a
+//! deferred error the position after its record, which becomes the reader's only
+//! when the error is returned. A resumed reader seeks the parser to that byte. To
+//! leave the parser exactly as it was there (a UTF-8 BOM is only stripped at the
+//! very start of a parse), it is seeked one byte earlier, onto the line break that
+//! ends the previous record, which it then skips as it would a blank line.
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -36,8 +45,12 @@ use velo_types::connector::{Encoding, Format};
 use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 
 use crate::error::{show_found, Error, Result};
+use crate::json_source::JsonLinesReader;
 use crate::parse::{convert_text, expected_text, ConvError, TypeGuess};
-use crate::{DataReader, ReaderOptions, INFERENCE_SAMPLE_RECORDS};
+use crate::{
+    resume_not_a_record_start, resume_past_end, DataReader, ReaderOptions, SourcePosition,
+    INFERENCE_SAMPLE_RECORDS, JSON_READ_BUFFER,
+};
 
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -133,6 +146,18 @@ impl<R: Read> Read for Recorder<R> {
     }
 }
 
+/// Used once, to resume: what was kept belongs to the old place.
+impl<R: Seek> Seek for Recorder<R> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let at = self.inner.seek(pos)?;
+        self.kept.clear();
+        self.base = at;
+        self.keep_from = at;
+        self.eof = false;
+        Ok(at)
+    }
+}
+
 impl<R: std::fmt::Debug> std::fmt::Debug for Recorder<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")
@@ -144,18 +169,54 @@ impl<R: std::fmt::Debug> std::fmt::Debug for Recorder<R> {
     }
 }
 
-/// Opens a file source in any text format.
+/// Opens a file source in any text format, at `options.resume` when set; it
+/// reports its position.
 pub(crate) fn open_file_reader(
     path: &Path,
     encoding: &Encoding,
     options: &ReaderOptions,
 ) -> Result<Box<dyn DataReader>> {
     let label = path.display().to_string();
-    let file = File::open(path).map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         path: label.clone(),
         source,
-    })?;
-    crate::open_text_reader(file, &label, encoding, options)
+    };
+    let file = File::open(path).map_err(io)?;
+    if let Some(at) = options.resume {
+        // Before the header is read: a replaced, shorter file may have none.
+        let len = file.metadata().map_err(io)?.len();
+        if at.byte > len {
+            return Err(resume_past_end(&label, at, len));
+        }
+    }
+    Ok(match encoding.format {
+        Format::Csv | Format::CsvNoHeader => {
+            let mut reader = CsvReader::new(file, &label, encoding, options)?;
+            if let Some(at) = options.resume {
+                reader.resume(at)?;
+            }
+            reader.resumable = true;
+            Box::new(reader)
+        }
+        Format::JsonLines => {
+            let input = BufReader::with_capacity(JSON_READ_BUFFER, file);
+            let mut reader = JsonLinesReader::new(input, &label, encoding, options)?;
+            if let Some(at) = options.resume {
+                reader.resume(at)?;
+            }
+            reader.resumable = true;
+            Box::new(reader)
+        }
+    })
+}
+
+/// A csv parser position as a reader position.
+#[inline]
+fn source_position(p: &csv::Position) -> SourcePosition {
+    SourcePosition {
+        byte: p.byte(),
+        line: p.line(),
+    }
 }
 
 /// How one record becomes one row: resolved once at open.
@@ -262,12 +323,19 @@ pub struct CsvReader<R> {
     decoder: Decoder,
     schema: SchemaRef,
     record: ByteRecord,
-    /// Sampled records not yet returned, each with the stream offset where it ends.
-    pending: VecDeque<(ByteRecord, u64)>,
+    /// Sampled records not yet returned, each with the parser's position after it.
+    pending: VecDeque<(ByteRecord, SourcePosition)>,
     /// An error to return after the rows decoded before it.
     pending_error: Option<Error>,
-    /// A record error to return on the next call, after the rows decoded before it.
-    deferred: Option<Error>,
+    /// A record error to return on the next call, after the rows decoded before it,
+    /// with the position after its record (the position once it is returned).
+    deferred: Option<(Error, SourcePosition)>,
+    /// The position after everything returned so far.
+    position: SourcePosition,
+    /// The position after the header (the start without one): where records start.
+    first: SourcePosition,
+    /// Whether [`DataReader::position`] reports `position` (files, not stdin).
+    pub(crate) resumable: bool,
     builder: BatchBuilder,
     /// The source position of each row in `builder`.
     positions: Vec<u64>,
@@ -280,6 +348,7 @@ impl<R: Read> CsvReader<R> {
     /// Opens a CSV reader: reads the header (when `encoding.format` is
     /// [`Format::Csv`]) and, without `encoding.schema`, a sample to infer the column
     /// types. `label` names the input in error messages (the file path, `<stdin>`).
+    /// `options.resume` is not applied here: see [`CsvReader::resume`].
     pub fn new(
         input: R,
         label: &str,
@@ -322,6 +391,7 @@ impl<R: Read> CsvReader<R> {
         } else {
             None
         };
+        let first = source_position(rdr.position());
 
         let mut pending = VecDeque::new();
         let mut pending_error = None;
@@ -354,7 +424,7 @@ impl<R: Read> CsvReader<R> {
                 while pending.len() < INFERENCE_SAMPLE_RECORDS {
                     let mut rec = ByteRecord::new();
                     match rdr.read_byte_record(&mut rec) {
-                        Ok(true) => pending.push_back((rec, rdr.position().byte())),
+                        Ok(true) => pending.push_back((rec, source_position(rdr.position()))),
                         Ok(false) => break,
                         Err(e) => {
                             pending_error = Some(csv_error(label, e));
@@ -415,6 +485,9 @@ impl<R: Read> CsvReader<R> {
             pending,
             pending_error,
             deferred: None,
+            position: first,
+            first,
+            resumable: false,
             batch_size,
             done: false,
             delimiter: encoding.delimiter,
@@ -426,11 +499,20 @@ impl<R: Read> CsvReader<R> {
         &self.schema
     }
 
+    /// Where the reader is, after what it has returned so far (see
+    /// [`SourcePosition`]): what [`DataReader::position`] reports for a file.
+    pub fn position(&self) -> SourcePosition {
+        self.position
+    }
+
     /// The next batch, read synchronously (see [`DataReader::next_batch`]).
     pub fn read_batch(&mut self) -> Result<Option<Batch>> {
-        if let Some(e) = self.deferred.take() {
+        if let Some((e, after)) = self.deferred.take() {
+            self.position = after;
             return Err(e);
         }
+        // The position after the last row of the batch.
+        let mut last = self.position;
         while self.builder.num_rows() < self.batch_size {
             // Where the record ends (the next one begins), for its raw text.
             let end = if let Some((rec, end)) = self.pending.pop_front() {
@@ -439,7 +521,7 @@ impl<R: Read> CsvReader<R> {
             } else if let Some(e) = self.pending_error.take() {
                 // An IO error hit while sampling: reading stops there.
                 self.done = true;
-                return self.fail(e);
+                return self.fail(e, last, last);
             } else if self.done {
                 break;
             } else {
@@ -447,33 +529,37 @@ impl<R: Read> CsvReader<R> {
                 let here = self.rdr.position().byte();
                 self.rdr.get_mut().keep_from = here;
                 match self.rdr.read_byte_record(&mut self.record) {
-                    Ok(true) => self.rdr.position().byte(),
+                    Ok(true) => source_position(self.rdr.position()),
                     Ok(false) => {
+                        // Only blank lines, if anything, were left.
+                        last = source_position(self.rdr.position());
                         self.done = true;
                         break;
                     }
                     Err(e) => {
                         self.done = true;
                         let e = csv_error(&self.decoder.label, e);
-                        return self.fail(e);
+                        return self.fail(e, last, last);
                     }
                 }
             };
             let (start, line) = self.rdr.get_ref().start_of(&self.record);
-            if self.rdr.get_ref().ends_input(end) {
-                if let Some(e) = self.unterminated_quote(start, end, line) {
-                    return self.fail(e);
+            if self.rdr.get_ref().ends_input(end.byte) {
+                if let Some(e) = self.unterminated_quote(start, end.byte, line) {
+                    return self.fail(e, last, end);
                 }
             }
             if let Err(e) = self.decoder.decode(&self.record, line, &mut self.builder) {
-                let e = match self.rdr.get_ref().raw(start, end) {
+                let e = match self.rdr.get_ref().raw(start, end.byte) {
                     Some(raw) => e.with_raw(raw),
                     None => e,
                 };
-                return self.fail(e);
+                return self.fail(e, last, end);
             }
             self.positions.push(line);
+            last = end;
         }
+        self.position = last;
         Ok((!self.builder.is_empty()).then(|| self.take_batch()))
     }
 
@@ -502,15 +588,77 @@ impl<R: Read> CsvReader<R> {
         self.builder.take().with_positions(positions)
     }
 
-    /// Returns the rows decoded so far, keeping `e` for the next call, or `e` itself
-    /// when there are none.
-    fn fail(&mut self, e: Error) -> Result<Option<Batch>> {
+    /// Returns the rows decoded so far (`last`: the position after them), keeping
+    /// `e` for the next call, or `e` itself when there are none. `after`: the
+    /// position once `e` is returned (past its record for a record error, `last`
+    /// for an IO error).
+    fn fail(
+        &mut self,
+        e: Error,
+        last: SourcePosition,
+        after: SourcePosition,
+    ) -> Result<Option<Batch>> {
         if self.builder.is_empty() {
+            self.position = after;
             Err(e)
         } else {
-            self.deferred = Some(e);
+            self.position = last;
+            self.deferred = Some((e, after));
             Ok(Some(self.take_batch()))
         }
+    }
+}
+
+impl<R: Read + Seek> CsvReader<R> {
+    /// Continues at `at`, a position an earlier reader of the same input reported
+    /// (see [`ReaderOptions::resume`]): what this reader sampled is dropped, and the
+    /// next batch starts with the first record the earlier reader had not
+    /// returned, lines numbered from `at.line`. An [`Error::Resume`] when `at` is
+    /// past the end of the input, inside the header, or not after a line break.
+    pub fn resume(&mut self, at: SourcePosition) -> Result<()> {
+        let label: &str = &self.decoder.label;
+        let io = |source| Error::Io {
+            path: label.to_string(),
+            source,
+        };
+        if at.byte < self.first.byte {
+            let why = format!("the header ends at byte {}", self.first.byte);
+            return Err(resume_not_a_record_start(label, at, &why));
+        }
+        let input = &mut self.rdr.get_mut().inner;
+        let len = input.seek(SeekFrom::End(0)).map_err(io)?;
+        if at.byte > len {
+            return Err(resume_past_end(label, at, len));
+        }
+        // Onto the line break before `at` (see the module docs).
+        let (from, line) = if at.byte == 0 || at.byte == len {
+            (at.byte, at.line)
+        } else {
+            input.seek(SeekFrom::Start(at.byte - 1)).map_err(io)?;
+            let mut before = [0u8];
+            input.read_exact(&mut before).map_err(io)?;
+            match before[0] {
+                b'\n' => (at.byte - 1, at.line.saturating_sub(1)),
+                b'\r' => (at.byte - 1, at.line),
+                _ => {
+                    let why = "the byte before it is not a line break";
+                    return Err(resume_not_a_record_start(label, at, why));
+                }
+            }
+        };
+        // Seeking reads the parser's header record first unless it has one.
+        self.rdr.set_byte_headers(ByteRecord::new());
+        let mut pos = csv::Position::new();
+        pos.set_byte(from).set_line(line);
+        self.rdr
+            .seek_raw(SeekFrom::Start(from), pos)
+            .map_err(|e| csv_error(label, e))?;
+        self.pending.clear();
+        self.pending_error = None;
+        self.deferred = None;
+        self.done = false;
+        self.position = at;
+        Ok(())
     }
 }
 
@@ -596,6 +744,10 @@ impl<R: Read + Send> DataReader for CsvReader<R> {
 
     async fn commit(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    fn position(&self) -> Option<SourcePosition> {
+        self.resumable.then_some(self.position)
     }
 }
 
@@ -755,6 +907,50 @@ mod tests {
         let mut r = reader("a\n", Format::Csv, None).unwrap();
         assert_eq!(r.schema().field(0).data_type, DataType::String);
         assert!(r.read_batch().unwrap().is_none());
+    }
+
+    fn at(byte: u64, line: u64) -> SourcePosition {
+        SourcePosition { byte, line }
+    }
+
+    /// Positions after CRLF records, a quoted line break and blank lines, and a
+    /// reader resumed at each over a seekable stream.
+    #[test]
+    fn positions_are_exact_and_resume_over_any_seekable_input() {
+        let text = "a,b\r\n1,\"x\r\ny\"\r\n\r\n2,z\n\n3,w";
+        let mut r = reader(text, Format::Csv, Some("a INT, b VARCHAR")).unwrap();
+        // The parser stops after a CR: the LF is skipped as a blank line later.
+        assert_eq!(r.position(), at(4, 1));
+        let mut seen = vec![r.position()];
+        let mut rows = Vec::new();
+        r.batch_size = 1;
+        while let Some(b) = r.read_batch().unwrap() {
+            rows.push((b.row(0).to_vec(), b.positions().unwrap()[0]));
+            seen.push(r.position());
+        }
+        assert_eq!(seen, [at(4, 1), at(14, 3), at(21, 6), at(25, 7)]);
+        assert_eq!(rows[1], (vec![Value::Int(2), Value::str("z")], 5));
+        assert_eq!(rows[2].1, 7);
+        for (i, &pos) in seen.iter().enumerate() {
+            let encoding = Encoding {
+                format: Format::Csv,
+                delimiter: b',',
+                schema: None,
+            };
+            let input = std::io::Cursor::new(text.as_bytes());
+            let mut r =
+                CsvReader::new(input, "t.csv", &encoding, &ReaderOptions::default()).unwrap();
+            r.resume(pos).unwrap();
+            assert_eq!(r.position(), pos);
+            let mut got = Vec::new();
+            while let Some(b) = r.read_batch().unwrap() {
+                let lines = b.positions().unwrap().to_vec();
+                got.extend(b.rows().map(<[Value]>::to_vec).zip(lines));
+            }
+            // Inferred types: a INT, b VARCHAR, as declared above.
+            assert_eq!(got, rows[i..], "resumed at {pos:?}");
+            assert_eq!(r.position(), at(25, 7));
+        }
     }
 
     #[test]

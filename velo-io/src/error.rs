@@ -79,6 +79,13 @@ pub enum Error {
     #[error("{path}: {message}")]
     Schema { path: String, message: String },
 
+    /// A reader cannot resume at the position it was given
+    /// ([`crate::ReaderOptions::resume`]): the file is shorter than it, or it is not
+    /// where a record starts (the file changed since the position was taken), or the
+    /// source cannot resume at a position at all.
+    #[error("{path}: {message}")]
+    Resume { path: String, message: String },
+
     /// A batch handed to a writer does not have the writer's number of columns.
     #[error("{path}: batch has {found} columns, the sink was opened for {expected}")]
     BatchWidth {
@@ -160,6 +167,7 @@ impl Error {
             | Error::Json { path, .. }
             | Error::InvalidUtf8 { path, .. }
             | Error::Schema { path, .. }
+            | Error::Resume { path, .. }
             | Error::BatchWidth { path, .. }
             | Error::Closed { path }
             | Error::Stopped { path } => Some(path),

@@ -313,6 +313,50 @@ impl KafkaReader {
     }
 }
 
+/// Commits `offsets` (`(partition, next offset)`) for `config`'s consumer
+/// group without joining it: where a job restored from a checkpoint resumes,
+/// set before its reader subscribes. The group must have no other live member
+/// (one would own some of the partitions); the brokers refuse the commit then,
+/// and the error says so.
+pub fn commit_group_offsets(config: &KafkaSourceConfig, offsets: &[(u32, u64)]) -> Result<()> {
+    let topic = config.topic.as_str();
+    let consumer: BaseConsumer = client_config(&config.brokers, &[], &config.properties)
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| kafka_error(topic, format!("cannot create the consumer: {e}")))?;
+    check_topic(consumer.client(), topic)?;
+    let mut list = TopicPartitionList::with_capacity(offsets.len());
+    for &(partition, offset) in offsets {
+        let (Ok(partition), Ok(offset)) = (i32::try_from(partition), i64::try_from(offset)) else {
+            return Err(kafka_error(
+                topic,
+                format!("cannot commit offset {offset} of partition {partition}: out of range"),
+            ));
+        };
+        list.add_partition_offset(topic, partition, Offset::Offset(offset))
+            .map_err(|e| kafka_error(topic, format!("cannot commit: {e}")))?;
+    }
+    if list.count() == 0 {
+        return Ok(());
+    }
+    consumer.assign(&list).map_err(|e| {
+        kafka_error(
+            topic,
+            format!("cannot assign the checkpoint's partitions: {e}"),
+        )
+    })?;
+    consumer.commit(&list, CommitMode::Sync).map_err(|e| {
+        kafka_error(
+            topic,
+            format!(
+                "cannot set the consumer group '{}' to the checkpoint's offsets (is another instance of the job running?): {e}",
+                config.group_id
+            ),
+        )
+    })
+}
+
 /// Waits for the first messages of a reader without a declared schema and
 /// infers the columns from them (see the module docs); returns the columns and
 /// the messages read, to be returned first. Fails with [`Error::Stopped`] when
@@ -476,6 +520,15 @@ impl DataReader for KafkaReader {
 
     fn source_partitions(&self) -> Option<Vec<u32>> {
         Some(self.assigned_partitions())
+    }
+
+    fn consumed_offsets(&self) -> Option<Vec<(u32, u64)>> {
+        Some(
+            self.returned
+                .iter()
+                .map(|(&p, &o)| (p as u32, o.max(0) as u64))
+                .collect(),
+        )
     }
 
     async fn commit_offsets(&mut self, offsets: &[(u32, u64)]) -> Result<()> {

@@ -15,6 +15,11 @@
 //! [`Schema::with_system_tail`] so that `SELECT *` leaves them out; a column of
 //! that name that the source already has (a CSV header `_key`) is kept and not
 //! appended.
+//!
+//! None of them depends on what was read before (the generator's `_offset` aside),
+//! so a file reader resumed at a [`crate::SourcePosition`] gives its rows the same
+//! values as the first reader did (but `_timestamp`, the time of reading); the
+//! adapter reports the wrapped reader's position.
 
 use std::sync::Arc;
 
@@ -25,7 +30,7 @@ use velo_types::connector::{
 };
 use velo_types::{Batch, BatchBuilder, Field, Schema, SchemaRef, Value};
 
-use crate::{DataReader, Result};
+use crate::{DataReader, Result, SourcePosition};
 
 /// One appended column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +149,10 @@ impl DataReader for SystemColumnsReader {
 
     async fn commit(&mut self) -> Result<()> {
         self.inner.commit().await
+    }
+
+    fn position(&self) -> Option<SourcePosition> {
+        self.inner.position()
     }
 }
 

@@ -71,6 +71,9 @@ pub struct JobConfig {
     /// `checkpoint.interval` (SPEC §3, §4): milliseconds between checkpoints,
     /// `None` for `off`. Default 10 s.
     pub checkpoint_interval_ms: Option<u64>,
+    /// Whether the app set `checkpoint.interval` itself (a Kafka job only
+    /// checkpoints then; see docs/DECISIONS.md).
+    pub checkpoint_interval_set: bool,
     /// `processing.guarantee`.
     pub guarantee: ProcessingGuarantee,
 }
@@ -102,6 +105,7 @@ impl Default for JobConfig {
             max_memory_mb: None,
             join_state_ttl_ms: None,
             checkpoint_interval_ms: Some(DEFAULT_CHECKPOINT_INTERVAL_MS),
+            checkpoint_interval_set: false,
             guarantee: ProcessingGuarantee::ExactlyOnce,
         }
     }
@@ -310,6 +314,7 @@ pub(crate) fn job_config(props: &PropertyMap<'_>) -> Result<JobConfig> {
         job.join_state_ttl_ms = Some(ms);
     }
     if let Some(p) = props.get("checkpoint.interval") {
+        job.checkpoint_interval_set = true;
         job.checkpoint_interval_ms = if p.value.trim().eq_ignore_ascii_case("off") {
             None
         } else {

@@ -20,11 +20,17 @@
 //! uninterrupted run's. A job that ends (its input exhausted, or stopped by a
 //! signal after flushing) removes its checkpoints.
 //!
-//! Not yet: Kafka sources (their offsets are committed to the consumer group
-//! as before, at-least-once), the second stream of a join of two streams,
-//! stdin (it cannot be read again). Jobs reading those run without
-//! checkpoints. A source is resumed by skipping the records it had consumed
-//! (read and decoded again), not by seeking to a byte position.
+//! A Kafka source's mark is its offsets per partition; they are committed to
+//! the consumer group once the checkpoint is complete (so lag monitoring keeps
+//! working), and a restored job sets the group to them before it subscribes.
+//! A Kafka job is never finished: a drain (SIGTERM) takes a last checkpoint
+//! and keeps it. Kafka sinks stay at-least-once (what was written after the
+//! last checkpoint is written again).
+//!
+//! Not yet: the second stream of a join of two streams, stdin (it cannot be
+//! read again); jobs reading those run without checkpoints. A file is resumed
+//! by skipping the records it had consumed (read and decoded again), not by
+//! seeking to a byte position.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -39,12 +45,15 @@ use velo_types::connector::SourceConfig;
 use crate::app::Failure;
 
 /// Where a source was at a barrier.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceMark {
     /// Records consumed: rows returned and records the reader rejected.
     pub records: u64,
     /// Of those, rejected by the reader (counted as read and failed).
     pub rejected: u64,
+    /// A Kafka source: per partition read, the offset of the next message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offsets: Vec<(u32, u64)>,
 }
 
 /// Where each sink was at a checkpoint ([`velo_io::DataWriter::commit_point`]):
@@ -110,14 +119,21 @@ pub struct Restored {
 }
 
 /// Whether `job` takes checkpoints: `checkpoint.interval` is not `off` and its
-/// source can be read again (a file or the generator; see the module docs).
+/// source can be read again (a file, the generator, Kafka; see the module
+/// docs).
+///
+/// A Kafka job checkpoints only when the app sets `checkpoint.interval`:
+/// several instances sharing a consumer group would otherwise share one state
+/// folder, and a partition's state does not follow it to the instance a
+/// rebalance gives it to (docs/DECISIONS.md).
 pub fn enabled(job: &JobPlan) -> bool {
     job.config.checkpoint_interval_ms.is_some()
         && job.stream_join.is_none()
-        && matches!(
-            job.source.config,
-            SourceConfig::File { .. } | SourceConfig::Generator { .. }
-        )
+        && match job.source.config {
+            SourceConfig::File { .. } | SourceConfig::Generator { .. } => true,
+            SourceConfig::Kafka(_) => job.config.checkpoint_interval_set,
+            SourceConfig::Stdin { .. } => false,
+        }
 }
 
 /// The plan's operators as `explain` describes them, one line each: a
@@ -391,7 +407,7 @@ mod tests {
                 id,
                 SourceMark {
                     records: id * 10,
-                    rejected: 0,
+                    ..SourceMark::default()
                 },
             );
         }

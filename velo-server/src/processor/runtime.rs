@@ -49,6 +49,7 @@ use velo_partition::{
     StrategyKind,
 };
 use velo_planner::JobPlan;
+use velo_types::connector::SourceConfig;
 use velo_types::{Schema, StreamMessage};
 
 use super::checkpoint::{self, Checkpointer, Marks};
@@ -609,6 +610,23 @@ pub fn run_job(
 ) -> Result<(), Failure> {
     let rt = super::job_runtime()?;
     let right_job = job.right_input();
+    // Checkpoints (SPEC §4): resume from the newest, or start over. A Kafka
+    // job's group is set to the checkpoint's offsets before it subscribes.
+    let state_dir = options
+        .state_dir
+        .as_deref()
+        .filter(|_| checkpoint::enabled(job));
+    let mut restored = None;
+    if let Some(dir) = state_dir {
+        if options.fresh {
+            checkpoint::remove(dir, job)?;
+        }
+        restored = checkpoint::load(dir, job)?;
+    }
+    if let (Some(r), SourceConfig::Kafka(k)) = (&restored, &job.source.config) {
+        velo_io::kafka::commit_group_offsets(k, &r.source.offsets)
+            .map_err(|e| crate::app::io_failure(job, &e))?;
+    }
     let Some(mut source) = open_inputs(app, job, right_job.as_ref(), options, &rt)? else {
         // Stopped before the source could type its columns: nothing read.
         return Ok(());
@@ -641,29 +659,6 @@ pub fn run_job(
     let mut queries = (0..layout.partitions())
         .map(|_| app.compile(job, schema.clone(), right_schema.clone(), &tables))
         .collect::<Result<Vec<_>, _>>()?;
-    // Checkpoints (SPEC §4): resume from the newest, or start over.
-    let state_dir = match options.state_dir.as_deref() {
-        Some(dir) if checkpoint::enabled(job) => {
-            if let Err(e) = queries[0].snapshot_bytes() {
-                tracing::warn!(
-                    job = %job.name,
-                    "job '{}': runs without checkpoints: {e}",
-                    job.name
-                );
-                None
-            } else {
-                Some(dir)
-            }
-        }
-        _ => None,
-    };
-    let mut restored = None;
-    if let Some(dir) = state_dir {
-        if options.fresh {
-            checkpoint::remove(dir, job)?;
-        }
-        restored = checkpoint::load(dir, job)?;
-    }
     if let Some(r) = &restored {
         restore_queries(job, &layout, &mut queries, r)?;
         counters.add(super::Count::Read, r.source.rejected);
@@ -695,7 +690,7 @@ pub fn run_job(
                 Duration::from_millis(ms),
                 restored.as_ref().map_or(1, |r| r.next_id),
                 marks.clone(),
-                restored.as_ref().map(|r| r.source),
+                restored.as_ref().map(|r| r.source.clone()),
             );
             counters.checkpointing.store(true, Ordering::Relaxed);
             Some(Checkpointer::new(dir, job, marks))
@@ -740,8 +735,9 @@ pub fn run_job(
     };
     run_partitioned(job, &layout, queries, next, sink, counters)?;
     rt.block_on(source.commit(job, right_plan))?;
-    // The job ended: its output is final, nothing to resume.
-    if let Some(dir) = state_dir {
+    // A job over bounded input ended: its output is final, nothing to
+    // resume. A Kafka job keeps its last checkpoint for the next start.
+    if let Some(dir) = state_dir.filter(|_| !super::source::is_partitioned(job)) {
         checkpoint::remove(dir, job)?;
     }
     Ok(())
@@ -811,6 +807,7 @@ fn open_inputs(
                 batch_size: options.batch_size,
                 system_columns: plan.source.system_columns,
                 stop: Some(options.stop.clone()),
+                resume: None,
             },
         ))
     };

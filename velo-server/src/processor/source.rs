@@ -196,7 +196,16 @@ impl SourceDriver {
         restored: Option<SourceMark>,
     ) {
         if let Some(mark) = restored {
-            self.skip = mark.records;
+            // A Kafka source resumes at the offsets (set before it
+            // subscribed); a file skips what it had consumed.
+            if self.progress.is_none() {
+                self.skip = mark.records;
+            }
+            self.consumed.records = if self.progress.is_none() {
+                0
+            } else {
+                mark.records
+            };
             self.consumed.rejected = mark.rejected;
         }
         self.checkpoints = Some(CheckpointBarriers {
@@ -295,7 +304,13 @@ impl SourceDriver {
                 let id = c.next_id;
                 c.next_id += 1;
                 c.last = Instant::now();
-                c.marks.push(id, self.consumed);
+                let mut mark = self.consumed.clone();
+                if let Some(p) = &mut self.progress {
+                    // Committed to the group once the checkpoint is complete.
+                    mark.offsets = self.reader.consumed_offsets().unwrap_or_default();
+                    p.pending.push_back((id, mark.offsets.clone()));
+                }
+                c.marks.push(id, mark);
                 out.push(StreamMessage::Barrier(id));
             }
             return;
@@ -413,7 +428,10 @@ impl SourceDriver {
     pub fn stop(&mut self, out: &mut Vec<StreamMessage>) {
         if !self.finished {
             self.finished = true;
-            if self.checkpoints.is_none() {
+            // A partitioned source's last barrier commits its progress (with
+            // checkpoints: a last checkpoint, kept for the next start); a
+            // file's job ends with its input flushed, nothing to resume.
+            if self.progress.is_some() {
                 self.barrier_if_due(out, true);
             }
             out.push(StreamMessage::EndOfStream);
