@@ -27,10 +27,12 @@
 //! and keeps it. Kafka sinks stay at-least-once (what was written after the
 //! last checkpoint is written again).
 //!
+//! A file's mark is also its position (byte and line of the next record):
+//! a restored file reader opens there (`velo_io::ReaderOptions::resume`); the
+//! generator, which has no position, skips the records it had produced.
+//!
 //! Not yet: the second stream of a join of two streams, stdin (it cannot be
-//! read again); jobs reading those run without checkpoints. A file is resumed
-//! by skipping the records it had consumed (read and decoded again), not by
-//! seeking to a byte position.
+//! read again); jobs reading those run without checkpoints.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -54,6 +56,9 @@ pub struct SourceMark {
     /// A Kafka source: per partition read, the offset of the next message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offsets: Vec<(u32, u64)>,
+    /// A file: where the next record starts (byte and line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<velo_io::SourcePosition>,
 }
 
 /// Where each sink was at a checkpoint ([`velo_io::DataWriter::commit_point`]):

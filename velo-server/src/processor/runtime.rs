@@ -627,7 +627,9 @@ pub fn run_job(
         velo_io::kafka::commit_group_offsets(k, &r.source.offsets)
             .map_err(|e| crate::app::io_failure(job, &e))?;
     }
-    let Some(mut source) = open_inputs(app, job, right_job.as_ref(), options, &rt)? else {
+    // A file resumes at the checkpoint's byte position.
+    let resume = restored.as_ref().and_then(|r| r.source.position);
+    let Some(mut source) = open_inputs(app, job, right_job.as_ref(), options, &rt, resume)? else {
         // Stopped before the source could type its columns: nothing read.
         return Ok(());
     };
@@ -799,26 +801,27 @@ fn open_inputs(
     right: Option<&JobPlan>,
     options: &RunOptions,
     rt: &tokio::runtime::Runtime,
+    resume: Option<velo_io::SourcePosition>,
 ) -> Result<Option<Inputs>, Failure> {
-    let open = |plan: &JobPlan| {
+    let open = |plan: &JobPlan, resume| {
         rt.block_on(open_source(
             plan,
             &ReaderOptions {
                 batch_size: options.batch_size,
                 system_columns: plan.source.system_columns,
                 stop: Some(options.stop.clone()),
-                resume: None,
+                resume,
             },
         ))
     };
-    let Some(reader) = open(job)? else {
+    let Some(reader) = open(job, resume)? else {
         return Ok(None);
     };
     let left = SourceDriver::new(app, job, reader)?;
     let Some(right) = right else {
         return Ok(Some(Inputs::One(Box::new(left))));
     };
-    let Some(reader) = open(right)? else {
+    let Some(reader) = open(right, None)? else {
         return Ok(None);
     };
     let right = SourceDriver::new(app, right, reader)?;

@@ -197,15 +197,13 @@ impl SourceDriver {
     ) {
         if let Some(mark) = restored {
             // A Kafka source resumes at the offsets (set before it
-            // subscribed); a file skips what it had consumed.
-            if self.progress.is_none() {
+            // subscribed), a file at its position (opened there); the
+            // generator skips what it had produced.
+            let skips = self.progress.is_none() && mark.position.is_none();
+            if skips {
                 self.skip = mark.records;
             }
-            self.consumed.records = if self.progress.is_none() {
-                0
-            } else {
-                mark.records
-            };
+            self.consumed.records = if skips { 0 } else { mark.records };
             self.consumed.rejected = mark.rejected;
         }
         self.checkpoints = Some(CheckpointBarriers {
@@ -305,6 +303,7 @@ impl SourceDriver {
                 c.next_id += 1;
                 c.last = Instant::now();
                 let mut mark = self.consumed.clone();
+                mark.position = self.reader.position();
                 if let Some(p) = &mut self.progress {
                     // Committed to the group once the checkpoint is complete.
                     mark.offsets = self.reader.consumed_offsets().unwrap_or_default();
