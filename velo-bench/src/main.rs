@@ -111,8 +111,7 @@ struct Args {
     no_e2e: bool,
     /// Only the checkpoint comparison: scenarios 2 and 3a end to end with
     /// `--checkpoint-keys` keys, `checkpoint.interval` at `--checkpoint-interval`
-    /// against `off`, interleaved, `--runs` each [records default: 6000000;
-    /// partitions default: <cores>].
+    /// against `off`, interleaved, `--runs` each [records default: 9000000].
     #[arg(long, conflicts_with_all = ["e2e", "no_e2e"])]
     checkpoints: bool,
     /// `--checkpoints`: distinct grouping keys in the input.
@@ -128,7 +127,7 @@ struct Args {
 
 /// `--checkpoints`' input records per scenario when `--records` is not given:
 /// enough for several seconds per run, so several checkpoints at 1 s.
-const CHECKPOINT_RECORDS: u64 = 6_000_000;
+const CHECKPOINT_RECORDS: u64 = 9_000_000;
 
 /// `None` is V1, `Some(n)` is V2 with n partitions.
 type Config = Option<usize>;
@@ -309,11 +308,6 @@ fn real_main() -> Result<()> {
                 bail!("--checkpoints runs scenarios 2 and 3a, not {}", s.id);
             }
             scenarios
-        };
-        let partitions = if args.partitions.is_empty() {
-            vec![machine.cores]
-        } else {
-            partitions
         };
         let options = CheckpointOptions {
             records: args.records.unwrap_or(CHECKPOINT_RECORDS),
