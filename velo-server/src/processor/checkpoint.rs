@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use velo_checkpoint::CheckpointStore;
-use velo_planner::{JobPlan, PlanNode, ProcessingGuarantee};
+use velo_planner::{JobPlan, PlanNode};
 use velo_types::connector::SourceConfig;
 
 use crate::app::Failure;
@@ -275,9 +275,13 @@ pub struct CheckpointStats {
     pub last_id: u64,
     pub last_unix_ms: u64,
     pub last_bytes: u64,
-    /// Per checkpoint, how long the sinks waited for it: aligning done,
-    /// making the sinks durable and writing the files (the partitions'
-    /// snapshots are taken on their own threads).
+    /// How long the newest took, from the last partition passing its barrier
+    /// to its manifest being written.
+    pub last_duration: std::time::Duration,
+    /// Per checkpoint, how long the sinks waited for it: from the last
+    /// partition passing the barrier to the sinks being durable and the
+    /// states handed to the writer thread (the partitions' snapshots are
+    /// taken on their own threads; the files are written on the writer's).
     pub pauses: Vec<std::time::Duration>,
 }
 
@@ -309,44 +313,153 @@ impl CheckpointStats {
     }
 }
 
-/// Writes a job's checkpoints.
+/// One checkpoint for the writer thread.
 #[derive(Debug)]
-pub struct Checkpointer {
+struct Task {
+    id: u64,
+    states: Vec<Vec<u8>>,
+    sinks: SinkMarks,
+    written: u64,
+    /// When the sinks began waiting for it.
+    start: Instant,
+    /// How long they waited (aligned, then made durable).
+    pause: std::time::Duration,
+}
+
+/// Writes a job's checkpoints on a thread of its own, so that processing
+/// goes on while the files are written: the sinks wait only for the
+/// alignment and for their own fsync ([`Checkpointer::write`] hands the
+/// states over). A checkpoint is complete, and its barrier acknowledged (a
+/// Kafka source then commits its offsets), once its manifest is written.
+/// One checkpoint is written at a time; a second one waits for it.
+#[derive(Debug)]
+pub struct Checkpointer<'scope> {
+    tx: Option<std::sync::mpsc::SyncSender<Task>>,
+    handle: Option<std::thread::ScopedJoinHandle<'scope, ()>>,
+    failed: Arc<Mutex<Option<Failure>>>,
+}
+
+/// What the writer thread keeps.
+struct Writer<'env> {
     state_dir: PathBuf,
     job: String,
     plan: Vec<String>,
     /// Opened with the first checkpoint, so that a job that ends before it
     /// leaves no folder behind.
     store: Option<CheckpointStore>,
-    pub marks: Marks,
-    pub guarantee: ProcessingGuarantee,
+    marks: Marks,
+    stats: &'env Mutex<CheckpointStats>,
+    acks: super::source::Acks,
 }
 
-impl Checkpointer {
-    pub fn new(state_dir: &Path, job: &JobPlan, marks: Marks) -> Checkpointer {
-        Checkpointer {
+impl<'scope> Checkpointer<'scope> {
+    /// Starts the writer thread in `scope`; `stats` is the job's, `acks`
+    /// where completed checkpoints are acknowledged.
+    pub fn spawn<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        state_dir: &Path,
+        job: &JobPlan,
+        marks: Marks,
+        stats: &'env Mutex<CheckpointStats>,
+        acks: super::source::Acks,
+    ) -> Result<Checkpointer<'scope>, Failure> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Task>(1);
+        let failed: Arc<Mutex<Option<Failure>>> = Arc::default();
+        let mut writer = Writer {
             state_dir: state_dir.to_path_buf(),
             job: job.name.clone(),
             plan: fingerprint(job),
             store: None,
             marks,
-            guarantee: job.config.guarantee,
-        }
+            stats,
+            acks,
+        };
+        let slot = failed.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("checkpoint-{}", job.name.replace('\0', "")))
+            .spawn_scoped(scope, move || {
+                for task in rx {
+                    if let Err(e) = writer.write(task) {
+                        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| Failure::Internal(format!("cannot start the checkpoint writer: {e}")))?;
+        Ok(Checkpointer {
+            tx: Some(tx),
+            handle: Some(handle),
+            failed,
+        })
     }
 
-    /// Stores checkpoint `id`: each partition's state, and the manifest last.
-    /// `start`: when the sinks began waiting for it.
+    fn failure(&self) -> Option<Failure> {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Hands checkpoint `id` to the writer: each partition's state, the
+    /// sinks' positions and the rows written; `start`: when the sinks began
+    /// waiting for it. Fails with the writer's error if an earlier
+    /// checkpoint could not be written.
     pub fn write(
         &mut self,
         id: u64,
-        states: &[Vec<u8>],
+        states: Vec<Vec<u8>>,
         sinks: SinkMarks,
         written: u64,
         start: Instant,
-        stats: &Mutex<CheckpointStats>,
     ) -> Result<(), Failure> {
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        let task = Task {
+            id,
+            states,
+            sinks,
+            written,
+            start,
+            pause: start.elapsed(),
+        };
+        let sent = self.tx.as_ref().map(|tx| tx.send(task));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self
+                .failure()
+                .unwrap_or_else(|| Failure::Internal("the checkpoint writer has stopped".into()))),
+        }
+    }
+
+    /// Waits for the checkpoints handed over to be written.
+    pub fn finish(&mut self) -> Result<(), Failure> {
+        drop(self.tx.take());
+        if let Some(h) = self.handle.take() {
+            h.join()
+                .map_err(|_| Failure::Internal("the checkpoint writer panicked".into()))?;
+        }
+        match self.failure() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Writer<'_> {
+    /// Stores one checkpoint: each partition's state, and the manifest last.
+    fn write(&mut self, task: Task) -> Result<(), Failure> {
+        let Task {
+            id,
+            states,
+            sinks,
+            written,
+            start,
+            pause,
+        } = task;
+        let job = self.job.clone();
         let fail = |e: velo_checkpoint::Error| {
-            Failure::User(format!("error: job '{}': checkpoint {id}: {e}", self.job))
+            Failure::User(format!("error: job '{job}': checkpoint {id}: {e}"))
         };
         let source = self.marks.take(id).ok_or_else(|| {
             Failure::Internal(format!("checkpoint {id}: the source's mark is missing"))
@@ -372,30 +485,33 @@ impl Checkpointer {
         for w in &done.warnings {
             tracing::warn!(job = %self.job, "job '{}': {w}", self.job);
         }
+        let took = start.elapsed();
         tracing::debug!(
             job = %self.job,
             checkpoint = id,
             bytes = done.bytes,
-            "job '{}': checkpoint {id} complete: {} bytes in {:.1} ms",
+            "job '{}': checkpoint {id} complete: {} bytes in {:.1} ms (the sinks waited {:.1} ms)",
             self.job,
             done.bytes,
-            start.elapsed().as_secs_f64() * 1e3
+            took.as_secs_f64() * 1e3,
+            pause.as_secs_f64() * 1e3
         );
-        let pause = start.elapsed();
         {
-            let mut st = stats.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut st = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
             st.completed += 1;
             st.last_id = id;
             st.last_unix_ms = done.created_unix_ms;
             st.last_bytes = done.bytes;
+            st.last_duration = took;
             st.pauses.push(pause);
         }
         metrics::histogram!("velo_checkpoint_duration_seconds", "job" => self.job.clone())
-            .record(pause.as_secs_f64());
+            .record(took.as_secs_f64());
         metrics::gauge!("velo_checkpoint_size_bytes", "job" => self.job.clone())
             .set(done.bytes as f64);
         metrics::gauge!("velo_checkpoint_last_completed_timestamp_seconds", "job" => self.job.clone())
             .set(done.created_unix_ms as f64 / 1e3);
+        self.acks.acknowledge(id);
         Ok(())
     }
 }

@@ -685,7 +685,7 @@ pub fn run_job(
         .unwrap_or_else(|| super::sink::dead_letter_schema(&schema));
     let resume_sinks = restored.as_ref().map(|r| r.sinks).unwrap_or_default();
     let mut sinks = rt.block_on(Sinks::open(job, output_schema, dead_letters, resume_sinks))?;
-    let checkpointer = match (state_dir, job.config.checkpoint_interval_ms, &mut source) {
+    let checkpoints = match (state_dir, job.config.checkpoint_interval_ms, &mut source) {
         (Some(dir), Some(ms), Inputs::One(driver)) => {
             let marks = Marks::default();
             driver.checkpoint_every(
@@ -695,7 +695,7 @@ pub fn run_job(
                 restored.as_ref().map(|r| r.source.clone()),
             );
             counters.checkpointing.store(true, Ordering::Relaxed);
-            Some(Checkpointer::new(dir, job, marks))
+            Some((dir, marks))
         }
         _ => None,
     };
@@ -724,18 +724,32 @@ pub fn run_job(
             }
             rt.block_on(source.next(job, right_plan, messages, side, counters))
         };
-    let sink = JobSink {
-        job,
-        sinks: &mut sinks,
-        counters,
-        acks: &acks,
-        partitions: layout.partitions(),
-        barriers: Vec::new(),
-        rt: own_rt.as_ref().unwrap_or(&rt),
-        checkpointer,
-        aligning: None,
-    };
-    run_partitioned(job, &layout, queries, next, sink, counters)?;
+    std::thread::scope(|scope| {
+        // The checkpoints' files are written on a thread of their own.
+        let checkpointer = match checkpoints {
+            Some((dir, marks)) => Some(Checkpointer::spawn(
+                scope,
+                dir,
+                job,
+                marks,
+                &counters.checkpoints,
+                acks.clone(),
+            )?),
+            None => None,
+        };
+        let sink = JobSink {
+            job,
+            sinks: &mut sinks,
+            counters,
+            acks: &acks,
+            partitions: layout.partitions(),
+            barriers: Vec::new(),
+            rt: own_rt.as_ref().unwrap_or(&rt),
+            checkpointer,
+            aligning: None,
+        };
+        run_partitioned(job, &layout, queries, next, sink, counters)
+    })?;
     rt.block_on(source.commit(job, right_plan))?;
     // A job over bounded input ended: its output is final, nothing to
     // resume. A Kafka job keeps its last checkpoint for the next start.
@@ -932,7 +946,7 @@ impl<'a> Partition<'a> {
 /// [`super::checkpoint`]): a partition's outputs after a barrier are held
 /// until every partition has passed it, then the sinks are made durable and
 /// the checkpoint is stored before they are written.
-struct JobSink<'a> {
+struct JobSink<'a, 'scope> {
     job: &'a JobPlan,
     sinks: &'a mut Sinks,
     counters: &'a JobCounters,
@@ -942,7 +956,7 @@ struct JobSink<'a> {
     /// every barrier, in order.
     barriers: Vec<(u64, usize)>,
     rt: &'a tokio::runtime::Runtime,
-    checkpointer: Option<Checkpointer>,
+    checkpointer: Option<Checkpointer<'scope>>,
     /// The checkpoint barrier being aligned.
     aligning: Option<Alignment>,
 }
@@ -956,7 +970,7 @@ struct Alignment {
     held: Vec<Vec<Output>>,
 }
 
-impl JobSink<'_> {
+impl JobSink<'_, '_> {
     /// Writes one output that is not a barrier.
     fn write_now(&mut self, output: Output) -> Result<(), Failure> {
         let (job, counters) = (self.job, self.counters);
@@ -1000,17 +1014,11 @@ impl JobSink<'_> {
             .map(Option::unwrap_or_default)
             .collect();
         let written = self.counters.written.load(Ordering::Relaxed);
-        if let Some(c) = &mut self.checkpointer {
-            c.write(
-                id,
-                &states,
-                marks,
-                written,
-                start,
-                &self.counters.checkpoints,
-            )?;
+        match &mut self.checkpointer {
+            // Acknowledged once its files are written.
+            Some(c) => c.write(id, states, marks, written, start)?,
+            None => self.acks.acknowledge(id),
         }
-        self.acks.acknowledge(id);
         // What the partitions emitted after the barrier, in order per
         // partition (a later barrier among it starts the next alignment).
         for (p, held) in a.held.into_iter().enumerate() {
@@ -1022,7 +1030,7 @@ impl JobSink<'_> {
     }
 }
 
-impl OutputSink for JobSink<'_> {
+impl OutputSink for JobSink<'_, '_> {
     fn write(&mut self, output: Output) -> Result<(), Failure> {
         self.write_from(ROUTER, output)
     }
@@ -1077,7 +1085,13 @@ impl OutputSink for JobSink<'_> {
                 }
             }
         }
-        self.rt.block_on(self.sinks.close(self.job))
+        let closed = self.rt.block_on(self.sinks.close(self.job));
+        // Every checkpoint handed over is written before the job ends.
+        let written = match &mut self.checkpointer {
+            Some(c) => c.finish(),
+            None => Ok(()),
+        };
+        closed.and(written)
     }
 }
 

@@ -416,7 +416,7 @@ fn checkpoint_json(job: &Job) -> Option<CheckpointJson> {
         id: stats.last_id,
         completed_at_ms: stats.last_unix_ms,
         bytes: stats.last_bytes,
-        duration_ms: stats.pauses.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        duration_ms: stats.last_duration.as_secs_f64() * 1e3,
         completed: stats.completed,
     })
 }
