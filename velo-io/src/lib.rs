@@ -219,13 +219,21 @@ pub trait DataWriter: Send {
     /// Flushes and releases the sink; later writes fail with [`Error::Closed`].
     async fn close(&mut self) -> Result<()>;
 
-    /// For a checkpoint: flushes, makes what was written durable, and
-    /// returns the position a restore cuts the output back to (a file sink's
-    /// length), or `None` for a sink that cannot be cut back (stdout, Kafka
-    /// without transactions: at-least-once).
+    /// For a checkpoint: flushes, and returns the position a restore cuts
+    /// the output back to (a file sink's length), or `None` for a sink that
+    /// cannot be cut back (stdout, Kafka without transactions:
+    /// at-least-once). What was written is durable once
+    /// [`DataWriter::sync_handle`]'s `sync_data` has returned.
     async fn commit_point(&mut self) -> Result<Option<u64>> {
         self.flush().await?;
         Ok(None)
+    }
+
+    /// A handle that makes the sink's output durable (`sync_data`), for the
+    /// thread that writes a checkpoint; `None` when there is none (stdout,
+    /// Kafka: flushing is all there is).
+    fn sync_handle(&self) -> Option<std::fs::File> {
+        None
     }
 }
 

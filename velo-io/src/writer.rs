@@ -272,31 +272,41 @@ fn csv_write_error(label: &str, e: csv::Error) -> Error {
     }
 }
 
-/// Where a text writer's output can be made durable: a file (synced, its
-/// length the position) or a stream that cannot (stdout, a buffer).
+/// Where a text writer's output goes, for checkpoints: a file (its length is
+/// the position; a cloned handle makes it durable from another thread) or a
+/// stream that cannot be cut back (stdout, a buffer).
 pub trait Durable: Write {
-    /// Makes what was written durable and returns the length written, or
-    /// `None` when the destination cannot be cut back to it.
-    fn sync_position(&self) -> std::io::Result<Option<u64>>;
+    /// The length written so far (everything flushed), or `None` when the
+    /// destination cannot be cut back to it.
+    fn position(&self) -> std::io::Result<Option<u64>>;
+
+    /// A handle whose `sync_data` makes what was written durable, for
+    /// another thread to call; `None` when there is nothing to sync.
+    fn sync_handle(&self) -> Option<std::fs::File> {
+        None
+    }
 }
 
 impl Durable for std::fs::File {
-    fn sync_position(&self) -> std::io::Result<Option<u64>> {
+    fn position(&self) -> std::io::Result<Option<u64>> {
         use std::io::Seek;
-        self.sync_data()?;
         let mut file: &std::fs::File = self;
         file.stream_position().map(Some)
+    }
+
+    fn sync_handle(&self) -> Option<std::fs::File> {
+        self.try_clone().ok()
     }
 }
 
 impl Durable for std::io::Stdout {
-    fn sync_position(&self) -> std::io::Result<Option<u64>> {
+    fn position(&self) -> std::io::Result<Option<u64>> {
         Ok(None)
     }
 }
 
 impl Durable for Vec<u8> {
-    fn sync_position(&self) -> std::io::Result<Option<u64>> {
+    fn position(&self) -> std::io::Result<Option<u64>> {
         Ok(None)
     }
 }
@@ -313,7 +323,11 @@ impl<W: Durable + Send> DataWriter for TextWriter<W> {
 
     async fn commit_point(&mut self) -> Result<Option<u64>> {
         self.flush_sync()?;
-        self.inner().sync_position().map_err(|e| self.io_error(e))
+        self.inner().position().map_err(|e| self.io_error(e))
+    }
+
+    fn sync_handle(&self) -> Option<std::fs::File> {
+        self.inner().sync_handle()
     }
 
     async fn close(&mut self) -> Result<()> {

@@ -319,6 +319,8 @@ struct Task {
     id: u64,
     states: Vec<Vec<u8>>,
     sinks: SinkMarks,
+    /// The sink files, synced before the checkpoint's files are written.
+    sync: Vec<std::fs::File>,
     written: u64,
     /// When the sinks began waiting for it.
     start: Instant,
@@ -328,8 +330,8 @@ struct Task {
 
 /// Writes a job's checkpoints on a thread of its own, so that processing
 /// goes on while the files are written: the sinks wait only for the
-/// alignment and for their own fsync ([`Checkpointer::write`] hands the
-/// states over). A checkpoint is complete, and its barrier acknowledged (a
+/// alignment and their flush ([`Checkpointer::write`] hands the states over);
+/// the writer syncs the sink files, then writes the checkpoint. A checkpoint is complete, and its barrier acknowledged (a
 /// Kafka source then commits its offsets), once its manifest is written.
 /// One checkpoint is written at a time; a second one waits for it.
 #[derive(Debug)]
@@ -409,6 +411,7 @@ impl<'scope> Checkpointer<'scope> {
         id: u64,
         states: Vec<Vec<u8>>,
         sinks: SinkMarks,
+        sync: Vec<std::fs::File>,
         written: u64,
         start: Instant,
     ) -> Result<(), Failure> {
@@ -419,17 +422,18 @@ impl<'scope> Checkpointer<'scope> {
             id,
             states,
             sinks,
+            sync,
             written,
             start,
             pause: start.elapsed(),
         };
-        let sent = self.tx.as_ref().map(|tx| tx.send(task));
-        match sent {
-            Some(Ok(())) => Ok(()),
-            _ => Err(self
-                .failure()
-                .unwrap_or_else(|| Failure::Internal("the checkpoint writer has stopped".into()))),
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(task).is_ok());
+        if sent {
+            return Ok(());
         }
+        Err(self
+            .failure()
+            .unwrap_or_else(|| Failure::Internal("the checkpoint writer has stopped".into())))
     }
 
     /// Waits for the checkpoints handed over to be written.
@@ -453,11 +457,21 @@ impl Writer<'_> {
             id,
             states,
             sinks,
+            sync,
             written,
             start,
             pause,
         } = task;
         let job = self.job.clone();
+        // The sinks' output up to the checkpoint's lengths is durable before
+        // the checkpoint can be.
+        for f in &sync {
+            f.sync_data().map_err(|e| {
+                Failure::User(format!(
+                    "error: job '{job}': checkpoint {id}: cannot sync a sink file: {e}"
+                ))
+            })?;
+        }
         let fail = |e: velo_checkpoint::Error| {
             Failure::User(format!("error: job '{job}': checkpoint {id}: {e}"))
         };

@@ -1007,7 +1007,7 @@ impl JobSink<'_, '_> {
         let a = self.aligning.take().expect("aligning");
         let start = Instant::now();
         let job = self.job;
-        let marks = self.rt.block_on(self.sinks.commit_points(job))?;
+        let (marks, sync) = self.rt.block_on(self.sinks.commit_points(job))?;
         let states: Vec<Vec<u8>> = a
             .states
             .into_iter()
@@ -1016,7 +1016,7 @@ impl JobSink<'_, '_> {
         let written = self.counters.written.load(Ordering::Relaxed);
         match &mut self.checkpointer {
             // Acknowledged once its files are written.
-            Some(c) => c.write(id, states, marks, written, start)?,
+            Some(c) => c.write(id, states, marks, sync, written, start)?,
             None => self.acks.acknowledge(id),
         }
         // What the partitions emitted after the barrier, in order per

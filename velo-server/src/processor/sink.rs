@@ -185,9 +185,14 @@ impl Sinks {
         Ok(())
     }
 
-    /// For a checkpoint: flushes every writer and makes its output durable;
-    /// where each is ([`DataWriter::commit_point`]).
-    pub async fn commit_points(&mut self, job: &JobPlan) -> Result<SinkMarks, Failure> {
+    /// For a checkpoint: flushes every writer; where each is
+    /// ([`DataWriter::commit_point`]), and the handles that make their
+    /// output durable ([`DataWriter::sync_handle`]), for the checkpoint's
+    /// writer to sync before it completes the checkpoint.
+    pub async fn commit_points(
+        &mut self,
+        job: &JobPlan,
+    ) -> Result<(SinkMarks, Vec<std::fs::File>), Failure> {
         let io = |e: velo_io::Error| crate::app::io_failure(job, &e);
         let main = self.main.commit_point().await.map_err(io)?;
         let dead_letter = match &mut self.dead_letter {
@@ -198,11 +203,19 @@ impl Sinks {
             Some(w) => w.commit_point().await.map_err(io)?,
             None => None,
         };
-        Ok(SinkMarks {
-            main,
-            dead_letter,
-            dlq,
-        })
+        let handles = std::iter::once(&self.main)
+            .chain(self.dead_letter.as_ref())
+            .chain(self.dlq.as_ref())
+            .filter_map(|w| w.sync_handle())
+            .collect();
+        Ok((
+            SinkMarks {
+                main,
+                dead_letter,
+                dlq,
+            },
+            handles,
+        ))
     }
 
     /// Flushes and closes every writer (each is retried under
