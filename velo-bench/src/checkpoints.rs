@@ -264,18 +264,7 @@ pub fn run_checkpoints(
         "the checkpoint comparison runs scenarios 2 and 3a, not {}",
         scenario.id
     );
-    ensure!(
-        options.partitions.iter().all(|&n| n > 0),
-        "partition counts must be at least 1, got {:?}",
-        options.partitions
-    );
-    ensure!(
-        options.server_bin.is_file(),
-        "velo-server binary not found at {} (build it with `cargo build --release -p velo-server`)",
-        options.server_bin.display()
-    );
-    fs::create_dir_all(&options.work_dir)
-        .with_context(|| format!("creating {}", options.work_dir.display()))?;
+    crate::e2e::check_setup(&options.partitions, &options.server_bin, &options.work_dir)?;
     progress(&format!(
         "scenario {}: writing {} records with {} keys",
         scenario.id, options.records, options.keys

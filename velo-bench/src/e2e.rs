@@ -103,21 +103,27 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// Checks what an end-to-end run needs: partition counts of at least 1, the
+/// `velo-server` binary, and a work folder (created).
+pub(crate) fn check_setup(partitions: &[usize], server_bin: &Path, work_dir: &Path) -> Result<()> {
+    ensure!(
+        partitions.iter().all(|&n| n > 0),
+        "partition counts must be at least 1, got {:?}",
+        partitions
+    );
+    ensure!(
+        server_bin.is_file(),
+        "velo-server binary not found at {} (build it with `cargo build --release -p velo-server`)",
+        server_bin.display()
+    );
+    fs::create_dir_all(work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+    Ok(())
+}
+
 /// Runs `scenario` end to end on V1, then on V2 at each partition count, and checks
 /// that every V2 output equals V1's as a multiset of lines.
 pub fn run_e2e(scenario: &Scenario, options: &E2eOptions) -> Result<Vec<E2eResult>> {
-    ensure!(
-        options.partitions.iter().all(|&n| n > 0),
-        "partition counts must be at least 1, got {:?}",
-        options.partitions
-    );
-    ensure!(
-        options.server_bin.is_file(),
-        "velo-server binary not found at {} (build it with `cargo build --release -p velo-server`)",
-        options.server_bin.display()
-    );
-    fs::create_dir_all(&options.work_dir)
-        .with_context(|| format!("creating {}", options.work_dir.display()))?;
+    check_setup(&options.partitions, &options.server_bin, &options.work_dir)?;
     let input = prepare_input(scenario, options.records, &options.work_dir)?;
 
     let configs = std::iter::once(None).chain(options.partitions.iter().map(|&n| Some(n)));

@@ -47,6 +47,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::operator::OperatorState;
+use crate::query::QueryStats;
 
 /// The version of every operator's state encoding. Bump it when an encoding
 /// changes; a checkpoint of another version is then refused, not misread.
@@ -104,4 +105,72 @@ pub(crate) fn state(operator: &'static str, bytes: Vec<u8>) -> OperatorState {
         version: STATE_VERSION,
         bytes,
     }
+}
+
+/// The counts an operator that takes rows stores first, with its watermark:
+/// `rows_in`, `filtered`, `failed`, `rows_out`, `contributed`, `late`,
+/// `late_dropped`, `late_dead_lettered`.
+type Counts = ([u64; 8], Option<i64>);
+
+/// Appends `stats`' counts and `watermark` to `out`.
+pub(crate) fn put_counts(
+    operator: &'static str,
+    stats: &QueryStats,
+    watermark: Option<i64>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let s = stats;
+    let counts: Counts = (
+        [
+            s.rows_in,
+            s.filtered,
+            s.failed,
+            s.rows_out,
+            s.contributed,
+            s.late,
+            s.late_dropped,
+            s.late_dead_lettered,
+        ],
+        watermark,
+    );
+    put(operator, &counts, out)
+}
+
+/// Reads what [`put_counts`] wrote at the front of `bytes`: the counts (the
+/// other fields of the stats left 0), the watermark and the bytes after.
+pub(crate) fn take_counts<'b>(
+    operator: &'static str,
+    bytes: &'b [u8],
+) -> Result<(QueryStats, Option<i64>, &'b [u8])> {
+    let (
+        (
+            [rows_in, filtered, failed, rows_out, contributed, late, late_dropped, late_dead_lettered],
+            watermark,
+        ),
+        rest,
+    ): (Counts, _) = take(operator, bytes)?;
+    let stats = QueryStats {
+        rows_in,
+        filtered,
+        failed,
+        rows_out,
+        contributed,
+        late,
+        late_dropped,
+        late_dead_lettered,
+        ..QueryStats::default()
+    };
+    Ok((stats, watermark, rest))
+}
+
+/// Adds the counts of `from` ([`take_counts`]) to `into`.
+pub(crate) fn add_counts(into: &mut QueryStats, from: &QueryStats) {
+    into.rows_in += from.rows_in;
+    into.filtered += from.filtered;
+    into.failed += from.failed;
+    into.rows_out += from.rows_out;
+    into.contributed += from.contributed;
+    into.late += from.late;
+    into.late_dropped += from.late_dropped;
+    into.late_dead_lettered += from.late_dead_lettered;
 }

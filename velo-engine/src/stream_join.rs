@@ -256,9 +256,6 @@ impl SideState {
 type StoredRowRef<'a> = (&'a [Value], &'a [Value], i64, bool, Option<i64>);
 /// [`StoredRowRef`] read back.
 type StoredRow = (Vec<Value>, Vec<Value>, i64, bool, Option<i64>);
-/// The stored counters (`rows_in`, `filtered`, `failed`, `rows_out`,
-/// `contributed`, `late`, `late_dropped`, `late_dead_lettered`) and watermark.
-type Header = ([u64; 8], Option<i64>);
 
 /// What one input of the join reads of its rows.
 #[derive(Debug)]
@@ -796,22 +793,8 @@ impl Operator for StreamJoin {
 
     /// See the module docs (Checkpoints).
     fn snapshot(&self) -> Result<OperatorState> {
-        let st = &self.stats;
-        let header: Header = (
-            [
-                st.rows_in,
-                st.filtered,
-                st.failed,
-                st.rows_out,
-                st.contributed,
-                st.late,
-                st.late_dropped,
-                st.late_dead_lettered,
-            ],
-            self.watermark,
-        );
         let mut bytes = Vec::new();
-        state::put(self.name(), &header, &mut bytes)?;
+        state::put_counts(self.name(), &self.stats, self.watermark, &mut bytes)?;
         let sides = [self.sides[0].stored(), self.sides[1].stored()];
         state::put(self.name(), &sides, &mut bytes)?;
         Ok(state::state(self.name(), bytes))
@@ -826,10 +809,7 @@ impl Operator for StreamJoin {
         let join_keys = self.sides[0].key_width - usize::from(self.window.is_some());
         for (old, stored) in states.iter().enumerate() {
             state::check(name, stored)?;
-            let (
-                ([rows_in, filtered, failed, rows_out, contributed, late, dropped, dead], wm),
-                rest,
-            ): (Header, _) = state::take(name, &stored.bytes)?;
+            let (counts, wm, rest) = state::take_counts(name, &stored.bytes)?;
             let (sides, rest): ([Vec<StoredRow>; 2], _) = state::take(name, rest)?;
             if !rest.is_empty() {
                 return Err(Error::State {
@@ -838,15 +818,7 @@ impl Operator for StreamJoin {
                 });
             }
             if scope.takes_counters_of(old) {
-                let st = &mut self.stats;
-                st.rows_in += rows_in;
-                st.filtered += filtered;
-                st.failed += failed;
-                st.rows_out += rows_out;
-                st.contributed += contributed;
-                st.late += late;
-                st.late_dropped += dropped;
-                st.late_dead_lettered += dead;
+                state::add_counts(&mut self.stats, &counts);
             }
             // Every partition saw the same watermark before the barrier.
             self.watermark = self.watermark.max(wm);

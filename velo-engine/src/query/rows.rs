@@ -1326,6 +1326,12 @@ impl RowsWindowExec {
         };
         self.heap_bytes += values_heap_bytes(&key);
         let partition = self.new_partition(hash, key);
+        self.place_partition(hash, partition)
+    }
+
+    /// Puts `partition` in a free slot (or a new one) and indexes it by
+    /// `hash`; its index.
+    fn place_partition(&mut self, hash: u64, partition: Partition) -> usize {
         let i = match self.free.pop() {
             Some(i) => {
                 self.partitions[i as usize] = partition;
@@ -1692,20 +1698,7 @@ impl RowsWindowExec {
             }
         }
         self.heap_bytes += held;
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.partitions[i as usize] = p;
-                i as usize
-            }
-            None => {
-                self.partitions.push(p);
-                self.partitions.len() - 1
-            }
-        };
-        let partitions = &self.partitions;
-        self.index
-            .insert_unique(hash, i as u32, |&j| partitions[j as usize].hash);
-        self.live += 1;
+        self.place_partition(hash, p);
         Ok(())
     }
 }

@@ -588,23 +588,8 @@ impl Operator for SelectOperator {
     /// groups, a time window's entries or a rows window's partitions), then
     /// ORDER BY / LIMIT's (see [`crate::state`]).
     fn snapshot(&self) -> Result<OperatorState> {
-        let c = &self.counters;
-        let st = &self.stats;
-        let header: Header = (
-            [
-                c.rows_in,
-                c.filtered,
-                c.failed,
-                c.rows_out,
-                st.contributed,
-                st.late,
-                st.late_dropped,
-                st.late_dead_lettered,
-            ],
-            self.watermark,
-        );
         let mut bytes = Vec::new();
-        state::put(self.name(), &header, &mut bytes)?;
+        state::put_counts(self.name(), &self.stats(), self.watermark, &mut bytes)?;
         match &self.body {
             Body::Aggregate(g) => g.store(&mut bytes)?,
             Body::Window(w) => w.store(&mut bytes)?,
@@ -618,24 +603,24 @@ impl Operator for SelectOperator {
     fn restore(&mut self, states: &[&OperatorState], scope: &RestoreScope<'_>) -> Result<()> {
         for (old, stored) in states.iter().enumerate() {
             state::check(self.name(), stored)?;
-            let (
-                (
-                    [rows_in, filtered, failed, rows_out, contributed, late, dropped, dead],
-                    watermark,
-                ),
-                rest,
-            ): (Header, _) = state::take(self.name(), &stored.bytes)?;
+            let (counts, watermark, rest) = state::take_counts(self.name(), &stored.bytes)?;
             if scope.takes_counters_of(old) {
                 let c = &mut self.counters;
-                c.rows_in += rows_in;
-                c.filtered += filtered;
-                c.failed += failed;
-                c.rows_out += rows_out;
-                let st = &mut self.stats;
-                st.contributed += contributed;
-                st.late += late;
-                st.late_dropped += dropped;
-                st.late_dead_lettered += dead;
+                c.rows_in += counts.rows_in;
+                c.filtered += counts.filtered;
+                c.failed += counts.failed;
+                c.rows_out += counts.rows_out;
+                // Those four are kept in `counters`; the rest in `stats`.
+                state::add_counts(
+                    &mut self.stats,
+                    &QueryStats {
+                        rows_in: 0,
+                        filtered: 0,
+                        failed: 0,
+                        rows_out: 0,
+                        ..counts
+                    },
+                );
             }
             // Every partition saw the same watermark before the barrier.
             self.watermark = self.watermark.max(watermark);
@@ -656,7 +641,3 @@ impl Operator for SelectOperator {
         Ok(())
     }
 }
-
-/// The stored counters (`rows_in`, `filtered`, `failed`, `rows_out`,
-/// `contributed`, `late`, `late_dropped`, `late_dead_lettered`) and watermark.
-type Header = ([u64; 8], Option<i64>);
