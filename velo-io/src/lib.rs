@@ -47,6 +47,7 @@ pub mod generator;
 mod json_source;
 pub mod kafka;
 pub mod kafka_table;
+pub mod nexmark;
 mod parse;
 pub mod render;
 pub mod stdin;
@@ -64,6 +65,7 @@ use velo_types::{Batch, SchemaRef};
 pub use csv_source::CsvReader;
 pub use error::{Error, Result, RAW_RECORD_LIMIT};
 pub use generator::{generate, Generator, GeneratorReader};
+pub use nexmark::{NexmarkGenerator, NexmarkReader};
 pub use json_source::JsonLinesReader;
 pub use kafka::{KafkaReader, KafkaWriter};
 pub use writer::{Durable, TextWriter};
@@ -304,6 +306,7 @@ pub async fn open_reader(
         let path = match config {
             SourceConfig::Stdin { .. } => stdin::STDIN_LABEL.to_string(),
             SourceConfig::Kafka(kafka) => kafka.topic.clone(),
+            SourceConfig::Nexmark(n) => format!("nexmark {}", n.table.name()),
             _ => "generator".to_string(),
         };
         return Err(Error::Resume {
@@ -322,6 +325,10 @@ pub async fn open_reader(
             options.effective_batch_size(),
         )),
         SourceConfig::Kafka(kafka) => return Ok(Box::new(KafkaReader::open(kafka, options)?)),
+        SourceConfig::Nexmark(nexmark) => Box::new(NexmarkReader::new(
+            nexmark,
+            options.effective_batch_size(),
+        )),
     };
     Ok(if options.system_columns {
         system_columns::SystemColumnsReader::wrap(reader)

@@ -63,6 +63,17 @@ pub const SCALARS: &[&str] = &[
     "CURRENT_TIMESTAMP",
     "TUMBLE_START",
     "TUMBLE_END",
+    "DATE_FORMAT",
+    "YEAR",
+    "QUARTER",
+    "MONTH",
+    "WEEK",
+    "DAYOFMONTH",
+    "HOUR",
+    "MINUTE",
+    "SECOND",
+    "DAYOFYEAR",
+    "DAYOFWEEK",
 ];
 
 /// The kind of a function, by case-insensitive name; `None` if unknown.

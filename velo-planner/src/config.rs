@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use velo_ast::{Property, Span};
 use velo_types::connector::{
-    Encoding, Format, GeneratorProfile, KafkaSinkConfig, KafkaSourceConfig, SinkConfig,
-    SourceConfig, KAFKA_SYSTEM_COLUMNS,
+    Encoding, Format, GeneratorProfile, KafkaSinkConfig, KafkaSourceConfig, NexmarkSourceConfig,
+    NexmarkTable, SinkConfig, SourceConfig, KAFKA_SYSTEM_COLUMNS, NEXMARK_DEFAULT_BASE_TIME,
 };
 use velo_types::{parse_schema_decl, Schema};
 
@@ -354,6 +354,7 @@ pub(crate) enum ConnectorType {
     StdinSource,
     StdoutSink,
     GeneratorSource,
+    NexmarkSource,
 }
 
 impl ConnectorType {
@@ -364,6 +365,7 @@ impl ConnectorType {
                 | ConnectorType::KafkaSource
                 | ConnectorType::StdinSource
                 | ConnectorType::GeneratorSource
+                | ConnectorType::NexmarkSource
         )
     }
 }
@@ -385,6 +387,7 @@ pub(crate) fn connector_type(
             ("stdin_source", ConnectorType::StdinSource),
             ("stdout_sink", ConnectorType::StdoutSink),
             ("generator_source", ConnectorType::GeneratorSource),
+            ("nexmark_source", ConnectorType::NexmarkSource),
         ],
     )?;
     Ok(Some((t, p.value_span)))
@@ -404,6 +407,10 @@ const CONNECTOR_KEYS: &[&str] = &[
     "partition.key",
     "profile",
     "records",
+    "nexmark.table",
+    "nexmark.events",
+    "nexmark.rate",
+    "nexmark.base.time",
     "kind",
     "key",
     "event.time.field",
@@ -572,6 +579,9 @@ pub(crate) fn source_config(
             };
             Ok(SourceConfig::Generator { profile, records })
         }
+        ConnectorType::NexmarkSource => {
+            nexmark_source(props, name, span).map(SourceConfig::Nexmark)
+        }
         ConnectorType::KafkaSource => {
             kafka_source(props, name, span, cx, runtime).map(SourceConfig::Kafka)
         }
@@ -580,6 +590,60 @@ pub(crate) fn source_config(
             span,
         }),
     }
+}
+
+/// `nexmark_source`'s `NAME.nexmark.*` properties (SPEC §3).
+fn nexmark_source(props: &PropertyMap<'_>, name: &str, span: Span) -> Result<NexmarkSourceConfig> {
+    let key = format!("{name}.nexmark.table");
+    let table = match props.get(&key) {
+        None => {
+            return Err(Error::InvalidProperty {
+                key,
+                reason: format!(
+                    "the Nexmark source '{name}' needs its table: bid, auction or person"
+                ),
+                span,
+            })
+        }
+        Some(p) => NexmarkTable::parse(&p.value).ok_or_else(|| {
+            invalid(
+                p,
+                format!("expected bid, auction or person, found '{}'", p.value),
+            )
+        })?,
+    };
+    let whole = |suffix: &str, positive: bool| -> Result<Option<u64>> {
+        let Some(p) = props.get(&format!("{name}.{suffix}")) else {
+            return Ok(None);
+        };
+        match p.value.trim().replace('_', "").parse::<u64>() {
+            Ok(0) if positive => Err(invalid(p, "expected a number above 0")),
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Err(invalid(
+                p,
+                format!("expected a whole number, found '{}'", p.value),
+            )),
+        }
+    };
+    let events = whole("nexmark.events", false)?;
+    let rate = whole("nexmark.rate", true)?;
+    let base_time = match whole("nexmark.base.time", false)? {
+        None => NEXMARK_DEFAULT_BASE_TIME,
+        Some(t) => i64::try_from(t).map_err(|_| {
+            invalid(
+                props
+                    .get(&format!("{name}.nexmark.base.time"))
+                    .expect("just read"),
+                "the time is too large",
+            )
+        })?,
+    };
+    Ok(NexmarkSourceConfig {
+        table,
+        events,
+        rate,
+        base_time,
+    })
 }
 
 /// Builds a sink's configuration from its `NAME.*` properties; `key_columns`

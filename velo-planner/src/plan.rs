@@ -244,6 +244,13 @@ fn plan_source(
             })
         }
         Some(p) => Some(p.value.trim().to_string()),
+        // SPEC §3: a Nexmark table's `date_time` is its event time, unless
+        // the job names another column.
+        None if matches!(config, SourceConfig::Nexmark(_))
+            && props.get("event.time.field").is_none() =>
+        {
+            Some("date_time".to_string())
+        }
         None => None,
     };
     Ok((

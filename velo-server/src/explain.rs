@@ -40,6 +40,10 @@ fn source_json(job: &JobPlan) -> Json {
         SourceConfig::Generator { profile, records } => json!({
             "type": "generator_source", "profile": format!("{profile:?}"), "records": records,
         }),
+        SourceConfig::Nexmark(n) => json!({
+            "type": "nexmark_source", "table": n.table.name(), "events": n.events,
+            "rate": n.rate, "base_time": n.base_time,
+        }),
         SourceConfig::Kafka(k) => json!({
             "type": "kafka_source", "topic": k.topic, "bootstrap_servers": brokers(&k.brokers),
             "group_id": k.group_id, "auto_offset_reset": k.auto_offset_reset,

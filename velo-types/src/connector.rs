@@ -192,6 +192,54 @@ pub enum SourceConfig {
     },
     /// `kafka_source`: a Kafka topic (unbounded).
     Kafka(KafkaSourceConfig),
+    /// `nexmark_source`: one table of the Nexmark benchmark's event stream.
+    Nexmark(NexmarkSourceConfig),
+}
+
+/// The three tables of the Nexmark event stream (`NAME.nexmark.table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NexmarkTable {
+    Person,
+    Auction,
+    Bid,
+}
+
+impl NexmarkTable {
+    pub fn parse(s: &str) -> Option<NexmarkTable> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "person" => Some(NexmarkTable::Person),
+            "auction" => Some(NexmarkTable::Auction),
+            "bid" => Some(NexmarkTable::Bid),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NexmarkTable::Person => "person",
+            NexmarkTable::Auction => "auction",
+            NexmarkTable::Bid => "bid",
+        }
+    }
+}
+
+/// The first Nexmark event's time when `NAME.nexmark.base.time` is not set:
+/// 2024-01-01T00:00:00Z, so that runs are reproducible.
+pub const NEXMARK_DEFAULT_BASE_TIME: i64 = 1_704_067_200_000;
+
+/// `nexmark_source` (SPEC §3): the events of one table among the first
+/// `events` events of all kinds of the `nexmark` crate's generator, in its
+/// default configuration with `base_time`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NexmarkSourceConfig {
+    pub table: NexmarkTable,
+    /// Events of all kinds generated; `None`: unbounded.
+    pub events: Option<u64>,
+    /// Events (of all kinds) per second of wall-clock time; `None`: as fast
+    /// as possible.
+    pub rate: Option<u64>,
+    /// The first event's time, epoch millis.
+    pub base_time: i64,
 }
 
 /// Where a job writes to.

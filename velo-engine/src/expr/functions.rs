@@ -179,6 +179,13 @@ pub(crate) fn eval(
                 a.into_owned()
             }
         }
+        DateFormat => match *arg!(0) {
+            Value::Timestamp(ms) => {
+                let pattern = str_arg!(1);
+                Value::Str(Arc::from(date_format(ms, &pattern)?))
+            }
+            ref other => return Err(ops::type_error(name, other)),
+        },
         Extract(field) => match *arg!(0) {
             Value::Timestamp(ms) => Value::Int(extract(field, ms)?),
             ref other => return Err(ops::type_error(name, other)),
@@ -363,6 +370,59 @@ fn extract(field: ExtractField, ms: i64) -> Result<i64> {
         ExtractField::IsoDow => dt.weekday().number_from_monday() as i64,
         ExtractField::Doy => dt.ordinal() as i64,
     })
+}
+
+/// `DATE_FORMAT`: `ms` rendered with the pattern letters that
+/// [`velo_planner::bind::check_date_format`] accepts (checked again here for a
+/// pattern that is not a literal).
+fn date_format(ms: i64, pattern: &str) -> Result<String> {
+    use std::fmt::Write;
+    velo_planner::bind::check_date_format(pattern).map_err(|m| Error::invalid("DATE_FORMAT", m))?;
+    let t = DateTime::<Utc>::from_timestamp_millis(ms)
+        .ok_or_else(|| Error::invalid("DATE_FORMAT", format!("timestamp {ms} is out of range")))?;
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            if chars.peek() == Some(&'\'') {
+                chars.next();
+                out.push('\'');
+                continue;
+            }
+            while let Some(q) = chars.next() {
+                match q {
+                    '\'' if chars.peek() == Some(&'\'') => {
+                        chars.next();
+                        out.push('\'');
+                    }
+                    '\'' => break,
+                    q => out.push(q),
+                }
+            }
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            out.push(c);
+            continue;
+        }
+        let mut n = 1;
+        while chars.peek() == Some(&c) {
+            chars.next();
+            n += 1;
+        }
+        let value = match c {
+            'y' if n == 2 => i64::from(t.year()).rem_euclid(100),
+            'y' => i64::from(t.year()),
+            'M' => i64::from(t.month()),
+            'd' => i64::from(t.day()),
+            'H' => i64::from(t.hour()),
+            'm' => i64::from(t.minute()),
+            's' => i64::from(t.second()),
+            _ => i64::from(t.timestamp_subsec_millis()),
+        };
+        let _ = write!(out, "{value:0n$}");
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -558,6 +558,34 @@ fn time_functions() {
 }
 
 #[test]
+fn date_format_and_flinks_extract_shorthands() {
+    // The row's ts is 2024-01-15T10:00:12.345Z.
+    assert_eq!(eval("DATE_FORMAT(ts, 'yyyy-MM-dd')"), s("2024-01-15"));
+    assert_eq!(eval("DATE_FORMAT(ts, 'HH:mm')"), s("10:00"));
+    assert_eq!(
+        eval("DATE_FORMAT(ts + INTERVAL '3723' SECOND, 'yy/M/d H:m:s.SSS')"),
+        s("24/1/15 11:2:15.345")
+    );
+    assert_eq!(
+        eval("DATE_FORMAT(ts, '''at'' HH ''o''''clock''')"),
+        s("at 10 o'clock")
+    );
+    assert_eq!(
+        eval("DATE_FORMAT(CAST(NULL AS TIMESTAMP), 'yyyy')"),
+        Value::Null
+    );
+    assert!(compile_err("DATE_FORMAT(ts, 'EEE')")
+        .message()
+        .contains("pattern letters"));
+    assert!(compile_err("DATE_FORMAT(ts, 'MMM')")
+        .message()
+        .contains("names of months"));
+    assert_eq!(eval("HOUR(ts)"), Value::Int(10));
+    assert_eq!(eval("MINUTE(ts)"), Value::Int(0));
+    assert_eq!(eval("YEAR(ts)"), Value::Int(2024));
+}
+
+#[test]
 fn literals_and_intervals() {
     assert_eq!(eval("42"), Value::Int(42));
     assert_eq!(eval("100.5"), Value::Float(100.5));

@@ -122,6 +122,51 @@ impl AggregateFunction {
     }
 }
 
+/// `AGG(x) FILTER (WHERE c)` as `AGG(CASE WHEN c THEN x END)`, and
+/// `COUNT(*) FILTER (WHERE c)` as `COUNT(CASE WHEN c THEN 1 END)`: the same
+/// result for every aggregate that skips NULLs (all but FIRST_VALUE and
+/// LAST_VALUE, which are refused), including NULL for a SUM, MIN or AVG that
+/// no row passed, as SQL and Flink give.
+fn bind_filtered(
+    f: &sqlparser::ast::Function,
+    kind: AggregateKind,
+    name: &str,
+    condition: &Expr,
+    scope: &Scope,
+    span: Span,
+) -> Result<(AggregateFunction, Option<BoundExpr>)> {
+    use sqlparser::ast::helpers::attached_token::AttachedToken;
+    use sqlparser::ast::{CaseWhen, Value};
+    if matches!(kind, AggregateKind::FirstValue | AggregateKind::LastValue) {
+        return Err(invalid(format!("FILTER is not supported in {name}"), span));
+    }
+    let when = |result: Expr| Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen {
+            condition: condition.clone(),
+            result,
+        }],
+        else_result: None,
+    };
+    let mut call = f.clone();
+    call.filter = None;
+    if let FunctionArguments::List(list) = &mut call.args {
+        if let [FunctionArg::Unnamed(arg)] = list.args.as_mut_slice() {
+            let rewritten = match &*arg {
+                FunctionArgExpr::Wildcard => {
+                    FunctionArgExpr::Expr(when(Expr::value(Value::Number("1".into(), false))))
+                }
+                FunctionArgExpr::Expr(e) => FunctionArgExpr::Expr(when(e.clone())),
+                other => other.clone(),
+            };
+            *arg = rewritten;
+        }
+    }
+    bind_aggregate(&Expr::Function(call), scope)
+}
+
 /// Binds an aggregate call (`COUNT(*)`, `SUM(DISTINCT x + 1)`, ...) into the
 /// function and its argument expression (`None` for `COUNT(*)`), bound against
 /// `scope` (the input rows, before aggregation). An aggregate nested in the argument
@@ -152,9 +197,12 @@ pub fn bind_aggregate(
             span,
         ));
     }
-    if f.filter.is_some() || !f.within_group.is_empty() {
+    if let Some(condition) = &f.filter {
+        return bind_filtered(f, kind, &name, condition, scope, span);
+    }
+    if !f.within_group.is_empty() {
         return Err(invalid(
-            format!("FILTER and WITHIN GROUP are not supported in {name}"),
+            format!("WITHIN GROUP is not supported in {name}"),
             span,
         ));
     }

@@ -722,6 +722,13 @@ impl Binder<'_, '_> {
                 }
             }
         }
+        if func == ScalarFunction::DateFormat {
+            if let Some(Value::Str(p)) = args.get(1).and_then(|a| a.as_literal()) {
+                if let Err(message) = super::functions::check_date_format(p) {
+                    return err(message, arg_exprs[1].span());
+                }
+            }
+        }
         self.function(func, args, span)
     }
 

@@ -82,6 +82,55 @@ pub enum ScalarFunction {
     TumbleStart,
     /// `TUMBLE_END(ts, INTERVAL ...)`: exclusive end of that window.
     TumbleEnd,
+    /// `DATE_FORMAT(ts, 'yyyy-MM-dd HH:mm')`: the time as text, in Flink's
+    /// (Java's) pattern letters `y M d H m s S`, each run of one letter a
+    /// field (see [`check_date_format`]).
+    DateFormat,
+}
+
+/// Whether `pattern` is a DATE_FORMAT pattern Velo can render: runs of the
+/// letters `y` (year; `yy` its last two digits), `M` (month), `d` (day), `H`
+/// (hour, 0-23), `m` (minute), `s` (second) and `S` (milliseconds), each at
+/// most 4 long (`S` at most 3); text in single quotes (`''` is a quote); and
+/// any character that is not a letter, as itself.
+pub fn check_date_format(pattern: &str) -> std::result::Result<(), String> {
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            loop {
+                match chars.next() {
+                    None => return Err("an unterminated quote in the DATE_FORMAT pattern".into()),
+                    Some('\'') => break,
+                    Some(_) => {}
+                }
+            }
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            continue;
+        }
+        let mut n = 1;
+        while chars.peek() == Some(&c) {
+            chars.next();
+            n += 1;
+        }
+        let max = match c {
+            'y' | 'M' | 'd' | 'H' | 'm' | 's' => 4,
+            'S' => 3,
+            _ => {
+                return Err(format!(
+                    "DATE_FORMAT supports the pattern letters y, M, d, H, m, s and S, not '{c}' (quote text as 'text')"
+                ))
+            }
+        };
+        if n > max || (c != 'y' && c != 'S' && n > 2) {
+            return Err(format!(
+                "DATE_FORMAT: '{}' is not supported (names of months and days are not)",
+                c.to_string().repeat(n)
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl ScalarFunction {
@@ -115,6 +164,18 @@ impl ScalarFunction {
             "NOW" | "CURRENT_TIMESTAMP" | "LOCALTIMESTAMP" => Now,
             "TUMBLE_START" => TumbleStart,
             "TUMBLE_END" => TumbleEnd,
+            "DATE_FORMAT" => DateFormat,
+            // Flink's shorthands for EXTRACT.
+            "YEAR" => Extract(ExtractField::Year),
+            "QUARTER" => Extract(ExtractField::Quarter),
+            "MONTH" => Extract(ExtractField::Month),
+            "WEEK" => Extract(ExtractField::Week),
+            "DAYOFMONTH" => Extract(ExtractField::Day),
+            "HOUR" => Extract(ExtractField::Hour),
+            "MINUTE" => Extract(ExtractField::Minute),
+            "SECOND" => Extract(ExtractField::Second),
+            "DAYOFYEAR" => Extract(ExtractField::Doy),
+            "DAYOFWEEK" => Extract(ExtractField::Dow),
             _ => return None,
         })
     }
@@ -147,6 +208,7 @@ impl ScalarFunction {
             Now => "NOW",
             TumbleStart => "TUMBLE_START",
             TumbleEnd => "TUMBLE_END",
+            DateFormat => "DATE_FORMAT",
         }
     }
 
@@ -159,7 +221,7 @@ impl ScalarFunction {
             }
             Round | Trim(_) => (1, Some(2)),
             Substring => (2, Some(3)),
-            Power | NullIf | TumbleStart | TumbleEnd => (2, Some(2)),
+            Power | NullIf | TumbleStart | TumbleEnd | DateFormat => (2, Some(2)),
             Replace | SplitPart => (3, Some(3)),
             Least | Greatest | Coalesce | Concat => (1, None),
             UnixTimestamp => (0, Some(1)),
@@ -281,6 +343,11 @@ impl ScalarFunction {
                 expect(0, ts, "a TIMESTAMP")?;
                 expect(1, int, "an INTERVAL")?;
                 T::Timestamp
+            }
+            DateFormat => {
+                expect(0, ts, "a TIMESTAMP")?;
+                expect(1, string, "a pattern string")?;
+                T::String
             }
         })
     }

@@ -25,7 +25,7 @@ use velo_types::{DataType, Value};
 pub use aggregate::{bind_aggregate, AggregateFunction, AggregateKind};
 pub use event_time::{bind_event_time, bind_window_time, position, sql_span};
 pub use expr::{bind_expr, sql_data_type, Scope};
-pub use functions::{ExtractField, ScalarFunction, TrimMode};
+pub use functions::{check_date_format, ExtractField, ScalarFunction, TrimMode};
 pub use rows::{bind_rows, BoundRows, OverCall, OverFunction, MAX_BUFFER_ROWS};
 pub use select::{
     bind_filter, bind_group_output, bind_grouping, bind_order_by, bind_projection, bind_select,

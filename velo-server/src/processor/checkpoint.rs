@@ -135,7 +135,9 @@ pub fn enabled(job: &JobPlan) -> bool {
     job.config.checkpoint_interval_ms.is_some()
         && job.stream_join.is_none()
         && match job.source.config {
-            SourceConfig::File { .. } | SourceConfig::Generator { .. } => true,
+            SourceConfig::File { .. }
+            | SourceConfig::Generator { .. }
+            | SourceConfig::Nexmark(_) => true,
             SourceConfig::Kafka(_) => job.config.checkpoint_interval_set,
             SourceConfig::Stdin { .. } => false,
         }

@@ -53,6 +53,7 @@ pub fn source_label(job: &JobPlan) -> String {
         SourceConfig::File { path, .. } => path.display().to_string(),
         SourceConfig::Stdin { .. } => velo_io::stdin::STDIN_LABEL.to_string(),
         SourceConfig::Generator { .. } => format!("generator '{}'", job.source.name),
+        SourceConfig::Nexmark(n) => format!("nexmark {} '{}'", n.table.name(), job.source.name),
         SourceConfig::Kafka(k) => k.topic.clone(),
     }
 }
