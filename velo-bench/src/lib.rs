@@ -12,6 +12,7 @@ pub mod checkpoints;
 pub mod e2e;
 pub mod interval;
 pub mod latency;
+pub mod nexmark;
 pub mod report;
 pub mod runner;
 

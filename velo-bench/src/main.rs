@@ -114,6 +114,17 @@ struct Args {
     /// against `off`, interleaved, `--runs` each [records default: 9000000].
     #[arg(long, conflicts_with_all = ["e2e", "no_e2e"])]
     checkpoints: bool,
+    /// Only the Nexmark queries (`velo-bench/nexmark/`), at V1 and V2@N, with
+    /// the generator in-process and on pre-generated events
+    /// [json default: target/bench/nexmark.json].
+    #[arg(long, conflicts_with_all = ["e2e", "no_e2e", "checkpoints"])]
+    nexmark: bool,
+    /// `--nexmark`: events of all kinds per run [default: 10000000, 1000000 with --quick].
+    #[arg(long)]
+    events: Option<u64>,
+    /// `--nexmark`: the queries, comma separated (default: every shipped one).
+    #[arg(long, value_delimiter = ',')]
+    queries: Vec<String>,
     /// `--checkpoints`: distinct grouping keys in the input.
     #[arg(long, default_value_t = 100_000)]
     checkpoint_keys: u64,
@@ -275,6 +286,54 @@ fn main() {
     }
 }
 
+/// `--nexmark`: every query, printed and written to `--json` (by default
+/// `nexmark.json` beside the scenario results).
+fn nexmark(args: &Args, machine: &Machine, partitions: Vec<usize>, runs: usize) -> Result<()> {
+    use velo_bench::nexmark::{bench, shipped_queries, NexmarkOptions};
+    let options = NexmarkOptions {
+        queries: if args.queries.is_empty() {
+            shipped_queries()?
+        } else {
+            args.queries.clone()
+        },
+        events: args
+            .events
+            .unwrap_or(if args.quick { 1_000_000 } else { 10_000_000 }),
+        partitions,
+        runs,
+        batch_size: args.batch_size,
+    };
+    println!(
+        "nexmark: {} events, batch size {}, runs: {runs} (median), cores: {} ({}), {}",
+        options.events,
+        options.batch_size,
+        machine.cores,
+        machine.arch,
+        now_utc()
+    );
+    let (results, generators) = bench(&options)?;
+    let json = if args.json.ends_with("results.json") {
+        args.json.with_file_name("nexmark.json")
+    } else {
+        args.json.clone()
+    };
+    if let Some(dir) = json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let report = serde_json::json!({
+        "date": now_utc(),
+        "machine": machine,
+        "events": options.events,
+        "batch_size": options.batch_size,
+        "runs": runs,
+        "results": results,
+        "generator": generators,
+    });
+    std::fs::write(&json, serde_json::to_string_pretty(&report)?)?;
+    println!("results written to {}", json.display());
+    Ok(())
+}
+
 fn real_main() -> Result<()> {
     let args = Args::parse();
 
@@ -295,6 +354,9 @@ fn real_main() -> Result<()> {
     };
     partitions.retain(|&n| n > 0);
     partitions.dedup();
+    if args.nexmark {
+        return nexmark(&args, &machine, partitions, runs);
+    }
     let scenarios = select(&args.scenario)?;
     if args.checkpoints {
         use velo_bench::checkpoints::{CheckpointOptions, SCENARIO_IDS};

@@ -282,7 +282,8 @@ pub struct StreamJoin {
     row_scratch: Vec<Value>,
     watermark: Option<i64>,
     key_scratch: Vec<Value>,
-    stats: QueryStats,
+    /// Counters per input (left, right).
+    stats: [QueryStats; 2],
     failures: Vec<RowFailure>,
     fail_fast: bool,
     keep_all_failures: bool,
@@ -431,7 +432,7 @@ impl StreamJoin {
             delay: watermark_delay(join),
             watermark: None,
             key_scratch: Vec::with_capacity(key_width),
-            stats: QueryStats::default(),
+            stats: [QueryStats::default(); 2],
             failures: Vec::new(),
             fail_fast: plan.config.failure_strategy == FailureStrategy::FailBatch,
             keep_all_failures: plan.config.failure_strategy == FailureStrategy::SendToDlq,
@@ -460,11 +461,18 @@ impl StreamJoin {
 
     /// Every counter over both inputs' rows.
     pub fn stats(&self) -> QueryStats {
+        let mut total = self.stats[0];
+        state::add_counts(&mut total, &self.stats[1]);
         QueryStats {
             watermark: self.watermark,
             groups: (self.sides[0].live + self.sides[1].live) as u64,
-            ..self.stats
+            ..total
         }
+    }
+
+    /// The counters of input `side`'s rows alone.
+    pub fn side_stats(&self, side: usize) -> QueryStats {
+        self.stats[side]
     }
 
     /// Rows held per input: (left, right).
@@ -521,7 +529,7 @@ impl StreamJoin {
 
     fn process(&mut self, side: usize, batch: &Batch) -> Result<Option<Batch>> {
         let n = batch.num_rows();
-        self.stats.rows_in += n as u64;
+        self.stats[side].rows_in += n as u64;
         let other = 1 - side;
         let mut out = BatchBuilder::with_capacity(self.output_schema.clone(), 0);
         let mut key = std::mem::take(&mut self.key_scratch);
@@ -550,15 +558,15 @@ impl StreamJoin {
                 let watermark = self.watermark.map(Watermark);
                 let decision = decide(self.late_policy, time, watermark);
                 if decision.is_late() {
-                    self.stats.late += 1;
+                    self.stats[side].late += 1;
                 }
                 match decision {
                     LateDecision::Drop => {
-                        self.stats.late_dropped += 1;
+                        self.stats[side].late_dropped += 1;
                         continue;
                     }
                     LateDecision::DeadLetter => {
-                        self.stats.late_dead_lettered += 1;
+                        self.stats[side].late_dead_lettered += 1;
                         let widths = (self.sides[0].width, self.sides[1].width);
                         if let Some(d) = &mut self.dead_letters {
                             let nulls = |k: usize| std::iter::repeat_n(Value::Null, k);
@@ -587,7 +595,7 @@ impl StreamJoin {
                     LateDecision::Process | LateDecision::OnTime => {}
                 }
             }
-            self.stats.contributed += 1;
+            self.stats[side].contributed += 1;
             // A NULL key equals nothing (SQL): the row is kept only for
             // LEFT's NULL row.
             let null_key = key.iter().any(Value::is_null);
@@ -703,10 +711,10 @@ impl StreamJoin {
     /// Row `row` of `batch` failed (as [`crate::query::SelectOperator`]).
     #[cold]
     fn fail(&mut self, side: usize, batch: &Batch, row: usize, error: Error) -> Result<()> {
-        self.stats.failed += 1;
+        self.stats[side].failed += 1;
         let position = batch.position(row);
         if self.fail_fast {
-            self.stats.rows_in -= (batch.num_rows() - row - 1) as u64;
+            self.stats[side].rows_in -= (batch.num_rows() - row - 1) as u64;
             return Err(Error::RowFailed {
                 position,
                 input: side,
@@ -794,7 +802,7 @@ impl Operator for StreamJoin {
     /// See the module docs (Checkpoints).
     fn snapshot(&self) -> Result<OperatorState> {
         let mut bytes = Vec::new();
-        state::put_counts(self.name(), &self.stats, self.watermark, &mut bytes)?;
+        state::put_counts(self.name(), &self.stats(), self.watermark, &mut bytes)?;
         let sides = [self.sides[0].stored(), self.sides[1].stored()];
         state::put(self.name(), &sides, &mut bytes)?;
         Ok(state::state(self.name(), bytes))
@@ -818,7 +826,8 @@ impl Operator for StreamJoin {
                 });
             }
             if scope.takes_counters_of(old) {
-                state::add_counts(&mut self.stats, &counts);
+                // Stored as one total: it goes to the left input's.
+                state::add_counts(&mut self.stats[0], &counts);
             }
             // Every partition saw the same watermark before the barrier.
             self.watermark = self.watermark.max(wm);

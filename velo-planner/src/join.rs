@@ -89,7 +89,7 @@ pub enum StreamJoinKind {
 /// The join of the job's FROM stream with a second stream (SPEC §2:
 /// interval and regular joins). At most one per job, and written before any
 /// stream-table join.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct StreamJoinPlan {
     pub join_type: JoinType,
     /// The second stream, read by the job alongside its FROM source.
@@ -108,6 +108,13 @@ pub struct StreamJoinPlan {
     /// The `JOIN ... ON ...` clause.
     pub span: Span,
     pub on_span: Span,
+    /// The right input is a subquery: the job it is (over the right source),
+    /// whose rows the join reads.
+    pub right_stage: Option<Box<crate::JobPlan>>,
+    /// Conditions of an INNER join's ON with a subquery input that are neither
+    /// key equalities nor the time bound: they filter the joined rows, so the
+    /// job ANDs them into its WHERE.
+    pub residual: Vec<Expr>,
 }
 
 impl StreamJoinPlan {
@@ -164,6 +171,8 @@ pub(crate) struct JoinInput {
     pub table_key: Option<Vec<String>>,
     /// `NAME.event.time.field`, when set.
     pub event_time_field: Option<String>,
+    /// A subquery input: the job it is.
+    pub stage: Option<Box<crate::JobPlan>>,
 }
 
 /// The joins of a job, as [`plan_joins`] found them.
@@ -185,6 +194,12 @@ pub(crate) struct JoinContext<'a> {
     pub job_time: Option<&'a str>,
     /// `join.state.ttl`.
     pub ttl_ms: Option<i64>,
+    /// The FROM input is a subquery.
+    pub left_staged: bool,
+    /// The conjuncts of the query's WHERE: an INNER join with a subquery
+    /// input takes its time bound from there too (Flink's Nexmark q7 writes
+    /// it there).
+    pub where_conjuncts: Vec<Expr>,
 }
 
 /// Plans the joins of `query`, whose right inputs are `inputs` (in order);
@@ -242,16 +257,25 @@ pub(crate) fn plan_joins(
                     span: join.span,
                 });
             }
-            stream = Some(plan_stream_join(
+            let mut planned = plan_stream_join(
                 join,
                 input.source,
                 input.event_time_field,
                 join_type,
                 &conjuncts,
                 cx,
-            )?);
+                input.stage.is_some(),
+            )?;
+            planned.right_stage = input.stage;
+            stream = Some(planned);
             continue;
         };
+        if input.stage.is_some() || cx.left_staged {
+            return Err(Error::Unsupported {
+                what: "a subquery joined with a table (join the table inside the subquery)".into(),
+                span: join.span,
+            });
+        }
         let qualifier = qualifier_of(&input.source).to_string();
         let mut lookup: Vec<Option<Expr>> = vec![None; table_key.len()];
         for c in conjuncts {
@@ -324,12 +348,23 @@ fn plan_stream_join(
     join_type: JoinType,
     conjuncts: &[&Expr],
     cx: &JoinContext<'_>,
+    right_staged: bool,
 ) -> Result<StreamJoinPlan> {
     let name = right.name.clone();
     let right_q = qualifier_of(&right).to_string();
     let left_q = cx.left_qualifier;
     if cx.left_window.is_some() || join.table.window.is_some() {
         return plan_window_join(join, right, right_time_field, join_type, conjuncts, cx);
+    }
+    let staged = cx.left_staged || right_staged;
+    if staged && join_type == JoinType::Left {
+        return Err(Error::Unsupported {
+            what: "a LEFT join with a subquery input (INNER is supported)".into(),
+            span: join.span,
+        });
+    }
+    if staged {
+        return plan_staged_inner_join(join, right, right_time_field, conjuncts, cx, right_staged);
     }
     if conjuncts.iter().any(|c| names_window(c)) {
         return Err(Error::Invalid {
@@ -423,6 +458,114 @@ fn plan_stream_join(
         right_time,
         span: join.span,
         on_span: join.on.span(),
+        right_stage: None,
+        residual: Vec::new(),
+    })
+}
+
+/// An INNER join with a subquery input: the ON's key equalities; its time
+/// bound, when the ON and the WHERE together bound the time from both sides
+/// (an interval join), else none (a regular join); every other ON condition
+/// filters the joined rows (`residual`), which for an INNER join is the same.
+/// A subquery's event time is the column the bound reads, or none.
+fn plan_staged_inner_join(
+    join: &velo_ast::Join,
+    right: SourcePlan,
+    right_time_field: Option<String>,
+    conjuncts: &[&Expr],
+    cx: &JoinContext<'_>,
+    right_staged: bool,
+) -> Result<StreamJoinPlan> {
+    let right_q = qualifier_of(&right).to_string();
+    let left_q = cx.left_qualifier;
+    let mut keys = Vec::new();
+    let mut key_spans = Vec::new();
+    let mut others = Vec::new();
+    for c in conjuncts {
+        if is_equality(c) && !matches!(side_of(c, left_q, &right_q), Side::Left | Side::Right) {
+            keys.push(key_pair(c, left_q, &right_q)?);
+            key_spans.push(c.span());
+        } else {
+            others.push(*c);
+        }
+    }
+    // The bound: from the ON's other conditions and the WHERE's, kept only
+    // when complete (a condition that is not a bound stays a filter).
+    let mut bounds = Bounds::default();
+    let mut used = Vec::new();
+    for (i, c) in others
+        .iter()
+        .copied()
+        .chain(cx.where_conjuncts.iter())
+        .enumerate()
+    {
+        let mut trial = Bounds {
+            lower: bounds.lower,
+            upper: bounds.upper,
+            columns: bounds.columns.clone(),
+            first_span: bounds.first_span,
+        };
+        if matches!(trial.take(c, left_q, &right_q), Ok(true)) {
+            bounds = trial;
+            used.push(i);
+        }
+    }
+    let complete = bounds.lower.is_some() && bounds.upper.is_some();
+    let residual: Vec<Expr> = others
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(complete && used.contains(i)))
+        .map(|(_, c)| (*c).clone())
+        .collect();
+    let bare = |f: &str| f.rsplit_once('.').map_or(f, |(_, c)| c).to_string();
+    // A subquery's rows have the event time the bound gives them, else none.
+    let mut left_time = if cx.left_staged {
+        None
+    } else {
+        cx.left_time.map(bare)
+    };
+    let mut right_time = if right_staged {
+        None
+    } else {
+        right_time_field.as_deref().or(cx.job_time).map(bare)
+    };
+    let kind = match (complete, &bounds.columns) {
+        (true, Some((lcol, rcol))) => {
+            let (lower_ms, upper_ms) = (bounds.lower.unwrap_or(0), bounds.upper.unwrap_or(0));
+            if lower_ms > upper_ms {
+                return Err(Error::Invalid {
+                    message: format!(
+                        "the interval join's bound is empty: {right_q}'s time minus {left_q}'s must be at least {lower_ms} ms and at most {upper_ms} ms"
+                    ),
+                    span: bounds.first_span.unwrap_or(join.span),
+                });
+            }
+            left_time = Some(lcol.clone());
+            right_time = Some(rcol.clone());
+            StreamJoinKind::Interval { lower_ms, upper_ms }
+        }
+        _ => StreamJoinKind::Regular { ttl_ms: cx.ttl_ms },
+    };
+    if keys.is_empty() {
+        return Err(Error::Invalid {
+            message: format!(
+                "a join of two streams needs an equality between a column of '{left_q}' and one of '{right_q}' in its ON"
+            ),
+            span: join.on.span(),
+        });
+    }
+    Ok(StreamJoinPlan {
+        join_type: JoinType::Inner,
+        right,
+        kind,
+        keys,
+        key_spans,
+        left_time,
+        right_time,
+        span: join.span,
+        on_span: join.on.span(),
+        right_stage: None,
+        residual,
     })
 }
 
@@ -576,6 +719,8 @@ fn plan_window_join(
         right_time,
         span: join.span,
         on_span: join.on.span(),
+        right_stage: None,
+        residual: Vec::new(),
     })
 }
 
@@ -749,7 +894,7 @@ fn names_window(e: &Expr) -> bool {
 }
 
 /// The terms of an AND chain (parentheses looked through).
-fn conjuncts(e: &Expr) -> Vec<&Expr> {
+pub(crate) fn conjuncts(e: &Expr) -> Vec<&Expr> {
     match e {
         Expr::Nested(inner) => conjuncts(inner),
         Expr::BinaryOp {

@@ -87,12 +87,10 @@ fn window_detail(kind: &TimeWindowKind, time_column: Option<&str>) -> String {
 /// The operator tree of `job`: the root is the sink. A job over a stateful
 /// subquery has the outer query's operators above the subquery's.
 pub fn operator_tree(job: &JobPlan) -> PlanNode {
-    let scan = PlanNode {
-        operator: "scan",
-        detail: job.source.name.clone(),
-        keys: Vec::new(),
-        output: Some(OutputKind::AppendOnly),
-        inputs: Vec::new(),
+    // A join input that is a subquery is that subquery's operators.
+    let scan = match &job.left_stage {
+        Some(stage) => stage_tree(stage),
+        None => scan_node(&job.source.name),
     };
     // A join of two streams reads both, each routed by the join key.
     let mut scan = match &job.stream_join {
@@ -148,14 +146,27 @@ pub fn operator_tree(job: &JobPlan) -> PlanNode {
     PlanNode::on(node, "sink", job.sink.name.clone(), Vec::new(), None)
 }
 
-/// The node of a join of two streams over the left input's `scan`.
-fn stream_join_node(sj: &crate::join::StreamJoinPlan, scan: PlanNode) -> PlanNode {
-    let right = PlanNode {
+fn scan_node(source: &str) -> PlanNode {
+    PlanNode {
         operator: "scan",
-        detail: sj.right.name.clone(),
+        detail: source.to_string(),
         keys: Vec::new(),
         output: Some(OutputKind::AppendOnly),
         inputs: Vec::new(),
+    }
+}
+
+/// The operators of a subquery that a join reads: its tree without the sink.
+fn stage_tree(stage: &JobPlan) -> PlanNode {
+    let mut tree = operator_tree(stage);
+    tree.inputs.remove(0)
+}
+
+/// The node of a join of two streams over the left input's `scan`.
+fn stream_join_node(sj: &crate::join::StreamJoinPlan, scan: PlanNode) -> PlanNode {
+    let right = match &sj.right_stage {
+        Some(stage) => stage_tree(stage),
+        None => scan_node(&sj.right.name),
     };
     let kind = match sj.join_type {
         crate::join::JoinType::Inner => "INNER",

@@ -10,8 +10,9 @@
 //! LIMIT) runs as a second stage of the job ([`split_stages`]): the outer
 //! query filters, projects, groups, windows (cascading windows: its time
 //! column is one of the subquery's, such as `window_time`), calls OVER, sorts
-//! or limits the subquery's rows. Under a JOIN or EXPIRE AFTER it is refused
-//! with a clear error. One whose rows update (an EMIT CHANGES aggregate) can
+//! or limits the subquery's rows. Under EXPIRE AFTER it is refused with a
+//! clear error; an input of a join of two streams that is a subquery is left
+//! in place, to be planned as a job of its own whose rows the join reads. One whose rows update (an EMIT CHANGES aggregate) can
 //! never feed an aggregate or OVER and says so.
 
 use std::ops::ControlFlow;
@@ -123,6 +124,9 @@ pub(crate) fn split_stages(query: &mut SelectQuery) -> Result<Vec<SelectQuery>> 
 pub const MAX_STAGES: usize = 16;
 
 fn split_stages_at(query: &mut SelectQuery, level: usize) -> Result<Vec<SelectQuery>> {
+    if !query.joins.is_empty() {
+        return Ok(Vec::new());
+    }
     let Some(inner) = query.from.subquery.take() else {
         return Ok(Vec::new());
     };
@@ -286,22 +290,10 @@ fn window_time(column: &mut Option<Ident>, columns: &Columns, window_span: Span)
 /// Merges the subqueries of `query`'s FROM (innermost first) into it; see the
 /// module docs.
 pub(crate) fn merge_subqueries(query: &mut SelectQuery) -> Result<()> {
-    if let Some(join) = query.joins.iter().find(|j| j.table.subquery.is_some()) {
-        return Err(Error::Unsupported {
-            what: "a subquery in JOIN".into(),
-            span: join.span,
-        });
-    }
-    if let (Some(inner), Some(join)) = (&query.from.subquery, query.joins.first()) {
-        // The ON would read the subquery's columns by its alias, which the
-        // merged query no longer has.
-        return Err(Error::Unsupported {
-            what: format!(
-                "a subquery in FROM of a query with a JOIN (join the sources and filter in WHERE, or put the join inside the subquery '{}')",
-                query.from.name.value
-            ),
-            span: inner.span.union(&join.span),
-        });
+    // A join's inputs that are subqueries stay: each runs as a job of its
+    // own whose rows the join reads (`plan::plan_side`).
+    if !query.joins.is_empty() {
+        return Ok(());
     }
     let Some(inner) = query.from.subquery.take() else {
         return Ok(());
@@ -430,5 +422,72 @@ pub(crate) fn strip_own_qualifiers(query: &mut SelectQuery) {
     }
     for o in &mut query.order_by {
         strip(&mut o.expr);
+    }
+}
+
+/// Flink's cascading window aggregation written as a GROUP BY (Nexmark q5):
+/// a stage without a window whose GROUP BY names both the window start and
+/// the window end columns of the TUMBLE or HOP stage below it (by their
+/// names there, `starttime`, say) aggregates per window of that stage. It
+/// gets a tumbling window over the end column, one slide wide: each window
+/// of the stage below falls in a window of its own, which closes one slide
+/// after its end (at the end of input, at once), so its rows are final,
+/// where without it they would update. An explicit EMIT CHANGES is left as
+/// written.
+pub(crate) fn window_group_by_stages(inner: &SelectQuery, stages: &mut [SelectQuery]) {
+    for i in 0..stages.len() {
+        let (below, rest) = stages.split_at_mut(i);
+        let below = below.last().unwrap_or(inner);
+        let stage = &mut rest[0];
+        if stage.window.is_some() || stage.emit.is_some_and(|e| e.mode == EmitMode::Changes) {
+            continue;
+        }
+        let slide = match &below.window {
+            Some(WindowSpec::Tumbling { size, .. }) => size.millis,
+            Some(WindowSpec::Sliding { advance, .. }) => advance.millis,
+            _ => continue,
+        };
+        if below.emit.is_some_and(|e| e.mode == EmitMode::Changes) {
+            continue;
+        }
+        let named = |column: &str| {
+            below.projection.iter().find_map(|item| match item {
+                SelectItem::Expr {
+                    expr: Expr::Identifier(id),
+                    alias,
+                    ..
+                } if id.value.eq_ignore_ascii_case(column) => {
+                    Some(alias.as_ref().unwrap_or(id).value.clone())
+                }
+                _ => None,
+            })
+        };
+        let (Some(start), Some(end)) = (
+            named(crate::bind::WINDOW_START),
+            named(crate::bind::WINDOW_END),
+        ) else {
+            continue;
+        };
+        let grouped = |name: &str| {
+            stage.group_by.iter().any(|g| match g {
+                Expr::Identifier(id) => id.value.eq_ignore_ascii_case(name),
+                Expr::CompoundIdentifier(ids) => ids
+                    .last()
+                    .is_some_and(|id| id.value.eq_ignore_ascii_case(name)),
+                _ => false,
+            })
+        };
+        if !(grouped(&start) && grouped(&end)) {
+            continue;
+        }
+        let span = stage.span;
+        stage.window = Some(WindowSpec::Tumbling {
+            time_column: Some(Ident::new(end)),
+            size: velo_ast::DurationLit {
+                millis: slide,
+                span,
+            },
+            span,
+        });
     }
 }

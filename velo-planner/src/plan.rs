@@ -96,6 +96,9 @@ pub struct JobPlan {
     /// The second stream the source's rows are joined with (SPEC §2: an
     /// interval or regular join), before any table.
     pub stream_join: Option<crate::join::StreamJoinPlan>,
+    /// A join whose FROM is a subquery: the job it is (over `source`), whose
+    /// rows the join reads as its left input.
+    pub left_stage: Option<Box<JobPlan>>,
 }
 
 /// A setting that the app text leaves to the run-time environment (SPEC §1):
@@ -123,12 +126,25 @@ impl JobPlan {
     /// (for its reader, its watermarks and its rejected records).
     pub fn right_input(&self) -> Option<JobPlan> {
         let join = self.stream_join.as_ref()?;
+        if let Some(stage) = &join.right_stage {
+            return Some((**stage).clone());
+        }
         let mut plan = self.clone();
         plan.source = join.right.clone();
         plan.config.event_time_field = join.right_time.clone();
         plan.joins = Vec::new();
         plan.stream_join = None;
         Some(plan)
+    }
+
+    /// The plan the job's (FROM) source is read with: the subquery's job
+    /// when a join reads a subquery in FROM (its event time is the
+    /// subquery's), else this one.
+    pub fn left_input(&self) -> std::borrow::Cow<'_, JobPlan> {
+        match &self.left_stage {
+            Some(stage) => std::borrow::Cow::Owned((**stage).clone()),
+            None => std::borrow::Cow::Borrowed(self),
+        }
     }
 
     pub fn qualifiers(&self) -> Vec<String> {
@@ -181,6 +197,7 @@ fn plan_app_with(
             outer
                 .iter_mut()
                 .for_each(crate::nested::strip_own_qualifiers);
+            crate::nested::window_group_by_stages(st.kind.query(), &mut outer);
             Ok((st, outer))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -303,17 +320,33 @@ fn plan_statement(
     }
     let mut config = job_config(&job_only)?;
 
-    // Source, and the tables it is joined with.
+    // Source, and the tables it is joined with. A join's input that is a
+    // subquery is planned as a job of its own, whose rows the join reads.
     let mut runtime = Vec::new();
-    let (mut source, from_key, from_time) = plan_source(&props, &query.from, &cx, &mut runtime)?;
+    let side = |input: &velo_ast::TableRef| -> Result<Option<Box<JobPlan>>> {
+        match &input.subquery {
+            Some(sub) if !query.joins.is_empty() => {
+                plan_side(sub, query, app_props, options, env_brokers).map(|j| Some(Box::new(j)))
+            }
+            _ => Ok(None),
+        }
+    };
+    let left_stage = side(&query.from)?;
+    let (mut source, from_key, from_time) = match &left_stage {
+        Some(stage) => (side_source(stage, &query.from), None, None),
+        None => plan_source(&props, &query.from, &cx, &mut runtime)?,
+    };
     // A source's own event-time field overrides the job's for it (SPEC §2).
     if from_time.is_some() {
         config.event_time_field = from_time;
     }
     let mut join_inputs = Vec::with_capacity(query.joins.len());
     for join in &query.joins {
-        let (source, table_key, event_time_field) =
-            plan_source(&props, &join.table, &cx, &mut runtime)?;
+        let stage = side(&join.table)?;
+        let (source, table_key, event_time_field) = match &stage {
+            Some(stage) => (side_source(stage, &join.table), None, None),
+            None => plan_source(&props, &join.table, &cx, &mut runtime)?,
+        };
         if table_key.is_some() {
             match &source.config {
                 SourceConfig::File { .. } => {}
@@ -345,6 +378,7 @@ fn plan_statement(
             source,
             table_key,
             event_time_field,
+            stage,
         });
     }
     let left_qualifier = crate::join::qualifier_of(&source).to_string();
@@ -361,10 +395,42 @@ fn plan_statement(
             left_time: config.event_time_field.as_deref(),
             job_time: job_time.as_deref(),
             ttl_ms: config.join_state_ttl_ms,
+            left_staged: left_stage.is_some(),
+            where_conjuncts: query
+                .selection
+                .as_ref()
+                .map(|w| crate::join::conjuncts(w).into_iter().cloned().collect())
+                .unwrap_or_default(),
         },
     )?;
     let joins = planned.tables;
     let stream_join = planned.stream;
+    // An INNER join's other ON conditions filter the joined rows.
+    let mut statement = st.clone();
+    if let Some(sj) = &stream_join {
+        let q = statement.kind.query_mut();
+        for r in &sj.residual {
+            q.selection = Some(match q.selection.take() {
+                None => r.clone(),
+                Some(w) => sqlparser::ast::Expr::BinaryOp {
+                    left: Box::new(w),
+                    op: sqlparser::ast::BinaryOperator::And,
+                    right: Box::new(r.clone()),
+                },
+            });
+        }
+    }
+    let query = statement.kind.query();
+    for stage in left_stage
+        .iter()
+        .chain(stream_join.iter().filter_map(|sj| sj.right_stage.as_ref()))
+    {
+        for w in &stage.warnings {
+            if !warnings.contains(w) {
+                warnings.push(w.clone());
+            }
+        }
+    }
     if let Some(sj) = &stream_join {
         for s in [&source, &sj.right] {
             if matches!(s.config, SourceConfig::Kafka(_)) {
@@ -532,11 +598,24 @@ fn plan_statement(
     );
     if let Some(sj) = &stream_join {
         routing.route_by_join_key(sj, &left_qualifier);
+        if left_stage.is_some() || sj.right_stage.is_some() {
+            routing.route_through_stages(left_stage.as_deref(), sj.right_stage.as_deref());
+        }
     }
     routing.downstream_needs_all_rows = downstream
         .iter()
         .any(|d| d.analysis.stateful || !d.query.order_by.is_empty() || d.query.limit.is_some());
     let mut strategy = choose_strategy(query, &routing, &config)?;
+    if routing.join_needs_one_partition
+        && (left_stage.is_some()
+            || stream_join
+                .as_ref()
+                .is_some_and(|sj| sj.right_stage.is_some()))
+    {
+        strategy.reason.push_str(
+            "; no join key is a column the subqueries' records can be routed by (each passed through and kept as state by), so V2 runs this job on one partition",
+        );
+    }
     if routing.downstream_needs_all_rows {
         strategy.reason.push_str(
             "; the outer query aggregates, sorts or limits every row of its subquery, so V2 runs this job on one partition",
@@ -549,10 +628,11 @@ fn plan_statement(
     });
     Ok(JobPlan {
         name,
-        statement: st.clone(),
+        statement,
         source,
         joins,
         stream_join,
+        left_stage,
         sink,
         config,
         analysis,
@@ -564,6 +644,60 @@ fn plan_statement(
         runtime,
         downstream,
     })
+}
+
+/// A subquery that a join reads, planned as a job of its own over its source
+/// (its sink is never opened): its rows are the join's input. It takes the
+/// joining statement's WITH properties (connectors, event time, late data).
+fn plan_side(
+    sub: &velo_ast::SelectQuery,
+    outer: &velo_ast::SelectQuery,
+    app_props: &PropertyMap<'_>,
+    options: &PlanOptions<'_>,
+    env_brokers: Option<&str>,
+) -> Result<JobPlan> {
+    let mut q = sub.clone();
+    q.properties = outer.properties.clone();
+    crate::nested::merge_subqueries(&mut q)?;
+    let mut stages = crate::nested::split_stages(&mut q)?;
+    crate::nested::strip_own_qualifiers(&mut q);
+    stages
+        .iter_mut()
+        .for_each(crate::nested::strip_own_qualifiers);
+    crate::nested::window_group_by_stages(&q, &mut stages);
+    let st = Statement {
+        kind: StatementKind::Select(q),
+        span: sub.span,
+    };
+    let job = plan_statement(&st, &stages, app_props, 0, options, env_brokers)?;
+    let tree = crate::logical::operator_tree(&job);
+    if tree.inputs.first().and_then(|n| n.output) == Some(crate::logical::OutputKind::Updating) {
+        return Err(Error::Invalid {
+            message: "this subquery's rows are updated as it runs (an EMIT CHANGES aggregate), so a join would pair every update as a new row: use a windowed subquery with EMIT FINAL instead".into(),
+            span: sub.span,
+        });
+    }
+    if job.stream_join.is_some() || !job.joins.is_empty() {
+        return Err(Error::Unsupported {
+            what: "a join inside a subquery that is itself joined (join the inputs in one query)"
+                .into(),
+            span: sub.span,
+        });
+    }
+    Ok(job)
+}
+
+/// The source of a join input that is the subquery `stage`, named by the
+/// subquery's alias.
+fn side_source(stage: &JobPlan, input: &velo_ast::TableRef) -> SourcePlan {
+    let alias = input
+        .alias
+        .as_ref()
+        .map_or_else(|| input.name.value.clone(), |a| a.value.clone());
+    SourcePlan {
+        alias: Some(alias),
+        ..stage.source.clone()
+    }
 }
 
 /// The output names of the select items marked `PRIMARY KEY`, in select order:

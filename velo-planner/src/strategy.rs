@@ -130,6 +130,74 @@ impl RoutingNeeds {
         self.key_source = "the join key";
     }
 
+    /// A join reading a subquery on one side or both: each key column of a
+    /// subquery's rows maps to the source column it passes through, when it
+    /// is a plain column that the subquery's state is kept by (any column of
+    /// a stateless one), so the source's records can be routed by it; a key
+    /// pair that does not map on both sides is left out of the routing (the
+    /// rows of a full key still meet: they share the others). With none left,
+    /// or a subquery of several stages or one that needs one partition, the
+    /// job runs on one partition.
+    pub fn route_through_stages(
+        &mut self,
+        left: Option<&crate::JobPlan>,
+        right: Option<&crate::JobPlan>,
+    ) {
+        fn through(stage: Option<&crate::JobPlan>, col: &Option<String>) -> Option<String> {
+            let Some(stage) = stage else {
+                return col.clone();
+            };
+            if !stage.downstream.is_empty() || stage.routing.needs_one_partition() {
+                return None;
+            }
+            let col = col.as_deref()?;
+            let mut wildcard = false;
+            let expr = stage.query().projection.iter().find_map(|item| match item {
+                velo_ast::SelectItem::Expr { expr, alias, .. }
+                    if crate::plan::output_name(expr, alias.as_ref()).eq_ignore_ascii_case(col) =>
+                {
+                    Some(expr)
+                }
+                velo_ast::SelectItem::Wildcard { .. } => {
+                    wildcard = true;
+                    None
+                }
+                _ => None,
+            });
+            let raw = match expr {
+                Some(e) => column_name(e)?,
+                None if wildcard => col.to_string(),
+                None => return None,
+            };
+            let keyed = !stage.analysis.stateful
+                || stage
+                    .routing
+                    .key_columns
+                    .iter()
+                    .flatten()
+                    .any(|k| k.eq_ignore_ascii_case(&raw));
+            keyed.then_some(raw)
+        }
+        let mut keep = Vec::new();
+        for i in 0..self.key_columns.len() {
+            let l = through(left, &self.key_columns[i]);
+            let r = through(right, self.right_key_columns.get(i).unwrap_or(&None));
+            if let (Some(l), Some(r)) = (l, r) {
+                keep.push((i, l, r));
+            }
+        }
+        if keep.is_empty() {
+            self.join_needs_one_partition = true;
+            return;
+        }
+        self.key_texts = keep
+            .iter()
+            .map(|(i, _, _)| self.key_texts[*i].clone())
+            .collect();
+        self.key_columns = keep.iter().map(|(_, l, _)| Some(l.clone())).collect();
+        self.right_key_columns = keep.into_iter().map(|(_, _, r)| Some(r)).collect();
+    }
+
     /// Why `kind` cannot run this query, or `None` when it can:
     /// - `round_robin` is refused for a stateful query (a key's records would be
     ///   split across partitions) and for a query with ORDER BY;

@@ -41,10 +41,15 @@ fn queries() -> Vec<String> {
 
 /// Runs query `q` over `EVENTS` events with `args`; its output lines, sorted.
 fn run(q: &str, args: &[&str]) -> Vec<String> {
+    run_over(q, EVENTS, args)
+}
+
+/// Runs query `q` over `events` events with `args`; its output lines, sorted.
+fn run_over(q: &str, events: u64, args: &[&str]) -> Vec<String> {
     let tmp = tempfile::tempdir().unwrap();
     let app = fs::read_to_string(queries_dir().join(format!("{q}.sql"))).unwrap();
     assert!(app.contains(SHIPPED_EVENTS), "{q}.sql sets its event count");
-    let app = app.replace(SHIPPED_EVENTS, &format!("'{EVENTS}'"));
+    let app = app.replace(SHIPPED_EVENTS, &format!("'{events}'"));
     fs::write(tmp.path().join("app.sql"), app).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_velo-server"))
         .arg("run")
@@ -97,11 +102,15 @@ fn every_query_agrees_on_v1_and_v2_and_matches_its_recorded_digest() {
 
 /// The crate's first `EVENTS` events, as the apps' sources see them.
 fn events() -> Vec<Event> {
+    events_of(EVENTS)
+}
+
+fn events_of(n: u64) -> Vec<Event> {
     let cfg = NexmarkConfig {
         base_time: BASE_TIME,
         ..NexmarkConfig::default()
     };
-    EventGenerator::new(cfg).take(EVENTS as usize).collect()
+    EventGenerator::new(cfg).take(n as usize).collect()
 }
 
 fn rfc3339(ms: u64) -> String {
@@ -209,5 +218,107 @@ fn q0_to_q3_give_the_rows_computed_from_the_generators_events() {
     assert_eq!(
         parsed(&run("q3", &["--processor", "v2", "--partitions", "3"])),
         sorted(q3)
+    );
+}
+
+/// Events for the windowed joins: 25 s of event time, so three 10-second
+/// windows (the last one partly filled).
+const WINDOWED_EVENTS: u64 = 250_000;
+
+#[test]
+fn q5_q7_and_q8_give_the_rows_computed_from_the_generators_events() {
+    let events = events_of(WINDOWED_EVENTS);
+    let bids: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Bid(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    let (size, slide) = (10_000u64, 2_000u64);
+
+    // q5: per HOP window (10 s every 2 s), the auctions with the most bids.
+    let mut counts: HashMap<(u64, usize), u64> = HashMap::new();
+    for b in &bids {
+        let last = b.date_time / slide * slide;
+        let mut start = last as i64;
+        while start > b.date_time as i64 - size as i64 {
+            *counts.entry((start as u64, b.auction)).or_default() += 1;
+            start -= slide as i64;
+        }
+    }
+    let mut max: HashMap<u64, u64> = HashMap::new();
+    for (&(w, _), &n) in &counts {
+        let m = max.entry(w).or_default();
+        *m = (*m).max(n);
+    }
+    let q5 = counts
+        .iter()
+        .filter(|(&(w, _), &n)| n >= max[&w])
+        .map(|(&(_, auction), &n)| json!({"auction": auction, "num": n}))
+        .collect::<Vec<_>>();
+    assert!(q5.len() >= 10, "q5 has rows for many windows");
+    assert_eq!(
+        parsed(&run_over(
+            "q5",
+            WINDOWED_EVENTS,
+            &["--processor", "v2", "--partitions", "2"]
+        )),
+        sorted(q5)
+    );
+
+    // q7: the bids at the highest price of a 10 s window, within the 10 s up
+    // to and including its end.
+    let mut top: HashMap<u64, usize> = HashMap::new();
+    for b in &bids {
+        let end = b.date_time / size * size + size;
+        let m = top.entry(end).or_default();
+        *m = (*m).max(b.price);
+    }
+    let q7 = bids
+        .iter()
+        .filter(|b| {
+            top.iter().any(|(&end, &price)| {
+                b.price == price && b.date_time + size >= end && b.date_time <= end
+            })
+        })
+        .map(|b| {
+            json!({"auction": b.auction, "bidder": b.bidder, "price": b.price,
+                   "date_time": rfc3339(b.date_time), "extra": b.extra})
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(top.len(), 3);
+    assert_eq!(
+        parsed(&run_over("q7", WINDOWED_EVENTS, &["--processor", "v1"])),
+        sorted(q7)
+    );
+
+    // q8: the people who created an auction in the 10 s window they entered.
+    let window = |t: u64| t / size * size;
+    let mut sellers: HashMap<(usize, u64), ()> = HashMap::new();
+    for e in &events {
+        if let Event::Auction(a) = e {
+            sellers.insert((a.seller, window(a.date_time)), ());
+        }
+    }
+    let mut people: HashMap<(usize, String, u64), ()> = HashMap::new();
+    for e in &events {
+        if let Event::Person(p) = e {
+            people.insert((p.id, p.name.clone(), window(p.date_time)), ());
+        }
+    }
+    let q8 = people
+        .keys()
+        .filter(|(id, _, w)| sellers.contains_key(&(*id, *w)))
+        .map(|(id, name, w)| json!({"id": id, "name": name, "starttime": rfc3339(*w)}))
+        .collect::<Vec<_>>();
+    assert!(!q8.is_empty());
+    assert_eq!(
+        parsed(&run_over(
+            "q8",
+            WINDOWED_EVENTS,
+            &["--processor", "v2", "--partitions", "3"]
+        )),
+        sorted(q8)
     );
 }

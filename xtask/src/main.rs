@@ -158,7 +158,7 @@ fn main() -> Result<()> {
             cargo(&a)
         }
         _ => bail!(
-            "usage: cargo xtask <test [CARGO TEST ARGS] | ci | tidy | bench [--quick] [--scenario LIST] [--records N] [--partitions LIST] | bench --criterion [--quick]>"
+            "usage: cargo xtask <test [CARGO TEST ARGS] | ci | tidy | bench [--quick] [--scenario LIST] [--records N] [--partitions LIST] | bench --nexmark [--events N] [--queries LIST] | bench --criterion [--quick]>"
         ),
     }
 }

@@ -224,6 +224,11 @@ impl<O: Operator> Pipeline<O> {
         self.nodes.iter().map(|n| &n.op)
     }
 
+    /// Where pipeline input `input` goes.
+    pub fn source_edge(&self, input: usize) -> Option<Edge> {
+        self.sources.get(input).copied()
+    }
+
     pub fn operator(&self, node: usize) -> Option<&O> {
         self.nodes.get(node).map(|n| &n.op)
     }

@@ -74,7 +74,7 @@ use velo_planner::JobPlan;
 use velo_types::{Batch, BatchBuilder, SchemaRef, Value, Watermark};
 
 use crate::error::{Error, Result};
-use crate::operator::{Emitted, Operator, Pipeline, PipelineBuilder};
+use crate::operator::{Edge, Emitted, Operator, Pipeline, PipelineBuilder};
 use crate::stream_join::StreamJoin;
 pub use event_time::EventTime;
 pub use node::QueryOperator;
@@ -206,6 +206,85 @@ fn concat(first: Option<Batch>, second: Option<Batch>) -> Option<Batch> {
 
 /// The plan of a job's second stage: the job's plan with the outer query in
 /// place of its own, reading the subquery's rows (no event time of its own).
+/// Adds `plan`'s operators to `b`: a join's subquery inputs first, then the
+/// join, then each SELECT level. Returns the last node, its output schema and
+/// the edges that read the job's inputs, left first (for the caller to make
+/// them the pipeline's inputs 0 and 1 once every node is added).
+fn add_job(
+    b: &mut PipelineBuilder<QueryOperator>,
+    plan: &JobPlan,
+    input_schema: SchemaRef,
+    right_schema: Option<SchemaRef>,
+    tables: &[std::sync::Arc<crate::join::LookupTable>],
+) -> Result<(usize, SchemaRef, Vec<Edge>)> {
+    let mut inputs = Vec::new();
+    let first = match (&plan.stream_join, right_schema) {
+        (None, _) => {
+            let op = SelectOperator::compile(plan, input_schema, tables)?;
+            let schema = op.output_schema().clone();
+            let node = b.add(QueryOperator::Select(Box::new(op)));
+            inputs.push(Edge { node, input: 0 });
+            (node, schema)
+        }
+        (Some(_), None) => {
+            return Err(Error::Pipeline(
+                "a join of two streams compiled without its second input's schema".into(),
+            ))
+        }
+        (Some(sj), Some(right)) => {
+            // A subquery input is a job of its own, ending in the join.
+            let mut side = |stage: Option<&JobPlan>, schema: SchemaRef| -> Result<_> {
+                match stage {
+                    None => Ok((None, schema, Vec::new())),
+                    Some(stage) => {
+                        let (node, out, edges) = add_job(b, stage, schema, None, &[])?;
+                        Ok((Some(node), out, edges))
+                    }
+                }
+            };
+            let (left_node, left, left_edges) = side(plan.left_stage.as_deref(), input_schema)?;
+            let (right_node, right, right_edges) = side(sj.right_stage.as_deref(), right)?;
+            let join = StreamJoin::compile(plan, left, right)?;
+            let joined = join.output_schema().clone();
+            let node = b.add(QueryOperator::Join(Box::new(join)));
+            for (input, from, edges) in [(0, left_node, left_edges), (1, right_node, right_edges)] {
+                match from {
+                    Some(from) => {
+                        b.connect(from, Edge { node, input })?;
+                        inputs.extend(edges);
+                    }
+                    None => inputs.push(Edge { node, input }),
+                }
+            }
+            // Late rows were decided at the join: what it passes on under
+            // process_* is processed here too.
+            let mut after = plan.clone();
+            after.config.late_data = velo_planner::LateDataStrategy::ProcessAll;
+            let op = SelectOperator::compile(&after, joined, tables)?;
+            let schema = op.output_schema().clone();
+            let select = b.add(QueryOperator::Select(Box::new(op)));
+            b.connect(
+                node,
+                Edge {
+                    node: select,
+                    input: 0,
+                },
+            )?;
+            (select, schema)
+        }
+    };
+    let (mut last, mut schema) = first;
+    for stage in &plan.downstream {
+        let outer = stage_plan(plan, stage);
+        let op = SelectOperator::compile(&outer, schema, &[])?;
+        schema = op.output_schema().clone();
+        let node = b.add(QueryOperator::Select(Box::new(op)));
+        b.connect(last, Edge { node, input: 0 })?;
+        last = node;
+    }
+    Ok((last, schema, inputs))
+}
+
 fn stage_plan(plan: &JobPlan, stage: &velo_planner::StagePlan) -> JobPlan {
     let mut outer = plan.clone();
     *outer.statement.kind.query_mut() = stage.query.clone();
@@ -266,70 +345,71 @@ impl QueryExecutor {
         tables: &[std::sync::Arc<crate::join::LookupTable>],
     ) -> Result<QueryExecutor> {
         velo_ast::with_expr_stack(|| {
-            let mut stages = Vec::new();
-            let first = match (&plan.stream_join, right_schema) {
-                (None, _) => SelectOperator::compile(plan, input_schema, tables)?,
-                (Some(_), None) => {
-                    return Err(Error::Pipeline(
-                        "a join of two streams compiled without its second input's schema".into(),
-                    ))
-                }
-                (Some(_), Some(right)) => {
-                    let join = StreamJoin::compile(plan, input_schema, right)?;
-                    let joined = join.output_schema().clone();
-                    stages.push(QueryOperator::Join(Box::new(join)));
-                    // Late rows were decided at the join: what it passes on
-                    // under process_* is processed here too.
-                    let mut after = plan.clone();
-                    after.config.late_data = velo_planner::LateDataStrategy::ProcessAll;
-                    SelectOperator::compile(&after, joined, tables)?
-                }
-            };
-            stages.push(QueryOperator::Select(Box::new(first)));
-            for stage in &plan.downstream {
-                let outer = stage_plan(plan, stage);
-                let input = stages[stages.len() - 1].output_schema().clone();
-                stages.push(QueryOperator::Select(Box::new(SelectOperator::compile(
-                    &outer,
-                    input,
-                    &[],
-                )?)));
+            let mut b = PipelineBuilder::new();
+            let (_, _, inputs) = add_job(&mut b, plan, input_schema, right_schema, tables)?;
+            for edge in inputs {
+                b.source(edge)?;
             }
             Ok(QueryExecutor {
-                pipeline: PipelineBuilder::chain(stages)?,
+                pipeline: b.build()?,
             })
         })
     }
 
-    /// The join of two streams reading the job's inputs, if there is one.
+    /// The join of two streams, if the job has one.
     fn join(&self) -> Option<&StreamJoin> {
-        self.pipeline
-            .operators()
-            .next()
-            .and_then(QueryOperator::as_join)
+        self.pipeline.operators().find_map(QueryOperator::as_join)
     }
 
     fn join_mut(&mut self) -> Option<&mut StreamJoin> {
         self.pipeline
             .operators_mut()
-            .next()
-            .and_then(QueryOperator::as_join_mut)
+            .find_map(QueryOperator::as_join_mut)
     }
 
-    /// The first SELECT: the operator reading the job's source, or the join's
-    /// rows.
+    /// The first SELECT of the job's own query: the operator reading the
+    /// job's source, or the join's rows (after any subquery a join reads).
     fn first(&self) -> &SelectOperator {
-        self.pipeline
-            .operators()
-            .find_map(QueryOperator::as_select)
+        let mut ops = self.pipeline.operators();
+        if self.join().is_some() {
+            let mut after = ops.skip_while(|o| o.as_join().is_none()).skip(1);
+            return after
+                .find_map(QueryOperator::as_select)
+                .expect("a join is read by a SELECT");
+        }
+        ops.find_map(QueryOperator::as_select)
             .expect("a query's pipeline has a SELECT")
     }
 
     fn first_mut(&mut self) -> &mut SelectOperator {
+        let joined = self.join().is_some();
+        let mut seen_join = !joined;
         self.pipeline
             .operators_mut()
-            .find_map(QueryOperator::as_select_mut)
+            .find_map(|o| {
+                if !seen_join {
+                    seen_join = o.as_join().is_some();
+                    return None;
+                }
+                o.as_select_mut()
+            })
             .expect("a query's pipeline has a SELECT")
+    }
+
+    /// The operator reading pipeline input `input` and which of its inputs
+    /// that is.
+    fn reader_of(&self, input: usize) -> Option<(&QueryOperator, usize)> {
+        let edge = self.pipeline.source_edge(input)?;
+        Some((self.pipeline.operator(edge.node)?, edge.input))
+    }
+
+    /// The counters of the rows read from pipeline input `input`: the join's
+    /// for that input, or those of the subquery that reads it.
+    fn input_stats(&self, input: usize) -> Option<QueryStats> {
+        match self.reader_of(input)? {
+            (QueryOperator::Join(j), side) => Some(j.side_stats(side)),
+            (QueryOperator::Select(s), _) => Some(s.stats()),
+        }
     }
 
     fn root_counters(&self) -> QueryCounters {
@@ -428,15 +508,20 @@ impl QueryExecutor {
 
     /// The schema of the job's (FROM) input batches.
     pub fn input_schema(&self) -> &SchemaRef {
-        match self.join() {
-            Some(j) => j.input_schema(0),
-            None => self.first().input_schema(),
-        }
+        self.input_schema_of(0)
+            .expect("a query's pipeline reads an input")
     }
 
     /// The second input's schema, for a job that joins two streams.
     pub fn right_input_schema(&self) -> Option<&SchemaRef> {
-        self.join().map(|j| j.input_schema(1))
+        self.input_schema_of(1)
+    }
+
+    fn input_schema_of(&self, input: usize) -> Option<&SchemaRef> {
+        match self.reader_of(input)? {
+            (QueryOperator::Join(j), side) => Some(j.input_schema(side)),
+            (QueryOperator::Select(s), _) => Some(s.input_schema()),
+        }
     }
 
     /// The schema of the rows this query emits: the select list's names and
@@ -466,8 +551,8 @@ impl QueryExecutor {
     pub fn counters(&self) -> QueryCounters {
         let rows_out = self.root_counters().rows_out;
         match self.join() {
-            Some(j) => {
-                let s = j.stats();
+            Some(_) => {
+                let s = self.read_stats();
                 QueryCounters {
                     rows_in: s.rows_in,
                     filtered: s.filtered,
@@ -487,11 +572,31 @@ impl QueryExecutor {
     /// two streams), the output side the root's.
     pub fn stats(&self) -> QueryStats {
         let mut stats = match self.join() {
-            Some(j) => j.stats(),
+            Some(_) => self.read_stats(),
             None => self.first().stats(),
         };
         stats.rows_out = self.root_counters().rows_out;
         stats.groups = self.group_count() as u64;
+        stats
+    }
+
+    /// A join's counters over the rows read from both inputs: the join's
+    /// own for an input it reads directly, the subquery's for one it reads
+    /// through a subquery (whose output rows are not records of the input).
+    fn read_stats(&self) -> QueryStats {
+        let join = self.join().expect("a join");
+        let mut stats = join.stats();
+        let mut read = self.input_stats(0).unwrap_or_default();
+        if let Some(right) = self.input_stats(1) {
+            crate::state::add_counts(&mut read, &right);
+        }
+        stats.rows_in = read.rows_in;
+        stats.contributed = read.contributed;
+        stats.filtered = read.filtered;
+        stats.failed = read.failed;
+        stats.late = read.late;
+        stats.late_dropped = read.late_dropped;
+        stats.late_dead_lettered = read.late_dead_lettered;
         stats
     }
 

@@ -831,7 +831,8 @@ fn open_inputs(
     let Some(reader) = open(job, resume)? else {
         return Ok(None);
     };
-    let left = SourceDriver::new(app, job, reader)?;
+    // A join's FROM subquery reads the source with its own event time.
+    let left = SourceDriver::new(app, &job.left_input(), reader)?;
     let Some(right) = right else {
         return Ok(Some(Inputs::One(Box::new(left))));
     };
