@@ -596,6 +596,9 @@ fn plan_statement(
         partition_key.as_deref(),
         (!joins.is_empty() || stream_join.is_some()).then(|| crate::join::qualifier_of(&source)),
     );
+    if stream_join.is_none() && joins.is_empty() {
+        routing.route_by_plain_key_subset();
+    }
     if let Some(sj) = &stream_join {
         routing.route_by_join_key(sj, &left_qualifier);
         if left_stage.is_some() || sj.right_stage.is_some() {

@@ -51,6 +51,11 @@ pub struct RoutingNeeds {
     /// does not include the join key (or by none): one partition sees them
     /// all.
     pub join_needs_one_partition: bool,
+    /// Records are routed by the plain columns among the keys only (some keys
+    /// are computed, `DATE_FORMAT(ts, ...)` say): a group's rows still share
+    /// a partition, but the router's hash is not the state's whole key, so a
+    /// checkpoint cannot be spread over another partition count by it.
+    pub key_subset: bool,
 }
 
 impl RoutingNeeds {
@@ -104,6 +109,7 @@ impl RoutingNeeds {
             downstream_needs_all_rows: false,
             right_key_columns: Vec::new(),
             join_needs_one_partition: false,
+            key_subset: false,
         }
     }
 
@@ -128,6 +134,25 @@ impl RoutingNeeds {
         self.key_columns = left;
         self.right_key_columns = right;
         self.key_source = "the join key";
+    }
+
+    /// When some keys are computed and others are plain columns, routes by
+    /// the plain ones (see [`RoutingNeeds::key_subset`]); when every key is
+    /// computed, nothing changes (the job runs on one partition).
+    pub fn route_by_plain_key_subset(&mut self) {
+        let plain = self.key_columns.iter().filter(|c| c.is_some()).count();
+        if plain == 0 || plain == self.key_columns.len() {
+            return;
+        }
+        let (texts, columns): (Vec<_>, Vec<_>) = self
+            .key_texts
+            .drain(..)
+            .zip(self.key_columns.drain(..))
+            .filter(|(_, c)| c.is_some())
+            .unzip();
+        self.key_texts = texts;
+        self.key_columns = columns;
+        self.key_subset = true;
     }
 
     /// A join reading a subquery on one side or both: each key column of a
@@ -339,6 +364,24 @@ mod tests {
         let sql =
             format!("{query} WITH ('src.type' = 'file_source', 'src.path' = 'in.csv'{extra})");
         plan_sql(&sql, &Default::default()).map(|p| p.jobs.into_iter().next().unwrap())
+    }
+
+    #[test]
+    fn computed_keys_leave_the_plain_ones_to_route_by() {
+        let p = plan(
+            "SELECT a, UPPER(b), COUNT(*) FROM src GROUP BY UPPER(b), a",
+            "",
+        )
+        .unwrap();
+        assert_eq!(p.routing.key_columns, [Some("a".to_string())]);
+        assert_eq!(p.routing.key_texts, ["a"]);
+        assert!(p.routing.key_subset);
+        // Every key computed: nothing to route by, as before.
+        let p = plan("SELECT UPPER(b), COUNT(*) FROM src GROUP BY UPPER(b)", "").unwrap();
+        assert_eq!(p.routing.key_columns, [None]);
+        assert!(!p.routing.key_subset);
+        let p = plan("SELECT a, COUNT(*) FROM src GROUP BY a", "").unwrap();
+        assert!(!p.routing.key_subset);
     }
 
     const QUERIES: [&str; 7] = [

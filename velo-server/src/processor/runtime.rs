@@ -784,11 +784,12 @@ fn restore_queries(
     }
     // Another partition count: each key goes where the router sends it now,
     // which is its hash for a hashing strategy over the state's own key.
-    let hashed = match layout.kind {
-        StrategyKind::AlwaysHash => true,
-        StrategyKind::SmartRepartition => !layout.ctx.is_aligned(),
-        _ => false,
-    };
+    let hashed = !job.routing.key_subset
+        && match layout.kind {
+            StrategyKind::AlwaysHash => true,
+            StrategyKind::SmartRepartition => !layout.ctx.is_aligned(),
+            _ => false,
+        };
     let one_stateful = queries[0].pipeline().operator_names().len() == 1;
     if n > 1 && !(hashed && one_stateful) {
         return Err(Failure::User(format!(
