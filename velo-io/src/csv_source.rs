@@ -1,8 +1,22 @@
 //! CSV sources, with a header line (`csv`) or without (`csv_no_header`).
 //!
-//! Records are read as `csv::ByteRecord`s (no per-record UTF-8 validation of the
-//! whole line, no `String` per field) and converted field by field into the batch
-//! under construction. An empty field is NULL whatever the column type.
+//! Records are split by [`RecordReader`], this module's own CSV parser, which
+//! reads the input in large blocks and hands out each record's fields as slices:
+//! of the input block itself when no field of the record is quoted, else of one
+//! reused buffer holding the unquoted fields. Fields are converted one by one
+//! straight into the batch under construction; nothing is allocated per record
+//! but the `Arc<str>` of a string value, and not even that when a string column
+//! repeats its last value (see [`StrColumn`]). An empty field is NULL whatever
+//! the column type.
+//!
+//! The parser reads CSV exactly as the `csv` crate does with `flexible` records
+//! and its defaults (which this module used before): `"` quotes, `""` inside
+//! quotes is a quote, `\r`, `\n` and `\r\n` end a record, blank lines are
+//! skipped, a UTF-8 BOM at the start of the input is dropped, and anything is
+//! *a* parse (a quote inside an unquoted field is kept as it is; after a closing
+//! quote the field goes on unquoted). Its positions are the csv parser's too
+//! (see below), so checkpoints taken before stay valid. A test compares the two
+//! parsers on random inputs.
 //!
 //! Columns:
 //! - with a declared schema, the reader's schema is exactly the declared one; with a
@@ -16,22 +30,20 @@
 //!   first, so nothing is read twice.
 //!
 //! Positions: every row's source position is the 1-based physical line where its
-//! record starts, the line that error messages name. The csv parser stamps a record
-//! with where it stood before reading it, which is before the previous record's
-//! `\n` when lines end with CRLF and before any blank lines it skipped, so the reader
-//! steps over those bytes itself. It can, because the input goes through a
-//! `Recorder` that keeps the bytes from the oldest record not yet decoded on: one
-//! copy of each input byte per 256 KiB read, nothing per record. The same bytes give
-//! a record error its raw text ([`Error::raw_record`]).
+//! record starts (after any blank lines before it), the line that error messages
+//! name. The reader keeps the input from the oldest record not yet decoded on,
+//! which also gives a record error its raw text ([`Error::raw_record`]); bytes
+//! before that go once they are half of what is kept, so each input byte is moved
+//! at most about once.
 //!
-//! Resuming ([`crate::SourcePosition`]): the reader's position is the csv parser's
-//! own position after the last record it returned (a byte and the parser's count
-//! of `\n`s), kept per record as two integers: sampled records keep theirs, and a
-//! deferred error the position after its record, which becomes the reader's only
-//! when the error is returned. A resumed reader seeks the parser to that byte. To
-//! leave the parser exactly as it was there (a UTF-8 BOM is only stripped at the
-//! very start of a parse), it is seeked one byte earlier, onto the line break that
-//! ends the previous record, which it then skips as it would a blank line.
+//! Resuming ([`crate::SourcePosition`]): the reader's position is where the csv
+//! parser stood after the last record it returned (a byte and the count of `\n`s
+//! before it, plus one): after the record's `\n`, or after its `\r` when it ends
+//! with `\r` or `\r\n` (the `\n` is then skipped like a blank line before the next
+//! record). It is kept per record as two integers: sampled records keep theirs,
+//! and a deferred error the position after its record, which becomes the
+//! reader's only when the error is returned. A resumed reader starts parsing at
+//! that byte, which must follow a line break (a BOM is only dropped at byte 0).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -40,13 +52,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use csv::ByteRecord;
 use velo_types::connector::{Encoding, Format};
 use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value};
 
 use crate::error::{show_found, Error, Result};
 use crate::json_source::JsonLinesReader;
-use crate::parse::{convert_text, expected_text, ConvError, TypeGuess};
+use crate::parse::{convert_text, expected_text, parse_i64, parse_plain_f64, ConvError, TypeGuess};
 use crate::{
     resume_not_a_record_start, resume_past_end, DataReader, ReaderOptions, SourcePosition,
     INFERENCE_SAMPLE_RECORDS, JSON_READ_BUFFER,
@@ -54,64 +65,163 @@ use crate::{
 
 const READ_BUFFER: usize = 256 * 1024;
 
-/// The input stream, keeping what it has read from the oldest record still to be
-/// decoded on, so that a record's first line and raw text can be looked up.
-struct Recorder<R> {
+const QUOTE: u8 = b'"';
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// The fields of one record: `bounds[i]` is field `i`'s range in `data`.
+#[derive(Debug, Clone, Copy)]
+struct Fields<'a> {
+    data: &'a [u8],
+    bounds: &'a [(usize, usize)],
+}
+
+impl<'a> Fields<'a> {
+    #[inline]
+    fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> &'a [u8] {
+        let (from, to) = self.bounds[i];
+        &self.data[from..to]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// A record kept beyond the next one read: a sampled record.
+#[derive(Debug)]
+struct OwnedRecord {
+    data: Vec<u8>,
+    bounds: Vec<(usize, usize)>,
+    /// Where it starts: the stream offset and line of its first byte.
+    start: u64,
+    line: u64,
+    /// The position after it.
+    after: SourcePosition,
+}
+
+impl OwnedRecord {
+    fn fields(&self) -> Fields<'_> {
+        Fields {
+            data: &self.data,
+            bounds: &self.bounds,
+        }
+    }
+}
+
+/// Where the record last read by [`RecordReader::next_record`] lies.
+#[derive(Debug, Clone, Copy)]
+struct RecordSpan {
+    /// The stream offset and line of its first byte.
+    start: u64,
+    line: u64,
+    /// The position after it (where the next one may begin).
+    after: SourcePosition,
+}
+
+/// The CSV parser (see the module docs): the input stream, the bytes read from
+/// the oldest record still to be decoded on, and the fields of the last record.
+struct RecordReader<R> {
     inner: R,
-    /// The bytes read, from stream offset `base` on.
-    kept: Vec<u8>,
+    /// `buf[..filled]` holds the stream's bytes from offset `base` on.
+    buf: Vec<u8>,
+    filled: usize,
     base: u64,
+    /// Where the next record's search begins (an index into `buf`), and its line.
+    pos: usize,
+    line: u64,
     /// Bytes before this stream offset are no longer needed.
     keep_from: u64,
     /// The inner stream has reported its end.
     eof: bool,
+    /// Whether a BOM may still start the stream (parsing starts at byte 0).
+    at_start: bool,
+    delimiter: u8,
+    /// 1 for the bytes that end an unquoted field: the delimiter, `\r`, `\n`.
+    stops: [u8; 256],
+    /// The last record's fields, in `buf` from `record_from` on, or in `unquoted`.
+    bounds: Vec<(usize, usize)>,
+    unquoted: Vec<u8>,
+    in_unquoted: bool,
+    record_from: usize,
 }
 
-impl<R> Recorder<R> {
-    fn new(inner: R) -> Recorder<R> {
-        Recorder {
+impl<R> RecordReader<R> {
+    fn new(inner: R, delimiter: u8) -> RecordReader<R> {
+        let mut stops = [0u8; 256];
+        stops[delimiter as usize] = 1;
+        stops[b'\r' as usize] = 1;
+        stops[b'\n' as usize] = 1;
+        RecordReader {
             inner,
-            kept: Vec::new(),
+            buf: Vec::new(),
+            filled: 0,
             base: 0,
+            pos: 0,
+            line: 1,
             keep_from: 0,
             eof: false,
+            at_start: true,
+            delimiter,
+            stops,
+            bounds: Vec::new(),
+            unquoted: Vec::new(),
+            in_unquoted: false,
+            record_from: 0,
+        }
+    }
+
+    /// The position after the last record read (after the blank lines that ended
+    /// the input, once it is read to the end).
+    #[inline]
+    fn position(&self) -> SourcePosition {
+        SourcePosition {
+            byte: self.base + self.pos as u64,
+            line: self.line,
+        }
+    }
+
+    /// The last record's fields.
+    #[inline]
+    fn fields(&self) -> Fields<'_> {
+        let data = if self.in_unquoted {
+            &self.unquoted[..]
+        } else {
+            &self.buf[self.record_from..self.filled]
+        };
+        Fields {
+            data,
+            bounds: &self.bounds,
+        }
+    }
+
+    /// The last record's fields, copied.
+    fn owned(&self, span: RecordSpan) -> OwnedRecord {
+        let fields = self.fields();
+        let mut data = Vec::new();
+        let mut bounds = Vec::with_capacity(fields.len());
+        for f in fields.iter() {
+            data.extend_from_slice(f);
+            bounds.push((data.len() - f.len(), data.len()));
+        }
+        OwnedRecord {
+            data,
+            bounds,
+            start: span.start,
+            line: span.line,
+            after: span.after,
         }
     }
 
     /// True when a record ending at stream offset `end` ended with the input: the
-    /// one record whose quoting the parser may have left open.
+    /// one record whose quoting may have been left open.
     #[inline]
     fn ends_input(&self, end: u64) -> bool {
-        self.eof && end == self.base + self.kept.len() as u64
-    }
-
-    /// The byte at stream offset `at`, if it is kept.
-    #[inline]
-    fn byte_at(&self, at: u64) -> Option<u8> {
-        let i = usize::try_from(at.checked_sub(self.base)?).ok()?;
-        self.kept.get(i).copied()
-    }
-
-    /// Where `rec` starts: the stream offset and 1-based line of its first byte.
-    ///
-    /// The parser stamps a record with where it stood before reading it, which is
-    /// before the previous record's `\n` when lines end with CRLF (it stops at the
-    /// `\r`) and before the blank lines it skips; those bytes are stepped over here.
-    #[inline]
-    fn start_of(&self, rec: &ByteRecord) -> (u64, u64) {
-        let Some(pos) = rec.position() else {
-            return (0, 0);
-        };
-        let (mut at, mut line) = (pos.byte(), pos.line());
-        while let Some(b) = self.byte_at(at) {
-            match b {
-                b'\n' => line += 1,
-                b'\r' => {}
-                _ => break,
-            }
-            at += 1;
-        }
-        (at, line)
+        self.eof && end == self.base + self.filled as u64
     }
 
     /// The raw bytes of a record from stream offset `start` to `end` (where the next
@@ -120,51 +230,223 @@ impl<R> Recorder<R> {
     fn raw(&self, start: u64, end: u64) -> Option<&[u8]> {
         let from = usize::try_from(start.checked_sub(self.base)?).ok()?;
         let to = usize::try_from(end.checked_sub(self.base)?).ok()?;
-        let bytes = self.kept.get(from..to)?;
+        let bytes = self.buf[..self.filled].get(from..to)?;
         let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         Some(bytes.strip_suffix(b"\r").unwrap_or(bytes))
     }
+
+    /// Splits the record starting at `buf[from]` (not a line break) into
+    /// `bounds`, fields in `buf`; `None` when the input read so far ends before
+    /// the record does. Else where the record ends (after its terminator, or
+    /// after a `\r` that may be followed by a `\n`) and the `\n`s it holds.
+    /// Hands a record with a quoted field to [`RecordReader::split_quoted`].
+    #[inline]
+    fn split(&mut self, from: usize) -> Option<(usize, u64)> {
+        let buf = &self.buf[..self.filled];
+        let end = buf.len();
+        self.bounds.clear();
+        self.in_unquoted = false;
+        self.record_from = from;
+        let mut newlines = 0;
+        let mut i = from;
+        loop {
+            if i < end && buf[i] == QUOTE {
+                return self.split_quoted(from);
+            }
+            let field = i;
+            while i < end && self.stops[buf[i] as usize] == 0 {
+                i += 1;
+            }
+            self.bounds.push((field - from, i - from));
+            if i == end {
+                return self.eof.then_some((end, newlines));
+            }
+            let b = buf[i];
+            i += 1;
+            if b == self.delimiter {
+                newlines += u64::from(b == b'\n');
+                continue;
+            }
+            return Some((i, newlines + u64::from(b == b'\n')));
+        }
+    }
+
+    /// [`RecordReader::split`] for a record with a quoted field, read byte by byte
+    /// as the csv crate's state machine reads it, the fields unquoted into
+    /// `unquoted`.
+    #[cold]
+    fn split_quoted(&mut self, from: usize) -> Option<(usize, u64)> {
+        #[derive(PartialEq)]
+        enum State {
+            /// At the start of a field.
+            Start,
+            /// In an unquoted field (or the unquoted rest of a quoted one).
+            Plain,
+            Quoted,
+            /// Just after a quote inside a quoted field.
+            QuoteInQuoted,
+        }
+        let buf = &self.buf[..self.filled];
+        let out = &mut self.unquoted;
+        out.clear();
+        self.bounds.clear();
+        self.in_unquoted = true;
+        let mut field = 0;
+        let mut newlines = 0;
+        let mut state = State::Start;
+        for (i, &b) in buf.iter().enumerate().skip(from) {
+            newlines += u64::from(b == b'\n');
+            let ends_field = match state {
+                State::Start if b == QUOTE => {
+                    state = State::Quoted;
+                    false
+                }
+                State::Quoted => {
+                    if b == QUOTE {
+                        state = State::QuoteInQuoted;
+                    } else {
+                        out.push(b);
+                    }
+                    false
+                }
+                State::QuoteInQuoted if b == QUOTE => {
+                    out.push(b);
+                    state = State::Quoted;
+                    false
+                }
+                _ if b == self.delimiter => true,
+                _ if b == b'\n' || b == b'\r' => {
+                    self.bounds.push((field, out.len()));
+                    return Some((i + 1, newlines));
+                }
+                _ => {
+                    out.push(b);
+                    state = State::Plain;
+                    false
+                }
+            };
+            if ends_field {
+                self.bounds.push((field, out.len()));
+                field = out.len();
+                state = State::Start;
+            }
+        }
+        if !self.eof {
+            return None;
+        }
+        // The input ends the record, and the field it is in (a quoted one left
+        // open included).
+        self.bounds.push((field, out.len()));
+        Some((buf.len(), newlines))
+    }
 }
 
-impl<R: Read> Read for Recorder<R> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(out)?;
-        if n == 0 && !out.is_empty() {
-            self.eof = true;
+impl<R: Read> RecordReader<R> {
+    /// Reads the next record, skipping the blank lines before it; `None` at the end
+    /// of the input. Its fields are then [`RecordReader::fields`].
+    #[inline]
+    fn next_record(&mut self) -> std::io::Result<Option<RecordSpan>> {
+        loop {
+            if self.at_start && self.base == 0 && self.pos == 0 {
+                if self.filled < UTF8_BOM.len() && !self.eof {
+                    self.fill()?;
+                    continue;
+                }
+                if self.buf[..self.filled].starts_with(UTF8_BOM) {
+                    self.pos = UTF8_BOM.len();
+                }
+                self.at_start = false;
+            }
+            let mut i = self.pos;
+            let mut line = self.line;
+            while i < self.filled && matches!(self.buf[i], b'\n' | b'\r') {
+                line += u64::from(self.buf[i] == b'\n');
+                i += 1;
+            }
+            if i == self.filled {
+                if self.eof {
+                    self.pos = i;
+                    self.line = line;
+                    return Ok(None);
+                }
+                self.fill()?;
+                continue;
+            }
+            match self.split(i) {
+                Some((end, newlines)) => {
+                    let span = RecordSpan {
+                        start: self.base + i as u64,
+                        line,
+                        after: SourcePosition {
+                            byte: self.base + end as u64,
+                            line: line + newlines,
+                        },
+                    };
+                    self.pos = end;
+                    self.line = span.after.line;
+                    return Ok(Some(span));
+                }
+                None => self.fill()?,
+            }
         }
-        // Drop what is no longer needed once it is at least half of what is kept,
-        // so that on average each byte is moved at most once.
+    }
+
+    /// Reads more of the input after what is kept, first dropping what is no
+    /// longer needed once it is at least half of what is kept.
+    #[cold]
+    fn fill(&mut self) -> std::io::Result<()> {
         let unneeded = self.keep_from.saturating_sub(self.base);
-        let unneeded =
-            usize::try_from(unneeded).map_or(self.kept.len(), |u| u.min(self.kept.len()));
-        if unneeded > 0 && unneeded * 2 >= self.kept.len() {
-            self.kept.drain(..unneeded);
+        let unneeded = usize::try_from(unneeded).map_or(self.pos, |u| u.min(self.pos));
+        if unneeded > 0 && unneeded * 2 >= self.filled {
+            self.buf.copy_within(unneeded..self.filled, 0);
+            self.filled -= unneeded;
+            self.pos -= unneeded;
             self.base += unneeded as u64;
         }
-        self.kept.extend_from_slice(&out[..n]);
-        Ok(n)
+        if self.buf.len() - self.filled < READ_BUFFER {
+            self.buf.resize(self.filled + READ_BUFFER, 0);
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.filled += n;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
-/// Used once, to resume: what was kept belongs to the old place.
-impl<R: Seek> Seek for Recorder<R> {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        let at = self.inner.seek(pos)?;
-        self.kept.clear();
-        self.base = at;
-        self.keep_from = at;
+impl<R: Seek> RecordReader<R> {
+    /// Continues at `at` (after a line break, or at the start or the end): what
+    /// was kept belongs to the old place.
+    fn seek(&mut self, at: SourcePosition) -> std::io::Result<()> {
+        self.inner.seek(SeekFrom::Start(at.byte))?;
+        self.filled = 0;
+        self.base = at.byte;
+        self.pos = 0;
+        self.line = at.line;
+        self.keep_from = at.byte;
         self.eof = false;
-        Ok(at)
+        self.at_start = at.byte == 0;
+        Ok(())
     }
 }
 
-impl<R: std::fmt::Debug> std::fmt::Debug for Recorder<R> {
+impl<R: std::fmt::Debug> std::fmt::Debug for RecordReader<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder")
+        f.debug_struct("RecordReader")
             .field("inner", &self.inner)
             .field("base", &self.base)
-            .field("kept_bytes", &self.kept.len())
+            .field("kept_bytes", &self.filled)
             .field("keep_from", &self.keep_from)
+            .field("position", &self.position())
             .finish()
     }
 }
@@ -210,13 +492,59 @@ pub(crate) fn open_file_reader(
     })
 }
 
-/// A csv parser position as a reader position.
-#[inline]
-fn source_position(p: &csv::Position) -> SourcePosition {
-    SourcePosition {
-        byte: p.byte(),
-        line: p.line(),
+/// A string column's last value, handed out again (a reference count, no
+/// allocation) while the column repeats it. It follows every new value while
+/// that pays, and is reconsidered per batch: a column whose values rarely repeat
+/// keeps only the first of each batch, so it pays one comparison per value.
+#[derive(Debug, Default)]
+struct StrColumn {
+    last: Option<Arc<str>>,
+    follow: bool,
+    hits: u32,
+    misses: u32,
+}
+
+impl StrColumn {
+    #[inline]
+    fn value(&mut self, field: &[u8]) -> std::result::Result<Value, ConvError> {
+        if let Some(last) = &self.last {
+            if last.as_bytes() == field {
+                self.hits += 1;
+                return Ok(Value::Str(last.clone()));
+            }
+        }
+        self.misses += 1;
+        let s: Arc<str> = match std::str::from_utf8(field) {
+            Ok(s) => Arc::from(s),
+            Err(_) => return Err(ConvError::Utf8),
+        };
+        if self.follow || self.last.is_none() {
+            self.last = Some(s.clone());
+        }
+        Ok(Value::Str(s))
     }
+
+    /// At the end of a batch: follow new values in the next one if at least one
+    /// value in eight repeated the last.
+    fn next_batch(&mut self) {
+        self.follow = self.hits >= self.misses / 8;
+        if !self.follow {
+            self.last = None;
+        }
+        self.hits = 0;
+        self.misses = 0;
+    }
+}
+
+/// How one column's text becomes a value: the common forms of BIGINT and DOUBLE
+/// (no surrounding whitespace, no exponent) are parsed straight away, the rest as
+/// [`convert_text`] parses them.
+#[derive(Debug)]
+enum Column {
+    Int,
+    Float,
+    Str(StrColumn),
+    Other(DataType),
 }
 
 /// How one record becomes one row: resolved once at open.
@@ -225,20 +553,20 @@ struct Decoder {
     label: Arc<str>,
     names: Vec<Arc<str>>,
     types: Vec<DataType>,
+    columns: Vec<Column>,
     /// For each output column, the index of its field in a record.
     source_index: Vec<usize>,
     /// True when `source_index` is `0..n` and records have exactly `n` fields.
     identity: bool,
     /// The number of fields every record must have.
     expected_fields: usize,
-    scratch: Vec<Value>,
 }
 
 impl Decoder {
     /// Appends `rec`, which starts on `line`, as a row; on an error nothing is
     /// appended.
     #[inline]
-    fn decode(&mut self, rec: &ByteRecord, line: u64, builder: &mut BatchBuilder) -> Result<()> {
+    fn decode(&mut self, rec: Fields<'_>, line: u64, builder: &mut BatchBuilder) -> Result<()> {
         if rec.len() != self.expected_fields {
             return Err(Error::FieldCount {
                 path: self.label.to_string(),
@@ -248,30 +576,50 @@ impl Decoder {
                 raw: None,
             });
         }
-        self.scratch.clear();
-        if self.identity {
-            for (c, field) in rec.iter().enumerate() {
-                let v = self.convert(c, field, line)?;
-                self.scratch.push(v);
-            }
-        } else {
-            for c in 0..self.types.len() {
-                let field = rec.get(self.source_index[c]).unwrap_or_default();
-                let v = self.convert(c, field, line)?;
-                self.scratch.push(v);
+        for c in 0..self.columns.len() {
+            let field = if self.identity {
+                rec.get(c)
+            } else {
+                rec.get(self.source_index[c])
+            };
+            match self.convert(c, field) {
+                Ok(v) => builder.push_value(v),
+                Err(e) => {
+                    builder.discard_unfinished_row();
+                    return Err(self.bad_value(c, field, line, e));
+                }
             }
         }
-        builder.push_row(self.scratch.drain(..));
+        builder.finish_row();
         Ok(())
     }
 
     #[inline]
-    fn convert(&self, c: usize, field: &[u8], line: u64) -> Result<Value> {
+    fn convert(&mut self, c: usize, field: &[u8]) -> std::result::Result<Value, ConvError> {
         if field.is_empty() {
             return Ok(Value::Null);
         }
-        let ty = self.types[c];
-        convert_text(field, ty).map_err(|e| self.bad_value(c, field, line, e))
+        match &mut self.columns[c] {
+            Column::Int => match parse_i64(field) {
+                Some(v) => Ok(Value::Int(v)),
+                None => convert_text(field, DataType::Int),
+            },
+            Column::Float => match parse_plain_f64(field) {
+                Some(v) => Ok(Value::Float(v)),
+                None => convert_text(field, DataType::Float),
+            },
+            Column::Str(s) => s.value(field),
+            Column::Other(ty) => convert_text(field, *ty),
+        }
+    }
+
+    /// At the end of a batch.
+    fn next_batch(&mut self) {
+        for c in &mut self.columns {
+            if let Column::Str(s) = c {
+                s.next_batch();
+            }
+        }
     }
 
     #[cold]
@@ -295,23 +643,11 @@ impl Decoder {
     }
 }
 
-/// An error of the csv parser. With byte records and flexible field counts that is
-/// an IO error in practice; a `Malformed` one (defensive) names the parser's
-/// position and carries no raw text.
-fn csv_error(label: &str, e: csv::Error) -> Error {
-    let line = e.position().map_or(0, |p| p.line());
-    let message = e.to_string();
-    match e.into_kind() {
-        csv::ErrorKind::Io(source) => Error::Io {
-            path: label.to_string(),
-            source,
-        },
-        _ => Error::Malformed {
-            path: label.to_string(),
-            line,
-            message,
-            raw: None,
-        },
+/// An error reading the input.
+fn read_error(label: &str, source: std::io::Error) -> Error {
+    Error::Io {
+        path: label.to_string(),
+        source,
     }
 }
 
@@ -319,12 +655,11 @@ fn csv_error(label: &str, e: csv::Error) -> Error {
 /// stream is read with blocking `std::io` calls.
 #[derive(Debug)]
 pub struct CsvReader<R> {
-    rdr: csv::Reader<Recorder<R>>,
+    rdr: RecordReader<R>,
     decoder: Decoder,
     schema: SchemaRef,
-    record: ByteRecord,
-    /// Sampled records not yet returned, each with the parser's position after it.
-    pending: VecDeque<(ByteRecord, SourcePosition)>,
+    /// Sampled records not yet returned.
+    pending: VecDeque<OwnedRecord>,
     /// An error to return after the rows decoded before it.
     pending_error: Option<Error>,
     /// A record error to return on the next call, after the rows decoded before it,
@@ -356,29 +691,20 @@ impl<R: Read> CsvReader<R> {
         options: &ReaderOptions,
     ) -> Result<CsvReader<R>> {
         let has_header = encoding.format == Format::Csv;
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(encoding.delimiter)
-            .buffer_capacity(READ_BUFFER)
-            .from_reader(Recorder::new(input));
+        let mut rdr = RecordReader::new(input, encoding.delimiter);
         let schema_error = |message: String| Error::Schema {
             path: label.to_string(),
             message,
         };
 
-        let mut record = ByteRecord::new();
         let header: Option<Vec<String>> = if has_header {
-            let found = rdr
-                .read_byte_record(&mut record)
-                .map_err(|e| csv_error(label, e))?;
-            if found {
-                let (start, line) = rdr.get_ref().start_of(&record);
-                let names = header_names(label, &record, line).map_err(|e| {
-                    match rdr.get_ref().raw(start, rdr.position().byte()) {
-                        Some(raw) => e.with_raw(raw),
-                        None => e,
-                    }
+            let found = rdr.next_record().map_err(|e| read_error(label, e))?;
+            if let Some(span) = found {
+                let names = header_names(label, rdr.fields(), span.line).map_err(|e| match rdr
+                    .raw(span.start, span.after.byte)
+                {
+                    Some(raw) => e.with_raw(raw),
+                    None => e,
                 })?;
                 Some(names)
             } else if encoding.schema.is_none() {
@@ -391,7 +717,7 @@ impl<R: Read> CsvReader<R> {
         } else {
             None
         };
-        let first = source_position(rdr.position());
+        let first = rdr.position();
 
         let mut pending = VecDeque::new();
         let mut pending_error = None;
@@ -422,12 +748,11 @@ impl<R: Read> CsvReader<R> {
             None => {
                 // Sample records for inference; they are returned first later.
                 while pending.len() < INFERENCE_SAMPLE_RECORDS {
-                    let mut rec = ByteRecord::new();
-                    match rdr.read_byte_record(&mut rec) {
-                        Ok(true) => pending.push_back((rec, source_position(rdr.position()))),
-                        Ok(false) => break,
+                    match rdr.next_record() {
+                        Ok(Some(span)) => pending.push_back(rdr.owned(span)),
+                        Ok(None) => break,
                         Err(e) => {
-                            pending_error = Some(csv_error(label, e));
+                            pending_error = Some(read_error(label, e));
                             break;
                         }
                     }
@@ -435,7 +760,7 @@ impl<R: Read> CsvReader<R> {
                 let names: Vec<String> = match header {
                     Some(h) => h,
                     None => {
-                        let Some((first, _)) = pending.front() else {
+                        let Some(first) = pending.front() else {
                             if let Some(e) = pending_error.take() {
                                 return Err(e);
                             }
@@ -443,13 +768,13 @@ impl<R: Read> CsvReader<R> {
                                 "the file is empty: cannot infer the columns of a CSV source without a header; declare its schema".into(),
                             ));
                         };
-                        (0..first.len()).map(|i| format!("c{i}")).collect()
+                        (0..first.bounds.len()).map(|i| format!("c{i}")).collect()
                     }
                 };
                 let n = names.len();
                 let mut guesses = vec![TypeGuess::default(); n];
-                for (rec, _) in pending.iter().filter(|(r, _)| r.len() == n) {
-                    for (g, field) in guesses.iter_mut().zip(rec.iter()) {
+                for rec in pending.iter().filter(|r| r.bounds.len() == n) {
+                    for (g, field) in guesses.iter_mut().zip(rec.fields().iter()) {
                         g.observe(field);
                     }
                 }
@@ -470,10 +795,19 @@ impl<R: Read> CsvReader<R> {
             label: Arc::from(label),
             names: schema.fields().iter().map(|f| f.name.clone()).collect(),
             types: schema.fields().iter().map(|f| f.data_type).collect(),
+            columns: schema
+                .fields()
+                .iter()
+                .map(|f| match f.data_type {
+                    DataType::Int => Column::Int,
+                    DataType::Float => Column::Float,
+                    DataType::String => Column::Str(StrColumn::default()),
+                    ty => Column::Other(ty),
+                })
+                .collect(),
             source_index,
             identity,
             expected_fields,
-            scratch: Vec::with_capacity(schema.len()),
         };
         Ok(CsvReader {
             rdr,
@@ -481,7 +815,6 @@ impl<R: Read> CsvReader<R> {
             builder: BatchBuilder::with_capacity(schema.clone(), batch_size),
             positions: Vec::with_capacity(batch_size),
             schema,
-            record,
             pending,
             pending_error,
             deferred: None,
@@ -514,10 +847,13 @@ impl<R: Read> CsvReader<R> {
         // The position after the last row of the batch.
         let mut last = self.position;
         while self.builder.num_rows() < self.batch_size {
-            // Where the record ends (the next one begins), for its raw text.
-            let end = if let Some((rec, end)) = self.pending.pop_front() {
-                self.record = rec;
-                end
+            let sampled = self.pending.pop_front();
+            let span = if let Some(rec) = &sampled {
+                RecordSpan {
+                    start: rec.start,
+                    line: rec.line,
+                    after: rec.after,
+                }
             } else if let Some(e) = self.pending_error.take() {
                 // An IO error hit while sampling: reading stops there.
                 self.done = true;
@@ -526,48 +862,50 @@ impl<R: Read> CsvReader<R> {
                 break;
             } else {
                 // The records before this one are decoded: their bytes may go.
-                let here = self.rdr.position().byte();
-                self.rdr.get_mut().keep_from = here;
-                match self.rdr.read_byte_record(&mut self.record) {
-                    Ok(true) => source_position(self.rdr.position()),
-                    Ok(false) => {
+                self.rdr.keep_from = self.rdr.position().byte;
+                match self.rdr.next_record() {
+                    Ok(Some(span)) => span,
+                    Ok(None) => {
                         // Only blank lines, if anything, were left.
-                        last = source_position(self.rdr.position());
+                        last = self.rdr.position();
                         self.done = true;
                         break;
                     }
                     Err(e) => {
                         self.done = true;
-                        let e = csv_error(&self.decoder.label, e);
+                        let e = read_error(&self.decoder.label, e);
                         return self.fail(e, last, last);
                     }
                 }
             };
-            let (start, line) = self.rdr.get_ref().start_of(&self.record);
-            if self.rdr.get_ref().ends_input(end.byte) {
-                if let Some(e) = self.unterminated_quote(start, end.byte, line) {
+            let end = span.after;
+            if self.rdr.ends_input(end.byte) {
+                if let Some(e) = self.unterminated_quote(span.start, end.byte, span.line) {
                     return self.fail(e, last, end);
                 }
             }
-            if let Err(e) = self.decoder.decode(&self.record, line, &mut self.builder) {
-                let e = match self.rdr.get_ref().raw(start, end.byte) {
+            let fields = match &sampled {
+                Some(rec) => rec.fields(),
+                None => self.rdr.fields(),
+            };
+            if let Err(e) = self.decoder.decode(fields, span.line, &mut self.builder) {
+                let e = match self.rdr.raw(span.start, end.byte) {
                     Some(raw) => e.with_raw(raw),
                     None => e,
                 };
                 return self.fail(e, last, end);
             }
-            self.positions.push(line);
+            self.positions.push(span.line);
             last = end;
         }
         self.position = last;
         Ok((!self.builder.is_empty()).then(|| self.take_batch()))
     }
-
     /// The last record of the input as an error when a quoted field in it is never
     /// closed: the parser takes the rest of the input into that field instead.
     #[cold]
     fn unterminated_quote(&self, start: u64, end: u64, line: u64) -> Option<Error> {
-        let raw = self.rdr.get_ref().raw(start, end)?;
+        let raw = self.rdr.raw(start, end)?;
         if !quote_left_open(raw, self.delimiter) {
             return None;
         }
@@ -584,6 +922,7 @@ impl<R: Read> CsvReader<R> {
 
     /// The rows decoded so far, with their positions.
     fn take_batch(&mut self) -> Batch {
+        self.decoder.next_batch();
         let positions = std::mem::replace(&mut self.positions, Vec::with_capacity(self.batch_size));
         self.builder.take().with_positions(positions)
     }
@@ -625,34 +964,22 @@ impl<R: Read + Seek> CsvReader<R> {
             let why = format!("the header ends at byte {}", self.first.byte);
             return Err(resume_not_a_record_start(label, at, &why));
         }
-        let input = &mut self.rdr.get_mut().inner;
+        let input = &mut self.rdr.inner;
         let len = input.seek(SeekFrom::End(0)).map_err(io)?;
         if at.byte > len {
             return Err(resume_past_end(label, at, len));
         }
-        // Onto the line break before `at` (see the module docs).
-        let (from, line) = if at.byte == 0 || at.byte == len {
-            (at.byte, at.line)
-        } else {
+        // Only after a line break (see the module docs).
+        if at.byte != 0 && at.byte != len {
             input.seek(SeekFrom::Start(at.byte - 1)).map_err(io)?;
             let mut before = [0u8];
             input.read_exact(&mut before).map_err(io)?;
-            match before[0] {
-                b'\n' => (at.byte - 1, at.line.saturating_sub(1)),
-                b'\r' => (at.byte - 1, at.line),
-                _ => {
-                    let why = "the byte before it is not a line break";
-                    return Err(resume_not_a_record_start(label, at, why));
-                }
+            if !matches!(before[0], b'\n' | b'\r') {
+                let why = "the byte before it is not a line break";
+                return Err(resume_not_a_record_start(label, at, why));
             }
-        };
-        // Seeking reads the parser's header record first unless it has one.
-        self.rdr.set_byte_headers(ByteRecord::new());
-        let mut pos = csv::Position::new();
-        pos.set_byte(from).set_line(line);
-        self.rdr
-            .seek_raw(SeekFrom::Start(from), pos)
-            .map_err(|e| csv_error(label, e))?;
+        }
+        self.rdr.seek(at).map_err(io)?;
         self.pending.clear();
         self.pending_error = None;
         self.deferred = None;
@@ -691,7 +1018,7 @@ fn quote_left_open(record: &[u8], delimiter: u8) -> bool {
 }
 
 /// The header's column names: trimmed, `cN` for an empty one, no duplicates.
-fn header_names(label: &str, record: &ByteRecord, line: u64) -> Result<Vec<String>> {
+fn header_names(label: &str, record: Fields<'_>, line: u64) -> Result<Vec<String>> {
     let mut names: Vec<String> = Vec::with_capacity(record.len());
     for (i, raw) in record.iter().enumerate() {
         let name = std::str::from_utf8(raw).map_err(|_| Error::InvalidUtf8 {
@@ -892,7 +1219,7 @@ mod tests {
         let mut rows = 0;
         while let Some(b) = r.read_batch().unwrap() {
             rows += b.num_rows();
-            most = most.max(r.rdr.get_ref().kept.len());
+            most = most.max(r.rdr.filled);
         }
         assert_eq!(rows, text.lines().count() - 1);
         assert!(most <= 3 * READ_BUFFER, "kept {most} bytes");
@@ -950,6 +1277,137 @@ mod tests {
             // Inferred types: a INT, b VARCHAR, as declared above.
             assert_eq!(got, rows[i..], "resumed at {pos:?}");
             assert_eq!(r.position(), at(25, 7));
+        }
+    }
+
+    /// Hands out its bytes a few at a time, as a pipe may.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        sizes: &'a [usize],
+        reads: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let size = self.sizes[self.reads % self.sizes.len()];
+            self.reads += 1;
+            let n = size.min(out.len()).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    type Parsed = (Vec<Vec<u8>>, u64, SourcePosition);
+
+    /// What the csv crate (flexible byte records, as this module used to read
+    /// CSV) makes of `text`: each record's fields, the line it starts on (after
+    /// the BOM and line breaks it skips) and its position after it; and the
+    /// position at the end.
+    fn csv_crate_parse(text: &[u8], delimiter: u8) -> (Vec<Parsed>, SourcePosition) {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .from_reader(text);
+        let mut rec = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        let at = |p: &csv::Position| SourcePosition {
+            byte: p.byte(),
+            line: p.line(),
+        };
+        while rdr.read_byte_record(&mut rec).unwrap() {
+            let stamp = rec.position().unwrap();
+            let (mut i, mut line) = (stamp.byte() as usize, stamp.line());
+            // Stamped before the BOM, which this module then did not step over.
+            if i == 0 && text.starts_with(UTF8_BOM) {
+                i = UTF8_BOM.len();
+            }
+            while let Some(&b) = text.get(i).filter(|b| matches!(b, b'\n' | b'\r')) {
+                line += u64::from(b == b'\n');
+                i += 1;
+            }
+            out.push((
+                rec.iter().map(<[u8]>::to_vec).collect(),
+                line,
+                at(rdr.position()),
+            ));
+        }
+        (out, at(rdr.position()))
+    }
+
+    fn our_parse(text: &[u8], delimiter: u8, sizes: &[usize]) -> (Vec<Parsed>, SourcePosition) {
+        let input = Trickle {
+            bytes: text,
+            sizes,
+            reads: 0,
+        };
+        let mut rdr = RecordReader::new(input, delimiter);
+        let mut out = Vec::new();
+        loop {
+            rdr.keep_from = rdr.position().byte;
+            let Some(span) = rdr.next_record().unwrap() else {
+                break;
+            };
+            assert!(rdr.filled <= text.len() + UTF8_BOM.len());
+            let fields = rdr.fields().iter().map(<[u8]>::to_vec).collect();
+            out.push((fields, span.line, span.after));
+        }
+        (out, rdr.position())
+    }
+
+    #[test]
+    fn the_parser_reads_like_the_csv_crate_on_tricky_inputs() {
+        for text in [
+            "",
+            "\n",
+            "\r\n\r\n",
+            "a",
+            "a,",
+            ",",
+            "a,b\r\n1,\"x\r\ny\"\r\n\r\n2,z\n\n3,w",
+            "\"a\"\"b\",c\n",
+            "\"a\"b,c\n",
+            "a\"b\",c\n",
+            "\"open\n1,2\n",
+            "\"\"\n\"\"\"\"\n",
+            "\u{feff}a,b\n1,2\n",
+            "\u{feff}\n\na\n",
+            "a\u{feff},b\n",
+            "a,b\r1,2\r\r3,4",
+            "x,\"y\"\r",
+            "x,\"y\" ,z\n",
+        ] {
+            let text = text.as_bytes();
+            for sizes in [&[1][..], &[2, 3], &[usize::MAX]] {
+                assert_eq!(
+                    our_parse(text, b',', sizes),
+                    csv_crate_parse(text, b','),
+                    "{:?} in reads of {sizes:?}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_parser_reads_like_the_csv_crate(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "a", "bc", ",", ";", "\"", "\"\"", "\r", "\n", "\r\n", " ", "\u{feff}", "é",
+                ]),
+                0..60,
+            ),
+            semicolon in proptest::prelude::any::<bool>(),
+            sizes in proptest::collection::vec(1usize..9, 1..4),
+        ) {
+            let text = pieces.concat();
+            let delimiter = if semicolon { b';' } else { b',' };
+            proptest::prop_assert_eq!(
+                our_parse(text.as_bytes(), delimiter, &sizes),
+                csv_crate_parse(text.as_bytes(), delimiter)
+            );
         }
     }
 

@@ -85,6 +85,18 @@ pub(crate) fn parse_i64(t: &[u8]) -> Option<i64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
+    if digits.len() <= 18 {
+        // Below 10^18: no overflow either way.
+        let mut acc: i64 = 0;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            acc = acc * 10 + d as i64;
+        }
+        return Some(if neg { -acc } else { acc });
+    }
     // Accumulate negatively so that i64::MIN parses.
     let mut acc: i64 = 0;
     for &b in digits {
@@ -104,7 +116,65 @@ pub(crate) fn parse_i64(t: &[u8]) -> Option<i64> {
 /// A float as Rust parses it (`1.5`, `-2e10`, `inf`, `NaN`).
 #[inline]
 pub(crate) fn parse_f64(t: &[u8]) -> Option<f64> {
+    if let Some(v) = parse_plain_f64(t) {
+        return Some(v);
+    }
     std::str::from_utf8(t).ok()?.parse::<f64>().ok()
+}
+
+/// Exact powers of ten as doubles (all of them up to 10^22 are).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The common case of [`parse_f64`] without its general algorithm: `-?D+(.D+)?`
+/// whose digits, point removed, make an integer of at most 2^53 and which has at
+/// most 22 digits after the point. Both that integer and the power of ten are
+/// then exact doubles, so their IEEE quotient is the correctly rounded value,
+/// the one `str::parse` returns (Clinger's fast path). `None` for anything else.
+#[inline]
+pub(crate) fn parse_plain_f64(t: &[u8]) -> Option<f64> {
+    let (neg, rest) = match t.first()? {
+        b'-' => (true, &t[1..]),
+        _ => (false, t),
+    };
+    let mut m: u64 = 0;
+    let mut i = 0;
+    while i < rest.len() && i < 19 {
+        let d = rest[i].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        m = m * 10 + u64::from(d);
+        i += 1;
+    }
+    if i == 0 {
+        return None;
+    }
+    let mut frac = 0;
+    if i < rest.len() {
+        if rest[i] != b'.' {
+            return None;
+        }
+        let after = &rest[i + 1..];
+        if after.is_empty() || i + after.len() > 19 {
+            return None;
+        }
+        for &b in after {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            m = m * 10 + u64::from(d);
+        }
+        frac = after.len();
+    }
+    if m > 1 << 53 || frac >= POW10.len() {
+        return None;
+    }
+    let v = m as f64 / POW10[frac];
+    Some(if neg { -v } else { v })
 }
 
 /// `true` / `false` in any case, and `1` / `0`.
@@ -358,6 +428,76 @@ mod tests {
         assert_eq!(parse_i64(b"12a"), None);
         assert_eq!(parse_i64(b"-"), None);
         assert_eq!(parse_i64(b""), None);
+    }
+
+    #[test]
+    fn the_plain_float_path_agrees_with_str_parse() {
+        for text in [
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "1",
+            "150.0",
+            "249.0",
+            "0.1",
+            "-2.5",
+            "123456.789",
+            "9007199254740992",
+            "9007199254740993",
+            "9007199254740992.0",
+            "0.3",
+            "1234567890123456789",
+            "12345678901234567890",
+            "1.0000000000000000000001",
+            "5.",
+            ".5",
+            "-.5",
+            "+1.5",
+            "1e3",
+            "1.5e-3",
+            "00012.5000",
+            "1..2",
+            "1.2.3",
+            "-",
+            "",
+            "inf",
+            "NaN",
+            "1_0",
+            "0.0000000000000000000001",
+            "0.00000000000000000000001",
+        ] {
+            let ours = parse_f64(text.as_bytes()).map(f64::to_bits);
+            let std = text.parse::<f64>().ok().map(f64::to_bits);
+            assert_eq!(ours, std, "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_floats_parse_as_str_parse(
+            neg in proptest::prelude::any::<bool>(),
+            int in "[0-9]{1,19}",
+            frac in proptest::option::of("[0-9]{0,22}"),
+        ) {
+            let mut text = String::new();
+            if neg {
+                text.push('-');
+            }
+            text.push_str(&int);
+            if let Some(f) = frac {
+                text.push('.');
+                text.push_str(&f);
+            }
+            let ours = parse_f64(text.as_bytes()).map(f64::to_bits);
+            let std = text.parse::<f64>().ok().map(f64::to_bits);
+            proptest::prop_assert_eq!(ours, std, "{}", text);
+        }
+
+        #[test]
+        fn integers_parse_as_str_parse(text in "[+-]?[0-9]{1,19}") {
+            proptest::prop_assert_eq!(parse_i64(text.as_bytes()), text.parse::<i64>().ok());
+        }
     }
 
     #[test]

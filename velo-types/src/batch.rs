@@ -217,6 +217,13 @@ impl BatchBuilder {
         debug_assert_eq!(self.values.len(), self.rows * self.schema.len());
     }
 
+    /// Drops the values pushed with [`BatchBuilder::push_value`] since the last
+    /// [`BatchBuilder::finish_row`]: a row given up half way.
+    #[inline]
+    pub fn discard_unfinished_row(&mut self) {
+        self.values.truncate(self.rows * self.schema.len());
+    }
+
     pub fn num_rows(&self) -> usize {
         self.rows
     }
