@@ -125,6 +125,10 @@ struct Args {
     /// `--nexmark`: the queries, comma separated (default: every shipped one).
     #[arg(long, value_delimiter = ',')]
     queries: Vec<String>,
+    /// `--nexmark`: generating threads per source in the in-process runs,
+    /// comma separated [default: 1,2].
+    #[arg(long, value_delimiter = ',')]
+    readers: Vec<usize>,
     /// `--checkpoints`: distinct grouping keys in the input.
     #[arg(long, default_value_t = 100_000)]
     checkpoint_keys: u64,
@@ -302,6 +306,11 @@ fn nexmark(args: &Args, machine: &Machine, partitions: Vec<usize>, runs: usize) 
         partitions,
         runs,
         batch_size: args.batch_size,
+        readers: if args.readers.is_empty() {
+            vec![1, 2]
+        } else {
+            args.readers.clone()
+        },
     };
     println!(
         "nexmark: {} events, batch size {}, runs: {runs} (median), cores: {} ({}), {}",

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use velo_engine::query::{EventTime, QueryExecutor};
+use velo_io::nexmark::ParallelNexmarkReader;
 use velo_io::NexmarkReader;
 use velo_planner::JobPlan;
 use velo_server::processor::v2::{run_partitioned, PartitionLayout};
@@ -137,9 +138,13 @@ impl NexmarkJob {
     /// pulled: batches of each input in turn (the one whose watermark is
     /// behind first), a watermark after every batch that advanced the
     /// minimum over the open inputs, then the end.
-    pub fn feed(&self, batch_size: usize) -> Feed {
+    pub fn feed(&self, batch_size: usize, readers: usize) -> Feed {
         let side = |(c, _, et): &(NexmarkSourceConfig, SchemaRef, Option<EventTime>)| Side {
-            reader: NexmarkReader::new(c, batch_size),
+            reader: if readers > 1 {
+                SideReader::Many(ParallelNexmarkReader::new(c, batch_size, readers))
+            } else {
+                SideReader::One(Box::new(NexmarkReader::new(c, batch_size)))
+            },
             event_time: et.clone(),
             watermark: None,
             ended: false,
@@ -208,7 +213,7 @@ impl NexmarkJob {
     pub fn generator_only(&self, batch_size: usize) -> (Duration, Duration) {
         let start = Instant::now();
         let mut n = 0usize;
-        for m in self.feed(batch_size) {
+        for m in self.feed(batch_size, 1) {
             if let StreamMessage::Batch(b) | StreamMessage::Right(b) = m {
                 n += b.num_rows();
             }
@@ -228,9 +233,25 @@ impl NexmarkJob {
     }
 }
 
+/// One input's generator: on the feeding thread, or on threads of its own.
+#[derive(Debug)]
+enum SideReader {
+    One(Box<NexmarkReader>),
+    Many(ParallelNexmarkReader),
+}
+
+impl SideReader {
+    fn read_batch(&mut self) -> Option<velo_types::Batch> {
+        match self {
+            SideReader::One(r) => r.read_batch(),
+            SideReader::Many(r) => r.read_batch(),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Side {
-    reader: NexmarkReader,
+    reader: SideReader,
     event_time: Option<EventTime>,
     watermark: Option<i64>,
     ended: bool,
@@ -341,7 +362,7 @@ pub struct NexmarkResult {
     pub query: String,
     /// `in-process` or `pre-generated`.
     pub mode: &'static str,
-    /// `V1` or `V2@N`.
+    /// `V1` or `V2@N`, with `+Rk` for k generating threads (in-process).
     pub config: String,
     /// Threads that did the work: 1 for V1, the workers for V2 (the feeding
     /// thread is the router's).
@@ -357,7 +378,7 @@ pub struct NexmarkResult {
 
 /// Batches of a whole run, made before it is timed.
 pub fn pregenerate(job: &NexmarkJob, batch_size: usize) -> Vec<StreamMessage> {
-    job.feed(batch_size).collect()
+    job.feed(batch_size, 1).collect()
 }
 
 /// The rows of `messages`' batches (for a check that the feed is complete).
@@ -387,6 +408,8 @@ pub struct NexmarkOptions {
     pub partitions: Vec<usize>,
     pub runs: usize,
     pub batch_size: usize,
+    /// In-process runs: generating threads per source (1: the feeding thread).
+    pub readers: Vec<usize>,
 }
 
 /// The generator's own speed for one query's inputs.
@@ -409,11 +432,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn bench(o: &NexmarkOptions) -> Result<(Vec<NexmarkResult>, Vec<GeneratorSpeed>)> {
     let mut results = Vec::new();
     let mut generators = Vec::new();
-    let configs: Vec<Option<usize>> = std::iter::once(None)
+    let partition_configs: Vec<Option<usize>> = std::iter::once(None)
         .chain(o.partitions.iter().map(|&n| Some(n)))
         .collect();
     println!(
-        "{:<5} {:<14} {:<7} {:>6} {:>10} {:>12} {:>12} {:>10}",
+        "{:<5} {:<14} {:<10} {:>6} {:>10} {:>12} {:>12} {:>10}",
         "query", "mode", "config", "cores", "events/s", "per core", "Feldera/core", "rows out"
     );
     for q in &o.queries {
@@ -432,14 +455,23 @@ pub fn bench(o: &NexmarkOptions) -> Result<(Vec<NexmarkResult>, Vec<GeneratorSpe
         generators.push(speed);
         let messages = pregenerate(&job, o.batch_size);
         for mode in ["in-process", "pre-generated"] {
+            // (partitions, generating threads)
+            let configs: Vec<(Option<usize>, usize)> = if mode == "in-process" {
+                partition_configs
+                    .iter()
+                    .flat_map(|&p| o.readers.iter().map(move |&r| (p, r.max(1))))
+                    .collect()
+            } else {
+                partition_configs.iter().map(|&p| (p, 1)).collect()
+            };
             let mut times: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
             let mut outs = vec![(0u64, 1usize); configs.len()];
             for _ in 0..o.runs {
-                for (i, c) in configs.iter().enumerate() {
+                for (i, &(c, readers)) in configs.iter().enumerate() {
                     let (elapsed, rows, used) = if mode == "in-process" {
-                        job.run(*c, job.feed(o.batch_size))?
+                        job.run(c, job.feed(o.batch_size, readers))?
                     } else {
-                        job.run(*c, messages.clone().into_iter())?
+                        job.run(c, messages.clone().into_iter())?
                     };
                     if outs[i].0 != 0 && outs[i].0 != rows {
                         bail!("{q} {mode}: runs gave {} and {rows} rows", outs[i].0);
@@ -448,13 +480,16 @@ pub fn bench(o: &NexmarkOptions) -> Result<(Vec<NexmarkResult>, Vec<GeneratorSpe
                     times[i].push(elapsed.as_secs_f64());
                 }
             }
-            for (i, c) in configs.iter().enumerate() {
+            for (i, &(c, readers)) in configs.iter().enumerate() {
                 let seconds = median(times[i].clone());
                 let (rows_out, used) = outs[i];
-                let (config, cores) = match c {
+                let (mut config, cores) = match c {
                     None => ("V1".to_string(), 1),
                     Some(n) => (format!("V2@{n}"), used.max(1)),
                 };
+                if mode == "in-process" && o.readers.len() > 1 {
+                    config.push_str(&format!("+R{readers}"));
+                }
                 let eps = o.events as f64 / seconds.max(1e-9);
                 let r = NexmarkResult {
                     query: q.clone(),
@@ -469,7 +504,7 @@ pub fn bench(o: &NexmarkOptions) -> Result<(Vec<NexmarkResult>, Vec<GeneratorSpe
                     feldera_per_core: feldera(q),
                 };
                 println!(
-                    "{:<5} {:<14} {:<7} {:>6} {:>9.2}M {:>11.2}M {:>12} {:>10}",
+                    "{:<5} {:<14} {:<10} {:>6} {:>9.2}M {:>11.2}M {:>12} {:>10}",
                     r.query,
                     r.mode,
                     r.config,

@@ -65,9 +65,9 @@ use velo_types::{Batch, SchemaRef};
 pub use csv_source::CsvReader;
 pub use error::{Error, Result, RAW_RECORD_LIMIT};
 pub use generator::{generate, Generator, GeneratorReader};
-pub use nexmark::{NexmarkGenerator, NexmarkReader};
 pub use json_source::JsonLinesReader;
 pub use kafka::{KafkaReader, KafkaWriter};
+pub use nexmark::{NexmarkGenerator, NexmarkReader};
 pub use writer::{Durable, TextWriter};
 
 /// The number of records sampled to infer column types when no schema is declared.
@@ -267,6 +267,11 @@ pub struct ReaderOptions {
     /// they parse, and lines are numbered from `line`. Only file sources can resume;
     /// `Some` for any other source is an [`Error::Resume`].
     pub resume: Option<SourcePosition>,
+    /// Threads that decode the source in parallel, for a source that can be
+    /// split (the Nexmark generator): each makes every `readers`-th chunk of
+    /// the input and the reader returns the chunks in order, so the rows come
+    /// out exactly as with one. 1 (the default): the reader's own thread only.
+    pub readers: usize,
 }
 
 impl Default for ReaderOptions {
@@ -276,6 +281,7 @@ impl Default for ReaderOptions {
             system_columns: false,
             stop: None,
             resume: None,
+            readers: 1,
         }
     }
 }
@@ -325,10 +331,16 @@ pub async fn open_reader(
             options.effective_batch_size(),
         )),
         SourceConfig::Kafka(kafka) => return Ok(Box::new(KafkaReader::open(kafka, options)?)),
-        SourceConfig::Nexmark(nexmark) => Box::new(NexmarkReader::new(
-            nexmark,
-            options.effective_batch_size(),
-        )),
+        SourceConfig::Nexmark(nexmark) if options.readers > 1 && nexmark.rate.is_none() => {
+            Box::new(nexmark::ParallelNexmarkReader::new(
+                nexmark,
+                options.effective_batch_size(),
+                options.readers,
+            ))
+        }
+        SourceConfig::Nexmark(nexmark) => {
+            Box::new(NexmarkReader::new(nexmark, options.effective_batch_size()))
+        }
     };
     Ok(if options.system_columns {
         system_columns::SystemColumnsReader::wrap(reader)

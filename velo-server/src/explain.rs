@@ -43,6 +43,15 @@ fn source_json(job: &JobPlan) -> Json {
         SourceConfig::Nexmark(n) => json!({
             "type": "nexmark_source", "table": n.table.name(), "events": n.events,
             "rate": n.rate, "base_time": n.base_time,
+            // Generated in parallel chunks, handed over in order (unpaced only).
+            "generating_threads": if n.rate.is_some() {
+                "1 (paced)".to_string()
+            } else {
+                format!(
+                    "--readers, by default {} here (the cores but one)",
+                    crate::processor::default_readers()
+                )
+            },
         }),
         SourceConfig::Kafka(k) => json!({
             "type": "kafka_source", "topic": k.topic, "bootstrap_servers": brokers(&k.brokers),

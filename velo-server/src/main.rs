@@ -127,6 +127,10 @@ enum Command {
         /// Discard the jobs' checkpoints and start from the beginning.
         #[arg(long)]
         fresh: bool,
+        /// Threads that generate a Nexmark source in parallel, 1 to 64
+        /// (default: the cores but one, at least 1); the rows are the same.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+        readers: Option<u64>,
     },
     /// Parse and plan the app; print nothing but errors and warnings.
     Check { app: PathBuf },
@@ -241,6 +245,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
             log_format,
             state_dir,
             fresh,
+            readers,
         } => {
             let placement = parse_placement(&placement)?;
             let strategy = match strategy.as_str() {
@@ -262,6 +267,7 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                 stop: processor::stop_on_signal(),
                 state_dir: Some(state_dir.unwrap_or_else(|| default_state_dir(&app))),
                 fresh,
+                readers: readers.map_or_else(processor::default_readers, |n| n as usize),
             };
             match processor {
                 Processor::V1 => processor::run_app(&V1Processor, &loaded, &options),

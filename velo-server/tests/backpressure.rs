@@ -203,6 +203,7 @@ fn slow_sink(placement: Placement) {
                 stop: Arc::new(AtomicBool::new(false)),
                 state_dir: None,
                 fresh: false,
+                readers: 1,
             };
             let v2 = V2Processor {
                 partitions: 2,

@@ -157,6 +157,7 @@ fn run(processor: &dyn JobProcessor, dir: &Path, case: &Case, tag: &str) -> Vec<
         stop: Arc::new(AtomicBool::new(false)),
         state_dir: None,
         fresh: false,
+        readers: 1,
     };
     processor
         .run(&app, &app.plan.jobs[0], &options, &JobCounters::default())
@@ -268,6 +269,7 @@ fn a_tables_rows_are_counted_and_its_memory_is_limited() {
         stop: Arc::new(AtomicBool::new(false)),
         state_dir: None,
         fresh: false,
+        readers: 1,
     };
     for (limit, fits) in [(64, true), (1, false)] {
         let path = dir.path().join(format!("app_{limit}.sql"));

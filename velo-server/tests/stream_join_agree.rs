@@ -223,6 +223,7 @@ fn run(processor: &dyn JobProcessor, dir: &Path, case: &Case, tag: &str) -> Vec<
         stop: Arc::new(AtomicBool::new(false)),
         state_dir: None,
         fresh: false,
+        readers: 1,
     };
     let counters = JobCounters::default();
     processor
@@ -336,6 +337,7 @@ fn a_joins_rows_are_counted_and_its_memory_is_limited() {
         stop: Arc::new(AtomicBool::new(false)),
         state_dir: None,
         fresh: false,
+        readers: 1,
     };
     for (limit, fits) in [(256, true), (1, false)] {
         let path = dir.path().join(format!("app_{limit}.sql"));

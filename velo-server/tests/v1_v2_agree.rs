@@ -534,6 +534,7 @@ fn try_run(
         stop: Arc::new(AtomicBool::new(false)),
         state_dir: None,
         fresh: false,
+        readers: 1,
     };
     processor.run(&app, &app.plan.jobs[0], &options, &counters)?;
     Ok(Run {
@@ -1184,6 +1185,7 @@ fn kafka_run(
         stop: stop.clone(),
         state_dir: None,
         fresh: false,
+        readers: 1,
     };
     let result = std::thread::scope(|s| {
         let job = s.spawn(|| processor.run(&app, &app.plan.jobs[0], &options, &counters));

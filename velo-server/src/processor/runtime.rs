@@ -826,6 +826,7 @@ fn open_inputs(
                 system_columns: plan.source.system_columns,
                 stop: Some(options.stop.clone()),
                 resume,
+                readers: options.readers,
             },
         ))
     };
