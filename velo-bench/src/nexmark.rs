@@ -364,8 +364,9 @@ pub struct NexmarkResult {
     pub mode: &'static str,
     /// `V1` or `V2@N`, with `+Rk` for k generating threads (in-process).
     pub config: String,
-    /// Threads that did the work: 1 for V1, the workers for V2 (the feeding
-    /// thread is the router's).
+    /// Cores that did the work: the workers (1 for V1; the feeding thread is
+    /// the router's) and the generating threads of an in-process run with
+    /// more than one, at most the machine's cores.
     pub cores: usize,
     pub events: u64,
     pub seconds: f64,
@@ -420,6 +421,10 @@ pub struct GeneratorSpeed {
     pub velo_reader: f64,
     /// Events/s of all kinds: the `nexmark` crate's generator alone.
     pub crate_alone: f64,
+}
+
+fn machine_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -483,10 +488,13 @@ pub fn bench(o: &NexmarkOptions) -> Result<(Vec<NexmarkResult>, Vec<GeneratorSpe
             for (i, &(c, readers)) in configs.iter().enumerate() {
                 let seconds = median(times[i].clone());
                 let (rows_out, used) = outs[i];
-                let (mut config, cores) = match c {
+                let (mut config, workers) = match c {
                     None => ("V1".to_string(), 1),
                     Some(n) => (format!("V2@{n}"), used.max(1)),
                 };
+                // Generating threads are cores used too, up to the machine's.
+                let threads = workers + if readers > 1 { readers } else { 0 };
+                let cores = threads.min(machine_cores());
                 if mode == "in-process" && o.readers.len() > 1 {
                     config.push_str(&format!("+R{readers}"));
                 }
