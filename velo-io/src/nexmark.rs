@@ -80,17 +80,23 @@ pub fn table_schema(table: NexmarkTable) -> Schema {
     Schema::new(fields.iter().map(|(n, t)| Field::new(n, *t)).collect())
 }
 
+/// Where `table`'s events are in each run of [`PROPORTION_DENOMINATOR`]
+/// events: the first one's place, and how many.
+fn proportion(table: NexmarkTable) -> (u64, u64) {
+    match table {
+        NexmarkTable::Person => (0, PERSON_PROPORTION),
+        NexmarkTable::Auction => (PERSON_PROPORTION, AUCTION_PROPORTION),
+        NexmarkTable::Bid => (PERSON_PROPORTION + AUCTION_PROPORTION, BID_PROPORTION),
+    }
+}
+
 /// How many of the first `events` events (of all kinds) are of `table`.
 pub fn table_events(table: NexmarkTable, events: u64) -> u64 {
     let (epochs, rest) = (
         events / PROPORTION_DENOMINATOR,
         events % PROPORTION_DENOMINATOR,
     );
-    let (first, count) = match table {
-        NexmarkTable::Person => (0, PERSON_PROPORTION),
-        NexmarkTable::Auction => (PERSON_PROPORTION, AUCTION_PROPORTION),
-        NexmarkTable::Bid => (PERSON_PROPORTION + AUCTION_PROPORTION, BID_PROPORTION),
-    };
+    let (first, count) = proportion(table);
     epochs * count + rest.saturating_sub(first).min(count)
 }
 
@@ -292,22 +298,16 @@ impl ParallelNexmarkReader {
                 .name(format!("nexmark-{j}"))
                 .spawn(move || {
                     let base = generator(&config, 0, 1);
-                    let mut interned = Interned::default();
+                    let mut g = NexmarkGenerator::new(&config, 0, 1);
                     let mut k = j;
                     while k < count {
                         let start = k * batch;
                         let n = batch.min(end - start) as usize;
-                        let mut g = NexmarkGenerator {
-                            table: config.table,
-                            schema: schema.clone(),
-                            events: base.clone().with_offset(start),
-                            interned: std::mem::take(&mut interned),
-                        };
+                        g.events = base.clone().with_offset(start);
                         let mut b = BatchBuilder::with_capacity(schema.clone(), n);
                         for _ in 0..n {
                             g.push_next(&mut b);
                         }
-                        interned = g.interned;
                         if tx.send(b.finish()).is_err() {
                             return;
                         }
@@ -444,11 +444,7 @@ impl NexmarkReader {
             return 0;
         }
         let step = self.splits as f64 * PROPORTION_DENOMINATOR as f64
-            / match self.generator.table {
-                NexmarkTable::Person => PERSON_PROPORTION,
-                NexmarkTable::Auction => AUCTION_PROPORTION,
-                NexmarkTable::Bid => BID_PROPORTION,
-            } as f64;
+            / proportion(self.generator.table).1 as f64;
         let due = 1 + ((due_global - next) as f64 / step) as usize;
         due.min(n)
     }

@@ -420,14 +420,7 @@ fn plan_stream_join(
                     span: bounds.first_span.unwrap_or(join.span),
                 });
             };
-            if lower_ms > upper_ms {
-                return Err(Error::Invalid {
-                    message: format!(
-                        "the interval join's bound is empty: {right_q}'s time minus {left_q}'s must be at least {lower_ms} ms and at most {upper_ms} ms"
-                    ),
-                    span: bounds.first_span.unwrap_or(join.span),
-                });
-            }
+            bounds.check_not_empty(lower_ms, upper_ms, left_q, &right_q, join.span)?;
             for (time, col, q) in [
                 (&mut left_time, lcol, left_q),
                 (&mut right_time, rcol, right_q.as_str()),
@@ -499,12 +492,7 @@ fn plan_staged_inner_join(
         .chain(cx.where_conjuncts.iter())
         .enumerate()
     {
-        let mut trial = Bounds {
-            lower: bounds.lower,
-            upper: bounds.upper,
-            columns: bounds.columns.clone(),
-            first_span: bounds.first_span,
-        };
+        let mut trial = bounds.clone();
         if matches!(trial.take(c, left_q, &right_q), Ok(true)) {
             bounds = trial;
             used.push(i);
@@ -532,14 +520,7 @@ fn plan_staged_inner_join(
     let kind = match (complete, &bounds.columns) {
         (true, Some((lcol, rcol))) => {
             let (lower_ms, upper_ms) = (bounds.lower.unwrap_or(0), bounds.upper.unwrap_or(0));
-            if lower_ms > upper_ms {
-                return Err(Error::Invalid {
-                    message: format!(
-                        "the interval join's bound is empty: {right_q}'s time minus {left_q}'s must be at least {lower_ms} ms and at most {upper_ms} ms"
-                    ),
-                    span: bounds.first_span.unwrap_or(join.span),
-                });
-            }
+            bounds.check_not_empty(lower_ms, upper_ms, left_q, &right_q, join.span)?;
             left_time = Some(lcol.clone());
             right_time = Some(rcol.clone());
             StreamJoinKind::Interval { lower_ms, upper_ms }
@@ -746,7 +727,7 @@ fn side_of(e: &Expr, left: &str, right: &str) -> Side {
 
 /// An interval join's time bound, gathered from the ON's comparisons as
 /// bounds on `right time - left time`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Bounds {
     lower: Option<i64>,
     upper: Option<i64>,
@@ -756,6 +737,26 @@ struct Bounds {
 }
 
 impl Bounds {
+    /// The error for a bound no time difference meets (`lower > upper`).
+    fn check_not_empty(
+        &self,
+        lower_ms: i64,
+        upper_ms: i64,
+        left_q: &str,
+        right_q: &str,
+        join_span: Span,
+    ) -> Result<()> {
+        if lower_ms <= upper_ms {
+            return Ok(());
+        }
+        Err(Error::Invalid {
+            message: format!(
+                "the interval join's bound is empty: {right_q}'s time minus {left_q}'s must be at least {lower_ms} ms and at most {upper_ms} ms"
+            ),
+            span: self.first_span.unwrap_or(join_span),
+        })
+    }
+
     /// Takes `c` when it is a time bound (`x BETWEEN y + i AND y + j`, or a
     /// comparison of two shifted columns); false when it is not one.
     fn take(&mut self, c: &Expr, left: &str, right: &str) -> Result<bool> {

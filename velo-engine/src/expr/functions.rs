@@ -373,11 +373,17 @@ fn extract(field: ExtractField, ms: i64) -> Result<i64> {
 }
 
 /// `DATE_FORMAT`: `ms` rendered with the pattern letters that
-/// [`velo_planner::bind::check_date_format`] accepts (checked again here for a
-/// pattern that is not a literal).
+/// [`velo_planner::bind::check_date_format`] accepts. A literal pattern was
+/// checked at plan time; one that is not fails here, on its first bad part,
+/// with the planner's message.
 fn date_format(ms: i64, pattern: &str) -> Result<String> {
     use std::fmt::Write;
-    velo_planner::bind::check_date_format(pattern).map_err(|m| Error::invalid("DATE_FORMAT", m))?;
+    let bad = || {
+        let message = velo_planner::bind::check_date_format(pattern)
+            .err()
+            .unwrap_or_else(|| format!("cannot render the pattern '{pattern}'"));
+        Error::invalid("DATE_FORMAT", message)
+    };
     let t = DateTime::<Utc>::from_timestamp_millis(ms)
         .ok_or_else(|| Error::invalid("DATE_FORMAT", format!("timestamp {ms} is out of range")))?;
     let mut out = String::with_capacity(pattern.len() + 8);
@@ -389,15 +395,22 @@ fn date_format(ms: i64, pattern: &str) -> Result<String> {
                 out.push('\'');
                 continue;
             }
+            let mut closed = false;
             while let Some(q) = chars.next() {
                 match q {
                     '\'' if chars.peek() == Some(&'\'') => {
                         chars.next();
                         out.push('\'');
                     }
-                    '\'' => break,
+                    '\'' => {
+                        closed = true;
+                        break;
+                    }
                     q => out.push(q),
                 }
+            }
+            if !closed {
+                return Err(bad());
             }
             continue;
         }
@@ -410,15 +423,16 @@ fn date_format(ms: i64, pattern: &str) -> Result<String> {
             chars.next();
             n += 1;
         }
-        let value = match c {
-            'y' if n == 2 => i64::from(t.year()).rem_euclid(100),
-            'y' => i64::from(t.year()),
-            'M' => i64::from(t.month()),
-            'd' => i64::from(t.day()),
-            'H' => i64::from(t.hour()),
-            'm' => i64::from(t.minute()),
-            's' => i64::from(t.second()),
-            _ => i64::from(t.timestamp_subsec_millis()),
+        let value = match (c, n) {
+            ('y', 2) => i64::from(t.year()).rem_euclid(100),
+            ('y', 1..=4) => i64::from(t.year()),
+            ('M', 1..=2) => i64::from(t.month()),
+            ('d', 1..=2) => i64::from(t.day()),
+            ('H', 1..=2) => i64::from(t.hour()),
+            ('m', 1..=2) => i64::from(t.minute()),
+            ('s', 1..=2) => i64::from(t.second()),
+            ('S', 1..=3) => i64::from(t.timestamp_subsec_millis()),
+            _ => return Err(bad()),
         };
         let _ = write!(out, "{value:0n$}");
     }

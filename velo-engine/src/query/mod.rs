@@ -370,30 +370,35 @@ impl QueryExecutor {
     /// The first SELECT of the job's own query: the operator reading the
     /// job's source, or the join's rows (after any subquery a join reads).
     fn first(&self) -> &SelectOperator {
-        let mut ops = self.pipeline.operators();
-        if self.join().is_some() {
-            let mut after = ops.skip_while(|o| o.as_join().is_none()).skip(1);
-            return after
-                .find_map(QueryOperator::as_select)
-                .expect("a join is read by a SELECT");
-        }
-        ops.find_map(QueryOperator::as_select)
+        let at = self.first_index();
+        self.pipeline
+            .operators()
+            .nth(at)
+            .and_then(QueryOperator::as_select)
             .expect("a query's pipeline has a SELECT")
     }
 
     fn first_mut(&mut self) -> &mut SelectOperator {
-        let joined = self.join().is_some();
-        let mut seen_join = !joined;
+        let at = self.first_index();
         self.pipeline
             .operators_mut()
-            .find_map(|o| {
-                if !seen_join {
-                    seen_join = o.as_join().is_some();
-                    return None;
-                }
-                o.as_select_mut()
-            })
+            .nth(at)
+            .and_then(QueryOperator::as_select_mut)
             .expect("a query's pipeline has a SELECT")
+    }
+
+    /// Where [`QueryExecutor::first`] is: right after the join, else the
+    /// first SELECT ([`add_job`] adds a join's SELECT right after it).
+    fn first_index(&self) -> usize {
+        let mut ops = self.pipeline.operators();
+        match ops.position(|o| o.as_join().is_some()) {
+            Some(join) => join + 1,
+            None => self
+                .pipeline
+                .operators()
+                .position(|o| o.as_select().is_some())
+                .unwrap_or(0),
+        }
     }
 
     /// The operator reading pipeline input `input` and which of its inputs
