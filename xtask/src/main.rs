@@ -2,8 +2,12 @@
 //!
 //! - `test [ARGS]`: the whole test suite on a fresh machine (the README's test
 //!   command): installs the `tansu` broker that the Kafka tests run against when it
-//!   is missing (`cargo install --locked`, once, about 15 minutes on 2 cores), then
+//!   is missing (`cargo install --locked`, once, about 15 minutes on 2 cores) and
+//!   Debian's `chromium`, which the console test drives, when `/usr/bin/chromium`
+//!   is missing (`apt-get install -y chromium`, with `sudo` unless root), then
 //!   runs `cargo test --workspace [ARGS]` with `VELO_TANSU` pointing at it.
+//!   `VELO_SKIP_KAFKA_TESTS=1` and `VELO_SKIP_BROWSER_TESTS=1` skip those tests
+//!   and their installs.
 //! - `ci`: formatting, clippy with warnings denied, and `test` (what `.ci/run` does).
 //! - `tidy`: only velo-ast and velo-planner see SQL syntax (see `tidy.rs`; the
 //!   test suite runs the same check).
@@ -94,8 +98,66 @@ fn ensure_tansu() -> Result<PathBuf> {
         .context("cargo install tansu succeeded, but no tansu binary is in cargo's bin folder")
 }
 
+/// Where the console test looks for the browser (unless `$VELO_CHROMIUM`).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Whether this process runs as root (`id -u` prints 0).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `apt-get ARGS`, through `sudo` unless root; whether it succeeded.
+fn apt_get(args: &[&str]) -> Result<bool> {
+    let mut command = if is_root() {
+        Command::new("apt-get")
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.arg("apt-get");
+        sudo
+    };
+    eprintln!(
+        "$ {}apt-get {}",
+        if is_root() { "" } else { "sudo " },
+        args.join(" ")
+    );
+    let status = command
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("cannot run apt-get")?;
+    Ok(status.success())
+}
+
+/// Installs Debian's Chromium for the console test when it is missing.
+fn ensure_chromium() -> Result<()> {
+    let given = std::env::var_os("VELO_CHROMIUM").filter(|p| !p.is_empty());
+    if given.is_some() || Path::new(CHROMIUM).is_file() {
+        return Ok(());
+    }
+    eprintln!(
+        "== the console test needs Chromium, which is not installed: installing Debian's \
+         chromium with apt-get (once; VELO_SKIP_BROWSER_TESTS=1 skips the test instead)"
+    );
+    let install = ["install", "-y", "chromium"];
+    // A fresh machine may have no package lists yet: then update and retry.
+    let installed = apt_get(&install)? || (apt_get(&["update"])? && apt_get(&install)?);
+    if !installed {
+        bail!("cannot install chromium with apt-get; set VELO_SKIP_BROWSER_TESTS=1 to skip the console test");
+    }
+    if !Path::new(CHROMIUM).is_file() {
+        bail!("apt-get installed chromium, but there is no {CHROMIUM}");
+    }
+    Ok(())
+}
+
 /// `cargo xtask test [ARGS]`: the README's test command.
 fn test(extra: &[String]) -> Result<()> {
+    if !std::env::var("VELO_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1") {
+        ensure_chromium()?;
+    }
     let skip_kafka = std::env::var("VELO_SKIP_KAFKA_TESTS").is_ok_and(|v| v == "1");
     let tansu = if skip_kafka {
         None

@@ -194,6 +194,38 @@ pub struct PartitionStatus {
     /// Rows a join of two streams holds in this partition, per input (left,
     /// right); 0 for other jobs.
     pub join_rows: [AtomicU64; 2],
+    /// How long the partition took over each message, as counts per bucket
+    /// (the observations of `velo_partition_batch_latency_seconds`).
+    pub latency: LatencyCounts,
+}
+
+/// A histogram without locks: one counter per bucket of
+/// [`LATENCY_BUCKETS`](crate::serve::metrics::LATENCY_BUCKETS) and one past its
+/// last bound, bumped once per message. Readers take [`LatencyCounts::snapshot`]
+/// and difference two of them for a window (`serve` reports quantiles over the
+/// last second).
+#[derive(Debug, Default)]
+pub struct LatencyCounts {
+    buckets: [AtomicU64; LATENCY_SLOTS],
+}
+
+/// [`LatencyCounts`]' counters: the buckets, then `+Inf`.
+pub const LATENCY_SLOTS: usize = crate::serve::metrics::LATENCY_BUCKETS.len() + 1;
+
+impl LatencyCounts {
+    /// Counts one observation of `seconds` in the first bucket whose upper
+    /// bound is at least `seconds` (Prometheus' `le`).
+    pub fn record(&self, seconds: f64) {
+        let i = crate::serve::metrics::LATENCY_BUCKETS.partition_point(|b| *b < seconds);
+        if let Some(slot) = self.buckets.get(i) {
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Every bucket's count so far.
+    pub fn snapshot(&self) -> [u64; LATENCY_SLOTS] {
+        std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed))
+    }
 }
 
 /// [`PartitionStatus::watermark`] before any watermark arrived.
@@ -209,6 +241,7 @@ impl Default for PartitionStatus {
             worst_backpressure: AtomicU8::default(),
             watermark: AtomicI64::new(NO_WATERMARK),
             join_rows: Default::default(),
+            latency: LatencyCounts::default(),
         }
     }
 }

@@ -61,7 +61,7 @@ use super::{JobCounters, PartitionStatus, RunOptions};
 use crate::app::{Failure, LoadedApp};
 
 /// Messages a partition queue holds before the source blocks.
-const QUEUE_CAPACITY: usize = 64;
+pub const QUEUE_CAPACITY: usize = 64;
 
 /// How long a worker polls its empty queue before parking (see
 /// [`velo_partition::recv_spinning`]) when the machine has a core for each of
@@ -937,7 +937,9 @@ impl<'a> Partition<'a> {
                 return Ok(false);
             }
         }
-        self.latency.record(start.elapsed().as_secs_f64());
+        let took = start.elapsed().as_secs_f64();
+        self.latency.record(took);
+        self.status.latency.record(took);
         Ok(more)
     }
 }

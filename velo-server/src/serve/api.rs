@@ -5,9 +5,11 @@
 //! | `POST /jobs` (body: the app's SQL) | 201 `{"ids": [...]}`; 400 `{"error", "message", "line", "column", "diagnostic"}`; 409 when a live job has the same name; 413 past [`AppState::max_body_bytes`] |
 //! | `GET /jobs` | 200 `{"jobs": [status, ...]}` |
 //! | `GET /jobs/{id}` | 200 status; 404 |
+//! | `GET /jobs/{id}/plan` | 200 `{"id", "name", "plan"}`: the job's plan as `velo-server explain` prints it; 404 |
 //! | `DELETE /jobs/{id}` | 200 status once drained; 202 status while still draining after [`STOP_WAIT`]; 404 |
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /health` | 200 `{"status": "ok"}` |
+//! | `GET /` | the web console ([`super::console`]), which reads only this API |
 //!
 //! Every error is JSON with an `error` field: the handlers' own, and the
 //! router's (404 of an unknown path, 405 of a known path with another method,
@@ -16,9 +18,10 @@
 //! text is parsed and planned like `velo-server check` does, on a blocking
 //! thread, and anything else is looked up, never indexed.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -33,13 +36,14 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use velo_ast::Span;
 use velo_engine::query::QueryExecutor;
-use velo_planner::PlanOptions;
+use velo_planner::{AppPlan, JobPlan, PlanOptions};
 
 use crate::app::{Failure, InputSchema, LoadedApp};
-use crate::processor::{JobReport, NO_WATERMARK};
+use crate::processor::runtime::QUEUE_CAPACITY;
+use crate::processor::{JobReport, LATENCY_SLOTS, NO_WATERMARK};
 
 use super::jobs::{Job, Registry, SubmitError};
-use super::metrics::now_ms;
+use super::metrics::{now_ms, LATENCY_BUCKETS};
 
 /// How long `DELETE /jobs/{id}` waits for the job to drain before answering
 /// 202 (still stopping).
@@ -67,6 +71,149 @@ pub struct AppState {
     pub partitioned: bool,
     /// Request bodies past this many bytes are refused with 413.
     pub max_body_bytes: usize,
+    /// Each job's plan as text (`GET /jobs/{id}/plan`).
+    pub plans: Arc<Plans>,
+    /// Batch latency over the last sampling interval (the status' `latency`).
+    pub latency: Arc<LatencyWindows>,
+}
+
+impl AppState {
+    /// Starts every job of `app` (blocking: see [`Registry::submit`]) and
+    /// keeps each one's plan text for `GET /jobs/{id}/plan`.
+    pub fn submit(&self, app: LoadedApp) -> Result<Vec<Arc<Job>>, SubmitError> {
+        let texts: Vec<String> = app.plan.jobs.iter().map(plan_text).collect();
+        let jobs = self.registry.submit(app)?;
+        let live = self.registry.list();
+        let mut plans = lock(&self.plans.by_id);
+        // Jobs the registry has let go of take their plans with them.
+        plans.retain(|id, _| live.iter().any(|j| &j.id == id));
+        for (job, text) in jobs.iter().zip(texts) {
+            plans.insert(job.id.clone(), text);
+        }
+        Ok(jobs)
+    }
+}
+
+/// Locks `m`, whatever a panicking holder left (the maps behind these locks
+/// stay consistent between statements).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One job's plan as `velo-server explain` prints it.
+fn plan_text(job: &JobPlan) -> String {
+    crate::explain::text(&AppPlan {
+        jobs: vec![job.clone()],
+    })
+}
+
+/// The plan text of every job the registry holds, by id.
+#[derive(Debug, Default)]
+pub struct Plans {
+    by_id: Mutex<HashMap<String, String>>,
+}
+
+/// Batch latency per job and partition over the last sampling interval:
+/// [`LatencyWindows::sample`], called once a second with the rates, takes the
+/// difference of each partition's [`crate::processor::LatencyCounts`] since
+/// the previous call. No lock is taken on the partitions' side: they bump one
+/// atomic counter per message.
+#[derive(Debug, Default)]
+pub struct LatencyWindows {
+    jobs: Mutex<HashMap<String, LatencyWindow>>,
+}
+
+type Buckets = [u64; LATENCY_SLOTS];
+
+#[derive(Debug, Default)]
+struct LatencyWindow {
+    /// Per partition: the counts at the previous sample.
+    last: Vec<Buckets>,
+    /// Per partition: the counts between the last two samples.
+    recent: Vec<Buckets>,
+}
+
+impl LatencyWindows {
+    /// Takes a sample of every live job's latency counters.
+    pub fn sample(&self, registry: &Registry) {
+        let jobs = registry.list();
+        let mut windows = lock(&self.jobs);
+        windows.retain(|id, _| jobs.iter().any(|j| &j.id == id && !j.state().is_terminal()));
+        for job in jobs.iter().filter(|j| !j.state().is_terminal()) {
+            let now: Vec<Buckets> = job
+                .counters
+                .partition_statuses()
+                .iter()
+                .map(|p| p.latency.snapshot())
+                .collect();
+            let window = windows.entry(job.id.clone()).or_default();
+            window.recent = now
+                .iter()
+                .enumerate()
+                .map(|(i, counts)| match window.last.get(i) {
+                    Some(last) => std::array::from_fn(|b| counts[b].saturating_sub(last[b])),
+                    None => *counts,
+                })
+                .collect();
+            window.last = now;
+        }
+    }
+
+    /// Job `id`'s counts over the last interval, per partition; empty before
+    /// the first sample and once the job has ended.
+    fn recent(&self, id: &str) -> Vec<Buckets> {
+        lock(&self.jobs)
+            .get(id)
+            .map(|w| w.recent.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Batch processing time over the last sampling interval (about a second):
+/// quantiles estimated from the histogram's buckets as Prometheus'
+/// `histogram_quantile` does (linear within a bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LatencyJson {
+    /// `null` when no message was handled in the interval.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Messages (batches, watermarks, barriers) handled in the interval.
+    pub messages: u64,
+}
+
+impl LatencyJson {
+    fn of(counts: &Buckets) -> LatencyJson {
+        let ms = |q| quantile(counts, q).map(|s| (s * 1e6).round() / 1e3);
+        LatencyJson {
+            p50_ms: ms(0.5),
+            p99_ms: ms(0.99),
+            messages: counts.iter().sum(),
+        }
+    }
+}
+
+/// The `q` quantile (0 to 1), in seconds, of observations counted per bucket of
+/// [`LATENCY_BUCKETS`] (the last count: past its last bound, reported as that
+/// bound). `None` without observations.
+pub fn quantile(counts: &[u64; LATENCY_SLOTS], q: f64) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total as f64;
+    let mut seen = 0u64;
+    for (i, &n) in counts.iter().enumerate() {
+        if n > 0 && (seen + n) as f64 >= rank {
+            let Some(&upper) = LATENCY_BUCKETS.get(i) else {
+                break;
+            };
+            let lower = i.checked_sub(1).map_or(0.0, |j| LATENCY_BUCKETS[j]);
+            let within = ((rank - seen as f64) / n as f64).clamp(0.0, 1.0);
+            return Some(lower + (upper - lower) * within);
+        }
+        seen += n;
+    }
+    LATENCY_BUCKETS.last().copied()
 }
 
 pub fn router(state: AppState) -> Router {
@@ -76,7 +223,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/jobs", get(list_jobs).post(submit))
         .route("/jobs/{id}", get(get_job).delete(stop_job))
+        .route("/jobs/{id}/plan", get(job_plan))
         .route("/jobs/{id}/checkpoint", post(checkpoint_job))
+        .merge(super::console::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limit))
@@ -340,8 +489,8 @@ async fn submit(
             body,
         }
     })?;
-    let registry = state.registry.clone();
-    let submitted = tokio::task::spawn_blocking(move || registry.submit(app))
+    let submitter = state.clone();
+    let submitted = tokio::task::spawn_blocking(move || submitter.submit(app))
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "submission failed"))?;
     match submitted {
@@ -387,7 +536,10 @@ pub struct JobStatus {
     /// Rows the job's joins hold: its joined tables' (one copy, read by every
     /// partition) and a join of two streams' (per partition, below).
     pub join_rows: u64,
-    /// One entry per V2 partition (empty for V1).
+    /// Batch processing time over the last second, all partitions together
+    /// (`null` quantiles once the job has ended).
+    pub latency: LatencyJson,
+    /// One entry per partition (V1 has one).
     pub partitions: Vec<PartitionJson>,
     /// The newest checkpoint, once one was taken.
     pub checkpoint: Option<CheckpointJson>,
@@ -437,6 +589,9 @@ pub struct PartitionJson {
     pub in_per_s: f64,
     pub out_per_s: f64,
     pub queue_depth: usize,
+    /// Messages the queue holds before the source blocks: SPEC §5's
+    /// utilisation is `queue_depth / queue_capacity`.
+    pub queue_capacity: usize,
     pub backpressure: &'static str,
     /// The worst backpressure state since the job started.
     pub worst_backpressure: &'static str,
@@ -445,6 +600,8 @@ pub struct PartitionJson {
     /// Rows a join of two streams holds here, per input.
     pub join_rows_left: u64,
     pub join_rows_right: u64,
+    /// Batch processing time here over the last second.
+    pub latency: LatencyJson,
 }
 
 fn backpressure_name(level: u8) -> &'static str {
@@ -456,7 +613,8 @@ fn backpressure_name(level: u8) -> &'static str {
     }
 }
 
-pub fn job_status(job: &Job) -> JobStatus {
+/// `job`'s status, with its latency over the last interval of `windows`.
+pub fn job_status(job: &Job, windows: &LatencyWindows) -> JobStatus {
     let status = job.status();
     let r = job.counters.snapshot();
     let rates = job.rates();
@@ -464,6 +622,17 @@ pub fn job_status(job: &Job) -> JobStatus {
     let now = now_ms();
     let live = !status.state.is_terminal();
     let lag = |wm: Option<i64>| wm.filter(|_| live).map(|wm| now.saturating_sub(wm));
+    let recent = if live {
+        windows.recent(&job.id)
+    } else {
+        Vec::new()
+    };
+    let mut total: Buckets = [0; LATENCY_SLOTS];
+    for counts in &recent {
+        for (t, n) in total.iter_mut().zip(counts) {
+            *t += n;
+        }
+    }
     let partitions: Vec<PartitionJson> = job
         .counters
         .partition_statuses()
@@ -485,6 +654,7 @@ pub fn job_status(job: &Job) -> JobStatus {
                 } else {
                     0
                 },
+                queue_capacity: QUEUE_CAPACITY,
                 backpressure: backpressure_name(if live {
                     p.backpressure.load(Ordering::Relaxed)
                 } else {
@@ -495,6 +665,7 @@ pub fn job_status(job: &Job) -> JobStatus {
                 watermark_lag_ms: lag(wm),
                 join_rows_left: p.join_rows[0].load(Ordering::Relaxed),
                 join_rows_right: p.join_rows[1].load(Ordering::Relaxed),
+                latency: LatencyJson::of(recent.get(i).unwrap_or(&[0; LATENCY_SLOTS])),
             }
         })
         .collect();
@@ -530,6 +701,7 @@ pub fn job_status(job: &Job) -> JobStatus {
                 .iter()
                 .map(|p| p.join_rows_left + p.join_rows_right)
                 .sum::<u64>(),
+        latency: LatencyJson::of(&total),
         partitions,
         checkpoint: checkpoint_json(job),
     }
@@ -545,7 +717,7 @@ async fn list_jobs(State(state): State<AppState>) -> Json<JobList> {
         .registry
         .list()
         .iter()
-        .map(|j| job_status(j))
+        .map(|j| job_status(j, &state.latency))
         .collect();
     Json(JobList { jobs })
 }
@@ -562,7 +734,34 @@ async fn get_job(
     Path(id): Path<String>,
 ) -> Result<Json<JobStatus>, ApiError> {
     let job = find(&state, &id)?;
-    Ok(Json(job_status(&job)))
+    Ok(Json(job_status(&job, &state.latency)))
+}
+
+#[derive(Debug, Serialize)]
+struct PlanJson {
+    id: String,
+    name: String,
+    /// As `velo-server explain` prints it.
+    plan: String,
+}
+
+/// `GET /jobs/{id}/plan`: the job's plan as text.
+async fn job_plan(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PlanJson>, ApiError> {
+    let job = find(&state, &id)?;
+    let plan = lock(&state.plans.by_id).get(&id).cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no plan kept for job '{id}'"),
+        )
+    })?;
+    Ok(Json(PlanJson {
+        id: job.id.clone(),
+        name: job.name.clone(),
+        plan,
+    }))
 }
 
 /// How long `POST /jobs/{id}/checkpoint` waits for the checkpoint.
@@ -633,7 +832,7 @@ async fn stop_job(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((code, Json(job_status(&job))).into_response())
+    Ok((code, Json(job_status(&job, &state.latency))).into_response())
 }
 
 #[cfg(test)]
@@ -671,6 +870,35 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.line, Some(1), "{err:?}");
         assert!(err.message.contains("nope"), "{}", err.message);
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_their_bucket() {
+        let mut counts = [0u64; LATENCY_SLOTS];
+        assert_eq!(quantile(&counts, 0.5), None);
+        // 100 observations in (50 us, 100 us], one past the last bound.
+        counts[6] = 100;
+        counts[LATENCY_SLOTS - 1] = 1;
+        let p50 = quantile(&counts, 0.5).unwrap();
+        assert!((p50 - 75.25e-6).abs() < 1e-9, "{p50}");
+        assert_eq!(quantile(&counts, 1.0), Some(1.0));
+        let json = LatencyJson::of(&counts);
+        assert_eq!(json.messages, 101);
+        assert_eq!(json.p50_ms, Some(0.075));
+    }
+
+    #[test]
+    fn latency_counts_use_the_histograms_buckets() {
+        let counts = crate::processor::LatencyCounts::default();
+        // Prometheus' `le`: a bound holds observations up to and including it.
+        for seconds in [1e-6, 1.5e-6, 0.9, 1.0, 3.0] {
+            counts.record(seconds);
+        }
+        let snap = counts.snapshot();
+        assert_eq!((snap[0], snap[1]), (1, 1), "{snap:?}");
+        assert_eq!(snap[LATENCY_BUCKETS.len() - 1], 2, "{snap:?}");
+        assert_eq!(snap[LATENCY_SLOTS - 1], 1, "past 1 s: {snap:?}");
+        assert_eq!(snap.iter().sum::<u64>(), 5);
     }
 
     #[test]

@@ -12,12 +12,13 @@
 //! next batch boundary, emits what it holds, flushes its sinks and commits its
 //! source). [`jobs`] is the registry of jobs and their states, [`api`] the
 //! handlers, [`metrics`] the recorder, installed before any job creates its
-//! counters.
+//! counters, and [`console`] the web console at `GET /`, a page over the API.
 //!
 //! SIGINT / SIGTERM: the server stops accepting connections, every job drains,
 //! the process exits 0. A second signal exits at once (1), without draining.
 
 pub mod api;
+pub mod console;
 pub mod jobs;
 pub mod metrics;
 
@@ -77,6 +78,8 @@ pub fn serve(options: ServeOptions) -> Result<(), Failure> {
         metrics: handle,
         partitioned,
         max_body_bytes: options.max_body_bytes,
+        plans: Arc::default(),
+        latency: Arc::default(),
     };
     let served = rt.block_on(run(&options.bind, app, state));
     // Whatever ended the server (a signal, or an error), drain every job.
@@ -99,7 +102,7 @@ async fn run(bind: &str, app: Option<LoadedApp>, state: api::AppState) -> Result
     let shutdown = shutdown_signal(state.registry.clone())?;
     tracing::info!("listening on http://{addr}");
     if let Some(app) = app {
-        state.registry.submit(app).map_err(|e| match e {
+        state.submit(app).map_err(|e| match e {
             SubmitError::Spawn(e) => Failure::Internal(format!("cannot start a job: {e}")),
             SubmitError::Conflict { name, .. } => {
                 Failure::User(format!("error: job '{name}' is already running"))
@@ -110,11 +113,13 @@ async fn run(bind: &str, app: Option<LoadedApp>, state: api::AppState) -> Result
     let sampler = {
         let registry = state.registry.clone();
         let handle = state.metrics.clone();
+        let latency = state.latency.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SAMPLE_EVERY);
             loop {
                 tick.tick().await;
                 registry.sample();
+                latency.sample(&registry);
                 handle.run_upkeep();
             }
         })
