@@ -322,9 +322,14 @@ impl PhysicalExpr {
     #[inline]
     pub fn eval_predicate(&self, row: &[Value]) -> Result<bool> {
         match self {
-            PhysicalExpr::CompareColumnLiteral { op, index, literal } => Ok(column(row, *index)?
-                .sql_cmp(literal)
-                .is_some_and(|o| op.test(o))),
+            PhysicalExpr::CompareColumnLiteral { op, index, literal } => {
+                let v = column(row, *index)?;
+                match v.sql_cmp(literal) {
+                    Some(o) => Ok(op.test(o)),
+                    // NULL, NaN, or a type error: as `eval` has it.
+                    None => Ok(ops::cmp_tristate(v, literal, *op)? == Some(true)),
+                }
+            }
             other => Ok(matches!(other.eval_ref(row)?.as_ref(), Value::Bool(true))),
         }
     }

@@ -28,6 +28,9 @@ enum Body {
     Project {
         exprs: Vec<PhysicalExpr>,
         scratch: Vec<Value>,
+        /// When every expression is a plain column: their indices, copied
+        /// straight into the output row (nothing can fail).
+        columns: Option<Vec<usize>>,
     },
     /// GROUP BY and aggregates.
     Aggregate(Box<GroupAggregate>),
@@ -127,8 +130,19 @@ impl SelectOperator {
             let select = bind::bind_projection(plan, &row_schema, &qualifiers)?;
             let exprs: Vec<PhysicalExpr> = select.exprs.iter().map(lower).collect();
             let scratch = Vec::with_capacity(exprs.len());
+            let columns = exprs
+                .iter()
+                .map(|e| match e {
+                    PhysicalExpr::Column { index, .. } if *index < row_schema.len() => Some(*index),
+                    _ => None,
+                })
+                .collect();
             (
-                Body::Project { exprs, scratch },
+                Body::Project {
+                    exprs,
+                    scratch,
+                    columns,
+                },
                 Arc::new(Schema::new(select.fields)),
                 select.texts,
             )
@@ -297,9 +311,9 @@ impl SelectOperator {
                 joined
             };
             if let Some(f) = &self.filter {
-                match f.eval(row) {
-                    Ok(Value::Bool(true)) => {}
-                    Ok(_) => {
+                match f.eval_predicate(row) {
+                    Ok(true) => {}
+                    Ok(false) => {
                         self.counters.filtered += 1;
                         continue;
                     }
@@ -310,7 +324,14 @@ impl SelectOperator {
                 }
             }
             let result = match &mut self.body {
-                Body::Project { exprs, scratch } => project_row(exprs, scratch, row, &mut out),
+                Body::Project {
+                    columns: Some(columns),
+                    ..
+                } => {
+                    out.push_row(columns.iter().map(|&c| row[c].clone()));
+                    Ok(())
+                }
+                Body::Project { exprs, scratch, .. } => project_row(exprs, scratch, row, &mut out),
                 Body::Aggregate(agg) => agg.update(row, &mut out),
                 Body::Rows(r) => r.process_row(row, &mut out),
                 Body::Window(w) => {
