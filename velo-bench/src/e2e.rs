@@ -37,6 +37,9 @@ pub(crate) const JOB: &str = "out";
 pub struct E2eOptions {
     pub records: u64,
     pub partitions: Vec<usize>,
+    /// `--readers` values each V2 partition count runs with (config `v2@N/RM`);
+    /// empty: once, with the server's default.
+    pub readers: Vec<usize>,
     /// Where the input CSV, the app files and the outputs go (created if missing).
     pub work_dir: PathBuf,
     /// The `velo-server` binary to run, normally [`default_server_bin`].
@@ -76,6 +79,7 @@ impl E2eOptions {
         E2eOptions {
             records,
             partitions,
+            readers: Vec::new(),
             work_dir,
             server_bin: default_server_bin(),
         }
@@ -126,21 +130,43 @@ pub fn run_e2e(scenario: &Scenario, options: &E2eOptions) -> Result<Vec<E2eResul
     check_setup(&options.partitions, &options.server_bin, &options.work_dir)?;
     let input = prepare_input(scenario, options.records, &options.work_dir)?;
 
-    let configs = std::iter::once(None).chain(options.partitions.iter().map(|&n| Some(n)));
+    let readers: Vec<Option<usize>> = if options.readers.is_empty() {
+        vec![None]
+    } else {
+        options.readers.iter().map(|&r| Some(r)).collect()
+    };
+    let configs = std::iter::once((None, None)).chain(
+        options
+            .partitions
+            .iter()
+            .flat_map(|&n| readers.iter().map(move |&r| (Some(n), r))),
+    );
     let mut results: Vec<E2eResult> = Vec::new();
     let mut v1_output = PathBuf::new();
-    for partitions in configs {
-        let config = partitions.map_or_else(|| "v1".to_string(), |n| format!("v2@{n}"));
+    for (partitions, readers) in configs {
+        let config = match (partitions, readers) {
+            (None, _) => "v1".to_string(),
+            (Some(n), None) => format!("v2@{n}"),
+            (Some(n), Some(r)) => format!("v2@{n}/R{r}"),
+        };
         let stem = format!(
             "scenario-{}-{}-{}",
             scenario.id,
             options.records,
-            config.replace('@', "-")
+            config.replace(['@', '/'], "-")
         );
         let output = options.work_dir.join(format!("{stem}.jsonl"));
         let app = options.work_dir.join(format!("{stem}.sql"));
         write_app(scenario, &input, &output, &app)?;
-        let run = run_server(&options.server_bin, &app, partitions)
+        // Every run writes a new file: truncating the last run's output (V1's
+        // is kept) would cost the run its page-cache pages.
+        let _ = fs::remove_file(&output);
+        let readers_arg = readers.map(|r| r.to_string());
+        let extra: Vec<&std::ffi::OsStr> = match &readers_arg {
+            Some(r) => vec!["--readers".as_ref(), r.as_ref()],
+            None => Vec::new(),
+        };
+        let run = run_server_with(&options.server_bin, &app, partitions, &extra)
             .with_context(|| format!("scenario {} ({config})", scenario.id))?;
         ensure!(
             run.read == options.records,
@@ -385,10 +411,6 @@ pub(crate) struct ServerRun {
     pub engine_seconds: f64,
     /// All it wrote on stderr.
     pub stderr: String,
-}
-
-fn run_server(bin: &Path, app: &Path, partitions: Option<usize>) -> Result<ServerRun> {
-    run_server_with(bin, app, partitions, &[])
 }
 
 /// [`run_server`] with more arguments after `run APP` (`--state-dir DIR`).

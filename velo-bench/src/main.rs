@@ -126,7 +126,8 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     queries: Vec<String>,
     /// `--nexmark`: generating threads per source in the in-process runs,
-    /// comma separated [default: 1,2].
+    /// comma separated [default: 1,2]. End to end: `--readers` of each V2
+    /// run, comma separated [default: the server's own].
     #[arg(long, value_delimiter = ',')]
     readers: Vec<usize>,
     /// `--checkpoints`: distinct grouping keys in the input.
@@ -230,6 +231,7 @@ fn run_end_to_end(
     scenarios: &[&velo_bench::Scenario],
     records: u64,
     partitions: &[usize],
+    readers: &[usize],
     json: &std::path::Path,
     report: &mut Report,
 ) -> Result<()> {
@@ -247,6 +249,7 @@ fn run_end_to_end(
     let options = velo_bench::e2e::E2eOptions {
         records,
         partitions: partitions.to_vec(),
+        readers: readers.to_vec(),
         work_dir,
         server_bin,
     };
@@ -607,7 +610,14 @@ fn real_main() -> Result<()> {
         }
         pb.finish_and_clear();
         if !args.no_e2e {
-            run_end_to_end(&scenarios, records, &partitions, &args.json, &mut report)?;
+            run_end_to_end(
+                &scenarios,
+                records,
+                &partitions,
+                &args.readers,
+                &args.json,
+                &mut report,
+            )?;
         }
         Ok(())
     })();

@@ -58,6 +58,7 @@ fn run(id: &str) -> Vec<velo_bench::e2e::E2eResult> {
     let options = E2eOptions {
         records: RECORDS,
         partitions: vec![2],
+        readers: vec![2],
         work_dir: dir.path().to_path_buf(),
         server_bin,
     };
@@ -67,7 +68,7 @@ fn run(id: &str) -> Vec<velo_bench::e2e::E2eResult> {
             .iter()
             .map(|r| r.config.as_str())
             .collect::<Vec<_>>(),
-        ["v1", "v2@2"]
+        ["v1", "v2@2/R2"]
     );
     for r in &results {
         assert_eq!(r.records, RECORDS);

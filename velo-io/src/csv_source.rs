@@ -57,6 +57,7 @@ use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value}
 
 use crate::error::{show_found, Error, Result};
 use crate::json_source::JsonLinesReader;
+use crate::parallel_file::{ChunkDecoder, Handover, ParallelFileReader, Records, Segment};
 use crate::parse::{convert_text, expected_text, parse_i64, parse_plain_f64, ConvError, TypeGuess};
 use crate::{
     resume_not_a_record_start, resume_past_end, DataReader, ReaderOptions, SourcePosition,
@@ -115,17 +116,17 @@ impl OwnedRecord {
 
 /// Where the record last read by [`RecordReader::next_record`] lies.
 #[derive(Debug, Clone, Copy)]
-struct RecordSpan {
+pub(crate) struct RecordSpan {
     /// The stream offset and line of its first byte.
-    start: u64,
-    line: u64,
+    pub(crate) start: u64,
+    pub(crate) line: u64,
     /// The position after it (where the next one may begin).
-    after: SourcePosition,
+    pub(crate) after: SourcePosition,
 }
 
 /// The CSV parser (see the module docs): the input stream, the bytes read from
 /// the oldest record still to be decoded on, and the fields of the last record.
-struct RecordReader<R> {
+pub(crate) struct RecordReader<R> {
     inner: R,
     /// `buf[..filled]` holds the stream's bytes from offset `base` on.
     buf: Vec<u8>,
@@ -173,6 +174,26 @@ impl<R> RecordReader<R> {
             in_unquoted: false,
             record_from: 0,
         }
+    }
+
+    /// A parser of `bytes`, a whole number of records that lie in the input at
+    /// `at`: they are all there is (no more is read), and lines are numbered
+    /// from `at.line`. A BOM is dropped only at byte 0 of the input.
+    pub(crate) fn over_chunk(
+        inner: R,
+        bytes: Vec<u8>,
+        at: SourcePosition,
+        delimiter: u8,
+    ) -> RecordReader<R> {
+        let mut r = RecordReader::new(inner, delimiter);
+        r.filled = bytes.len();
+        r.buf = bytes;
+        r.base = at.byte;
+        r.line = at.line;
+        r.keep_from = at.byte;
+        r.eof = true;
+        r.at_start = at.byte == 0;
+        r
     }
 
     /// The position after the last record read (after the blank lines that ended
@@ -242,6 +263,64 @@ impl<R> RecordReader<R> {
     /// Hands a record with a quoted field to [`RecordReader::split_quoted`].
     #[inline]
     fn split(&mut self, from: usize) -> Option<(usize, u64)> {
+        if matches!(self.delimiter, b'\r' | b'\n') || from >= self.filled {
+            // The delimiter is a line break itself.
+            return self.split_bytewise(from);
+        }
+        let buf = &self.buf[..self.filled];
+        self.bounds.clear();
+        self.in_unquoted = false;
+        self.record_from = from;
+        if buf[from] == QUOTE {
+            return self.split_quoted(from);
+        }
+        // The field ends, found eight bytes at a time.
+        let end = buf.len();
+        let delimiter = self.delimiter;
+        let mut field = from;
+        let mut i = from;
+        while i + 8 <= end {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&buf[i..i + 8]);
+            let w = u64::from_le_bytes(word);
+            let mut stops =
+                bytes_equal(w, delimiter) | bytes_equal(w, b'\r') | bytes_equal(w, b'\n');
+            while stops != 0 {
+                let j = i + (stops.trailing_zeros() / 8) as usize;
+                self.bounds.push((field - from, j - from));
+                if buf[j] != delimiter {
+                    return Some((j + 1, u64::from(buf[j] == b'\n')));
+                }
+                field = j + 1;
+                if buf.get(field) == Some(&QUOTE) {
+                    return self.split_quoted(from);
+                }
+                stops &= stops - 1;
+            }
+            i += 8;
+        }
+        loop {
+            while i < end && self.stops[buf[i] as usize] == 0 {
+                i += 1;
+            }
+            self.bounds.push((field - from, i - from));
+            if i == end {
+                return self.eof.then_some((end, 0));
+            }
+            let b = buf[i];
+            i += 1;
+            if b != delimiter {
+                return Some((i, u64::from(b == b'\n')));
+            }
+            if i < end && buf[i] == QUOTE {
+                return self.split_quoted(from);
+            }
+            field = i;
+        }
+    }
+
+    /// [`RecordReader::split`], byte by byte.
+    fn split_bytewise(&mut self, from: usize) -> Option<(usize, u64)> {
         let buf = &self.buf[..self.filled];
         let end = buf.len();
         self.bounds.clear();
@@ -345,7 +424,7 @@ impl<R: Read> RecordReader<R> {
     /// Reads the next record, skipping the blank lines before it; `None` at the end
     /// of the input. Its fields are then [`RecordReader::fields`].
     #[inline]
-    fn next_record(&mut self) -> std::io::Result<Option<RecordSpan>> {
+    pub(crate) fn next_record(&mut self) -> std::io::Result<Option<RecordSpan>> {
         loop {
             if self.at_start && self.base == 0 && self.pos == 0 {
                 if self.filled < UTF8_BOM.len() && !self.eof {
@@ -451,6 +530,15 @@ impl<R: std::fmt::Debug> std::fmt::Debug for RecordReader<R> {
     }
 }
 
+/// The high bit of each byte of `w` that equals `b`, exactly (no false
+/// positives above a match, unlike the shorter `(v - 0x01..) & !v` test).
+#[inline(always)]
+fn bytes_equal(w: u64, b: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let v = w ^ (u64::from(b) * 0x0101_0101_0101_0101);
+    !(((v & LOW7) + LOW7) | v | LOW7)
+}
+
 /// Opens a file source in any text format, at `options.resume` when set; it
 /// reports its position.
 pub(crate) fn open_file_reader(
@@ -478,6 +566,9 @@ pub(crate) fn open_file_reader(
                 reader.resume(at)?;
             }
             reader.resumable = true;
+            if options.readers > 1 && reader.can_split() {
+                return Ok(Box::new(reader.into_parallel(options.readers)?));
+            }
             Box::new(reader)
         }
         Format::JsonLines => {
@@ -487,6 +578,9 @@ pub(crate) fn open_file_reader(
                 reader.resume(at)?;
             }
             reader.resumable = true;
+            if options.readers > 1 && reader.can_split() {
+                return Ok(Box::new(reader.into_parallel(options.readers)?));
+            }
             Box::new(reader)
         }
     })
@@ -496,7 +590,7 @@ pub(crate) fn open_file_reader(
 /// allocation) while the column repeats it. It follows every new value while
 /// that pays, and is reconsidered per batch: a column whose values rarely repeat
 /// keeps only the first of each batch, so it pays one comparison per value.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct StrColumn {
     last: Option<Arc<str>>,
     follow: bool,
@@ -539,7 +633,7 @@ impl StrColumn {
 /// How one column's text becomes a value: the common forms of BIGINT and DOUBLE
 /// (no surrounding whitespace, no exponent) are parsed straight away, the rest as
 /// [`convert_text`] parses them.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Column {
     Int,
     Float,
@@ -548,7 +642,7 @@ enum Column {
 }
 
 /// How one record becomes one row: resolved once at open.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Decoder {
     label: Arc<str>,
     names: Vec<Arc<str>>,
@@ -677,6 +771,9 @@ pub struct CsvReader<R> {
     batch_size: usize,
     done: bool,
     delimiter: u8,
+    /// For a decoding thread of a [`ParallelFileReader`]:
+    /// the position after each row in `builder` (`None`: not kept).
+    afters: Option<Vec<SourcePosition>>,
 }
 
 impl<R: Read> CsvReader<R> {
@@ -824,6 +921,7 @@ impl<R: Read> CsvReader<R> {
             batch_size,
             done: false,
             delimiter: encoding.delimiter,
+            afters: None,
         })
     }
 
@@ -896,6 +994,9 @@ impl<R: Read> CsvReader<R> {
                 return self.fail(e, last, end);
             }
             self.positions.push(span.line);
+            if let Some(afters) = &mut self.afters {
+                afters.push(end);
+            }
             last = end;
         }
         self.position = last;
@@ -944,6 +1045,101 @@ impl<R: Read> CsvReader<R> {
             self.position = last;
             self.deferred = Some((e, after));
             Ok(Some(self.take_batch()))
+        }
+    }
+}
+
+impl CsvReader<File> {
+    /// Whether [`Self::into_parallel`] can take this reader: nothing went
+    /// wrong while sampling, and the delimiter is not a byte the splitting
+    /// looks for.
+    pub(crate) fn can_split(&self) -> bool {
+        !(self.pending_error.is_some() || matches!(self.delimiter, b'\r' | b'\n' | QUOTE))
+    }
+
+    /// This reader, opened (and resumed) on a file, handed to a
+    /// [`ParallelFileReader`] that reads on from its position with `decoders`
+    /// threads (what was sampled is read again). Only when
+    /// [`Self::can_split`].
+    pub(crate) fn into_parallel(self, decoders: usize) -> Result<ParallelFileReader> {
+        let template = self.chunk_decoder();
+        let handover = Handover {
+            label: self.decoder.label.to_string(),
+            schema: self.schema.clone(),
+            batch_size: self.batch_size,
+            position: self.position,
+            records: Records::Csv {
+                delimiter: self.delimiter,
+            },
+            decoder: Box::new(move || template.chunk_decoder()),
+            file: self.rdr.inner,
+        };
+        ParallelFileReader::start(handover, decoders)
+    }
+}
+
+impl<R> CsvReader<R> {
+    /// A reader that decodes chunks of this reader's input as this reader
+    /// would ([`ChunkDecoder::decode_chunk`]), on a thread of its own.
+    fn chunk_decoder(&self) -> CsvReader<std::io::Empty> {
+        CsvReader {
+            rdr: RecordReader::over_chunk(
+                std::io::empty(),
+                Vec::new(),
+                self.position,
+                self.delimiter,
+            ),
+            decoder: self.decoder.clone(),
+            schema: self.schema.clone(),
+            pending: VecDeque::new(),
+            pending_error: None,
+            deferred: None,
+            position: self.position,
+            first: self.first,
+            resumable: true,
+            builder: BatchBuilder::with_capacity(self.schema.clone(), self.batch_size),
+            positions: Vec::with_capacity(self.batch_size),
+            batch_size: self.batch_size,
+            done: false,
+            delimiter: self.delimiter,
+            afters: Some(Vec::with_capacity(self.batch_size)),
+        }
+    }
+}
+
+impl ChunkDecoder for CsvReader<std::io::Empty> {
+    fn decode_chunk(
+        &mut self,
+        bytes: Vec<u8>,
+        at: SourcePosition,
+        last: bool,
+        out: &mut Vec<Segment>,
+    ) {
+        self.rdr = RecordReader::over_chunk(std::io::empty(), bytes, at, self.delimiter);
+        self.position = at;
+        self.done = false;
+        self.deferred = None;
+        loop {
+            match self.read_batch() {
+                Ok(Some(batch)) => {
+                    let afters = std::mem::replace(
+                        self.afters.get_or_insert_with(Vec::new),
+                        Vec::with_capacity(self.batch_size),
+                    );
+                    out.push(Segment::Rows {
+                        batch,
+                        afters,
+                        after: self.position,
+                    });
+                }
+                Ok(None) => {
+                    if last {
+                        out.push(Segment::End(self.position));
+                    }
+                    break;
+                }
+                Err(e) => out.push(Segment::Failed(e, self.position)),
+            }
         }
     }
 }

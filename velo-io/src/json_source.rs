@@ -35,7 +35,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{BufRead, Seek, SeekFrom};
+use std::io::{BufRead, Cursor, Seek, SeekFrom};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -45,6 +45,7 @@ use velo_types::connector::Encoding;
 use velo_types::{Batch, BatchBuilder, DataType, Decimal, Field, Schema, SchemaRef, Value};
 
 use crate::error::{show_found, Error, Result};
+use crate::parallel_file::{ChunkDecoder, Handover, ParallelFileReader, Records, Segment};
 use crate::parse::{convert_text, expected_text, parse_decimal, parse_timestamp, ConvError};
 use crate::render::write_float;
 use crate::{
@@ -79,6 +80,9 @@ pub struct JsonLinesReader<R> {
     positions: Vec<u64>,
     batch_size: usize,
     done: bool,
+    /// For a decoding thread of a [`ParallelFileReader`]: the position after
+    /// each row in `builder` (`None`: not kept).
+    afters: Option<Vec<SourcePosition>>,
 }
 
 impl<R: BufRead> JsonLinesReader<R> {
@@ -109,6 +113,7 @@ impl<R: BufRead> JsonLinesReader<R> {
             positions: Vec::with_capacity(batch_size),
             batch_size,
             done: false,
+            afters: None,
         };
         let (schema, decoder) = match &encoding.schema {
             Some(declared) => (declared.clone(), JsonRowDecoder::new(declared)),
@@ -238,7 +243,12 @@ impl<R: BufRead> JsonLinesReader<R> {
                 }
             };
             match result {
-                Ok(()) => last = after,
+                Ok(()) => {
+                    if let Some(afters) = &mut self.afters {
+                        afters.push(after);
+                    }
+                    last = after;
+                }
                 Err(e) if self.builder.is_empty() => {
                     self.position = after;
                     return Err(e);
@@ -308,11 +318,101 @@ impl<R: BufRead + Seek> JsonLinesReader<R> {
     }
 }
 
+impl JsonLinesReader<std::io::BufReader<std::fs::File>> {
+    /// Whether [`Self::into_parallel`] can take this reader: nothing went
+    /// wrong while sampling.
+    pub(crate) fn can_split(&self) -> bool {
+        self.pending_error.is_none()
+    }
+
+    /// This reader, opened (and resumed) on a file, handed to a
+    /// [`ParallelFileReader`] that reads on from its position with `decoders`
+    /// threads (what was sampled is read again). Only when
+    /// [`Self::can_split`].
+    pub(crate) fn into_parallel(self, decoders: usize) -> Result<ParallelFileReader> {
+        let template = self.chunk_decoder();
+        let handover = Handover {
+            label: self.label.to_string(),
+            schema: self.schema.clone(),
+            batch_size: self.batch_size,
+            position: self.position,
+            records: Records::JsonLines,
+            decoder: Box::new(move || template.chunk_decoder()),
+            file: self.input.into_inner(),
+        };
+        ParallelFileReader::start(handover, decoders)
+    }
+}
+
+impl<R> JsonLinesReader<R> {
+    /// A reader that decodes chunks of this reader's input as this reader
+    /// would ([`ChunkDecoder::decode_chunk`]), on a thread of its own.
+    fn chunk_decoder(&self) -> JsonLinesReader<Cursor<Vec<u8>>> {
+        JsonLinesReader {
+            input: Cursor::new(Vec::new()),
+            label: self.label.clone(),
+            schema: self.schema.clone(),
+            decoder: self.decoder.clone(),
+            line: 0,
+            at: self.position,
+            buf: Vec::with_capacity(4096),
+            pending: VecDeque::new(),
+            pending_error: None,
+            deferred: None,
+            position: self.position,
+            resumable: true,
+            builder: BatchBuilder::with_capacity(self.schema.clone(), self.batch_size),
+            positions: Vec::with_capacity(self.batch_size),
+            batch_size: self.batch_size,
+            done: false,
+            afters: Some(Vec::with_capacity(self.batch_size)),
+        }
+    }
+}
+
+impl ChunkDecoder for JsonLinesReader<Cursor<Vec<u8>>> {
+    fn decode_chunk(
+        &mut self,
+        bytes: Vec<u8>,
+        at: SourcePosition,
+        last: bool,
+        out: &mut Vec<Segment>,
+    ) {
+        self.input = Cursor::new(bytes);
+        self.at = at;
+        self.position = at;
+        self.done = false;
+        self.deferred = None;
+        loop {
+            match self.read_batch() {
+                Ok(Some(batch)) => {
+                    let afters = std::mem::replace(
+                        self.afters.get_or_insert_with(Vec::new),
+                        Vec::with_capacity(self.batch_size),
+                    );
+                    out.push(Segment::Rows {
+                        batch,
+                        afters,
+                        after: self.position,
+                    });
+                }
+                Ok(None) => {
+                    if last {
+                        out.push(Segment::End(self.position));
+                    }
+                    break;
+                }
+                Err(e) => out.push(Segment::Failed(e, self.position)),
+            }
+        }
+    }
+}
+
 /// Decodes one JSON object into a row of a fixed schema: the decoding rules of
 /// this module, shared by the JSON-lines reader and the Kafka reader (one
 /// message value at a time). Column names and types are resolved when it is
 /// built; decoding allocates only the row's string values.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct JsonRowDecoder {
     names: Vec<Arc<str>>,
     types: Vec<DataType>,

@@ -48,6 +48,7 @@ mod json_source;
 pub mod kafka;
 pub mod kafka_table;
 pub mod nexmark;
+pub mod parallel_file;
 mod parse;
 pub mod render;
 pub mod stdin;
@@ -268,9 +269,11 @@ pub struct ReaderOptions {
     /// `Some` for any other source is an [`Error::Resume`].
     pub resume: Option<SourcePosition>,
     /// Threads that decode the source in parallel, for a source that can be
-    /// split (the Nexmark generator): each makes every `readers`-th chunk of
-    /// the input and the reader returns the chunks in order, so the rows come
-    /// out exactly as with one. 1 (the default): the reader's own thread only.
+    /// split (a CSV or JSON lines file, the unpaced Nexmark generator): each
+    /// makes every `readers`-th chunk of the input and the reader returns the
+    /// chunks in order, so the batches, errors and positions are exactly those
+    /// of one reader ([`parallel_file`], [`nexmark::ParallelNexmarkReader`]).
+    /// 1 (the default): the reader's own thread only.
     pub readers: usize,
 }
 

@@ -27,12 +27,21 @@ fn schema_text(schema: &velo_types::Schema) -> String {
         .join(", ")
 }
 
+/// How many threads read a source that can be split: `--readers`, whose
+/// default depends on the processor and the machine's cores (the rule, not
+/// this machine's count, so that the plan reads the same anywhere).
+fn readers_text(what: &str) -> String {
+    format!("--readers: by default 1 with V1, with V2 one per core (at most 8){what}")
+}
+
 fn source_json(job: &JobPlan) -> Json {
     let s = &job.source;
     let mut v = match &s.config {
         SourceConfig::File { path, encoding } => json!({
             "type": "file_source", "path": path.display().to_string(),
             "format": format!("{:?}", encoding.format),
+            // Split into chunks decoded in parallel, handed over in order.
+            "decoding_threads": readers_text(", and one more thread splitting the file when 2 or more"),
         }),
         SourceConfig::Stdin { encoding } => {
             json!({"type": "stdin_source", "format": format!("{:?}", encoding.format)})
@@ -47,10 +56,7 @@ fn source_json(job: &JobPlan) -> Json {
             "generating_threads": if n.rate.is_some() {
                 "1 (paced)".to_string()
             } else {
-                format!(
-                    "--readers, by default {} here (the cores but one)",
-                    crate::processor::default_readers()
-                )
+                readers_text("")
             },
         }),
         SourceConfig::Kafka(k) => json!({

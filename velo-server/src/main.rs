@@ -267,7 +267,10 @@ fn execute(cli: Cli) -> Result<(), Failure> {
                 stop: processor::stop_on_signal(),
                 state_dir: Some(state_dir.unwrap_or_else(|| default_state_dir(&app))),
                 fresh,
-                readers: readers.map_or_else(processor::default_readers, |n| n as usize),
+                readers: readers.map_or_else(
+                    || processor::default_readers(matches!(processor, Processor::V2)),
+                    |n| n as usize,
+                ),
             };
             match processor {
                 Processor::V1 => processor::run_app(&V1Processor, &loaded, &options),

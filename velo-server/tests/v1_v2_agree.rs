@@ -18,6 +18,9 @@
 //! random too: watermarks advance at batch boundaries. Failing records (the
 //! reader's, CAST, division by zero, overflow) meet each `failure_strategy`.
 //!
+//! V2 runs read the CSV with one to three decoding threads (`--readers`), in
+//! turn: their chunks are handed over in order, so the batches are V1's.
+//!
 //! A file, stdin and the generator have one source partition
 //! (`SINGLE_PARTITION` in `processor/source.rs`); only a Kafka topic has
 //! several. Reading one interleaves its partitions in an order that depends
@@ -526,6 +529,18 @@ fn try_run(
     extra: &Extra,
     tag: &str,
 ) -> Result<Run, Failure> {
+    try_run_with(processor, dir, case, extra, tag, 1)
+}
+
+/// [`try_run`] with the CSV file decoded by `readers` threads.
+fn try_run_with(
+    processor: &dyn JobProcessor,
+    dir: &Path,
+    case: &Case,
+    extra: &Extra,
+    tag: &str,
+    readers: usize,
+) -> Result<Run, Failure> {
     let app = load_with(dir, case, extra, tag);
     let counters = JobCounters::default();
     let options = RunOptions {
@@ -534,7 +549,7 @@ fn try_run(
         stop: Arc::new(AtomicBool::new(false)),
         state_dir: None,
         fresh: false,
-        readers: 1,
+        readers,
     };
     processor.run(&app, &app.plan.jobs[0], &options, &counters)?;
     Ok(Run {
@@ -670,8 +685,10 @@ fn check_with(case: &Case, extra: &Extra) {
     let app = load_with(dir.path(), case, extra, "v1");
     for (i, (partitions, strategy, placement)) in v2_configs(&app).into_iter().enumerate() {
         let tag = format!("v2_{i}");
+        // One to three threads decode the CSV, in turn.
+        let readers = 1 + i % 3;
         let what = format!(
-            "V2 with {partitions} partitions, strategy {}, placement {}, batch size {}\n{app_text}",
+            "V2 with {partitions} partitions, strategy {}, placement {}, {readers} readers, batch size {}\n{app_text}",
             strategy.map_or("auto", |s| s.name()),
             placement.name(),
             case.batch_size
@@ -681,7 +698,7 @@ fn check_with(case: &Case, extra: &Extra) {
             strategy,
             placement,
         };
-        let result = try_run(&processor, dir.path(), case, extra, &tag);
+        let result = try_run_with(&processor, dir.path(), case, extra, &tag, readers);
         let (v1, v2) = match (&v1, result) {
             (Some(v1), Ok(v2)) => (v1, v2),
             (None, Err(_)) => continue,

@@ -43,17 +43,20 @@ pub struct RunOptions {
     pub state_dir: Option<std::path::PathBuf>,
     /// `--fresh`: discard the jobs' checkpoints before starting.
     pub fresh: bool,
-    /// `--readers`: threads that decode a source that can be split (the
-    /// Nexmark generator) in parallel; 1: the job's thread alone.
+    /// `--readers`: threads that decode a source that can be split (a CSV
+    /// file, the Nexmark generator) in parallel; 1: the job's thread alone.
     pub readers: usize,
 }
 
-/// The `--readers` default: one decoding thread per core beyond the first,
-/// at least one (on 2 cores: 1, the job's own thread reads). Each returns
-/// its chunks in order, so the rows are the same whatever the count.
-pub fn default_readers() -> usize {
+/// The `--readers` default: for V1, 1 (the job's own thread does
+/// everything); for V2, one decoding thread per core, at most 8. Readers
+/// return their chunks in order, so the rows are the same whatever the count.
+pub fn default_readers(partitioned: bool) -> usize {
+    if !partitioned {
+        return 1;
+    }
     std::thread::available_parallelism()
-        .map_or(1, |n| n.get().saturating_sub(1))
+        .map_or(1, |n| n.get())
         .clamp(1, 8)
 }
 

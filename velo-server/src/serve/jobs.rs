@@ -344,7 +344,7 @@ impl Registry {
             stop: job.stop.clone(),
             state_dir: self.state_dir.clone(),
             fresh: false,
-            readers: super::super::processor::default_readers(),
+            readers: super::super::processor::default_readers(processor.name() != "v1"),
         };
         let job = job.clone();
         std::thread::Builder::new()
