@@ -100,10 +100,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One job's plan as `velo-server explain` prints it.
+/// One job's plan as `velo-server explain` prints it; on a stack deep enough
+/// for an expression at the depth limit (cloning, rendering and dropping the
+/// plan recurse through it).
 fn plan_text(job: &JobPlan) -> String {
-    crate::explain::text(&AppPlan {
-        jobs: vec![job.clone()],
+    velo_ast::with_expr_stack(|| {
+        crate::explain::text(&AppPlan {
+            jobs: vec![job.clone()],
+        })
     })
 }
 
