@@ -619,12 +619,13 @@ impl StrColumn {
     }
 
     /// At the end of a batch: follow new values in the next one if at least one
-    /// value in eight repeated the last.
+    /// value in eight repeated the last. The last value is dropped either way,
+    /// so no value is shared by two batches: another thread drops a batch
+    /// (a V2 worker) while this one goes on reading, and a reference count
+    /// bumped by both would bounce between their cores on every row.
     fn next_batch(&mut self) {
         self.follow = self.hits >= self.misses / 8;
-        if !self.follow {
-            self.last = None;
-        }
+        self.last = None;
         self.hits = 0;
         self.misses = 0;
     }

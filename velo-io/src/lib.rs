@@ -171,6 +171,13 @@ pub trait DataReader: Send {
         None
     }
 
+    /// Threads of its own the reader keeps busy besides the caller's (its
+    /// decoding and splitting threads); 0 for most readers. The runtime counts
+    /// them when it decides whether its own threads may spin on a core.
+    fn helper_threads(&self) -> usize {
+        0
+    }
+
     /// For a reader that can be resumed (files): its position after what it has
     /// returned so far, exact after every `next_batch` that returned a batch or a
     /// record error (see [`SourcePosition`]); pass it as [`ReaderOptions::resume`]

@@ -368,6 +368,10 @@ impl DataReader for ParallelNexmarkReader {
     async fn commit(&mut self) -> Result<()> {
         Ok(())
     }
+
+    fn helper_threads(&self) -> usize {
+        self.threads.len()
+    }
 }
 
 /// A [`DataReader`] over one split of a Nexmark table.

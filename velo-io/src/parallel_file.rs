@@ -4,7 +4,7 @@
 //! [`crate::json_source::JsonLinesReader`]).
 //!
 //! ```text
-//! splitter thread:   file -> chunks of about one batch of whole records -> decoder k % M
+//! splitter thread:   file -> chunks of about 4 batches of whole records -> decoder k % M
 //! decoder threads:   chunk -> batches and record errors (the format's reader over the chunk)
 //! the reader:        chunk 0, 1, 2, ... in order -> re-cut into batch_size rows -> caller
 //! ```
@@ -14,13 +14,13 @@
 //! lines are no records), found with `memchr`; a region that holds a quote is
 //! split by the CSV parser itself, which knows where quoted line breaks are.
 //! In JSON lines a record is a line that is not blank (JSON strings hold no
-//! raw line breaks). A chunk holds `batch_size` records when the scan counted
-//! right, and the reader does not rely on it: it re-cuts what the decoders
-//! return into batches of `batch_size` rows, ended early by a record error
-//! just as one reader ends them, so a chunk that holds fewer records (a BOM
-//! line, a record error) changes nothing the caller sees. When every chunk is
-//! one full batch, as on clean input, batches are handed on as they are, with
-//! no copy.
+//! raw line breaks). A chunk holds [`BATCHES_PER_CHUNK`] batches' worth of
+//! records when the scan counted right, and the reader does not rely on it:
+//! it re-cuts what the decoders return into batches of `batch_size` rows,
+//! ended early by a record error just as one reader ends them, so a chunk
+//! that holds fewer records (a BOM line, a record error) changes nothing the
+//! caller sees. When every chunk is whole batches, as on clean input, they are
+//! handed on as they are, with no copy.
 //!
 //! Each decoder keeps at most [`CHUNKS_AHEAD`] results ready; dropping the
 //! reader stops the threads.
@@ -40,6 +40,10 @@ use crate::{DataReader, SourcePosition};
 
 /// Chunks each decoder keeps decoded ahead of the reader.
 pub const CHUNKS_AHEAD: usize = 4;
+
+/// Batches of records per chunk: each chunk costs two hand-overs between
+/// threads (to its decoder and back), which a few batches share.
+pub const BATCHES_PER_CHUNK: usize = 4;
 
 /// The splitter reads the file in blocks of this many bytes.
 const READ_BLOCK: usize = 1 << 20;
@@ -184,7 +188,7 @@ impl ParallelFileReader {
             eof: false,
             at: position,
             records,
-            want: batch_size,
+            want: batch_size.saturating_mul(BATCHES_PER_CHUNK),
         };
         let spawned = std::thread::Builder::new()
             .name("split".into())
@@ -343,6 +347,10 @@ impl DataReader for ParallelFileReader {
 
     fn position(&self) -> Option<SourcePosition> {
         Some(self.position)
+    }
+
+    fn helper_threads(&self) -> usize {
+        self.threads.len()
     }
 }
 

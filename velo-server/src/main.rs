@@ -127,8 +127,9 @@ enum Command {
         /// Discard the jobs' checkpoints and start from the beginning.
         #[arg(long)]
         fresh: bool,
-        /// Threads that generate a Nexmark source in parallel, 1 to 64
-        /// (default: the cores but one, at least 1); the rows are the same.
+        /// Threads that decode a CSV or JSON lines file, or generate a Nexmark
+        /// source, in parallel, 1 to 64 (default: 1 with V1, one per core up
+        /// to 8 with V2); the rows are the same.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
         readers: Option<u64>,
     },

@@ -244,6 +244,10 @@ pub struct PartitionLayout {
     /// routed (its join key columns, in the order of `ctx`'s, so that equal
     /// keys of both streams meet in one partition).
     pub right_ctx: Option<RoutingContext>,
+    /// Threads the job's readers run besides the runtime's own (decoding a
+    /// file, generating Nexmark events): counted when deciding whether the
+    /// runtime's threads each have a core to spin on.
+    pub reader_threads: usize,
 }
 
 impl PartitionLayout {
@@ -331,6 +335,7 @@ impl PartitionLayout {
             source_partition_column,
             placement: Placement::Auto,
             right_ctx,
+            reader_threads: 0,
         })
     }
 
@@ -343,6 +348,7 @@ impl PartitionLayout {
             source_partition_column: None,
             placement: Placement::Compact,
             right_ctx: None,
+            reader_threads: 0,
         }
     }
 
@@ -454,7 +460,7 @@ where
     let single = layout.is_single();
     let hosted = layout.placement.resolve(partitions) == Placement::Compact;
     let threads = partitions + usize::from(!hosted);
-    let spin = spin_before_park(threads);
+    let spin = spin_before_park(threads + layout.reader_threads);
     if single {
         tracing::debug!(
             job = %job.name,
@@ -635,7 +641,8 @@ pub fn run_job(
     };
     let schema = source.schema();
     let right_schema = source.right_schema();
-    let layout = layout(&schema, right_schema.as_deref())?;
+    let mut layout = layout(&schema, right_schema.as_deref())?;
+    layout.reader_threads = source.helper_threads();
     // One copy of each joined table serves every partition; it counts once
     // against the job's memory limit.
     let tables = app.load_tables(job, true)?;

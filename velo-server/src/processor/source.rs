@@ -215,6 +215,11 @@ impl SourceDriver {
     }
 
     /// Where the sink side acknowledges barriers (partitioned sources).
+    /// The reader's own threads (see [`DataReader::helper_threads`]).
+    pub fn helper_threads(&self) -> usize {
+        self.reader.helper_threads()
+    }
+
     pub fn acks(&self) -> Acks {
         self.progress
             .as_ref()

@@ -36,6 +36,14 @@ impl Inputs {
         }
     }
 
+    /// The readers' own threads, both streams together.
+    pub fn helper_threads(&self) -> usize {
+        match self {
+            Inputs::One(s) => s.helper_threads(),
+            Inputs::Two(t) => t.sides.iter().map(|s| s.helper_threads()).sum(),
+        }
+    }
+
     /// The second stream's schema, when there is one.
     pub fn right_schema(&self) -> Option<SchemaRef> {
         match self {
