@@ -957,3 +957,77 @@ fn a_job_checkpoints_on_request_and_resumes_after_the_server_is_killed() {
     assert_eq!(status, 200, "{taken}");
     assert_eq!(taken["id"], 2, "{taken}");
 }
+
+/// The apps kept for a restart (see `serve/kept.rs`).
+fn kept_apps(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join(".velo-state/submitted"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn apps_submitted_over_http_run_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let counting =
+        "CREATE STREAM counts AS SELECT customer_id, COUNT(*) AS n FROM orders GROUP BY customer_id
+         WITH ('orders.type' = 'generator_source', 'orders.records' = '1000000000000',
+               'checkpoint.interval' = '1h',
+               'counts.type' = 'file_sink', 'counts.path' = 'counts.jsonl');";
+    let mut server = Server::start(dir.path(), &[]);
+    let counts = server.submit(counting).remove(0);
+    let other = server.submit(&endless_orders("other")).remove(0);
+    assert_eq!(kept_apps(dir.path()), ["000001.sql", "000002.sql"]);
+    server.wait_for(&counts, "read records", |j| records(j, "in") > 10_000);
+    let (status, taken) = server.json("POST", &format!("/jobs/{counts}/checkpoint"), "");
+    assert_eq!(status, 200, "{taken}");
+    // A job stopped by its user is not run again.
+    let (status, stopped) = server.json("DELETE", &format!("/jobs/{other}"), "");
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(kept_apps(dir.path()), ["000001.sql"]);
+
+    // Killed: the kept app runs again, from its checkpoint.
+    server.signal_and_wait("-KILL");
+    let mut server = Server::start(dir.path(), &[]);
+    let (status, list) = server.json("GET", "/jobs", "");
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["counts"], "{list}\n{}", server.stderr());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.stderr().contains("resuming from checkpoint 1") {
+        assert!(Instant::now() < deadline, "{}", server.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.wait_for("counts-1", "read records", |j| records(j, "in") > 0);
+
+    // Drained by SIGTERM: still kept, and run again by the next server.
+    assert_eq!(server.signal_and_wait("-TERM"), Some(0));
+    assert_eq!(kept_apps(dir.path()), ["000001.sql"]);
+    // An app that no longer plans is set aside, the others still run.
+    std::fs::write(
+        dir.path().join(".velo-state/submitted/000005.sql"),
+        "CREATE STREAM broken AS SELECT nope FROM",
+    )
+    .unwrap();
+    let server = Server::start(dir.path(), &[]);
+    server.wait_for("counts-1", "read records", |j| records(j, "in") > 0);
+    assert!(
+        server
+            .stderr()
+            .contains("000005.sql no longer runs, set aside"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(kept_apps(dir.path()), ["000001.sql", "000005.sql.refused"]);
+}

@@ -81,8 +81,42 @@ impl AppState {
     /// Starts every job of `app` (blocking: see [`Registry::submit`]) and
     /// keeps each one's plan text for `GET /jobs/{id}/plan`.
     pub fn submit(&self, app: LoadedApp) -> Result<Vec<Arc<Job>>, SubmitError> {
+        self.submit_kept(app, None)
+    }
+
+    /// [`AppState::submit`] for an app submitted over HTTP: it is kept in the
+    /// state directory until its jobs end (see [`super::kept`]), so that a
+    /// restarted server runs it again.
+    pub fn submit_over_http(&self, app: LoadedApp) -> Result<Vec<Arc<Job>>, SubmitError> {
+        let Some(store) = self.registry.kept() else {
+            return self.submit(app);
+        };
+        let kept = match store.keep(&app.source, app.plan.jobs.len()) {
+            Ok(kept) => Some(kept),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot keep the app for a restart of the server (it runs now, but not after one): {e}"
+                );
+                None
+            }
+        };
+        let submitted = self.submit_kept(app, kept.clone());
+        if submitted.is_err() {
+            if let Some(kept) = kept {
+                kept.forget();
+            }
+        }
+        submitted
+    }
+
+    /// Starts `app`, whose jobs tell `kept` when they end.
+    pub fn submit_kept(
+        &self,
+        app: LoadedApp,
+        kept: Option<Arc<super::kept::KeptApp>>,
+    ) -> Result<Vec<Arc<Job>>, SubmitError> {
         let texts: Vec<String> = app.plan.jobs.iter().map(plan_text).collect();
-        let jobs = self.registry.submit(app)?;
+        let jobs = self.registry.submit_kept(app, kept)?;
         let live = self.registry.list();
         let mut plans = lock(&self.plans.by_id);
         // Jobs the registry has let go of take their plans with them.
@@ -494,7 +528,7 @@ async fn submit(
         }
     })?;
     let submitter = state.clone();
-    let submitted = tokio::task::spawn_blocking(move || submitter.submit(app))
+    let submitted = tokio::task::spawn_blocking(move || submitter.submit_over_http(app))
         .await
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "submission failed"))?;
     match submitted {

@@ -19,6 +19,8 @@ use tokio::sync::watch;
 
 use crate::app::{Failure, LoadedApp};
 use crate::processor::{JobCounters, JobProcessor, RunOptions};
+
+use super::kept::{KeptApp, KeptApps};
 use crate::progress;
 
 use super::metrics::{now_ms, JOBS_FAILED_METRIC, JOBS_SUBMITTED_METRIC};
@@ -233,6 +235,8 @@ pub struct Registry {
     /// Where jobs keep their checkpoints (`--state-dir`).
     state_dir: Option<std::path::PathBuf>,
     batch_size: usize,
+    /// The apps submitted over HTTP, kept across restarts.
+    kept: Option<Arc<KeptApps>>,
     inner: Mutex<Inner>,
 }
 
@@ -249,8 +253,20 @@ impl Registry {
             processor,
             state_dir: None,
             batch_size: batch_size.max(1),
+            kept: None,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Apps submitted over HTTP are kept in `kept` until their jobs end.
+    pub fn with_kept(mut self, kept: Arc<KeptApps>) -> Registry {
+        self.kept = Some(kept);
+        self
+    }
+
+    /// The kept apps, when the server keeps them.
+    pub fn kept(&self) -> Option<&Arc<KeptApps>> {
+        self.kept.as_ref()
     }
 
     /// Jobs keep their checkpoints under `dir` (and resume from them).
@@ -263,6 +279,16 @@ impl Registry {
     /// when one of its names is taken; if a thread cannot be started, the
     /// jobs already started for the app are stopped.
     pub fn submit(&self, app: LoadedApp) -> Result<Vec<Arc<Job>>, SubmitError> {
+        self.submit_kept(app, None)
+    }
+
+    /// [`Registry::submit`] for an app kept across restarts: each of its jobs
+    /// tells `kept` when it ends ([`KeptApp::job_ended`]).
+    pub fn submit_kept(
+        &self,
+        app: LoadedApp,
+        kept: Option<Arc<KeptApp>>,
+    ) -> Result<Vec<Arc<Job>>, SubmitError> {
         let app = Arc::new(app);
         let mut inner = lock(&self.inner);
         if inner.closed {
@@ -309,12 +335,14 @@ impl Registry {
                 job.name,
                 job.id
             );
-            let handle = self.spawn(&job, app.clone(), index).map_err(|e| {
-                for j in &started {
-                    j.request_stop();
-                }
-                SubmitError::Spawn(e.to_string())
-            })?;
+            let handle = self
+                .spawn(&job, app.clone(), index, kept.clone())
+                .map_err(|e| {
+                    for j in &started {
+                        j.request_stop();
+                    }
+                    SubmitError::Spawn(e.to_string())
+                })?;
             {
                 // Kept for `join_all` unless the job has already ended (and so
                 // found no handle to drop).
@@ -336,6 +364,7 @@ impl Registry {
         job: &Arc<Job>,
         app: Arc<LoadedApp>,
         index: usize,
+        kept: Option<Arc<KeptApp>>,
     ) -> std::io::Result<JoinHandle<()>> {
         let processor = self.processor.clone();
         let options = RunOptions {
@@ -380,6 +409,9 @@ impl Registry {
                 // Ending and giving up the handle together: a thread whose handle
                 // is dropped is detached, so its stack is freed when it exits
                 // (an exited thread that nobody joins keeps it). See `submit`.
+                if let Some(kept) = &kept {
+                    kept.job_ended();
+                }
                 let handle = {
                     let mut thread = lock(&job.thread);
                     job.end(outcome);
@@ -426,8 +458,12 @@ impl Registry {
         Self::evict(&mut lock(&self.inner));
     }
 
-    /// Refuses further submissions and asks every job to drain.
+    /// Refuses further submissions and asks every job to drain; kept apps
+    /// stay kept (see [`super::kept`]).
     pub fn close(&self) {
+        if let Some(kept) = &self.kept {
+            kept.close();
+        }
         let jobs = {
             let mut inner = lock(&self.inner);
             inner.closed = true;

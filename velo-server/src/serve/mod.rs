@@ -20,6 +20,7 @@
 pub mod api;
 pub mod console;
 pub mod jobs;
+pub mod kept;
 pub mod metrics;
 
 use std::path::PathBuf;
@@ -71,7 +72,9 @@ pub fn serve(options: ServeOptions) -> Result<(), Failure> {
         .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
     let partitioned = options.processor.name() == "v2";
     let registry = Arc::new(
-        Registry::new(options.processor, options.batch_size).with_state_dir(options.state_dir),
+        Registry::new(options.processor, options.batch_size)
+            .with_kept(Arc::new(kept::KeptApps::new(&options.state_dir)))
+            .with_state_dir(options.state_dir),
     );
     let state = api::AppState {
         registry: registry.clone(),
@@ -110,6 +113,7 @@ async fn run(bind: &str, app: Option<LoadedApp>, state: api::AppState) -> Result
             SubmitError::ShuttingDown => Failure::Internal("shutting down".to_string()),
         })?;
     }
+    resubmit_kept(&state).await;
     let sampler = {
         let registry = state.registry.clone();
         let handle = state.metrics.clone();
@@ -130,6 +134,50 @@ async fn run(bind: &str, app: Option<LoadedApp>, state: api::AppState) -> Result
         .map_err(|e| Failure::Internal(format!("the HTTP server failed: {e}")));
     sampler.abort();
     served
+}
+
+/// Submits again the apps an earlier server kept (see [`kept`]), after
+/// `--app`'s; one that no longer plans, or whose job name is taken, is set
+/// aside or dropped with an error in the log, and the others still run.
+async fn resubmit_kept(state: &api::AppState) {
+    let Some(store) = state.registry.kept().cloned() else {
+        return;
+    };
+    let partitioned = state.partitioned;
+    let state = state.clone();
+    let resubmitted = tokio::task::spawn_blocking(move || {
+        for (path, text) in store.load() {
+            let shown = path.display().to_string();
+            let app = match api::validate(text, partitioned) {
+                Ok(app) => app,
+                Err(e) => {
+                    tracing::error!(
+                        "the app kept in {shown} no longer runs, set aside: {}",
+                        e.message
+                    );
+                    store.refuse(&path);
+                    continue;
+                }
+            };
+            let kept = store.kept(path, app.plan.jobs.len());
+            match state.submit_kept(app, Some(kept.clone())) {
+                Ok(jobs) => {
+                    let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+                    tracing::info!("resubmitted the app kept in {shown}: {}", ids.join(", "));
+                }
+                Err(SubmitError::Conflict { name, id }) => {
+                    tracing::error!(
+                        "the app kept in {shown} is dropped: its job '{name}' is already running as '{id}'"
+                    );
+                    kept.forget();
+                }
+                Err(e) => tracing::error!("cannot resubmit the app kept in {shown}: {e:?}"),
+            }
+        }
+    });
+    if resubmitted.await.is_err() {
+        tracing::error!("resubmitting the kept apps failed");
+    }
 }
 
 /// A future that ends at the first SIGINT or SIGTERM, after asking every job
