@@ -1,7 +1,4 @@
--- Nexmark q21: add channel id. Flink's text takes the id from the URL with
--- REGEXP_EXTRACT(url, '(&|^)channel_id=([^&]*)', 2); Velo has no regular
--- expressions yet, and SPLIT_PART on '&channel_id=' takes the same text from
--- the generator's URLs (the id is their last parameter), NULL where there is none.
+-- Nexmark q21: add channel id. Flink's text, with its REGEXP_EXTRACT.
 CREATE STREAM nexmark_q21 AS
 SELECT
     auction, bidder, price, channel,
@@ -10,10 +7,10 @@ SELECT
         WHEN lower(channel) = 'google' THEN '1'
         WHEN lower(channel) = 'facebook' THEN '2'
         WHEN lower(channel) = 'baidu' THEN '3'
-        ELSE NULLIF(SPLIT_PART(url, '&channel_id=', 2), '')
+        ELSE REGEXP_EXTRACT(url, '(&|^)channel_id=([^&]*)', 2)
     END AS channel_id
 FROM bid
-WHERE NULLIF(SPLIT_PART(url, '&channel_id=', 2), '') IS NOT NULL
+WHERE REGEXP_EXTRACT(url, '(&|^)channel_id=([^&]*)', 2) IS NOT NULL
    OR lower(channel) IN ('apple', 'google', 'facebook', 'baidu')
 WITH (
     'bid.type' = 'nexmark_source', 'bid.nexmark.table' = 'bid', 'bid.nexmark.events' = '1000000',

@@ -55,6 +55,7 @@ pub const SCALARS: &[&str] = &[
     "CHAR_LENGTH",
     "CONCAT",
     "SPLIT_PART",
+    "REGEXP_EXTRACT",
     "COALESCE",
     "NULLIF",
     "FROM_UNIXTIME",

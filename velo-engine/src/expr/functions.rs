@@ -161,6 +161,24 @@ pub(crate) fn eval(
             let n = int_arg!(2);
             Value::str(split_part(&s, &delim, n)?)
         }
+        // A pattern that is not a literal: compiled for this row.
+        RegexpExtract => {
+            let s = str_arg!(0);
+            let pattern = str_arg!(1);
+            let group = if args.len() > 2 { int_arg!(2) } else { 0 };
+            let regex = regex::Regex::new(&pattern).map_err(|e| {
+                Error::Type(format!(
+                    "REGEXP_EXTRACT: invalid regular expression: {}",
+                    e.to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_start_matches("error: ")
+                ))
+            })?;
+            regexp_extract(&regex, &s, group)
+        }
         Coalesce => {
             for a in args {
                 let v = a.eval(row)?;
@@ -333,6 +351,18 @@ fn trim(s: &str, mode: TrimMode, pred: impl Fn(char) -> bool) -> &str {
     }
 }
 
+/// Group `group` of the first match of `regex` in `s`; NULL when nothing
+/// matches, the group took no part, or there is no such group.
+pub(crate) fn regexp_extract(regex: &regex::Regex, s: &str, group: i64) -> Value {
+    let Ok(group) = usize::try_from(group) else {
+        return Value::Null;
+    };
+    match regex.captures(s).and_then(|c| c.get(group)) {
+        Some(m) => Value::str(m.as_str()),
+        None => Value::Null,
+    }
+}
+
 fn split_part<'a>(s: &'a str, delim: &str, n: i64) -> Result<&'a str> {
     if n == 0 {
         return Err(Error::invalid(
@@ -454,6 +484,20 @@ mod tests {
         assert_eq!(substring("héllo", 4, Some(99)).unwrap(), "lo");
         assert_eq!(substring("hello", 1, Some(i64::MAX)).unwrap(), "hello");
         assert!(substring("hello", 1, Some(-1)).is_err());
+    }
+
+    #[test]
+    fn regexp_extract_takes_a_group_of_the_first_match() {
+        let re = regex::Regex::new("(&|^)channel_id=([^&]*)").unwrap();
+        let url = "https://www.nexmark.com/x/y/item.htm?query=1&channel_id=1203";
+        assert_eq!(regexp_extract(&re, url, 2), Value::str("1203"));
+        assert_eq!(regexp_extract(&re, url, 0), Value::str("&channel_id=1203"));
+        assert_eq!(regexp_extract(&re, "channel_id=7", 2), Value::str("7"));
+        assert_eq!(regexp_extract(&re, "no id here", 2), Value::Null);
+        assert_eq!(regexp_extract(&re, url, 3), Value::Null);
+        assert_eq!(regexp_extract(&re, url, -1), Value::Null);
+        let optional = regex::Regex::new("a(b)?").unwrap();
+        assert_eq!(regexp_extract(&optional, "a", 1), Value::Null);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! patterns compiled once, and the `column op literal` fast path. Binding has
 //! already resolved names and checked types, so lowering cannot fail.
 
-use velo_planner::bind::BoundExpr;
+use velo_planner::bind::{BoundExpr, ScalarFunction};
 use velo_types::{DataType, Value};
 
 use super::{LikeMatcher, LikePattern, PhysicalExpr};
@@ -153,6 +153,42 @@ pub fn lower(expr: &BoundExpr) -> PhysicalExpr {
             to: *to,
             try_cast: *try_cast,
         },
+        B::Function {
+            func: ScalarFunction::RegexpExtract,
+            args,
+            ..
+        } if matches!(
+            args.get(1).and_then(|p| p.as_literal()),
+            Some(Value::Str(_))
+        ) =>
+        {
+            let mut args = args.iter().map(lower);
+            let expr = args.next().map(Box::new);
+            let pattern = args.next();
+            let index = args.next().map(Box::new);
+            let regex = match &pattern {
+                Some(P::Literal(Value::Str(p))) => regex::Regex::new(p).ok(),
+                _ => None,
+            };
+            match (expr, regex) {
+                (Some(expr), Some(regex)) => P::RegexpExtract {
+                    expr,
+                    regex: std::sync::Arc::new(regex),
+                    index,
+                },
+                // Refused by the planner; evaluated (and refused) per row.
+                (expr, _) => P::Function {
+                    func: ScalarFunction::RegexpExtract,
+                    args: expr
+                        .map(|e| *e)
+                        .into_iter()
+                        .chain(pattern)
+                        .chain(index.map(|i| *i))
+                        .collect(),
+                    data_type: DataType::String,
+                },
+            }
+        }
         B::Function {
             func,
             args,

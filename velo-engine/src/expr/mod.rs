@@ -178,6 +178,15 @@ pub enum PhysicalExpr {
         args: Vec<PhysicalExpr>,
         data_type: DataType,
     },
+    /// `REGEXP_EXTRACT(expr, 'pattern' [, index])` with a literal pattern,
+    /// compiled once (other patterns are a [`PhysicalExpr::Function`],
+    /// compiled per row).
+    RegexpExtract {
+        expr: Box<PhysicalExpr>,
+        regex: std::sync::Arc<regex::Regex>,
+        /// The group; `None`: 0, the whole match.
+        index: Option<Box<PhysicalExpr>>,
+    },
 }
 
 impl PhysicalExpr {
@@ -212,7 +221,7 @@ impl PhysicalExpr {
             | InList { .. }
             | Between { .. }
             | Like { .. } => DataType::Boolean,
-            Concat(..) => DataType::String,
+            Concat(..) | RegexpExtract { .. } => DataType::String,
             Cast { to, .. } => *to,
         }
     }
@@ -271,6 +280,11 @@ impl PhysicalExpr {
                 LikePattern::Dynamic { pattern, .. } => vec![expr, pattern],
             },
             Function { args, .. } => args.iter().collect(),
+            RegexpExtract { expr, index, .. } => {
+                let mut v = vec![&**expr];
+                v.extend(index.iter().map(|b| &**b));
+                v
+            }
         }
     }
 
@@ -553,6 +567,23 @@ impl PhysicalExpr {
                 args,
                 data_type,
             } => functions::eval(*func, args, row, *data_type),
+            RegexpExtract { expr, regex, index } => {
+                let v = expr.eval_ref(row)?;
+                let s = match v.as_ref() {
+                    Value::Null => return Ok(Value::Null),
+                    Value::Str(s) => s,
+                    other => return Err(ops::type_error("REGEXP_EXTRACT", other)),
+                };
+                let group = match index {
+                    None => 0,
+                    Some(i) => match i.eval_ref(row)?.as_ref() {
+                        Value::Null => return Ok(Value::Null),
+                        Value::Int(n) => *n,
+                        other => return Err(ops::type_error("REGEXP_EXTRACT", other)),
+                    },
+                };
+                Ok(functions::regexp_extract(regex, s, group))
+            }
         }
     }
 }

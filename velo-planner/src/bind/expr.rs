@@ -722,6 +722,19 @@ impl Binder<'_, '_> {
                 }
             }
         }
+        if func == ScalarFunction::RegexpExtract {
+            if let Some(Value::Str(p)) = args.get(1).and_then(|a| a.as_literal()) {
+                if let Err(e) = regex::Regex::new(p) {
+                    let reason = e.to_string();
+                    let last = reason.lines().last().unwrap_or("").trim();
+                    let last = last.strip_prefix("error: ").unwrap_or(last);
+                    return err(
+                        format!("REGEXP_EXTRACT: invalid regular expression: {last}"),
+                        arg_exprs[1].span(),
+                    );
+                }
+            }
+        }
         if func == ScalarFunction::DateFormat {
             if let Some(Value::Str(p)) = args.get(1).and_then(|a| a.as_literal()) {
                 if let Err(message) = super::functions::check_date_format(p) {

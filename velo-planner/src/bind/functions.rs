@@ -69,6 +69,12 @@ pub enum ScalarFunction {
     /// `SPLIT_PART(s, delimiter, n)`: the n-th field (1-based; negative counts from
     /// the end); '' if there is no such field; n = 0 is an error.
     SplitPart,
+    /// `REGEXP_EXTRACT(s, pattern [, index])`: group `index` (default 0, the
+    /// whole match) of the first match of the regular expression (the `regex`
+    /// crate's syntax: Java's for the common cases, without look-around or
+    /// backreferences); NULL when nothing matches, the group took no part, or
+    /// there is no such group (Flink's semantics).
+    RegexpExtract,
     Coalesce,
     NullIf,
     Extract(ExtractField),
@@ -157,6 +163,7 @@ impl ScalarFunction {
             "LENGTH" | "CHAR_LENGTH" | "CHARACTER_LENGTH" | "LEN" => Length,
             "CONCAT" => Concat,
             "SPLIT_PART" => SplitPart,
+            "REGEXP_EXTRACT" => RegexpExtract,
             "COALESCE" | "IFNULL" => Coalesce,
             "NULLIF" => NullIf,
             "FROM_UNIXTIME" => FromUnixtime,
@@ -200,6 +207,7 @@ impl ScalarFunction {
             Length => "LENGTH",
             Concat => "CONCAT",
             SplitPart => "SPLIT_PART",
+            RegexpExtract => "REGEXP_EXTRACT",
             Coalesce => "COALESCE",
             NullIf => "NULLIF",
             Extract(_) => "EXTRACT",
@@ -220,7 +228,7 @@ impl ScalarFunction {
                 (1, Some(1))
             }
             Round | Trim(_) => (1, Some(2)),
-            Substring => (2, Some(3)),
+            Substring | RegexpExtract => (2, Some(3)),
             Power | NullIf | TumbleStart | TumbleEnd | DateFormat => (2, Some(2)),
             Replace | SplitPart => (3, Some(3)),
             Least | Greatest | Coalesce | Concat => (1, None),
@@ -312,6 +320,14 @@ impl ScalarFunction {
                 expect(0, string, "a string")?;
                 expect(1, string, "a string")?;
                 expect(2, int, "an integer")?;
+                T::String
+            }
+            RegexpExtract => {
+                expect(0, string, "a string")?;
+                expect(1, string, "a pattern string")?;
+                if args.len() > 2 {
+                    expect(2, int, "an integer group index")?;
+                }
                 T::String
             }
             Concat => T::String,
