@@ -316,8 +316,15 @@ fn submit_inspect_scrape_and_stop_over_http() {
     assert_eq!(list["jobs"][0]["id"], "out-1", "{list}");
 
     // Inspect it while it runs: records flow, two partitions, a watermark.
+    // Each partition counts its records when it has handled a batch, so wait
+    // for both (the first batch of one may still be queued).
     let job = server.wait_for("out-1", "showed progress", |j| {
-        records(j, "written") > 0 && !j["watermark"].is_null()
+        records(j, "written") > 0
+            && !j["watermark"].is_null()
+            && j["partitions"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .all(|p| p["records_in"].as_u64().is_some_and(|n| n > 0))
+            })
     });
     assert_eq!(job["state"], "running", "{job}");
     assert_eq!(job["processor"], "v2");
