@@ -57,7 +57,7 @@ use velo_types::{Batch, BatchBuilder, DataType, Field, Schema, SchemaRef, Value}
 
 use crate::error::{show_found, Error, Result};
 use crate::json_source::JsonLinesReader;
-use crate::parallel_file::{ChunkDecoder, Handover, ParallelFileReader, Records, Segment};
+use crate::parallel_file::{ChunkDecoder, Handover, ParallelFileReader, Records};
 use crate::parse::{convert_text, expected_text, parse_i64, parse_plain_f64, ConvError, TypeGuess};
 use crate::{
     resume_not_a_record_start, resume_past_end, DataReader, ReaderOptions, SourcePosition,
@@ -1109,39 +1109,26 @@ impl<R> CsvReader<R> {
 }
 
 impl ChunkDecoder for CsvReader<std::io::Empty> {
-    fn decode_chunk(
-        &mut self,
-        bytes: Vec<u8>,
-        at: SourcePosition,
-        last: bool,
-        out: &mut Vec<Segment>,
-    ) {
+    fn start_chunk(&mut self, bytes: Vec<u8>, at: SourcePosition) {
         self.rdr = RecordReader::over_chunk(std::io::empty(), bytes, at, self.delimiter);
         self.position = at;
         self.done = false;
         self.deferred = None;
-        loop {
-            match self.read_batch() {
-                Ok(Some(batch)) => {
-                    let afters = std::mem::replace(
-                        self.afters.get_or_insert_with(Vec::new),
-                        Vec::with_capacity(self.batch_size),
-                    );
-                    out.push(Segment::Rows {
-                        batch,
-                        afters,
-                        after: self.position,
-                    });
-                }
-                Ok(None) => {
-                    if last {
-                        out.push(Segment::End(self.position));
-                    }
-                    break;
-                }
-                Err(e) => out.push(Segment::Failed(e, self.position)),
-            }
-        }
+    }
+
+    fn read_batch(&mut self) -> Result<Option<Batch>> {
+        Self::read_batch(self)
+    }
+
+    fn position(&self) -> SourcePosition {
+        self.position
+    }
+
+    fn take_afters(&mut self) -> Vec<SourcePosition> {
+        std::mem::replace(
+            self.afters.get_or_insert_with(Vec::new),
+            Vec::with_capacity(self.batch_size),
+        )
     }
 }
 

@@ -45,7 +45,7 @@ use velo_types::connector::Encoding;
 use velo_types::{Batch, BatchBuilder, DataType, Decimal, Field, Schema, SchemaRef, Value};
 
 use crate::error::{show_found, Error, Result};
-use crate::parallel_file::{ChunkDecoder, Handover, ParallelFileReader, Records, Segment};
+use crate::parallel_file::{ChunkDecoder, Handover, ParallelFileReader, Records};
 use crate::parse::{convert_text, expected_text, parse_decimal, parse_timestamp, ConvError};
 use crate::render::write_float;
 use crate::{
@@ -371,40 +371,27 @@ impl<R> JsonLinesReader<R> {
 }
 
 impl ChunkDecoder for JsonLinesReader<Cursor<Vec<u8>>> {
-    fn decode_chunk(
-        &mut self,
-        bytes: Vec<u8>,
-        at: SourcePosition,
-        last: bool,
-        out: &mut Vec<Segment>,
-    ) {
+    fn start_chunk(&mut self, bytes: Vec<u8>, at: SourcePosition) {
         self.input = Cursor::new(bytes);
         self.at = at;
         self.position = at;
         self.done = false;
         self.deferred = None;
-        loop {
-            match self.read_batch() {
-                Ok(Some(batch)) => {
-                    let afters = std::mem::replace(
-                        self.afters.get_or_insert_with(Vec::new),
-                        Vec::with_capacity(self.batch_size),
-                    );
-                    out.push(Segment::Rows {
-                        batch,
-                        afters,
-                        after: self.position,
-                    });
-                }
-                Ok(None) => {
-                    if last {
-                        out.push(Segment::End(self.position));
-                    }
-                    break;
-                }
-                Err(e) => out.push(Segment::Failed(e, self.position)),
-            }
-        }
+    }
+
+    fn read_batch(&mut self) -> Result<Option<Batch>> {
+        Self::read_batch(self)
+    }
+
+    fn position(&self) -> SourcePosition {
+        self.position
+    }
+
+    fn take_afters(&mut self) -> Vec<SourcePosition> {
+        std::mem::replace(
+            self.afters.get_or_insert_with(Vec::new),
+            Vec::with_capacity(self.batch_size),
+        )
     }
 }
 

@@ -66,17 +66,50 @@ pub(crate) enum Segment {
 /// A reader of one format that decodes chunks of its input, on a decoding
 /// thread.
 pub(crate) trait ChunkDecoder: Send + 'static {
-    /// Decodes `bytes`, whole records that lie in the input at `at`, into
-    /// what the format's reader would return for them, each with the position
-    /// after it; `last`: they end the input, and [`Segment::End`] with the
-    /// position after the trailing blank lines follows.
+    /// Starts reading `bytes`, whole records that lie in the input at `at`.
+    fn start_chunk(&mut self, bytes: Vec<u8>, at: SourcePosition);
+
+    /// The next batch of the chunk, as the format's reader returns it.
+    fn read_batch(&mut self) -> Result<Option<Batch>>;
+
+    /// The position after what [`ChunkDecoder::read_batch`] returned.
+    fn position(&self) -> SourcePosition;
+
+    /// The position after each row of the batch just returned.
+    fn take_afters(&mut self) -> Vec<SourcePosition>;
+
+    /// Decodes `bytes` into what the format's reader would return for them,
+    /// each with the position after it; `last`: they end the input, and
+    /// [`Segment::End`] with the position after the trailing blank lines
+    /// follows.
     fn decode_chunk(
         &mut self,
         bytes: Vec<u8>,
         at: SourcePosition,
         last: bool,
         out: &mut Vec<Segment>,
-    );
+    ) {
+        self.start_chunk(bytes, at);
+        loop {
+            match self.read_batch() {
+                Ok(Some(batch)) => {
+                    let afters = self.take_afters();
+                    out.push(Segment::Rows {
+                        batch,
+                        afters,
+                        after: self.position(),
+                    });
+                }
+                Ok(None) => {
+                    if last {
+                        out.push(Segment::End(self.position()));
+                    }
+                    break;
+                }
+                Err(e) => out.push(Segment::Failed(e, self.position())),
+            }
+        }
+    }
 }
 
 /// How the splitter finds records.
